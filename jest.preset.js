@@ -1,0 +1,13 @@
+/** Shared jest settings: ts-jest in transpile-only mode, workspace aliases mapped to sources. */
+const path = require('node:path');
+
+module.exports = {
+  testEnvironment: 'node',
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { isolatedModules: true, tsconfig: path.join(__dirname, 'tsconfig.base.json') }],
+  },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  moduleNameMapper: {
+    '^@t2v/contracts$': path.join(__dirname, 'libs/contracts/src/index.ts'),
+  },
+};

@@ -1,0 +1,229 @@
+/**
+ * Worker protocol: JSON lines. The API writes requests to the worker's stdin, the worker writes
+ * events to its stdout and free-form logs to stderr. Every engine (synthetic Node worker, Python
+ * `wan` / `wan-tiny`) speaks exactly this. Golden fixtures in `fixtures/protocol/*.jsonl` are read
+ * by the TypeScript and the Python test suites alike.
+ */
+import { JOB_ERROR_CODES, type JobErrorCode } from './job';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Parameters the API resolved for one generation. Sizes and frame counts are already valid. */
+export interface GenerateParams {
+  prompt: string;
+  negative_prompt: string | null;
+  width: number;
+  height: number;
+  /** Always 4k+1. */
+  num_frames: number;
+  fps: number;
+  num_inference_steps: number;
+  guidance_scale: number;
+  seed: number;
+  flow_shift: number | null;
+}
+
+export interface GenerateRequest {
+  type: 'generate';
+  job_id: string;
+  params: GenerateParams;
+  /** Final MP4 path. The worker writes a temp file beside it, fsyncs and renames. */
+  out_path: string;
+  /** Final thumbnail (JPEG) path, written the same way. */
+  thumbnail_path: string;
+}
+export interface CancelRequest {
+  type: 'cancel';
+  job_id: string;
+}
+export interface ShutdownRequest {
+  type: 'shutdown';
+}
+export type WorkerRequest = GenerateRequest | CancelRequest | ShutdownRequest;
+
+export interface ReadyEvent {
+  type: 'ready';
+  protocol: number;
+  model: string;
+  engine: string;
+  device: string;
+  load_s: number;
+}
+export interface ProgressEvent {
+  type: 'progress';
+  job_id: string;
+  step: number;
+  total: number;
+}
+export interface JobTimings {
+  inference_s: number;
+  encode_s: number;
+}
+export interface DoneEvent {
+  type: 'done';
+  job_id: string;
+  path: string;
+  thumbnail_path: string;
+  frames: number;
+  fps: number;
+  width: number;
+  height: number;
+  timings: JobTimings;
+}
+/** Worker-side failure codes: a subset of the job error codes, plus CANCELLED. */
+export const WORKER_ERROR_CODES = [
+  'CANCELLED',
+  'INVALID_PARAMS',
+  'GPU_OOM',
+  'ENGINE_ERROR',
+  'MODEL_LOAD_FAILED',
+  'STORAGE_ERROR',
+] as const;
+export type WorkerErrorCode = (typeof WORKER_ERROR_CODES)[number];
+export interface ErrorEvent {
+  type: 'error';
+  /** null for errors outside a job (e.g. model load failure, which is followed by exit). */
+  job_id: string | null;
+  code: WorkerErrorCode;
+  message: string;
+}
+export interface HeartbeatEvent {
+  type: 'heartbeat';
+  /** Bytes allocated on the GPU, or null on CPU. */
+  gpu_mem_bytes: number | null;
+  gpu_mem_total_bytes: number | null;
+  rss_bytes: number | null;
+}
+export type WorkerEvent = ReadyEvent | ProgressEvent | DoneEvent | ErrorEvent | HeartbeatEvent;
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+type Check = (v: unknown) => boolean;
+const str: Check = (v) => typeof v === 'string';
+const nonEmpty: Check = (v) => typeof v === 'string' && v.length > 0;
+const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
+const nonNegNum: Check = (v) => num(v) && (v as number) >= 0;
+const posInt: Check = (v) => Number.isInteger(v) && (v as number) > 0;
+const nonNegInt: Check = (v) => Number.isInteger(v) && (v as number) >= 0;
+const nullable =
+  (c: Check): Check =>
+  (v) =>
+    v === null || c(v);
+const oneOf =
+  (values: readonly string[]): Check =>
+  (v) =>
+    typeof v === 'string' && values.includes(v);
+const obj =
+  (shape: Record<string, Check>): Check =>
+  (v) =>
+    checkShape(v, shape) === null;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Returns null when `v` has exactly the keys of `shape`, each passing its check; else why not. */
+function checkShape(v: unknown, shape: Record<string, Check>): string | null {
+  if (!isRecord(v)) return 'not an object';
+  for (const key of Object.keys(v)) if (!(key in shape)) return `unexpected field "${key}"`;
+  for (const [key, check] of Object.entries(shape)) {
+    if (!(key in v)) return `missing field "${key}"`;
+    if (!check(v[key])) return `invalid field "${key}"`;
+  }
+  return null;
+}
+
+const paramsShape: Record<string, Check> = {
+  prompt: nonEmpty,
+  negative_prompt: nullable(str),
+  width: posInt,
+  height: posInt,
+  num_frames: (v) => posInt(v) && ((v as number) - 1) % 4 === 0,
+  fps: posInt,
+  num_inference_steps: posInt,
+  guidance_scale: nonNegNum,
+  seed: nonNegInt,
+  flow_shift: nullable(num),
+};
+
+const requestShapes: Record<WorkerRequest['type'], Record<string, Check>> = {
+  generate: {
+    type: str,
+    job_id: nonEmpty,
+    params: obj(paramsShape),
+    out_path: nonEmpty,
+    thumbnail_path: nonEmpty,
+  },
+  cancel: { type: str, job_id: nonEmpty },
+  shutdown: { type: str },
+};
+
+const eventShapes: Record<WorkerEvent['type'], Record<string, Check>> = {
+  ready: { type: str, protocol: posInt, model: nonEmpty, engine: nonEmpty, device: nonEmpty, load_s: nonNegNum },
+  progress: {
+    type: str,
+    job_id: nonEmpty,
+    step: nonNegInt,
+    total: posInt,
+  },
+  done: {
+    type: str,
+    job_id: nonEmpty,
+    path: nonEmpty,
+    thumbnail_path: nonEmpty,
+    frames: posInt,
+    fps: posInt,
+    width: posInt,
+    height: posInt,
+    timings: obj({ inference_s: nonNegNum, encode_s: nonNegNum }),
+  },
+  error: {
+    type: str,
+    job_id: nullable(nonEmpty),
+    code: oneOf(WORKER_ERROR_CODES),
+    message: str,
+  },
+  heartbeat: {
+    type: str,
+    gpu_mem_bytes: nullable(nonNegInt),
+    gpu_mem_total_bytes: nullable(nonNegInt),
+    rss_bytes: nullable(nonNegInt),
+  },
+};
+
+function parseWith<T>(line: string, shapes: Record<string, Record<string, Check>>): ParseResult<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { ok: false, error: 'not JSON' };
+  }
+  if (!isRecord(value) || typeof value['type'] !== 'string') return { ok: false, error: 'missing "type"' };
+  const shape = shapes[value['type']];
+  if (!shape) return { ok: false, error: `unknown type "${value['type']}"` };
+  const problem = checkShape(value, shape);
+  if (problem) return { ok: false, error: `${value['type']}: ${problem}` };
+  if (value['type'] === 'progress' && (value['step'] as number) > (value['total'] as number)) {
+    return { ok: false, error: 'progress: step greater than total' };
+  }
+  return { ok: true, value: value as T };
+}
+
+/** Parses one line the worker wrote on stdout. Strict: unknown types and fields are rejected. */
+export function parseWorkerEvent(line: string): ParseResult<WorkerEvent> {
+  return parseWith<WorkerEvent>(line, eventShapes);
+}
+
+/** Parses one line the API wrote on the worker's stdin. */
+export function parseWorkerRequest(line: string): ParseResult<WorkerRequest> {
+  return parseWith<WorkerRequest>(line, requestShapes);
+}
+
+/** One line on the wire, newline-terminated. */
+export function encodeMessage(message: WorkerRequest | WorkerEvent): string {
+  return JSON.stringify(message) + '\n';
+}
+
+export function isJobErrorCode(code: string): code is JobErrorCode {
+  return (JOB_ERROR_CODES as readonly string[]).includes(code);
+}

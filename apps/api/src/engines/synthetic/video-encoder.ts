@@ -33,21 +33,22 @@ export function tempPathFor(finalPath: string, pid = process.pid): string {
   return join(dir, `.${name}.${pid}.tmp${ext}`);
 }
 
-function storageError(err: unknown, path: string): Error {
+/** Maps filesystem errnos to StorageError, naming the final path the API asked for. */
+function storageError(err: unknown, finalPath: string): Error {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code && STORAGE_ERRNOS.has(code)) {
-    return new StorageError(`cannot write ${path}: ${code} (${(err as Error).message})`);
+    return new StorageError(`cannot write ${finalPath} (${(err as Error).message})`);
   }
   return err instanceof Error ? err : new Error(String(err));
 }
 
 /** Creates (or truncates) the temp file ourselves first so storage problems surface as errnos. */
-async function probeWritable(path: string): Promise<void> {
+async function probeWritable(tempPath: string, finalPath: string): Promise<void> {
   try {
-    const handle = await open(path, 'w');
+    const handle = await open(tempPath, 'w');
     await handle.close();
   } catch (err) {
-    throw storageError(err, path);
+    throw storageError(err, finalPath);
   }
 }
 
@@ -98,7 +99,7 @@ function runFfmpeg(
       if (spawnError) return reject(new EncoderError(`cannot run ${job.ffmpegPath}: ${spawnError.message}`));
       if (code === 0) return resolve();
       const detail = stderr.trim().split('\n').slice(-3).join(' | ') || `exit ${code ?? signal}`;
-      if (STORAGE_STDERR.test(stderr)) return reject(new StorageError(`cannot write ${target}: ${detail}`));
+      if (STORAGE_STDERR.test(stderr)) return reject(new StorageError(`cannot write ${target} (${detail})`));
       reject(new EncoderError(`ffmpeg failed (${code ?? signal}): ${detail}`));
     });
 
@@ -131,8 +132,8 @@ export async function encodeVideoAndThumbnail(job: EncodeJob): Promise<void> {
   const thumbTmp = tempPathFor(job.thumbnailPath);
   let thumbnailPublished = false;
   try {
-    await probeWritable(videoTmp);
-    await probeWritable(thumbTmp);
+    await probeWritable(videoTmp, job.outPath);
+    await probeWritable(thumbTmp, job.thumbnailPath);
     await runFfmpeg(
       job,
       ['-an', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-f', 'mp4'],

@@ -1,0 +1,250 @@
+/**
+ * The synthetic engine as the API sees it: a real process on stdio, real MP4s read back by ffprobe.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import type { GenerateParams, GenerateRequest, WorkerEvent } from '@t2v/contracts';
+
+import { WorkerHarness } from '../../../test/fake-workers/worker-harness';
+
+jest.setTimeout(60000);
+
+const REPO_ROOT = resolve(__dirname, '../../../../..');
+const MAIN = join(__dirname, 'main.ts');
+const FFPROBE = process.env['FFPROBE'] ?? 'ffprobe';
+const FFMPEG = process.env['T2V_FFMPEG'] ?? 'ffmpeg';
+
+function startEngine(env: NodeJS.ProcessEnv = {}): WorkerHarness {
+  return new WorkerHarness(process.execPath, ['-r', '@swc-node/register', MAIN], { T2V_SYNTHETIC_STEP_MS: '5', ...env }, REPO_ROOT);
+}
+
+function params(overrides: Partial<GenerateParams> = {}): GenerateParams {
+  return {
+    prompt: 'a red fox running through snow',
+    negative_prompt: null,
+    width: 320,
+    height: 192,
+    num_frames: 25,
+    fps: 8,
+    num_inference_steps: 4,
+    guidance_scale: 5,
+    seed: 42,
+    flow_shift: null,
+    ...overrides,
+  };
+}
+
+function generate(jobId: string, dir: string, overrides: Partial<GenerateParams> = {}): GenerateRequest {
+  return {
+    type: 'generate',
+    job_id: jobId,
+    params: params(overrides),
+    out_path: join(dir, `${jobId}.mp4`),
+    thumbnail_path: join(dir, `${jobId}.jpg`),
+  };
+}
+
+function probe(path: string, countFrames = false): Record<string, string | number> {
+  const out = execFileSync(FFPROBE, [
+    '-v', 'error', ...(countFrames ? ['-count_frames'] : []), '-select_streams', 'v:0',
+    '-show_entries', 'stream=codec_name,pix_fmt,width,height,nb_read_frames', '-of', 'json', path,
+  ]);
+  return (JSON.parse(out.toString()) as { streams: Record<string, string | number>[] }).streams[0]!;
+}
+
+/** MD5 of the decoded frames: what a viewer sees, independent of container details. */
+function decodedHash(path: string): string {
+  return execFileSync(FFMPEG, ['-v', 'error', '-i', path, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-f', 'md5', '-']).toString().trim();
+}
+
+const tempLeftovers = (dir: string): string[] => readdirSync(dir).filter((f) => f.includes('.tmp'));
+
+/** A directory nobody can create files in, root included (immutable flag when running as root). */
+function readOnlyDir(base: string): { dir: string; release: () => void } {
+  const dir = join(base, 'readonly');
+  mkdirSync(dir);
+  if (process.getuid?.() !== 0) {
+    execFileSync('chmod', ['0555', dir]);
+    return { dir, release: () => execFileSync('chmod', ['0755', dir]) };
+  }
+  try {
+    execFileSync('chattr', ['+i', dir], { stdio: 'ignore' });
+    return { dir, release: () => execFileSync('chattr', ['-i', dir]) };
+  } catch {
+    // No CAP_LINUX_IMMUTABLE: sysfs refuses new files even to root.
+    return { dir: '/sys/kernel', release: () => undefined };
+  }
+}
+
+describe('synthetic engine process', () => {
+  let dir: string;
+  let engine: WorkerHarness | null = null;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 't2v-synthetic-'));
+  });
+  afterEach(() => {
+    engine?.kill();
+    engine = null;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers ready, progress 1..N and done, and writes a real H.264 MP4 and JPEG thumbnail', async () => {
+    engine = startEngine();
+    const request = generate('video_ok', dir, { num_inference_steps: 6 });
+    engine.send(request);
+    const done = await engine.waitForJob('video_ok');
+
+    expect(engine.lifecycle).toEqual<WorkerEvent[]>([
+      { type: 'ready', protocol: 1, model: 't2v-synthetic', engine: 'synthetic', device: 'cpu', load_s: expect.any(Number) },
+      ...[1, 2, 3, 4, 5, 6].map((step) => ({ type: 'progress' as const, job_id: 'video_ok', step, total: 6 })),
+      {
+        type: 'done',
+        job_id: 'video_ok',
+        path: request.out_path,
+        thumbnail_path: request.thumbnail_path,
+        frames: 25,
+        fps: 8,
+        width: 320,
+        height: 192,
+        timings: { inference_s: expect.any(Number), encode_s: expect.any(Number) },
+      },
+    ]);
+    expect(done.type).toBe('done');
+    expect(probe(request.out_path, true)).toEqual({
+      codec_name: 'h264',
+      pix_fmt: 'yuv420p',
+      width: 320,
+      height: 192,
+      nb_read_frames: '25',
+    });
+    expect(readFileSync(request.thumbnail_path).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+    expect(probe(request.thumbnail_path)).toMatchObject({ codec_name: 'mjpeg', width: 320, height: 192 });
+    expect(tempLeftovers(dir)).toEqual([]);
+    expect(engine.invalidLines).toEqual([]);
+  });
+
+  it('renders the same frames for the same prompt and seed, different ones for another seed', async () => {
+    engine = startEngine();
+    engine.send(generate('a', dir));
+    await engine.waitForJob('a');
+    engine.send(generate('b', dir));
+    await engine.waitForJob('b');
+    engine.send(generate('c', dir, { seed: 43 }));
+    await engine.waitForJob('c');
+
+    expect(engine.lifecycle.filter((e) => e.type === 'done')).toHaveLength(3);
+    const [a, b, c] = ['a', 'b', 'c'].map((id) => decodedHash(join(dir, `${id}.mp4`)));
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+    expect(readFileSync(join(dir, 'a.mp4')).equals(readFileSync(join(dir, 'b.mp4')))).toBe(true);
+    expect(engine.invalidLines).toEqual([]);
+  });
+
+  it('stops a cancelled job at the next step, leaves no file, ignores unknown ids, and stays usable', async () => {
+    engine = startEngine({ T2V_SYNTHETIC_STEP_MS: '40' });
+    const request = generate('video_cancel', dir, { num_inference_steps: 50 });
+    engine.send(request);
+    await engine.waitFor((e) => e.type === 'progress' && e.step === 2);
+    engine.send({ type: 'cancel', job_id: 'someone_else' });
+    engine.send({ type: 'cancel', job_id: 'video_cancel' });
+    const result = await engine.waitForJob('video_cancel');
+
+    expect(result).toMatchObject({ type: 'error', job_id: 'video_cancel', code: 'CANCELLED' });
+    const steps = engine.lifecycle.filter((e) => e.type === 'progress').map((e) => (e.type === 'progress' ? e.step : 0));
+    expect(Math.max(...steps)).toBeLessThanOrEqual(4);
+    expect(existsSync(request.out_path)).toBe(false);
+    expect(existsSync(request.thumbnail_path)).toBe(false);
+    expect(tempLeftovers(dir)).toEqual([]);
+
+    engine.send(generate('after_cancel', dir));
+    expect(await engine.waitForJob('after_cancel')).toMatchObject({ type: 'done' });
+  });
+
+  it('rejects a second job while busy and invalid requests that name a job', async () => {
+    engine = startEngine({ T2V_SYNTHETIC_STEP_MS: '30' });
+    engine.send(generate('first', dir, { num_inference_steps: 10 }));
+    await engine.waitFor((e) => e.type === 'progress');
+    engine.send(generate('second', dir));
+    expect(await engine.waitForJob('second')).toMatchObject({ type: 'error', code: 'ENGINE_ERROR' });
+    engine.sendRaw(JSON.stringify({ ...generate('bad', dir), params: { prompt: 'p' } }));
+    expect(await engine.waitForJob('bad')).toMatchObject({ type: 'error', code: 'INVALID_PARAMS' });
+    engine.sendRaw('this is not a request');
+    expect(await engine.waitForJob('first')).toMatchObject({ type: 'done' });
+    expect(engine.stderr).toContain('ignoring invalid request');
+  });
+
+  it('reports STORAGE_ERROR for a read-only or missing directory, leaves nothing behind, and keeps serving', async () => {
+    const readOnly = readOnlyDir(dir);
+    try {
+      engine = startEngine();
+      const request = generate('video_ro', readOnly.dir);
+      engine.send(request);
+      const result = await engine.waitForJob('video_ro');
+      expect(result).toMatchObject({ type: 'error', job_id: 'video_ro', code: 'STORAGE_ERROR' });
+      expect(result.type === 'error' && result.message).toContain(readOnly.dir);
+      expect(existsSync(request.out_path)).toBe(false);
+      expect(readdirSync(readOnly.dir).filter((f) => f.includes('video_ro'))).toEqual([]);
+
+      engine.send(generate('video_missing', join(dir, 'no', 'such', 'dir')));
+      expect(await engine.waitForJob('video_missing')).toMatchObject({ type: 'error', code: 'STORAGE_ERROR' });
+
+      const next = generate('video_next', dir);
+      engine.send(next);
+      expect(await engine.waitForJob('video_next')).toMatchObject({ type: 'done' });
+      expect(probe(next.out_path, true)).toMatchObject({ codec_name: 'h264', nb_read_frames: '25' });
+    } finally {
+      readOnly.release();
+    }
+  });
+
+  it('heartbeats while idle and during a job', async () => {
+    engine = startEngine({ T2V_HEARTBEAT_INTERVAL_S: '0.05', T2V_SYNTHETIC_STEP_MS: '40' });
+    engine.send(generate('video_hb', dir, { num_inference_steps: 8 }));
+    await engine.waitForJob('video_hb');
+    const start = engine.events.findIndex((e) => e.type === 'progress');
+    const end = engine.events.findIndex((e) => e.type === 'done');
+    expect(engine.events.slice(start, end).some((e) => e.type === 'heartbeat')).toBe(true);
+    expect(engine.events.find((e) => e.type === 'heartbeat')).toEqual({
+      type: 'heartbeat',
+      gpu_mem_bytes: null,
+      gpu_mem_total_bytes: null,
+      rss_bytes: expect.any(Number),
+    });
+    expect(engine.invalidLines).toEqual([]);
+  });
+
+  it('finishes the current job on shutdown, then exits 0', async () => {
+    engine = startEngine({ T2V_SYNTHETIC_STEP_MS: '20' });
+    const request = generate('video_last', dir, { num_inference_steps: 5 });
+    engine.send(request);
+    await engine.waitFor((e) => e.type === 'progress');
+    engine.send({ type: 'shutdown' });
+    engine.closeStdin();
+    expect(await engine.exited).toEqual({ code: 0, signal: null });
+    expect(engine.lifecycle.at(-1)).toMatchObject({ type: 'done', job_id: 'video_last' });
+    expect(existsSync(request.out_path)).toBe(true);
+  });
+
+  it('exits 0 on stdin EOF, abandoning the job without leaving files', async () => {
+    engine = startEngine({ T2V_SYNTHETIC_STEP_MS: '50' });
+    const request = generate('video_eof', dir, { num_inference_steps: 50 });
+    engine.send(request);
+    await engine.waitFor((e) => e.type === 'progress');
+    engine.closeStdin();
+    expect(await engine.exited).toEqual({ code: 0, signal: null });
+    expect(existsSync(request.out_path)).toBe(false);
+    expect(tempLeftovers(dir)).toEqual([]);
+  });
+
+  it('reports MODEL_LOAD_FAILED and exits 1 when T2V_FFMPEG is not executable', async () => {
+    engine = startEngine({ T2V_FFMPEG: join(dir, 'no-ffmpeg') });
+    expect(await engine.exited).toEqual({ code: 1, signal: null });
+    expect(engine.events).toEqual([
+      { type: 'error', job_id: null, code: 'MODEL_LOAD_FAILED', message: expect.stringContaining('T2V_FFMPEG') },
+    ]);
+  });
+});

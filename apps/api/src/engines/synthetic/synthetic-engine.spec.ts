@@ -60,6 +60,16 @@ function decodedHash(path: string): string {
   return execFileSync(FFMPEG, ['-v', 'error', '-i', path, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-f', 'md5', '-']).toString().trim();
 }
 
+/** Whether this machine lets an unprivileged user namespace mount a tmpfs (to fake a full disk). */
+function canMountPrivateTmpfs(): boolean {
+  try {
+    execFileSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=64k tmpfs /mnt'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const tempLeftovers = (dir: string): string[] => readdirSync(dir).filter((f) => f.includes('.tmp'));
 
 /** A directory nobody can create files in, root included (immutable flag when running as root). */
@@ -199,6 +209,30 @@ describe('synthetic engine process', () => {
     } finally {
       readOnly.release();
     }
+  });
+
+  const itWithTmpfs = canMountPrivateTmpfs() ? it : it.skip;
+  itWithTmpfs('reports STORAGE_ERROR when the disk fills up mid-encode, removes the temp file, and keeps serving', async () => {
+    const small = join(dir, 'small');
+    mkdirSync(small);
+    // The engine runs in its own mount namespace with a 64 KiB tmpfs over `small`.
+    const script = `mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" -r @swc-node/register "$3"`;
+    engine = new WorkerHarness(
+      'unshare',
+      ['-rm', 'sh', '-c', script, 'sh', small, process.execPath, MAIN],
+      { T2V_SYNTHETIC_STEP_MS: '0' },
+      REPO_ROOT,
+    );
+    engine.send(generate('video_full', small, { width: 1280, height: 704, num_frames: 41 }));
+    const result = await engine.waitForJob('video_full');
+    expect(result).toMatchObject({ type: 'error', code: 'STORAGE_ERROR' });
+    expect(result.type === 'error' && result.message).toMatch(/video_full\.(mp4|jpg): No space left on device/);
+
+    engine.send(generate('video_fits', small, { width: 64, height: 64, num_frames: 5 }));
+    expect(await engine.waitForJob('video_fits')).toMatchObject({ type: 'done' });
+    // Only the namespace sees the tmpfs, so ask the engine's side what is there: a second job
+    // succeeding in 64 KiB proves the failed job's temp file was removed.
+    expect(engine.invalidLines).toEqual([]);
   });
 
   it('heartbeats while idle and during a job', async () => {

@@ -10,7 +10,7 @@ export class EncoderError extends Error {}
 export class AbortedError extends Error {}
 
 const STORAGE_ERRNOS = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'EIO', 'EISDIR']);
-const STORAGE_STDERR = /No space left|Read-only file system|Permission denied|Disk quota|Input\/output error/i;
+const STORAGE_STDERR = /No space left on device|Read-only file system|Permission denied|Disk quota exceeded|Input\/output error/i;
 
 export interface EncodeJob {
   ffmpegPath: string;
@@ -67,6 +67,7 @@ function runFfmpeg(
   outputArgs: string[],
   frames: Iterable<Buffer>,
   target: string,
+  finalPath: string,
 ): Promise<void> {
   const args = [
     '-hide_banner', '-loglevel', 'error', '-y',
@@ -99,7 +100,8 @@ function runFfmpeg(
       if (spawnError) return reject(new EncoderError(`cannot run ${job.ffmpegPath}: ${spawnError.message}`));
       if (code === 0) return resolve();
       const detail = stderr.trim().split('\n').slice(-3).join(' | ') || `exit ${code ?? signal}`;
-      if (STORAGE_STDERR.test(stderr)) return reject(new StorageError(`cannot write ${target} (${detail})`));
+      const storage = STORAGE_STDERR.exec(stderr);
+      if (storage) return reject(new StorageError(`cannot write ${finalPath}: ${storage[0]} (ffmpeg: ${detail})`));
       reject(new EncoderError(`ffmpeg failed (${code ?? signal}): ${detail}`));
     });
 
@@ -139,12 +141,14 @@ export async function encodeVideoAndThumbnail(job: EncodeJob): Promise<void> {
       ['-an', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-f', 'mp4'],
       frameRange(job, 0, job.numFrames),
       videoTmp,
+      job.outPath,
     );
     await runFfmpeg(
       job,
       ['-frames:v', '1', '-c:v', 'mjpeg', '-q:v', '3', '-f', 'image2', '-update', '1'],
       frameRange(job, job.thumbnailFrame, job.thumbnailFrame + 1),
       thumbTmp,
+      job.thumbnailPath,
     );
     if (job.signal.aborted) throw new AbortedError('aborted after encoding');
     try {

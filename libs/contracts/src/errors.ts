@@ -25,6 +25,7 @@ export const API_ERROR_CODES = [
   'invalid_api_key',
   'not_found',
   'video_not_ready',
+  'invalid_state',
   'idempotency_conflict',
   'rate_limited',
   'queue_full',

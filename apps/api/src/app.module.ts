@@ -1,0 +1,53 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import { PrometheusModule } from '@willsoto/nestjs-prometheus';
+
+import { ApiKeyGuard } from './common/api-key.guard';
+import { ApiExceptionFilter } from './common/http-exception.filter';
+import { GenerateController } from './compat/generate.controller';
+import { APP_CONFIG, type AppConfig } from './config/app-config';
+import { HealthController } from './health/health.controller';
+import { JobEvents } from './jobs/job-events';
+import { JOB_STORE } from './jobs/job-store';
+import { JobsService } from './jobs/jobs.service';
+import { SchedulerService } from './jobs/scheduler.service';
+import { SqliteJobStore } from './jobs/sqlite-job-store';
+import { metricProviders } from './metrics/metrics';
+import { WorkerMetricsService } from './metrics/worker-metrics.service';
+import { ModelsController } from './models/models.controller';
+import { ModelsService } from './models/models.service';
+import { StorageService } from './storage/storage.service';
+import { VideosController } from './videos/videos.controller';
+import { VideosService } from './videos/videos.service';
+import { WorkerPoolService } from './worker-pool/worker-pool.service';
+
+@Module({})
+export class AppModule {
+  /** The whole app for one validated configuration (read once in main.ts). */
+  static forConfig(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        TerminusModule.forRoot({ errorLogStyle: 'json', logger: false }),
+        PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } }),
+      ],
+      controllers: [VideosController, ModelsController, GenerateController, HealthController],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        { provide: JOB_STORE, useFactory: () => new SqliteJobStore(`${config.dataDir}/jobs.sqlite`) },
+        { provide: APP_FILTER, useClass: ApiExceptionFilter },
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        ...metricProviders,
+        JobEvents,
+        StorageService,
+        WorkerPoolService,
+        SchedulerService,
+        JobsService,
+        ModelsService,
+        VideosService,
+        WorkerMetricsService,
+      ],
+    };
+  }
+}

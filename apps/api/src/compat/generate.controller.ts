@@ -1,0 +1,64 @@
+import { Controller, Get, Query, Req, Res } from '@nestjs/common';
+import { ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+
+import { ApiError } from '../common/api-error';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { Inject } from '@nestjs/common';
+import { JobsService } from '../jobs/jobs.service';
+import { StorageService } from '../storage/storage.service';
+import { VideosService } from '../videos/videos.service';
+import { errorResponses } from '../openapi/openapi-refs';
+
+/** The original service's endpoint: blocks until the video exists, then says where it is. */
+@ApiTags('compatibility')
+@Controller()
+export class GenerateController {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly videos: VideosService,
+    private readonly jobs: JobsService,
+    private readonly storage: StorageService,
+  ) {}
+
+  @Get('generate')
+  @ApiOperation({
+    summary: 'Generate and wait (compatibility)',
+    description:
+      'Answers `Video generated at <path>` as text, or JSON when Accept prefers application/json. ' +
+      'Still running at the deadline: 202.',
+  })
+  @ApiQuery({ name: 'prompt', required: true })
+  @ApiProduces('text/plain', 'application/json')
+  @ApiResponse({ status: 200, description: 'Generated.' })
+  @ApiResponse({ status: 202, description: 'Still running; poll /v1/videos/{id}.' })
+  @errorResponses(400, 401, 500, 503)
+  async generate(@Query() query: Record<string, unknown>, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const unknown = Object.keys(query).find((k) => k !== 'prompt');
+    if (unknown) throw ApiError.badRequest(unknown, `Unknown query parameter '${unknown}'. Accepted: prompt.`, 'unknown_field');
+    const prompt = query['prompt'];
+    if (typeof prompt !== 'string') throw ApiError.badRequest('prompt', "Missing required query parameter 'prompt'.", 'missing_field');
+    const resolved = this.videos.parseCreate(req, { prompt });
+    const { job } = await this.jobs.create(resolved, null);
+    const ac = new AbortController();
+    res.on('close', () => ac.abort());
+    const done = await this.jobs.waitForTerminal(job.id, this.config.maxWaitS * 1000, ac.signal);
+    const video = await this.videos.present(done);
+    const file = this.storage.pathFor(done.id, 'video');
+    const json = req.accepts(['text/plain', 'application/json']) === 'application/json';
+    if (done.status === 'completed') {
+      if (json) res.json({ id: done.id, status: done.status, path: file, url: `/v1/videos/${done.id}/content`, video });
+      else res.type('text/plain').send(`Video generated at ${file}`);
+      return;
+    }
+    if (done.status === 'failed' || done.status === 'cancelled') {
+      const message = `Video generation ${done.status}: ${done.errorCode ?? 'CANCELLED'}: ${done.errorMessage ?? ''}`.trim();
+      if (json) throw new ApiError(500, 'server_error', 'internal_error', message);
+      res.status(500).type('text/plain').send(message);
+      return;
+    }
+    res.status(202).setHeader('Location', `/v1/videos/${done.id}`);
+    if (json) res.json({ id: done.id, status: done.status, video });
+    else res.type('text/plain').send(`Video ${done.id} is ${done.status}; poll /v1/videos/${done.id}`);
+  }
+}

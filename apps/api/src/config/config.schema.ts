@@ -1,0 +1,161 @@
+import * as path from 'node:path';
+
+import { z } from 'zod';
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * Every environment variable the API reads, validated once at boot. Nothing else reads
+ * `process.env`: a bad value stops the process with a message naming the variable.
+ */
+export const envSchema = z.object({
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  T2V_ENGINE: z.enum(['synthetic', 'wan-tiny', 'wan']).default('synthetic'),
+  T2V_MODEL_PATH: z.string().min(1).optional(),
+  T2V_DEVICES: z
+    .string()
+    .regex(/^(cpu|\d+(,\d+)*)$/, 'expected "cpu" or GPU indices such as "0,1"')
+    .default('cpu'),
+  T2V_CPU_WORKERS: int(1, 64).default(1),
+  T2V_QUEUE: z.enum(['embedded']).default('embedded'),
+  REDIS_URL: z.string().url().optional(),
+  T2V_DATA_DIR: z.string().min(1).default('./data'),
+  T2V_STORAGE_DIR: z.string().min(1).optional(),
+  T2V_MAX_QUEUE: int(1, 1_000_000).default(100),
+  T2V_API_KEYS: z.string().optional(),
+  T2V_OUTPUT_TTL_HOURS: z.coerce.number().positive().max(24 * 365).default(168),
+  T2V_SYNTHETIC_STEP_MS: int(0, 60_000).default(10),
+  T2V_MAX_PROMPT_LENGTH: int(1, 100_000).default(2000),
+  T2V_MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
+  T2V_MAX_WAIT_S: int(0, 3600).default(600),
+  T2V_SYNC_WAIT_S: int(0, 3600).default(120),
+  T2V_HEARTBEAT_INTERVAL_S: z.coerce.number().positive().max(3600).default(5),
+  T2V_HEARTBEAT_TIMEOUT_S: z.coerce.number().positive().max(3600).default(30),
+  T2V_WORKER_STARTUP_TIMEOUT_S: z.coerce.number().positive().max(7200).optional(),
+  T2V_WORKER_COMMAND: z
+    .string()
+    .transform((s, ctx) => {
+      try {
+        const v: unknown = JSON.parse(s);
+        if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string')) return v as string[];
+      } catch {
+        /* reported below */
+      }
+      ctx.addIssue({ code: 'custom', message: 'expected a JSON array of strings, e.g. ["node","worker.js"]' });
+      return z.NEVER;
+    })
+    .optional(),
+  T2V_PYTHON: z.string().min(1).optional(),
+  T2V_FFMPEG: z.string().min(1).optional(),
+  T2V_CPU_OFFLOAD: z.enum(['none', 'model', 'sequential']).default('none'),
+  T2V_VAE_TILING: bool.default(false),
+  T2V_WARMUP: bool.default(false),
+  T2V_EXPIRY_SWEEP_S: z.coerce.number().positive().max(86_400).default(60),
+  T2V_DRAIN_DELAY_S: z.coerce.number().min(0).max(600).default(0),
+  T2V_SHUTDOWN_GRACE_S: z.coerce.number().min(0).max(86_400).default(30),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** The validated configuration, with paths resolved and derived values computed. */
+export interface AppConfig {
+  port: number;
+  host: string;
+  logLevel: Env['LOG_LEVEL'];
+  engine: Env['T2V_ENGINE'];
+  modelPath: string | undefined;
+  /** One entry per worker: `cpu` or a GPU index. */
+  devices: string[];
+  queue: Env['T2V_QUEUE'];
+  dataDir: string;
+  storageDir: string;
+  maxQueue: number;
+  apiKeys: string[];
+  outputTtlHours: number;
+  syntheticStepMs: number;
+  maxPromptLength: number;
+  maxBodyBytes: number;
+  maxWaitS: number;
+  syncWaitS: number;
+  heartbeatIntervalS: number;
+  heartbeatTimeoutS: number;
+  workerStartupTimeoutS: number;
+  workerCommand: string[] | undefined;
+  python: string | undefined;
+  ffmpeg: string | undefined;
+  cpuOffload: Env['T2V_CPU_OFFLOAD'];
+  vaeTiling: boolean;
+  warmup: boolean;
+  expirySweepS: number;
+  drainDelayS: number;
+  shutdownGraceS: number;
+  /** Environment handed to worker processes: the API's own, less its secrets. */
+  childEnv: Record<string, string>;
+}
+
+const SECRET_VARS = new Set(['T2V_API_KEYS', 'REDIS_URL']);
+
+export class ConfigError extends Error {}
+
+/** Validates `env` and derives the app config. Throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+  const known = Object.fromEntries(
+    Object.keys(envSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
+  );
+  const parsed = envSchema.safeParse(known);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '?');
+      const accepted = issue.code === 'invalid_value' ? ` (accepted: ${issue.values.join(', ')})` : '';
+      return `${name}=${JSON.stringify(env[name])}: ${issue.message}${accepted}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  if (e.T2V_ENGINE === 'wan' && !e.T2V_MODEL_PATH) {
+    throw new ConfigError('invalid configuration:\n  T2V_MODEL_PATH: required when T2V_ENGINE=wan');
+  }
+  const dataDir = path.resolve(e.T2V_DATA_DIR);
+  const devices =
+    e.T2V_DEVICES === 'cpu' ? Array.from({ length: e.T2V_CPU_WORKERS }, () => 'cpu') : e.T2V_DEVICES.split(',');
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    engine: e.T2V_ENGINE,
+    modelPath: e.T2V_MODEL_PATH,
+    devices,
+    queue: e.T2V_QUEUE,
+    dataDir,
+    storageDir: path.resolve(e.T2V_STORAGE_DIR ?? path.join(dataDir, 'videos')),
+    maxQueue: e.T2V_MAX_QUEUE,
+    apiKeys: (e.T2V_API_KEYS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean),
+    outputTtlHours: e.T2V_OUTPUT_TTL_HOURS,
+    syntheticStepMs: e.T2V_SYNTHETIC_STEP_MS,
+    maxPromptLength: e.T2V_MAX_PROMPT_LENGTH,
+    maxBodyBytes: e.T2V_MAX_BODY_BYTES,
+    maxWaitS: e.T2V_MAX_WAIT_S,
+    syncWaitS: e.T2V_SYNC_WAIT_S,
+    heartbeatIntervalS: e.T2V_HEARTBEAT_INTERVAL_S,
+    heartbeatTimeoutS: e.T2V_HEARTBEAT_TIMEOUT_S,
+    workerStartupTimeoutS: e.T2V_WORKER_STARTUP_TIMEOUT_S ?? (e.T2V_ENGINE === 'wan' ? 1800 : 120),
+    workerCommand: e.T2V_WORKER_COMMAND,
+    python: e.T2V_PYTHON,
+    ffmpeg: e.T2V_FFMPEG,
+    cpuOffload: e.T2V_CPU_OFFLOAD,
+    vaeTiling: e.T2V_VAE_TILING,
+    warmup: e.T2V_WARMUP,
+    expirySweepS: e.T2V_EXPIRY_SWEEP_S,
+    drainDelayS: e.T2V_DRAIN_DELAY_S,
+    shutdownGraceS: e.T2V_SHUTDOWN_GRACE_S,
+    childEnv: Object.fromEntries(
+      Object.entries(env).filter((kv): kv is [string, string] => kv[1] !== undefined && !SECRET_VARS.has(kv[0])),
+    ),
+  };
+}

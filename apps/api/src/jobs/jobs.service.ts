@@ -1,0 +1,226 @@
+import { createHash, randomInt } from 'node:crypto';
+
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { isTerminal } from '@t2v/contracts';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Counter } from 'prom-client';
+import { ulid } from 'ulid';
+
+import { ApiError } from '../common/api-error';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { METRIC } from '../metrics/metrics';
+import { StorageService } from '../storage/storage.service';
+import type { ResolvedCreate } from '../videos/create-video.schema';
+import { JobEvents } from './job-events';
+import { JOB_STORE, type JobStore } from './job-store';
+import type { Job, ListPage, ListQuery } from './job.types';
+import { SchedulerService } from './scheduler.service';
+
+export interface CreateResult {
+  job: Job;
+  /** How the request was answered: a new job, an idempotent replay, the cache, or an identical job in flight. */
+  source: 'new' | 'idempotent' | 'cache' | 'in_flight';
+}
+
+/** Job semantics (DESIGN §3): accept, dedupe, cache, cancel, delete, wait. No HTTP in here. */
+@Injectable()
+export class JobsService {
+  private readonly logger = new Logger('jobs');
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(JOB_STORE) private readonly store: JobStore,
+    private readonly events: JobEvents,
+    private readonly storage: StorageService,
+    private readonly scheduler: SchedulerService,
+    @InjectMetric(METRIC.jobsSubmitted) private readonly submitted: Counter<string>,
+    @InjectMetric(METRIC.cacheHits) private readonly cacheHits: Counter<string>,
+  ) {}
+
+  static newId(): string {
+    return `video_${ulid()}`;
+  }
+
+  async create(req: ResolvedCreate, idempotencyKey: string | null): Promise<CreateResult> {
+    if (this.scheduler.draining) {
+      throw ApiError.unavailable('shutting_down', 'The server is shutting down; retry on another replica.', 1);
+    }
+    const requestHash = hash(JSON.stringify({ ...req, params: { ...req.params, seed: req.seedExplicit ? req.params.seed : null } }));
+    if (idempotencyKey) {
+      const existing = await this.store.findByIdempotencyKey(idempotencyKey);
+      if (existing) return { job: this.checkReplay(existing, requestHash), source: 'idempotent' };
+    }
+    const cacheKey = req.seedExplicit ? hash(JSON.stringify([req.model, req.params])) : null;
+    if (cacheKey) {
+      const hit = await this.fromCache(req, cacheKey, idempotencyKey, requestHash);
+      if (hit) return hit;
+    }
+    const queued = await this.store.count('queued');
+    if (queued >= this.config.maxQueue) {
+      throw ApiError.unavailable(
+        'queue_full',
+        `The queue is full (${queued} jobs waiting); retry later.`,
+        this.scheduler.retryAfterSeconds(),
+      );
+    }
+    const now = Date.now();
+    let job: Job;
+    try {
+      job = await this.store.insert({
+        ...this.blank(req, now, cacheKey, idempotencyKey, requestHash),
+        status: 'queued',
+      });
+    } catch (err) {
+      // Two concurrent creates with one Idempotency-Key: the store's unique index picks one.
+      const existing = idempotencyKey ? await this.store.findByIdempotencyKey(idempotencyKey) : null;
+      if (existing) return { job: this.checkReplay(existing, requestHash), source: 'idempotent' };
+      throw err;
+    }
+    this.submitted.inc({ model: job.model });
+    this.events.publish(job);
+    this.scheduler.kick();
+    return { job, source: 'new' };
+  }
+
+  private async fromCache(
+    req: ResolvedCreate,
+    cacheKey: string,
+    idempotencyKey: string | null,
+    requestHash: string,
+  ): Promise<CreateResult | null> {
+    const done = await this.store.findCompletedByCacheKey(cacheKey);
+    if (done && (await this.storage.stat(done.id, 'video'))) {
+      const now = Date.now();
+      const id = JobsService.newId();
+      await this.storage.cloneOutputs(done.id, id);
+      const job = await this.store.insert({
+        ...this.blank(req, now, cacheKey, idempotencyKey, requestHash),
+        id,
+        status: 'completed',
+        progress: 100,
+        cached: true,
+        completedAt: now,
+        expiresAt: now + this.config.outputTtlHours * 3600_000,
+        timings: { queue_s: 0, load_s: null, inference_s: 0, encode_s: 0 },
+      });
+      this.submitted.inc({ model: job.model });
+      this.cacheHits.inc();
+      this.events.publish(job);
+      return { job, source: 'cache' };
+    }
+    const active = await this.store.findActiveByCacheKey(cacheKey);
+    return active ? { job: active, source: 'in_flight' } : null;
+  }
+
+  private checkReplay(existing: Job, requestHash: string): Job {
+    if (existing.requestHash !== requestHash) {
+      throw ApiError.conflict(
+        'idempotency_conflict',
+        'This Idempotency-Key was already used with a different request body.',
+        'Idempotency-Key',
+      );
+    }
+    return existing;
+  }
+
+  private blank(
+    req: ResolvedCreate,
+    now: number,
+    cacheKey: string | null,
+    idempotencyKey: string | null,
+    requestHash: string,
+  ): Omit<Job, 'seq'> {
+    return {
+      id: JobsService.newId(),
+      status: 'queued',
+      model: req.model,
+      params: req.params,
+      seedExplicit: req.seedExplicit,
+      seconds: req.seconds,
+      metadata: req.metadata,
+      webhookUrl: req.webhookUrl,
+      createdAt: now,
+      startedAt: null,
+      completedAt: null,
+      expiresAt: null,
+      progress: 0,
+      attempts: 0,
+      errorCode: null,
+      errorMessage: null,
+      cacheKey,
+      cached: false,
+      idempotencyKey,
+      requestHash,
+      timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },
+      expired: false,
+    };
+  }
+
+  async get(id: string): Promise<Job> {
+    const job = await this.store.get(id);
+    if (!job) throw ApiError.notFound('video', id);
+    return job;
+  }
+
+  queuePosition(job: Job): Promise<number | null> {
+    return job.status === 'queued' ? this.store.queuePosition(job.id) : Promise.resolve(null);
+  }
+
+  list(query: ListQuery): Promise<ListPage> {
+    return this.store.list(query);
+  }
+
+  async cancel(id: string): Promise<Job> {
+    const job = await this.get(id);
+    if (job.status === 'cancelled') return job;
+    if (isTerminal(job.status)) {
+      throw ApiError.conflict('invalid_state', `Video ${id} is already ${job.status} and cannot be cancelled.`, 'id');
+    }
+    const cancelled = await this.scheduler.cancel(job);
+    return cancelled ?? (await this.get(id));
+  }
+
+  async delete(id: string): Promise<void> {
+    const job = await this.get(id);
+    if (!isTerminal(job.status)) await this.scheduler.cancel(job);
+    await this.store.delete(id);
+    await this.storage.remove(id);
+    this.logger.log(`deleted ${id}`);
+  }
+
+  /** Resolves with the job once terminal, or as it is when `timeoutMs` passes. */
+  async waitForTerminal(id: string, timeoutMs: number, signal?: AbortSignal): Promise<Job> {
+    const job = await this.get(id);
+    if (isTerminal(job.status) || timeoutMs <= 0) return job;
+    return new Promise<Job>((resolve) => {
+      let latest = job;
+      const finish = () => {
+        clearTimeout(timer);
+        unsubscribe();
+        signal?.removeEventListener('abort', finish);
+        resolve(latest);
+      };
+      const unsubscribe = this.events.subscribe(id, (j) => {
+        latest = j;
+        if (isTerminal(j.status)) finish();
+      });
+      const timer = setTimeout(finish, timeoutMs);
+      signal?.addEventListener('abort', finish);
+      // Re-read after subscribing: the job may have finished in between.
+      void this.store.get(id).then((j) => {
+        if (j && isTerminal(j.status)) {
+          latest = j;
+          finish();
+        }
+      });
+    });
+  }
+}
+
+function hash(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+export function randomSeed(): number {
+  return randomInt(0, 2 ** 32 - 1);
+}

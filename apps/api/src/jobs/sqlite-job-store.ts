@@ -1,0 +1,206 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { JobStatus } from '@t2v/contracts';
+import Database from 'better-sqlite3';
+
+import type { JobStore } from './job-store';
+import type { Job, JobPatch, ListPage, ListQuery } from './job.types';
+
+/**
+ * The embedded driver's store: one SQLite file in WAL mode with synchronous=FULL, so a job the
+ * API has acknowledged survives a crash of the process or the machine.
+ */
+export class SqliteJobStore implements JobStore {
+  private db: Database.Database | null = null;
+
+  constructor(private readonly file: string) {}
+
+  async open(): Promise<void> {
+    if (this.db) return;
+    if (this.file !== ':memory:') fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    const db = new Database(this.file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        idempotency_key TEXT UNIQUE,
+        cache_key TEXT,
+        expires_at INTEGER,
+        expired INTEGER NOT NULL DEFAULT 0,
+        body TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
+      CREATE INDEX IF NOT EXISTS jobs_cache ON jobs(cache_key, status);
+    `);
+    this.db = db;
+  }
+
+  async close(): Promise<void> {
+    this.db?.close();
+    this.db = null;
+  }
+
+  private get conn(): Database.Database {
+    if (!this.db) throw new Error('job store is not open');
+    return this.db;
+  }
+
+  async insert(job: Omit<Job, 'seq'>): Promise<Job> {
+    const info = this.conn
+      .prepare(
+        `INSERT INTO jobs (id, status, idempotency_key, cache_key, expires_at, expired, body)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(job.id, job.status, job.idempotencyKey, job.cacheKey, job.expiresAt, job.expired ? 1 : 0, '{}');
+    const full: Job = { ...job, seq: Number(info.lastInsertRowid) };
+    this.write(full);
+    return full;
+  }
+
+  async get(id: string): Promise<Job | null> {
+    return this.read(this.conn.prepare('SELECT seq, body FROM jobs WHERE id = ?').get(id));
+  }
+
+  async update(id: string, patch: JobPatch): Promise<Job | null> {
+    return this.conn.transaction(() => {
+      const job = this.read(this.conn.prepare('SELECT seq, body FROM jobs WHERE id = ?').get(id));
+      if (!job) return null;
+      const next = { ...job, ...patch };
+      this.write(next);
+      return next;
+    })();
+  }
+
+  async transition(id: string, from: JobStatus[], to: JobStatus, patch: JobPatch = {}): Promise<Job | null> {
+    return this.conn.transaction(() => {
+      const job = this.read(this.conn.prepare('SELECT seq, body FROM jobs WHERE id = ?').get(id));
+      if (!job || !from.includes(job.status)) return null;
+      const next: Job = { ...job, ...patch, status: to };
+      this.write(next);
+      return next;
+    })();
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return this.conn.prepare('DELETE FROM jobs WHERE id = ?').run(id).changes > 0;
+  }
+
+  async list(query: ListQuery): Promise<ListPage> {
+    const desc = query.order === 'desc';
+    let cursorSeq: number | null = null;
+    if (query.after) {
+      const row = this.conn.prepare('SELECT seq FROM jobs WHERE id = ?').get(query.after) as
+        | { seq: number }
+        | undefined;
+      if (!row) return { data: [], hasMore: false };
+      cursorSeq = row.seq;
+    }
+    const where = cursorSeq === null ? '' : desc ? 'WHERE seq < @cursor' : 'WHERE seq > @cursor';
+    const rows = this.conn
+      .prepare(`SELECT seq, body FROM jobs ${where} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT @limit`)
+      .all({ cursor: cursorSeq, limit: query.limit + 1 });
+    const jobs = rows.map((r) => this.read(r)!);
+    return { data: jobs.slice(0, query.limit), hasMore: jobs.length > query.limit };
+  }
+
+  async count(status: JobStatus): Promise<number> {
+    return (this.conn.prepare('SELECT COUNT(*) AS n FROM jobs WHERE status = ?').get(status) as { n: number }).n;
+  }
+
+  async queuePosition(id: string): Promise<number | null> {
+    const row = this.conn
+      .prepare(
+        `SELECT (SELECT COUNT(*) FROM jobs q WHERE q.status = 'queued' AND q.seq <= j.seq) AS pos
+         FROM jobs j WHERE j.id = ? AND j.status = 'queued'`,
+      )
+      .get(id) as { pos: number } | undefined;
+    return row ? row.pos : null;
+  }
+
+  async claimNext(now: number): Promise<Job | null> {
+    return this.conn.transaction(() => {
+      const job = this.read(
+        this.conn.prepare(`SELECT seq, body FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1`).get(),
+      );
+      if (!job) return null;
+      const next: Job = { ...job, status: 'in_progress', startedAt: now, attempts: job.attempts + 1, progress: 0 };
+      this.write(next);
+      return next;
+    })();
+  }
+
+  async byStatus(status: JobStatus): Promise<Job[]> {
+    return this.conn
+      .prepare('SELECT seq, body FROM jobs WHERE status = ? ORDER BY seq')
+      .all(status)
+      .map((r) => this.read(r)!);
+  }
+
+  async findByIdempotencyKey(key: string): Promise<Job | null> {
+    return this.read(this.conn.prepare('SELECT seq, body FROM jobs WHERE idempotency_key = ?').get(key));
+  }
+
+  async findCompletedByCacheKey(cacheKey: string): Promise<Job | null> {
+    return this.read(
+      this.conn
+        .prepare(
+          `SELECT seq, body FROM jobs WHERE cache_key = ? AND status = 'completed' AND expired = 0
+           ORDER BY seq DESC LIMIT 1`,
+        )
+        .get(cacheKey),
+    );
+  }
+
+  async findActiveByCacheKey(cacheKey: string): Promise<Job | null> {
+    return this.read(
+      this.conn
+        .prepare(
+          `SELECT seq, body FROM jobs WHERE cache_key = ? AND status IN ('queued', 'in_progress')
+           ORDER BY seq LIMIT 1`,
+        )
+        .get(cacheKey),
+    );
+  }
+
+  async findExpired(now: number): Promise<Job[]> {
+    return this.conn
+      .prepare(
+        `SELECT seq, body FROM jobs WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY seq`,
+      )
+      .all(now)
+      .map((r) => this.read(r)!);
+  }
+
+  async ping(): Promise<void> {
+    this.conn.prepare('SELECT 1').get();
+  }
+
+  private write(job: Job): void {
+    const { seq: _seq, ...body } = job;
+    this.conn
+      .prepare(
+        `UPDATE jobs SET status = ?, idempotency_key = ?, cache_key = ?, expires_at = ?, expired = ?, body = ?
+         WHERE id = ?`,
+      )
+      .run(
+        job.status,
+        job.idempotencyKey,
+        job.cacheKey,
+        job.expiresAt,
+        job.expired ? 1 : 0,
+        JSON.stringify(body),
+        job.id,
+      );
+  }
+
+  private read(row: unknown): Job | null {
+    if (!row) return null;
+    const r = row as { seq: number; body: string };
+    return { ...(JSON.parse(r.body) as Omit<Job, 'seq'>), seq: r.seq };
+  }
+}

@@ -1,0 +1,45 @@
+import 'reflect-metadata';
+
+import { JsonLogger } from './common/json-logger';
+import { bootstrapError } from './common/bootstrap-error';
+import { ConfigError, loadConfig } from './config/config.schema';
+import { createApp } from './bootstrap';
+import { SchedulerService } from './jobs/scheduler.service';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) bootstrapError(err.message);
+    throw err;
+  }
+  const logger = new JsonLogger(config.logLevel);
+  const app = await createApp(config, logger);
+  await app.listen(config.port, config.host);
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  logger.log(`t2v API listening on http://${config.host}:${port} (engine ${config.engine}, queue ${config.queue})`, 'main');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const scheduler = app.get(SchedulerService);
+    logger.log(`${signal}: draining (readiness 503 now)`, 'main');
+    scheduler.draining = true;
+    await new Promise((r) => setTimeout(r, config.drainDelayS * 1000));
+    await scheduler.drain(config.shutdownGraceS * 1000);
+    await app.close();
+    await scheduler.closeStore();
+    logger.log('stopped', 'main');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+void main().catch((err: unknown) => {
+  process.stderr.write(`t2v: failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

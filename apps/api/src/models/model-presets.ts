@@ -1,0 +1,103 @@
+import type { AppConfig } from '../config/app-config';
+
+export interface Range {
+  min: number;
+  max: number;
+  default: number;
+}
+
+/** What a loaded model accepts; served by GET /v1/models and used to validate every create. */
+export interface ModelDescriptor {
+  id: string;
+  engine: AppConfig['engine'];
+  owned_by: string;
+  /** Unix seconds; fixed per model so the listing is stable. */
+  created: number;
+  description: string;
+  presets: {
+    sizes: string[];
+    default_size: string;
+    fps: number;
+    fps_range: { min: number; max: number };
+    seconds: Range;
+    max_frames: number;
+    num_inference_steps: Range;
+    guidance_scale: Range;
+    max_prompt_length: number;
+  };
+}
+
+const WAN_SIZES = ['1280x704', '704x1280', '832x480', '480x832'];
+
+export function modelFor(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>): ModelDescriptor {
+  const max_prompt_length = config.maxPromptLength;
+  switch (config.engine) {
+    case 'wan':
+      return {
+        id: 'Wan2.2-TI2V-5B',
+        engine: 'wan',
+        owned_by: 'wan-ai',
+        created: 1753747200,
+        description: 'Wan2.2 text/image-to-video 5B (diffusers WanPipeline), 720p at 24 fps.',
+        presets: {
+          sizes: WAN_SIZES,
+          default_size: '1280x704',
+          fps: 24,
+          fps_range: { min: 8, max: 30 },
+          seconds: { min: 1, max: 5, default: 5 },
+          max_frames: 121,
+          num_inference_steps: { min: 1, max: 100, default: 50 },
+          guidance_scale: { min: 0, max: 20, default: 5 },
+          max_prompt_length,
+        },
+      };
+    case 'wan-tiny':
+      return {
+        id: 'wan-tiny-random',
+        engine: 'wan-tiny',
+        owned_by: 't2v',
+        created: 1764288000,
+        description: 'The Wan pipeline with tiny random weights: exercises the real code path on CPU; output is noise.',
+        presets: {
+          sizes: ['128x128', '256x128', '128x256', '256x256'],
+          default_size: '128x128',
+          fps: 8,
+          fps_range: { min: 1, max: 30 },
+          seconds: { min: 1, max: 4, default: 2 },
+          max_frames: 33,
+          num_inference_steps: { min: 1, max: 50, default: 4 },
+          guidance_scale: { min: 0, max: 20, default: 5 },
+          max_prompt_length,
+        },
+      };
+    case 'synthetic':
+      return {
+        id: 't2v-synthetic',
+        engine: 'synthetic',
+        owned_by: 't2v',
+        created: 1764288000,
+        description: 'Synthetic test pattern (no model): a deterministic moving pattern for tests and quick starts.',
+        presets: {
+          sizes: [...WAN_SIZES, '320x192', '192x320', '256x256'],
+          default_size: '320x192',
+          fps: 24,
+          fps_range: { min: 1, max: 60 },
+          seconds: { min: 1, max: 10, default: 1 },
+          max_frames: 241,
+          num_inference_steps: { min: 1, max: 100, default: 8 },
+          guidance_scale: { min: 0, max: 20, default: 5 },
+          max_prompt_length,
+        },
+      };
+  }
+}
+
+/** Frames for a duration: the nearest count of the form 4k+1 (the Wan VAE's temporal stride). */
+export function framesForSeconds(seconds: number, fps: number): number {
+  return 4 * Math.max(0, Math.round((seconds * fps) / 4)) + 1;
+}
+
+export function secondsForFrames(frames: number, fps: number): string {
+  const s = (frames - 1) / fps;
+  return String(Math.round(s * 100) / 100);
+}

@@ -1,0 +1,29 @@
+import { Controller, Get, Param } from '@nestjs/common';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+
+import { ApiError } from '../common/api-error';
+import { errorResponses, ref } from '../openapi/openapi-refs';
+import { ModelsService } from './models.service';
+
+@ApiTags('models')
+@Controller('v1/models')
+export class ModelsController {
+  constructor(private readonly models: ModelsService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'List models', description: 'The loaded model and its presets.' })
+  @ApiResponse({ status: 200, schema: ref('ModelList') })
+  @errorResponses(401)
+  list() {
+    return { object: 'list' as const, data: [this.models.toObject()] };
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'Retrieve a model' })
+  @ApiResponse({ status: 200, schema: ref('Model') })
+  @errorResponses(401, 404)
+  retrieve(@Param('id') id: string) {
+    if (id !== this.models.model.id) throw ApiError.notFound('model', id);
+    return this.models.toObject();
+  }
+}

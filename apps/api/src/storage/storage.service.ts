@@ -1,0 +1,83 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { Inject, Injectable } from '@nestjs/common';
+
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+
+const ID_PATTERN = /^video_[0-9A-Za-z]{26}$/;
+
+export type Variant = 'video' | 'thumbnail';
+
+/**
+ * The one place that touches the output root. File names come from job ids (validated), never
+ * from user input; writers use temp file + fsync + rename so a reader never sees half a file.
+ */
+@Injectable()
+export class StorageService {
+  readonly root: string;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.root = config.storageDir;
+  }
+
+  static isValidId(id: string): boolean {
+    return ID_PATTERN.test(id);
+  }
+
+  ensureRoot(): void {
+    fs.mkdirSync(this.root, { recursive: true });
+  }
+
+  pathFor(id: string, variant: Variant): string {
+    if (!StorageService.isValidId(id)) throw new Error(`invalid job id for storage: ${id}`);
+    return path.join(this.root, variant === 'video' ? `${id}.mp4` : `${id}.jpg`);
+  }
+
+  async stat(id: string, variant: Variant): Promise<fs.Stats | null> {
+    try {
+      const st = await fs.promises.stat(this.pathFor(id, variant));
+      return st.isFile() ? st : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Copies (hard link when possible) the outputs of one job to another: cached results. */
+  async cloneOutputs(fromId: string, toId: string): Promise<void> {
+    for (const variant of ['video', 'thumbnail'] as const) {
+      const src = this.pathFor(fromId, variant);
+      const dst = this.pathFor(toId, variant);
+      try {
+        await fs.promises.link(src, dst);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        const tmp = `${dst}.${process.pid}.tmp`;
+        await fs.promises.copyFile(src, tmp);
+        const fh = await fs.promises.open(tmp, 'r');
+        await fh.sync();
+        await fh.close();
+        await fs.promises.rename(tmp, dst);
+      }
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    await Promise.all(
+      (['video', 'thumbnail'] as const).map((v) => fs.promises.rm(this.pathFor(id, v), { force: true })),
+    );
+  }
+
+  /** Writes, syncs and removes a probe file: readiness needs a writable output root. */
+  async checkWritable(): Promise<void> {
+    const probe = path.join(this.root, `.probe-${process.pid}`);
+    const fh = await fs.promises.open(probe, 'w');
+    try {
+      await fh.writeFile('ok');
+      await fh.sync();
+    } finally {
+      await fh.close();
+      await fs.promises.rm(probe, { force: true });
+    }
+  }
+}

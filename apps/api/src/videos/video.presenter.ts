@@ -1,0 +1,85 @@
+import { JOB_ERROR_CODES, JOB_STATUSES } from '@t2v/contracts';
+import { z } from 'zod';
+
+import type { Job } from '../jobs/job.types';
+
+const unix = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
+
+/** The public video object (OpenAI Videos shape plus t2v extensions). Also documents the spec. */
+export const videoObjectSchema = z
+  .object({
+    id: z.string().describe('video_<26 chars>'),
+    object: z.literal('video'),
+    model: z.string(),
+    status: z.enum(JOB_STATUSES),
+    progress: z.number().int().min(0).max(100),
+    created_at: z.number().int().describe('Unix seconds.'),
+    completed_at: z.number().int().nullable(),
+    expires_at: z.number().int().nullable().describe('When the outputs are deleted (unix seconds).'),
+    prompt: z.string(),
+    seconds: z.string(),
+    size: z.string(),
+    error: z.object({ code: z.enum(JOB_ERROR_CODES), message: z.string() }).nullable(),
+    seed: z.number().int(),
+    negative_prompt: z.string().nullable(),
+    num_inference_steps: z.number().int(),
+    guidance_scale: z.number(),
+    flow_shift: z.number().nullable(),
+    fps: z.number().int(),
+    num_frames: z.number().int(),
+    queue_position: z.number().int().nullable().describe('1-based while queued.'),
+    cached: z.boolean().describe('Served from the result cache.'),
+    metadata: z.record(z.string(), z.string()),
+    timings: z.object({
+      queue_s: z.number().nullable(),
+      load_s: z.number().nullable(),
+      inference_s: z.number().nullable(),
+      encode_s: z.number().nullable(),
+    }),
+  })
+  .describe('Video');
+
+export type VideoObject = z.infer<typeof videoObjectSchema>;
+
+export function toVideoObject(job: Job, queuePosition: number | null): VideoObject {
+  const p = job.params;
+  return {
+    id: job.id,
+    object: 'video',
+    model: job.model,
+    status: job.status,
+    progress: job.progress,
+    created_at: unix(job.createdAt)!,
+    completed_at: unix(job.completedAt),
+    expires_at: unix(job.expiresAt),
+    prompt: p.prompt,
+    seconds: job.seconds,
+    size: `${p.width}x${p.height}`,
+    error: job.errorCode ? { code: job.errorCode, message: job.errorMessage ?? '' } : null,
+    seed: p.seed,
+    negative_prompt: p.negative_prompt,
+    num_inference_steps: p.num_inference_steps,
+    guidance_scale: p.guidance_scale,
+    flow_shift: p.flow_shift,
+    fps: p.fps,
+    num_frames: p.num_frames,
+    queue_position: queuePosition,
+    cached: job.cached,
+    metadata: job.metadata,
+    timings: job.timings,
+  };
+}
+
+export const videoListSchema = z
+  .object({
+    object: z.literal('list'),
+    data: z.array(videoObjectSchema),
+    first_id: z.string().nullable(),
+    last_id: z.string().nullable(),
+    has_more: z.boolean(),
+  })
+  .describe('VideoList');
+
+export const videoDeletedSchema = z
+  .object({ id: z.string(), object: z.literal('video.deleted'), deleted: z.literal(true) })
+  .describe('VideoDeleted');

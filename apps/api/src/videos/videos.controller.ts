@@ -1,0 +1,175 @@
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Req,
+  Res,
+  UploadedFiles,
+  UseInterceptors,
+} from '@nestjs/common';
+import { AnyFilesInterceptor } from '@nestjs/platform-express';
+import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+
+import { ApiError } from '../common/api-error';
+import { ref, errorResponses } from '../openapi/openapi-refs';
+import { VideosService } from './videos.service';
+
+@ApiTags('videos')
+@Controller('v1/videos')
+export class VideosController {
+  constructor(private readonly videos: VideosService) {}
+
+  @Post()
+  @HttpCode(200)
+  @UseInterceptors(AnyFilesInterceptor())
+  @ApiOperation({
+    summary: 'Create a video job',
+    description:
+      'Queues a generation and answers with the video object (status `queued`). JSON or multipart/form-data. ' +
+      '`Idempotency-Key` makes retries safe; `Prefer: wait=N` waits up to N seconds for completion.',
+  })
+  @ApiConsumes('application/json', 'multipart/form-data')
+  @ApiBody({
+    schema: ref('CreateVideoRequest'),
+    examples: {
+      basic: { value: { prompt: 'a cat dancing in the rain', seconds: '1' } },
+      full: {
+        value: {
+          prompt: 'a cat dancing in the rain, cinematic',
+          size: '832x480',
+          seconds: 2,
+          seed: 42,
+          num_inference_steps: 30,
+          guidance_scale: 5,
+          negative_prompt: 'blurry, low quality',
+          metadata: { project: 'demo' },
+        },
+      },
+    },
+  })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key and body: same job.' })
+  @ApiHeader({ name: 'Prefer', required: false, description: '`wait=N`: wait up to N seconds for a terminal state.' })
+  @ApiResponse({ status: 200, description: 'The video object.', schema: ref('Video') })
+  @errorResponses(400, 401, 409, 413, 415, 429, 503)
+  async create(
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+    @Body() body: unknown,
+    @UploadedFiles() files: Array<{ fieldname: string }> | undefined,
+    @Headers('idempotency-key') idempotencyKey?: string,
+    @Headers('prefer') prefer?: string,
+  ) {
+    if (files && files.length > 0) {
+      throw ApiError.badRequest(
+        files[0]!.fieldname,
+        `File uploads (${files[0]!.fieldname}) are not supported by this model yet.`,
+        'unknown_field',
+      );
+    }
+    const { video, waited } = await this.videos.create(req, res, body, idempotencyKey, prefer);
+    if (waited !== null) res.setHeader('Preference-Applied', `wait=${waited}`);
+    this.videos.setPollHint(res, video);
+    return video;
+  }
+
+  @Post('sync')
+  @UseInterceptors(AnyFilesInterceptor())
+  @ApiOperation({
+    summary: 'Generate and answer with the MP4',
+    description:
+      'Creates the job and waits (bounded). Completed: 200 with the MP4 bytes. Still running at the deadline: ' +
+      '202 with `Location` and the video object.',
+  })
+  @ApiConsumes('application/json', 'multipart/form-data')
+  @ApiBody({ schema: ref('CreateVideoRequest') })
+  @ApiProduces('video/mp4', 'application/json')
+  @ApiResponse({ status: 200, description: 'The MP4.', content: { 'video/mp4': { schema: { type: 'string', format: 'binary' } } } })
+  @ApiResponse({ status: 202, description: 'Still running; poll Location.', schema: ref('Video') })
+  @errorResponses(400, 401, 409, 413, 415, 429, 500, 503)
+  async createSync(
+    @Req() req: Request,
+    @Res() res: Response,
+    @Body() body: unknown,
+    @Headers('idempotency-key') idempotencyKey?: string,
+  ): Promise<void> {
+    await this.videos.createSync(req, res, body, idempotencyKey);
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List videos', description: 'Cursor pagination: pass the last id as `after`.' })
+  @ApiQuery({ name: 'after', required: false, type: String })
+  @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-100, default 20' })
+  @ApiQuery({ name: 'order', required: false, enum: ['asc', 'desc'], description: 'By creation; default desc' })
+  @ApiResponse({ status: 200, schema: ref('VideoList') })
+  @errorResponses(400, 401)
+  list(@Query() query: Record<string, unknown>) {
+    return this.videos.list(query);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'Retrieve a video', description: 'Non-terminal: header `openai-poll-after-ms`.' })
+  @ApiParam({ name: 'id', example: 'video_01JB7Z3Q8R4N6M2K5X9W0YVT1A' })
+  @ApiResponse({ status: 200, schema: ref('Video') })
+  @errorResponses(401, 404)
+  async retrieve(@Param('id') id: string, @Res({ passthrough: true }) res: Response) {
+    const video = await this.videos.retrieve(id);
+    this.videos.setPollHint(res, video);
+    return video;
+  }
+
+  @Delete(':id')
+  @ApiOperation({ summary: 'Delete a video', description: 'Cancels it if active; removes the record and outputs.' })
+  @ApiParam({ name: 'id' })
+  @ApiResponse({ status: 200, schema: ref('VideoDeleted') })
+  @errorResponses(401, 404)
+  delete(@Param('id') id: string) {
+    return this.videos.delete(id);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Cancel a video', description: 'Queued or running: becomes `cancelled`; the record stays.' })
+  @ApiParam({ name: 'id' })
+  @ApiResponse({ status: 200, schema: ref('Video') })
+  @errorResponses(401, 404, 409)
+  cancel(@Param('id') id: string) {
+    return this.videos.cancel(id);
+  }
+
+  @Get(':id/content')
+  @ApiOperation({
+    summary: 'Download the MP4 or the thumbnail',
+    description: 'HTTP Range supported. Any Accept header is served.',
+  })
+  @ApiParam({ name: 'id' })
+  @ApiQuery({ name: 'variant', required: false, enum: ['video', 'thumbnail'] })
+  @ApiProduces('video/mp4', 'image/jpeg')
+  @ApiResponse({ status: 200, description: 'The file.', content: { 'video/mp4': { schema: { type: 'string', format: 'binary' } }, 'image/jpeg': { schema: { type: 'string', format: 'binary' } } } })
+  @ApiResponse({ status: 206, description: 'Partial content (Range).' })
+  @errorResponses(400, 401, 404, 409, 416)
+  async content(@Param('id') id: string, @Query('variant') variant: unknown, @Req() req: Request, @Res() res: Response) {
+    await this.videos.sendContent(id, variant, req, res);
+  }
+
+  @Get(':id/events')
+  @ApiOperation({
+    summary: 'Stream job events (SSE)',
+    description:
+      'Server-Sent Events; each `data` is the full video object. Events: video.queued, video.in_progress, ' +
+      'video.progress, then one of video.completed / video.failed / video.cancelled, after which the stream ends.',
+  })
+  @ApiParam({ name: 'id' })
+  @ApiProduces('text/event-stream')
+  @ApiResponse({ status: 200, description: 'An event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } })
+  @errorResponses(401, 404)
+  async events(@Param('id') id: string, @Req() req: Request, @Res() res: Response) {
+    await this.videos.streamEvents(id, req, res);
+  }
+}

@@ -1,0 +1,256 @@
+import * as path from 'node:path';
+
+import { Inject, Injectable } from '@nestjs/common';
+import { isTerminal } from '@t2v/contracts';
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+
+import { ApiError } from '../common/api-error';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { JobEvents } from '../jobs/job-events';
+import type { Job } from '../jobs/job.types';
+import { JobsService, randomSeed } from '../jobs/jobs.service';
+import { ModelsService } from '../models/models.service';
+import { StorageService } from '../storage/storage.service';
+import {
+  coerceMultipart,
+  createVideoSchema,
+  type ResolvedCreate,
+  resolveCreate,
+  zodToApiError,
+} from './create-video.schema';
+import { toVideoObject, type VideoObject } from './video.presenter';
+
+const listQuerySchema = z.strictObject({
+  after: z.string().min(1).max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  order: z.enum(['asc', 'desc']).default('desc'),
+});
+
+const PING_MS = 15_000;
+
+/** HTTP-facing glue for /v1/videos: parses and validates input, presents jobs as video objects. */
+@Injectable()
+export class VideosService {
+  private readonly schema;
+  private readonly accepted: string[];
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly jobs: JobsService,
+    private readonly events: JobEvents,
+    private readonly storage: StorageService,
+    models: ModelsService,
+  ) {
+    this.schema = createVideoSchema(models.model);
+    this.accepted = Object.keys(this.schema.shape);
+    this.model = models.model;
+  }
+
+  private readonly model;
+
+  /** Validates a create body (JSON or multipart) and applies the model's presets. */
+  parseCreate(req: Request, body: unknown): ResolvedCreate {
+    const contentType = req.headers['content-type'];
+    const multipart = req.is('multipart/form-data') === 'multipart/form-data';
+    if (contentType && !multipart && !req.is('application/json')) {
+      throw new ApiError(
+        415,
+        'invalid_request_error',
+        'unsupported_media_type',
+        `Unsupported Content-Type '${contentType}'; send application/json or multipart/form-data.`,
+      );
+    }
+    if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw ApiError.badRequest(null, 'The request body must be a JSON object.', 'invalid_json');
+    }
+    const input = multipart ? coerceMultipart(body as Record<string, unknown>) : body;
+    const parsed = this.schema.safeParse(input);
+    if (!parsed.success) throw zodToApiError(parsed.error, this.accepted, input);
+    return resolveCreate(parsed.data, this.model, randomSeed);
+  }
+
+  async create(
+    req: Request,
+    res: Response,
+    body: unknown,
+    idempotencyKey: string | undefined,
+    prefer: string | undefined,
+  ): Promise<{ video: VideoObject; waited: number | null }> {
+    const resolved = this.parseCreate(req, body);
+    const key = this.idempotencyKey(idempotencyKey);
+    const { job } = await this.jobs.create(resolved, key);
+    const wait = this.preferWait(prefer);
+    if (wait === null) return { video: await this.present(await this.jobs.get(job.id)), waited: null };
+    const done = await this.jobs.waitForTerminal(job.id, wait * 1000, abortOnClose(res));
+    return { video: await this.present(done), waited: wait };
+  }
+
+  async createSync(req: Request, res: Response, body: unknown, idempotencyKey: string | undefined): Promise<void> {
+    const resolved = this.parseCreate(req, body);
+    const { job } = await this.jobs.create(resolved, this.idempotencyKey(idempotencyKey));
+    const done = await this.jobs.waitForTerminal(job.id, this.config.syncWaitS * 1000, abortOnClose(res));
+    if (done.status === 'completed') {
+      res.setHeader('x-video-id', done.id);
+      await this.sendFile(done, 'video', req, res);
+      return;
+    }
+    if (done.status === 'failed') {
+      throw new ApiError(500, 'server_error', 'internal_error', `Generation failed: ${done.errorCode}: ${done.errorMessage}`);
+    }
+    if (done.status === 'cancelled') throw ApiError.conflict('invalid_state', `Video ${done.id} was cancelled.`);
+    res.status(202).setHeader('Location', `/v1/videos/${done.id}`);
+    this.setPollHint(res, await this.present(done));
+    res.json(await this.present(done));
+  }
+
+  async retrieve(id: string): Promise<VideoObject> {
+    return this.present(await this.jobs.get(this.checkId(id)));
+  }
+
+  async list(query: Record<string, unknown>) {
+    const parsed = listQuerySchema.safeParse(query);
+    if (!parsed.success) throw zodToApiError(parsed.error, Object.keys(listQuerySchema.shape), query);
+    const page = await this.jobs.list(parsed.data);
+    const data = await Promise.all(page.data.map((j) => this.present(j)));
+    return {
+      object: 'list' as const,
+      data,
+      first_id: data[0]?.id ?? null,
+      last_id: data[data.length - 1]?.id ?? null,
+      has_more: page.hasMore,
+    };
+  }
+
+  async delete(id: string) {
+    await this.jobs.delete(this.checkId(id));
+    return { id, object: 'video.deleted' as const, deleted: true as const };
+  }
+
+  async cancel(id: string): Promise<VideoObject> {
+    return this.present(await this.jobs.cancel(this.checkId(id)));
+  }
+
+  async sendContent(id: string, variantParam: unknown, req: Request, res: Response): Promise<void> {
+    const variant = variantParam ?? 'video';
+    if (variant !== 'video' && variant !== 'thumbnail') {
+      throw ApiError.badRequest('variant', "variant must be 'video' or 'thumbnail'.");
+    }
+    const job = await this.jobs.get(this.checkId(id));
+    if (job.status !== 'completed') {
+      throw ApiError.conflict('video_not_ready', `Video ${id} is ${job.status}; content exists once it is completed.`, 'id');
+    }
+    if (job.expired) throw new ApiError(404, 'not_found_error', 'not_found', `The outputs of ${id} expired and were deleted.`, 'id');
+    await this.sendFile(job, variant, req, res);
+  }
+
+  private sendFile(job: Job, variant: 'video' | 'thumbnail', _req: Request, res: Response): Promise<void> {
+    const file = this.storage.pathFor(job.id, variant);
+    return new Promise((resolve, reject) => {
+      res.sendFile(
+        path.basename(file),
+        {
+          root: this.storage.root,
+          dotfiles: 'deny',
+          acceptRanges: true,
+          headers: {
+            'Content-Type': variant === 'video' ? 'video/mp4' : 'image/jpeg',
+            'Content-Disposition': `inline; filename="${job.id}.${variant === 'video' ? 'mp4' : 'jpg'}"`,
+            'Cache-Control': 'private, max-age=3600',
+          },
+        },
+        (err?: Error & { status?: number; statusCode?: number }) => {
+          if (!err) return resolve();
+          if (res.headersSent) return resolve();
+          const status = err.status ?? err.statusCode;
+          if (status === 404) {
+            return reject(new ApiError(404, 'not_found_error', 'not_found', `The ${variant} of ${job.id} is missing.`, 'id'));
+          }
+          if (status === 416) {
+            return reject(new ApiError(416, 'invalid_request_error', 'invalid_value', 'Range not satisfiable.', 'Range'));
+          }
+          reject(err);
+        },
+      );
+    });
+  }
+
+  async streamEvents(id: string, req: Request, res: Response): Promise<void> {
+    const job = await this.jobs.get(this.checkId(id));
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    res.flushHeaders();
+    let closed = false;
+    let lastSent = '';
+    let sentInProgress = false;
+    const send = async (j: Job) => {
+      if (closed) return;
+      const video = await this.present(j);
+      const key = `${video.status}:${video.progress}:${video.queue_position}`;
+      if (key === lastSent || closed) return;
+      lastSent = key;
+      let name = `video.${j.status}`;
+      if (j.status === 'in_progress') {
+        if (sentInProgress) name = 'video.progress';
+        sentInProgress = true;
+      }
+      res.write(`event: ${name}\ndata: ${JSON.stringify(video)}\n\n`);
+      if (isTerminal(j.status)) close();
+    };
+    const unsubscribe = this.events.subscribe(id, (j) => void send(j));
+    // A queued job's position changes as others finish: refresh it while it waits.
+    const refresh = setInterval(() => {
+      void this.jobs.get(id).then(send, () => close());
+    }, 1000);
+    const ping = setInterval(() => res.write(': ping\n\n'), PING_MS);
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      unsubscribe();
+      clearInterval(refresh);
+      clearInterval(ping);
+      res.end();
+    };
+    res.on('close', close);
+    await send(job);
+  }
+
+  async present(job: Job): Promise<VideoObject> {
+    return toVideoObject(job, await this.jobs.queuePosition(job));
+  }
+
+  setPollHint(res: Response, video: VideoObject): void {
+    if (isTerminal(video.status)) return;
+    const ms = this.config.engine === 'wan' ? 2000 : video.status === 'queued' ? 500 : 250;
+    res.setHeader('openai-poll-after-ms', String(ms));
+  }
+
+  private checkId(id: string): string {
+    if (!StorageService.isValidId(id)) throw ApiError.notFound('video', id);
+    return id;
+  }
+
+  private idempotencyKey(key: string | undefined): string | null {
+    if (key === undefined || key === '') return null;
+    if (key.length > 255) throw ApiError.badRequest('Idempotency-Key', 'Idempotency-Key must be at most 255 characters.');
+    return key;
+  }
+
+  private preferWait(prefer: string | undefined): number | null {
+    if (!prefer) return null;
+    const m = /(?:^|[,;\s])wait=(\d+)/.exec(prefer);
+    if (!m) return null;
+    return Math.min(Number(m[1]), this.config.maxWaitS);
+  }
+}
+
+/** Aborts when the client goes away before the response is written. */
+function abortOnClose(res: Response): AbortSignal {
+  const ac = new AbortController();
+  res.on('close', () => ac.abort());
+  return ac.signal;
+}

@@ -1,0 +1,70 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { AppConfig } from '../config/app-config';
+
+/** Repository (or image) root: the same four levels up from src/worker-pool and dist/apps/api/worker-pool. */
+const ROOT = path.resolve(__dirname, '../../../..');
+
+export interface EngineLaunch {
+  command: string[];
+  env: Record<string, string>;
+  cwd?: string;
+}
+
+/**
+ * How to start one worker of the configured engine. Engines are processes behind the protocol:
+ * the API never imports them.
+ */
+export function engineLaunch(config: AppConfig, device: string, ffmpeg: string): EngineLaunch {
+  const env: Record<string, string> = {
+    ...config.childEnv,
+    T2V_ENGINE: config.engine,
+    T2V_HEARTBEAT_INTERVAL_S: String(config.heartbeatIntervalS),
+    T2V_FFMPEG: ffmpeg,
+    T2V_WARMUP: String(config.warmup),
+  };
+  if (device === 'cpu') {
+    env['CUDA_VISIBLE_DEVICES'] = '';
+    env['T2V_WORKER_DEVICE'] = 'cpu';
+  } else {
+    env['CUDA_VISIBLE_DEVICES'] = device;
+    env['T2V_WORKER_DEVICE'] = 'cuda';
+  }
+  if (config.workerCommand) return { command: config.workerCommand, env };
+  if (config.engine === 'synthetic') {
+    env['T2V_SYNTHETIC_STEP_MS'] = String(config.syntheticStepMs);
+    const compiled = path.join(__dirname, '../engines/synthetic/main.js');
+    if (fs.existsSync(compiled)) return { command: [process.execPath, compiled], env };
+    // Running from sources (unit tests): transpile on the fly.
+    const source = path.join(__dirname, '../engines/synthetic/main.ts');
+    return { command: [process.execPath, '-r', '@swc-node/register', source], env };
+  }
+  const workerDir = path.join(ROOT, 'apps/worker');
+  env['PYTHONPATH'] = path.join(workerDir, 'src');
+  env['PYTHONUNBUFFERED'] = '1';
+  env['T2V_CPU_OFFLOAD'] = config.cpuOffload;
+  env['T2V_VAE_TILING'] = String(config.vaeTiling);
+  if (config.modelPath) env['T2V_MODEL_PATH'] = path.resolve(config.modelPath);
+  const venvPython = path.join(workerDir, '.venv/bin/python');
+  const python = config.python ?? (fs.existsSync(venvPython) ? venvPython : 'python3');
+  return { command: [python, '-u', '-m', 't2v_worker'], env, cwd: workerDir };
+}
+
+/** ffmpeg for encoders: explicit config, else the system's, else the static one shipped on npm. */
+export function resolveFfmpeg(config: AppConfig): string {
+  if (config.ffmpeg) return config.ffmpeg;
+  for (const dir of (config.childEnv['PATH'] ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, 'ffmpeg');
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      execFileSync(candidate, ['-version'], { stdio: 'ignore' });
+      return candidate;
+    } catch {
+      /* next */
+    }
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+}

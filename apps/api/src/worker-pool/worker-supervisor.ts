@@ -1,0 +1,287 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import * as readline from 'node:readline';
+
+import { Logger } from '@nestjs/common';
+import {
+  type DoneEvent,
+  encodeMessage,
+  type GenerateRequest,
+  type HeartbeatEvent,
+  parseWorkerEvent,
+  type ReadyEvent,
+  type WorkerErrorCode,
+  type WorkerRequest,
+} from '@t2v/contracts';
+
+export const WORKER_STATES = ['STARTING', 'READY', 'BUSY', 'FAILED', 'STOPPED'] as const;
+export type WorkerState = (typeof WORKER_STATES)[number];
+
+export interface WorkerSpec {
+  id: string;
+  /** Device label for metrics: `cpu` or `cuda:N`. */
+  device: string;
+  command: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  startupTimeoutMs: number;
+  heartbeatTimeoutMs: number;
+  /** Restart backoff: base delay, doubled per consecutive failure, capped. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+}
+
+export type RunOutcome =
+  | { kind: 'done'; event: DoneEvent }
+  | { kind: 'error'; code: WorkerErrorCode; message: string }
+  | { kind: 'crashed'; reason: string };
+
+interface ActiveRun {
+  jobId: string;
+  onProgress: (step: number, total: number) => void;
+  resolve: (outcome: RunOutcome) => void;
+}
+
+/**
+ * Owns one worker process: spawns it, reads its events, watches its heartbeat and restarts it
+ * with backoff. Exposes an explicit state machine that health checks and metrics read:
+ * STARTING → READY ⇄ BUSY, any → FAILED (then STARTING again after backoff), → STOPPED on shutdown.
+ */
+export class WorkerSupervisor extends EventEmitter {
+  private readonly logger: Logger;
+  private child: ChildProcess | null = null;
+  private _state: WorkerState = 'STOPPED';
+  private run: ActiveRun | null = null;
+  private stopping = false;
+  private consecutiveFailures = 0;
+  private startupTimer: NodeJS.Timeout | null = null;
+  private silenceTimer: NodeJS.Timeout | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private killReason: string | null = null;
+  private stderrTail: string[] = [];
+  /** The worker's own last word on why it cannot serve (error with job_id null). */
+  private workerError: string | null = null;
+
+  /** Why the worker is not READY, for /readyz. */
+  lastError: string | null = null;
+  restarts = 0;
+  ready: ReadyEvent | null = null;
+  heartbeat: HeartbeatEvent | null = null;
+
+  constructor(readonly spec: WorkerSpec) {
+    super();
+    this.logger = new Logger(`worker:${spec.id}`);
+  }
+
+  get state(): WorkerState {
+    return this._state;
+  }
+
+  get busyJobId(): string | null {
+    return this.run?.jobId ?? null;
+  }
+
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
+  start(): void {
+    this.stopping = false;
+    this.spawnChild();
+  }
+
+  /** Sends the job to the worker. Resolves once with the outcome; never rejects. */
+  runJob(request: GenerateRequest, onProgress: (step: number, total: number) => void): Promise<RunOutcome> {
+    if (this._state !== 'READY' || !this.child) {
+      return Promise.resolve({ kind: 'crashed', reason: `worker ${this.spec.id} is ${this._state}` });
+    }
+    return new Promise((resolve) => {
+      this.run = { jobId: request.job_id, onProgress, resolve };
+      this.setState('BUSY');
+      this.send(request);
+    });
+  }
+
+  cancel(jobId: string): void {
+    if (this.run?.jobId === jobId) this.send({ type: 'cancel', job_id: jobId });
+  }
+
+  /** Asks the worker to exit after its current job; kills it after `graceMs`. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.clearTimers();
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      this.setState('STOPPED');
+      return;
+    }
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.send({ type: 'shutdown' });
+    const timer = setTimeout(() => this.kill('shutdown grace period over'), graceMs);
+    await exited;
+    clearTimeout(timer);
+    this.setState('STOPPED');
+  }
+
+  private spawnChild(): void {
+    this.restartTimer = null;
+    const [cmd, ...args] = this.spec.command;
+    this.setState('STARTING');
+    this.ready = null;
+    this.killReason = null;
+    this.workerError = null;
+    this.stderrTail = [];
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd!, args, {
+        env: this.spec.env,
+        cwd: this.spec.cwd,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+      });
+    } catch (err) {
+      this.onExit(null, null, `spawn failed: ${(err as Error).message}`);
+      return;
+    }
+    this.child = child;
+    child.on('error', (err) => {
+      // ENOENT and friends: 'exit' may never come, so finish here.
+      if (this.child === child) {
+        this.child = null;
+        this.onExit(null, null, `spawn failed: ${err.message}`);
+      }
+    });
+    child.stdin!.on('error', () => undefined);
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => this.onLine(line));
+    readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+      this.stderrTail.push(line);
+      if (this.stderrTail.length > 20) this.stderrTail.shift();
+      this.logger.debug(line);
+    });
+    child.on('exit', (code, signal) => {
+      if (this.child !== child) return;
+      this.child = null;
+      this.onExit(code, signal, null);
+    });
+    this.startupTimer = setTimeout(
+      () => this.kill(`no ready message within ${this.spec.startupTimeoutMs / 1000}s`),
+      this.spec.startupTimeoutMs,
+    );
+  }
+
+  private onLine(line: string): void {
+    if (!line.trim()) return;
+    const parsed = parseWorkerEvent(line);
+    if (!parsed.ok) {
+      this.kill(`protocol violation (${parsed.error}): ${line.slice(0, 200)}`);
+      return;
+    }
+    const event = parsed.value;
+    switch (event.type) {
+      case 'ready':
+        if (this.startupTimer) clearTimeout(this.startupTimer);
+        this.startupTimer = null;
+        this.ready = event;
+        this.lastError = null;
+        this.consecutiveFailures = 0;
+        this.logger.log(`ready: ${event.model} on ${event.device} (load ${event.load_s}s)`);
+        this.setState('READY');
+        this.emit('ready', event);
+        break;
+      case 'heartbeat':
+        this.heartbeat = event;
+        this.emit('heartbeat', event);
+        break;
+      case 'progress':
+        if (this.run?.jobId === event.job_id) this.run.onProgress(event.step, event.total);
+        break;
+      case 'done':
+        this.finishRun(event.job_id, { kind: 'done', event });
+        break;
+      case 'error':
+        if (event.job_id === null) {
+          this.workerError = `${event.code}: ${event.message}`;
+          this.logger.error(this.workerError);
+        } else {
+          this.finishRun(event.job_id, { kind: 'error', code: event.code, message: event.message });
+        }
+        break;
+    }
+    this.armSilenceTimer();
+  }
+
+  private finishRun(jobId: string, outcome: RunOutcome): void {
+    if (this.run?.jobId !== jobId) return;
+    const run = this.run;
+    this.run = null;
+    if (this._state === 'BUSY') this.setState('READY');
+    run.resolve(outcome);
+  }
+
+  private armSilenceTimer(): void {
+    if (this.silenceTimer) clearTimeout(this.silenceTimer);
+    // Until ready, the startup timeout governs (model loads can take minutes without output).
+    if (!this.ready) return;
+    this.silenceTimer = setTimeout(
+      () => this.kill(`silent for ${this.spec.heartbeatTimeoutMs / 1000}s (no heartbeat)`),
+      this.spec.heartbeatTimeoutMs,
+    );
+  }
+
+  private kill(reason: string): void {
+    const child = this.child;
+    if (!child?.pid) return;
+    this.killReason ??= reason;
+    this.logger.warn(`killing worker pid ${child.pid}: ${reason}`);
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null, spawnError: string | null): void {
+    this.clearTimers();
+    const how = spawnError ?? this.killReason ?? `exited (code ${code}, signal ${signal})`;
+    const wasReady = this.ready !== null;
+    const tail = this.workerError ?? this.stderrTail.slice(-3).join(' | ');
+    const reason = wasReady ? how : `${how} before ready${tail ? `: ${tail}` : ''}`;
+    const run = this.run;
+    this.run = null;
+    if (this.stopping) {
+      this.setState('STOPPED');
+      run?.resolve({ kind: 'crashed', reason: 'worker stopped' });
+      return;
+    }
+    this.lastError = reason;
+    this.logger.error(`worker exited: ${reason}`);
+    this.setState('FAILED');
+    run?.resolve({ kind: 'crashed', reason });
+    this.consecutiveFailures += 1;
+    this.restarts += 1;
+    this.emit('restart');
+    const base = this.spec.backoffBaseMs ?? 500;
+    const delay = Math.min(this.spec.backoffMaxMs ?? 30_000, base * 2 ** (this.consecutiveFailures - 1));
+    this.restartTimer = setTimeout(() => this.spawnChild(), delay);
+  }
+
+  private send(message: WorkerRequest): void {
+    const stdin = this.child?.stdin;
+    if (stdin?.writable) stdin.write(encodeMessage(message));
+  }
+
+  private setState(state: WorkerState): void {
+    if (this._state === state) return;
+    this._state = state;
+    this.emit('state', state);
+  }
+
+  private clearTimers(): void {
+    for (const t of [this.startupTimer, this.silenceTimer, this.restartTimer]) if (t) clearTimeout(t);
+    this.startupTimer = this.silenceTimer = this.restartTimer = null;
+  }
+}

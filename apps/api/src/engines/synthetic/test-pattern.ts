@@ -84,11 +84,19 @@ export class TestPattern {
       line[x * 3 + 1] = this.palette[band * 3 + 1]!;
       line[x * 3 + 2] = this.palette[band * 3 + 2]!;
     }
+    // At most 192 brightness levels, so tall frames repeat rows: compute each level once, copy after.
     const scaled = new Uint8Array(256);
+    const rowOfLevel = new Int32Array(256).fill(-1);
     for (let y = 0; y < height; y++) {
       const level = 64 + Math.floor((192 * ((y + index * this.gradientSpeed) % height)) / height);
-      for (let v = 0; v < 256; v++) scaled[v] = (v * level) >> 8;
       let o = y * rowBytes;
+      const seen = rowOfLevel[level]!;
+      if (seen >= 0) {
+        frame.copy(frame, o, seen * rowBytes, (seen + 1) * rowBytes);
+        continue;
+      }
+      rowOfLevel[level] = y;
+      for (let v = 0; v < 256; v++) scaled[v] = (v * level) >> 8;
       for (let i = 0; i < rowBytes; i++) frame[o++] = scaled[line[i]!]!;
     }
 

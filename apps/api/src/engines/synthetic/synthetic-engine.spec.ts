@@ -274,11 +274,31 @@ describe('synthetic engine process', () => {
     expect(tempLeftovers(dir)).toEqual([]);
   });
 
+  it('falls back to the @ffmpeg-installer binary when T2V_FFMPEG is unset and PATH has no ffmpeg', async () => {
+    engine = startEngine({ T2V_FFMPEG: '', PATH: '/nonexistent' });
+    const request = generate('video_static', dir, { width: 64, height: 64, num_frames: 5 });
+    engine.send(request);
+    expect(await engine.waitForJob('video_static')).toMatchObject({ type: 'done' });
+    expect(engine.stderr).toContain('@ffmpeg-installer');
+    expect(probe(request.out_path, true)).toMatchObject({ codec_name: 'h264', pix_fmt: 'yuv420p', nb_read_frames: '5' });
+  });
+
   it('reports MODEL_LOAD_FAILED and exits 1 when T2V_FFMPEG is not executable', async () => {
     engine = startEngine({ T2V_FFMPEG: join(dir, 'no-ffmpeg') });
     expect(await engine.exited).toEqual({ code: 1, signal: null });
     expect(engine.events).toEqual([
       { type: 'error', job_id: null, code: 'MODEL_LOAD_FAILED', message: expect.stringContaining('T2V_FFMPEG') },
     ]);
+  });
+});
+
+describe('synthetic engine sources', () => {
+  it('import only node builtins, @t2v/contracts, @ffmpeg-installer and each other (no NestJS, no API code)', () => {
+    const sources = readdirSync(__dirname).filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'));
+    const imports = sources.flatMap((f) =>
+      [...readFileSync(join(__dirname, f), 'utf8').matchAll(/(?:from|require\()\s*'([^']+)'/g)].map((m) => m[1]!),
+    );
+    expect(imports.length).toBeGreaterThan(0);
+    for (const spec of imports) expect(spec).toMatch(/^(node:|@t2v\/contracts$|@ffmpeg-installer\/ffmpeg$|\.\/[\w.-]+$)/);
   });
 });

@@ -1,0 +1,225 @@
+{{/* Names */}}
+{{- define "t2v.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "t2v.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "t2v.redis.fullname" -}}
+{{- printf "%s-redis" (include "t2v.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "t2v.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "t2v.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels */}}
+{{- define "t2v.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "t2v.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: api
+{{- end -}}
+
+{{- define "t2v.redis.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "t2v.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: redis
+{{- end -}}
+
+{{- define "t2v.baseLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: t2v
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "t2v.labels" -}}
+{{ include "t2v.selectorLabels" . }}
+{{ include "t2v.baseLabels" . }}
+{{- end -}}
+
+{{- define "t2v.redis.labels" -}}
+{{ include "t2v.redis.selectorLabels" . }}
+{{ include "t2v.baseLabels" . }}
+{{- end -}}
+
+{{/* metadata.annotations from commonAnnotations merged with extra annotations (a dict) */}}
+{{- define "t2v.annotations" -}}
+{{- $all := merge (dict) (.extra | default dict) (.root.Values.commonAnnotations | default dict) -}}
+{{- with $all -}}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end -}}
+{{- end -}}
+
+{{- define "t2v.image" -}}
+{{- $img := .Values.image -}}
+{{- if $img.digest -}}
+{{- printf "%s/%s@%s" $img.registry $img.repository $img.digest -}}
+{{- else -}}
+{{- printf "%s/%s:%s" $img.registry $img.repository (default .Chart.AppVersion $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* T2V_DEVICES: explicit, else one index per requested GPU, else cpu */}}
+{{- define "t2v.devices" -}}
+{{- if .Values.config.devices -}}
+{{- .Values.config.devices -}}
+{{- else if .Values.gpu.enabled -}}
+{{- $ids := list -}}
+{{- range $i := until (int .Values.gpu.count) }}{{ $ids = append $ids (toString $i) }}{{ end -}}
+{{- join "," $ids -}}
+{{- else -}}
+cpu
+{{- end -}}
+{{- end -}}
+
+{{- define "t2v.claimName" -}}
+{{- default (include "t2v.fullname" .) .Values.persistence.existingClaim -}}
+{{- end -}}
+
+{{- define "t2v.apiKeysSecretName" -}}
+{{- default (printf "%s-api-keys" (include "t2v.fullname" .)) .Values.auth.existingSecret -}}
+{{- end -}}
+
+{{- define "t2v.hasApiKeys" -}}
+{{- if or .Values.auth.existingSecret .Values.auth.apiKeys }}true{{ end -}}
+{{- end -}}
+
+{{/* Secret and key that hold the password of the in-chart Redis */}}
+{{- define "t2v.redis.passwordSecretName" -}}
+{{- default (include "t2v.redis.fullname" .) .Values.redis.auth.existingSecret -}}
+{{- end -}}
+
+{{- define "t2v.redis.passwordSecretKey" -}}
+{{- if .Values.redis.auth.existingSecret }}{{ .Values.redis.auth.existingSecretKey }}{{ else }}redis-password{{ end -}}
+{{- end -}}
+
+{{/* Secret and key that hold REDIS_URL of an external Redis */}}
+{{- define "t2v.redisUrlSecretName" -}}
+{{- default (printf "%s-redis-url" (include "t2v.fullname" .)) .Values.redis.external.existingSecret -}}
+{{- end -}}
+
+{{- define "t2v.redisUrlSecretKey" -}}
+{{- if .Values.redis.external.existingSecret }}{{ .Values.redis.external.existingSecretKey }}{{ else }}redis-url{{ end -}}
+{{- end -}}
+
+{{/* Label matchers that select this release's series in Prometheus (ServiceMonitor: job = Service name) */}}
+{{- define "t2v.promSelector" -}}
+job="{{ include "t2v.fullname" . }}",namespace="{{ .Release.Namespace }}"
+{{- end -}}
+
+{{- define "t2v.autoscaled" -}}
+{{- if or .Values.autoscaling.enabled .Values.keda.enabled }}true{{ end -}}
+{{- end -}}
+
+{{/*
+Cross-field checks. Each returns a message when the values contradict each other; the
+messages are joined and the render fails before anything reaches the cluster.
+*/}}
+{{- define "t2v.validateValues" -}}
+{{- $m := list -}}
+{{- $v := .Values -}}
+{{- $redis := eq $v.queue.driver "redis" -}}
+{{- $maxReplicas := int $v.replicaCount -}}
+{{- if $v.autoscaling.enabled }}{{ $maxReplicas = int $v.autoscaling.maxReplicas }}{{ end -}}
+{{- if $v.keda.enabled }}{{ $maxReplicas = int $v.keda.maxReplicas }}{{ end -}}
+{{- if and $v.autoscaling.enabled $v.keda.enabled -}}
+{{- $m = append $m "autoscaling.enabled and keda.enabled: choose one; KEDA manages its own HorizontalPodAutoscaler" -}}
+{{- end -}}
+{{- if and $v.autoscaling.enabled $v.autoscaling.queueDepth.enabled (not $redis) -}}
+{{- $m = append $m "autoscaling.queueDepth: scaling on queue depth needs queue.driver=redis (the embedded queue lives in one pod and cannot be shared)" -}}
+{{- end -}}
+{{- if and $v.autoscaling.enabled (not $v.autoscaling.queueDepth.enabled) (not $v.autoscaling.cpu.enabled) -}}
+{{- $m = append $m "autoscaling.enabled: enable autoscaling.queueDepth or autoscaling.cpu (no metric to scale on)" -}}
+{{- end -}}
+{{- if and $v.keda.enabled (not $redis) -}}
+{{- $m = append $m "keda.enabled: scaling on queue depth needs queue.driver=redis (the embedded queue lives in one pod and cannot be shared)" -}}
+{{- end -}}
+{{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) -}}
+{{- $m = append $m "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" -}}
+{{- end -}}
+{{- if and $v.keda.enabled (gt (int $v.keda.minReplicas) (int $v.keda.maxReplicas)) -}}
+{{- $m = append $m "keda.minReplicas must not exceed keda.maxReplicas" -}}
+{{- end -}}
+{{- if gt $maxReplicas 1 -}}
+{{- if not $redis -}}
+{{- $m = append $m (printf "replicas: up to %d replicas need queue.driver=redis (the embedded driver keeps jobs in one pod)" $maxReplicas) -}}
+{{- end -}}
+{{- if and $v.persistence.enabled (not (has "ReadWriteMany" $v.persistence.accessModes)) -}}
+{{- $m = append $m (printf "persistence.accessModes: up to %d replicas share one volume and need ReadWriteMany (NFS)" $maxReplicas) -}}
+{{- end -}}
+{{- if not $v.persistence.enabled -}}
+{{- $m = append $m (printf "persistence.enabled: up to %d replicas need one shared ReadWriteMany volume for outputs" $maxReplicas) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $redis (not $v.redis.enabled) (not $v.redis.external.url) (not $v.redis.external.existingSecret) -}}
+{{- $m = append $m "queue.driver=redis: set redis.enabled, redis.external.url or redis.external.existingSecret" -}}
+{{- end -}}
+{{- if and $v.redis.enabled (or $v.redis.external.url $v.redis.external.existingSecret) -}}
+{{- $m = append $m "redis.enabled and redis.external: choose the in-chart Redis or an external one" -}}
+{{- end -}}
+{{- if and (not $redis) (or $v.redis.enabled $v.redis.external.url $v.redis.external.existingSecret) -}}
+{{- $m = append $m "redis is configured but queue.driver is embedded: set queue.driver=redis" -}}
+{{- end -}}
+{{- if and $v.persistence.nfs.enabled (or (not $v.persistence.nfs.server) (not $v.persistence.nfs.path)) -}}
+{{- $m = append $m "persistence.nfs.enabled: set persistence.nfs.server and persistence.nfs.path" -}}
+{{- end -}}
+{{- if and $v.persistence.nfs.enabled $v.persistence.existingClaim -}}
+{{- $m = append $m "persistence.nfs.enabled and persistence.existingClaim: the chart binds its own claim to the NFS volume; use one or the other" -}}
+{{- end -}}
+{{- if and (eq $v.config.engine "wan") (not (and $v.persistence.enabled $v.persistence.models.enabled)) -}}
+{{- $m = append $m "config.engine=wan loads weights from the volume: enable persistence and persistence.models" -}}
+{{- end -}}
+{{- if and (eq $v.config.engine "wan") (not $v.gpu.enabled) -}}
+{{- $m = append $m "config.engine=wan needs a GPU: set gpu.enabled=true" -}}
+{{- end -}}
+{{- if and (not $v.gpu.enabled) $v.config.devices (ne $v.config.devices "cpu") -}}
+{{- $m = append $m (printf "config.devices=%s names GPUs but gpu.enabled is false" $v.config.devices) -}}
+{{- end -}}
+{{- if and $v.gpu.enabled (eq $v.config.devices "cpu") -}}
+{{- $m = append $m "config.devices=cpu but gpu.enabled is true: leave config.devices empty to use every requested GPU" -}}
+{{- end -}}
+{{- if and $v.gpu.enabled $v.config.devices (ne $v.config.devices "cpu") (ne (len (splitList "," $v.config.devices)) (int $v.gpu.count)) -}}
+{{- $m = append $m (printf "config.devices=%s lists %d devices but gpu.count is %d" $v.config.devices (len (splitList "," $v.config.devices)) (int $v.gpu.count)) -}}
+{{- end -}}
+{{- if and (eq $v.service.type "ClusterIP") (gt (int $v.service.nodePort) 0) -}}
+{{- $m = append $m "service.nodePort is set but service.type is ClusterIP: set service.type=NodePort" -}}
+{{- end -}}
+{{- if le (int $v.terminationGracePeriodSeconds) (int $v.preStopSleepSeconds) -}}
+{{- $m = append $m "terminationGracePeriodSeconds must be longer than preStopSleepSeconds, or the running job is killed before it can finish" -}}
+{{- end -}}
+{{- if and $v.auth.apiKeys $v.auth.existingSecret -}}
+{{- $m = append $m "auth.apiKeys and auth.existingSecret: choose one" -}}
+{{- end -}}
+{{- if $m -}}
+{{- fail (printf "\n\nVALUES VALIDATION:\n- %s\n" (join "\n- " $m)) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "t2v.shmEnabled" -}}
+{{- if and .Values.shmSizeLimit (ne (toString .Values.shmSizeLimit) "0") }}true{{ end -}}
+{{- end -}}
+
+{{/* Only the wan engine reads weights from the volume. */}}
+{{- define "t2v.mountModels" -}}
+{{- if and .Values.persistence.enabled .Values.persistence.models.enabled (eq .Values.config.engine "wan") }}true{{ end -}}
+{{- end -}}

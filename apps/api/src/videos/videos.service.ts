@@ -91,7 +91,7 @@ export class VideosService {
     const { job } = await this.jobs.create(resolved, this.idempotencyKey(idempotencyKey));
     const done = await this.jobs.waitForTerminal(job.id, this.config.syncWaitS * 1000, abortOnClose(res));
     if (done.status === 'completed') {
-      res.setHeader('x-video-id', done.id);
+      res.status(200).setHeader('x-video-id', done.id);
       await this.sendFile(done, 'video', req, res);
       return;
     }

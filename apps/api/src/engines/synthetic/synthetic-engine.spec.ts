@@ -274,6 +274,14 @@ describe('synthetic engine process', () => {
     expect(tempLeftovers(dir)).toEqual([]);
   });
 
+  it('reports ENGINE_ERROR when ffmpeg fails, leaving no files', async () => {
+    engine = startEngine({ T2V_FFMPEG: '/bin/false' });
+    const request = generate('video_ffmpeg_fails', dir);
+    engine.send(request);
+    expect(await engine.waitForJob('video_ffmpeg_fails')).toMatchObject({ type: 'error', code: 'ENGINE_ERROR' });
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   it('falls back to the @ffmpeg-installer binary when T2V_FFMPEG is unset and PATH has no ffmpeg', async () => {
     engine = startEngine({ T2V_FFMPEG: '', PATH: '/nonexistent' });
     const request = generate('video_static', dir, { width: 64, height: 64, num_frames: 5 });

@@ -1,0 +1,105 @@
+"""Entry point: ``python -u -m t2v_worker``.
+
+Only protocol lines may reach stdout, so the real stdout is kept on a private descriptor and
+descriptor 1 is pointed at stderr before anything else is imported: a stray ``print`` or a C
+library's message then lands in the logs instead of corrupting the protocol stream.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+
+def _claim_stdout() -> io.TextIOWrapper:
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return io.TextIOWrapper(os.fdopen(protocol_fd, "wb", buffering=0), encoding="utf-8", line_buffering=True)
+
+
+def _setup_logging() -> None:
+    level = os.environ.get("LOG_LEVEL", "info").upper()
+    level = {"WARN": "WARNING"}.get(level, level)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main() -> int:
+    proto_out = _claim_stdout()
+    _setup_logging()
+    log = logging.getLogger("t2v_worker")
+
+    from . import protocol
+    from .config import ConfigError, load_config
+    from .engines import create_engine
+    from .engines.base import hub_offline
+    from .errors import WorkerError
+    from .output import find_ffmpeg
+    from .server import Emitter, Heartbeat, Server
+
+    hub_offline()
+    emitter = Emitter(proto_out)
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        log.error("bad configuration: %s", exc)
+        emitter.emit(protocol.error(None, "MODEL_LOAD_FAILED", f"bad configuration: {exc}"))
+        return 2
+
+    engine = create_engine(config)
+    heartbeat = Heartbeat(emitter, engine, config.heartbeat_interval_s)
+    heartbeat.start()
+
+    started = time.monotonic()
+    try:
+        ffmpeg = find_ffmpeg(config.ffmpeg)
+        log.info("loading engine %s on %s (ffmpeg: %s)", config.engine, config.device, ffmpeg)
+        engine.load()
+        if config.warmup:
+            warm_started = time.monotonic()
+            engine.generate(engine.warmup_params(), lambda _step, _total: None)
+            log.info("warm-up generation took %.2fs", time.monotonic() - warm_started)
+    except WorkerError as exc:
+        log.error("model load failed: %s", exc)
+        emitter.emit(protocol.error(None, "MODEL_LOAD_FAILED", str(exc)))
+        return 1
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the supervisor gets one clear line
+        log.exception("model load failed")
+        emitter.emit(protocol.error(None, "MODEL_LOAD_FAILED", f"{type(exc).__name__}: {exc}"))
+        return 1
+    load_s = time.monotonic() - started
+    log.info("ready: %s (%s) on %s in %.2fs", engine.model_id, engine.name, engine.device, load_s)
+
+    server = Server(engine, emitter, ffmpeg)
+
+    def on_term(_signum: int, _frame: object) -> None:
+        log.info("SIGTERM: cancelling the current job and exiting")
+        server.stop(cancel_current=True)
+
+    signal.signal(signal.SIGTERM, on_term)
+    emitter.emit(protocol.ready(engine.model_id, engine.name, engine.device, load_s))
+
+    reader = threading.Thread(
+        target=server.read_requests, args=(sys.stdin,), name="stdin-reader", daemon=True
+    )
+    reader.start()
+    server.serve()
+    heartbeat.stop()
+    log.info("worker exiting")
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stderr.flush()
+    # Skip interpreter teardown (≈2 s with torch loaded); every event is already flushed.
+    os._exit(code)

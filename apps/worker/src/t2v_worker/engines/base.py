@@ -1,0 +1,145 @@
+"""The engine interface and the WanPipeline code path that ``wan`` and ``wan-tiny`` share."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ..config import WorkerConfig
+from ..errors import ModelLoadFailed
+from ..params import EngineLimits, GenerateParams, validate
+
+log = logging.getLogger(__name__)
+
+StepCallback = Callable[[int, int], None]
+"""Called after each denoising step with (step, total), step counting from 1. May raise to stop."""
+
+
+def hub_offline() -> None:
+    """No hub access, ever: weights come from a local directory or are built in code."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class Engine:
+    """One loaded text-to-video pipeline. ``load`` once, then ``generate`` one job at a time."""
+
+    name = "engine"
+    limits = EngineLimits(max_side=1280, max_pixels=1280 * 720, max_frames=121, max_steps=100)
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.model_id = "unknown"
+        self.device = "cpu"
+
+    def load(self) -> None:
+        raise NotImplementedError
+
+    def generate(self, params: GenerateParams, on_step: StepCallback) -> Any:
+        """Returns frames as a float array F×H×W×3 in [0, 1]."""
+        raise NotImplementedError
+
+    def warmup_params(self) -> GenerateParams:
+        raise NotImplementedError
+
+    def free_memory(self) -> None:
+        gc.collect()
+
+    def gpu_memory(self) -> tuple[int | None, int | None]:
+        return None, None
+
+
+class WanPipelineEngine(Engine):
+    """diffusers' ``WanPipeline`` with a per-job scheduler (so ``flow_shift`` never leaks)."""
+
+    max_sequence_length = 512
+
+    def __init__(self, config: WorkerConfig) -> None:
+        super().__init__(config)
+        self.pipe: Any = None
+        self.torch: Any = None
+        self._scheduler_class: Any = None
+        self._scheduler_config: Any = None
+
+    # Subclasses build the pipeline; everything after that is shared.
+    def build_pipeline(self) -> Any:
+        raise NotImplementedError
+
+    def load(self) -> None:
+        hub_offline()
+        try:
+            import torch
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadFailed(f"cannot import torch: {exc}") from exc
+        self.torch = torch
+        if self.config.device == "cuda":
+            if not torch.cuda.is_available():
+                raise ModelLoadFailed(
+                    "T2V_WORKER_DEVICE=cuda but no CUDA device is visible "
+                    f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})"
+                )
+            self.device = "cuda:0"
+        else:
+            self.device = "cpu"
+        pipe = self.build_pipeline()
+        pipe.set_progress_bar_config(disable=True)
+        self._scheduler_class = type(pipe.scheduler)
+        self._scheduler_config = dict(pipe.scheduler.config)
+        self.pipe = pipe
+
+    def _fresh_scheduler(self, flow_shift: float | None) -> Any:
+        overrides: dict[str, Any] = {}
+        if flow_shift is not None:
+            overrides["flow_shift"] = float(flow_shift)
+        return self._scheduler_class.from_config(self._scheduler_config, **overrides)
+
+    def generate(self, params: GenerateParams, on_step: StepCallback) -> Any:
+        validate(params, self.limits)
+        torch = self.torch
+        pipe = self.pipe
+        pipe.scheduler = self._fresh_scheduler(params.flow_shift)
+        total = params.num_inference_steps
+
+        def step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            on_step(index + 1, total)
+            return kwargs
+
+        # A CPU generator gives the same noise for a seed on every device.
+        generator = torch.Generator(device="cpu").manual_seed(params.seed)
+        with torch.inference_mode():
+            output = pipe(
+                prompt=params.prompt,
+                negative_prompt=params.negative_prompt,
+                height=params.height,
+                width=params.width,
+                num_frames=params.num_frames,
+                num_inference_steps=total,
+                guidance_scale=params.guidance_scale,
+                generator=generator,
+                output_type="np",
+                max_sequence_length=self.max_sequence_length,
+                callback_on_step_end=step_end,
+            )
+        return output.frames[0]
+
+    def free_memory(self) -> None:
+        gc.collect()
+        torch = self.torch
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+
+    def gpu_memory(self) -> tuple[int | None, int | None]:
+        torch = self.torch
+        if torch is None or not self.device.startswith("cuda") or not torch.cuda.is_initialized():
+            return None, None
+        try:
+            used = int(torch.cuda.memory_reserved())
+            total = int(torch.cuda.get_device_properties(0).total_memory)
+            return used, total
+        except Exception:  # noqa: BLE001 - a heartbeat must never fail
+            return None, None

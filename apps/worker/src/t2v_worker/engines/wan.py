@@ -1,0 +1,151 @@
+"""``wan``: Wan2.2-TI2V-5B from a local diffusers-format directory (production).
+
+Hub access is off; the directory (``T2V_MODEL_PATH``, the NFS volume in Kubernetes) must hold a
+complete ``Wan-AI/Wan2.2-TI2V-5B-Diffusers`` snapshot. The transformer and text encoder run in
+bfloat16, the VAE in float32 (its decode is sensitive to precision). Model or sequential CPU
+offload and VAE tiling make it fit smaller GPUs (the original cluster ran 16 GB T4s).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from ..errors import ModelLoadFailed
+from ..params import EngineLimits, GenerateParams
+from .base import WanPipelineEngine
+
+log = logging.getLogger(__name__)
+
+REQUIRED_DIRS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
+EXPECTED = "model_index.json, " + ", ".join(f"{d}/" for d in REQUIRED_DIRS)
+# Files inside the component folders without which from_pretrained cannot even start.
+REQUIRED_FILES = (
+    "transformer/config.json",
+    "vae/config.json",
+    "text_encoder/config.json",
+    "scheduler/scheduler_config.json",
+)
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+WEIGHTED_DIRS = ("transformer", "vae", "text_encoder")
+
+
+def check_model_dir(path: str) -> None:
+    """Raises ModelLoadFailed naming the path and everything missing, before any heavy import."""
+    hint = f"expected a diffusers-format Wan2.2-TI2V-5B directory with {EXPECTED}"
+    if not os.path.exists(path):
+        raise ModelLoadFailed(f"model directory {path} does not exist; {hint}")
+    if not os.path.isdir(path):
+        raise ModelLoadFailed(f"model path {path} is not a directory; {hint}")
+    missing: list[str] = []
+    index_path = os.path.join(path, "model_index.json")
+    if not os.path.isfile(index_path):
+        missing.append("model_index.json")
+    for sub in REQUIRED_DIRS:
+        if not os.path.isdir(os.path.join(path, sub)):
+            missing.append(f"{sub}/")
+    for rel in REQUIRED_FILES:
+        sub = rel.split("/", 1)[0]
+        if f"{sub}/" not in missing and not os.path.isfile(os.path.join(path, rel)):
+            missing.append(rel)
+    for sub in WEIGHTED_DIRS:
+        folder = os.path.join(path, sub)
+        if f"{sub}/" in missing or not os.path.isdir(folder):
+            continue
+        if not any(name.endswith(WEIGHT_SUFFIXES) for name in os.listdir(folder)):
+            missing.append(f"{sub}/*.safetensors")
+    if missing:
+        raise ModelLoadFailed(f"model directory {path} is incomplete: missing {', '.join(missing)}; {hint}")
+    try:
+        with open(index_path, encoding="utf-8") as fh:
+            index = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadFailed(f"model directory {path}: model_index.json is unreadable: {exc}") from exc
+    if index.get("_class_name") != "WanPipeline":
+        raise ModelLoadFailed(
+            f"model directory {path}: model_index.json names {index.get('_class_name')!r}, "
+            "expected 'WanPipeline'"
+        )
+
+
+def model_id_for(path: str) -> str:
+    return os.path.basename(os.path.normpath(path)) or "wan"
+
+
+class WanEngine(WanPipelineEngine):
+    name = "wan"
+    # Presets 1280×704 / 704×1280 (5 s at 24 fps = 121 frames) and 832×480; a little headroom.
+    limits = EngineLimits(max_side=1280, max_pixels=1280 * 704, max_frames=241, max_steps=100)
+    max_sequence_length = 512
+
+    def load(self) -> None:
+        # Before importing torch: a wrong path is reported in milliseconds, not seconds.
+        check_model_dir(self.config.model_path or "")
+        super().load()
+
+    def build_pipeline(self) -> Any:
+        path = self.config.model_path or ""
+        torch = self.torch
+        try:
+            from diffusers import AutoencoderKLWan, WanPipeline
+
+            vae = AutoencoderKLWan.from_pretrained(
+                path, subfolder="vae", torch_dtype=torch.float32, local_files_only=True
+            )
+            pipe = WanPipeline.from_pretrained(
+                path, vae=vae, torch_dtype=torch.bfloat16, local_files_only=True
+            )
+        except ModelLoadFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any loader failure is a load failure
+            raise ModelLoadFailed(f"cannot load the Wan pipeline from {path}: {exc}") from exc
+        self._place(pipe)
+        if self.config.vae_tiling:
+            pipe.vae.enable_tiling()
+        if self.config.attention_backend:
+            try:
+                pipe.transformer.set_attention_backend(self.config.attention_backend)
+            except Exception as exc:  # noqa: BLE001
+                raise ModelLoadFailed(
+                    f"T2V_ATTENTION_BACKEND={self.config.attention_backend}: {exc}"
+                ) from exc
+        self.model_id = model_id_for(path)
+        log.info(
+            "wan: loaded %s on %s (offload=%s, vae_tiling=%s, flow_shift=%s)",
+            path,
+            self.device,
+            self.config.cpu_offload,
+            self.config.vae_tiling,
+            pipe.scheduler.config.get("flow_shift"),
+        )
+        return pipe
+
+    def _place(self, pipe: Any) -> None:
+        offload = self.config.cpu_offload
+        if self.device == "cpu":
+            if offload != "none":
+                log.warning("T2V_CPU_OFFLOAD=%s ignored on CPU", offload)
+            pipe.to("cpu")
+        elif offload == "model":
+            pipe.enable_model_cpu_offload(gpu_id=0)
+        elif offload == "sequential":
+            pipe.enable_sequential_cpu_offload(gpu_id=0)
+        else:
+            pipe.to(self.device)
+
+    def warmup_params(self) -> GenerateParams:
+        # Small enough to take seconds, large enough to touch every kernel of the real path.
+        return GenerateParams(
+            prompt="warm up",
+            negative_prompt=None,
+            width=832,
+            height=480,
+            num_frames=5,
+            fps=24,
+            num_inference_steps=2,
+            guidance_scale=5.0,
+            seed=0,
+            flow_shift=None,
+        )

@@ -1,0 +1,258 @@
+"""Worker protocol: the Python twin of ``libs/contracts/src/protocol.ts``.
+
+JSON lines. Requests arrive on stdin, events leave on stdout. Validation is as strict as the
+TypeScript side: unknown types and fields are rejected, integers must be integers (``17.0`` is
+one, as in JavaScript; ``true`` is not), ``num_frames`` is 4k+1. Both suites read the same golden
+fixtures in ``libs/contracts/fixtures/protocol``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+PROTOCOL_VERSION = 1
+
+WORKER_ERROR_CODES = (
+    "CANCELLED",
+    "INVALID_PARAMS",
+    "GPU_OOM",
+    "ENGINE_ERROR",
+    "MODEL_LOAD_FAILED",
+    "STORAGE_ERROR",
+)
+
+Check = Callable[[Any], bool]
+
+
+class ProtocolError(ValueError):
+    """A line that is not a valid protocol message. ``str(err)`` matches the TS parser's reason."""
+
+
+def _is_number(v: Any) -> bool:
+    # bool is an int subclass in Python; JSON true/false are never numbers on the wire.
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_integer(v: Any) -> bool:
+    return _is_number(v) and float(v).is_integer()
+
+
+def _str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _non_empty(v: Any) -> bool:
+    return isinstance(v, str) and len(v) > 0
+
+
+def _num(v: Any) -> bool:
+    return _is_number(v)
+
+
+def _non_neg_num(v: Any) -> bool:
+    return _is_number(v) and v >= 0
+
+
+def _pos_int(v: Any) -> bool:
+    return _is_integer(v) and v > 0
+
+
+def _non_neg_int(v: Any) -> bool:
+    return _is_integer(v) and v >= 0
+
+
+def _nullable(check: Check) -> Check:
+    return lambda v: v is None or check(v)
+
+
+def _one_of(values: tuple[str, ...]) -> Check:
+    return lambda v: isinstance(v, str) and v in values
+
+
+def _obj(shape: Mapping[str, Check]) -> Check:
+    return lambda v: check_shape(v, shape) is None
+
+
+def is_frame_count(v: Any) -> bool:
+    """Frame counts the Wan VAE accepts: 4k+1 (1, 5, 9, …, 121)."""
+    return _pos_int(v) and (int(v) - 1) % 4 == 0
+
+
+def check_shape(v: Any, shape: Mapping[str, Check]) -> str | None:
+    """None when ``v`` has exactly the keys of ``shape``, each passing its check; else why not."""
+    if not isinstance(v, dict):
+        return "not an object"
+    for key in v:
+        if key not in shape:
+            return f'unexpected field "{key}"'
+    for key, check in shape.items():
+        if key not in v:
+            return f'missing field "{key}"'
+        if not check(v[key]):
+            return f'invalid field "{key}"'
+    return None
+
+
+PARAMS_SHAPE: dict[str, Check] = {
+    "prompt": _non_empty,
+    "negative_prompt": _nullable(_str),
+    "width": _pos_int,
+    "height": _pos_int,
+    "num_frames": is_frame_count,
+    "fps": _pos_int,
+    "num_inference_steps": _pos_int,
+    "guidance_scale": _non_neg_num,
+    "seed": _non_neg_int,
+    "flow_shift": _nullable(_num),
+}
+
+REQUEST_SHAPES: dict[str, dict[str, Check]] = {
+    "generate": {
+        "type": _str,
+        "job_id": _non_empty,
+        "params": _obj(PARAMS_SHAPE),
+        "out_path": _non_empty,
+        "thumbnail_path": _non_empty,
+    },
+    "cancel": {"type": _str, "job_id": _non_empty},
+    "shutdown": {"type": _str},
+}
+
+EVENT_SHAPES: dict[str, dict[str, Check]] = {
+    "ready": {
+        "type": _str,
+        "protocol": _pos_int,
+        "model": _non_empty,
+        "engine": _non_empty,
+        "device": _non_empty,
+        "load_s": _non_neg_num,
+    },
+    "progress": {"type": _str, "job_id": _non_empty, "step": _non_neg_int, "total": _pos_int},
+    "done": {
+        "type": _str,
+        "job_id": _non_empty,
+        "path": _non_empty,
+        "thumbnail_path": _non_empty,
+        "frames": _pos_int,
+        "fps": _pos_int,
+        "width": _pos_int,
+        "height": _pos_int,
+        "timings": _obj({"inference_s": _non_neg_num, "encode_s": _non_neg_num}),
+    },
+    "error": {
+        "type": _str,
+        "job_id": _nullable(_non_empty),
+        "code": _one_of(WORKER_ERROR_CODES),
+        "message": _str,
+    },
+    "heartbeat": {
+        "type": _str,
+        "gpu_mem_bytes": _nullable(_non_neg_int),
+        "gpu_mem_total_bytes": _nullable(_non_neg_int),
+        "rss_bytes": _nullable(_non_neg_int),
+    },
+}
+
+
+def _reject_constant(name: str) -> Any:
+    # JSON.parse rejects NaN and Infinity; so do we.
+    raise ValueError(name)
+
+
+def _parse_with(line: str, shapes: Mapping[str, Mapping[str, Check]]) -> dict[str, Any]:
+    try:
+        value = json.loads(line, parse_constant=_reject_constant)
+    except ValueError:
+        raise ProtocolError("not JSON") from None
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        raise ProtocolError('missing "type"')
+    kind = value["type"]
+    shape = shapes.get(kind)
+    if shape is None:
+        raise ProtocolError(f'unknown type "{kind}"')
+    problem = check_shape(value, shape)
+    if problem:
+        raise ProtocolError(f"{kind}: {problem}")
+    if kind == "progress" and value["step"] > value["total"]:
+        raise ProtocolError("progress: step greater than total")
+    return value
+
+
+def parse_request(line: str) -> dict[str, Any]:
+    """Parses one line the API wrote on stdin. Raises ProtocolError."""
+    return _parse_with(line, REQUEST_SHAPES)
+
+
+def parse_event(line: str) -> dict[str, Any]:
+    """Parses one line a worker wrote on stdout (used by tests and the TS parity check)."""
+    return _parse_with(line, EVENT_SHAPES)
+
+
+def encode(message: Mapping[str, Any]) -> str:
+    """One message on the wire: compact JSON, newline-terminated, never NaN."""
+    return json.dumps(message, separators=(",", ":"), allow_nan=False) + "\n"
+
+
+# Event constructors: the only way the worker builds what it writes, so every line is valid.
+
+
+def ready(model: str, engine: str, device: str, load_s: float) -> dict[str, Any]:
+    return {
+        "type": "ready",
+        "protocol": PROTOCOL_VERSION,
+        "model": model,
+        "engine": engine,
+        "device": device,
+        "load_s": round(max(load_s, 0.0), 3),
+    }
+
+
+def progress(job_id: str, step: int, total: int) -> dict[str, Any]:
+    return {"type": "progress", "job_id": job_id, "step": int(step), "total": int(total)}
+
+
+def done(
+    job_id: str,
+    path: str,
+    thumbnail_path: str,
+    frames: int,
+    fps: int,
+    width: int,
+    height: int,
+    inference_s: float,
+    encode_s: float,
+) -> dict[str, Any]:
+    return {
+        "type": "done",
+        "job_id": job_id,
+        "path": path,
+        "thumbnail_path": thumbnail_path,
+        "frames": int(frames),
+        "fps": int(fps),
+        "width": int(width),
+        "height": int(height),
+        "timings": {
+            "inference_s": round(max(inference_s, 0.0), 3),
+            "encode_s": round(max(encode_s, 0.0), 3),
+        },
+    }
+
+
+def error(job_id: str | None, code: str, message: str) -> dict[str, Any]:
+    if code not in WORKER_ERROR_CODES:
+        raise ValueError(f"unknown worker error code {code}")
+    return {"type": "error", "job_id": job_id or None, "code": code, "message": message}
+
+
+def heartbeat(
+    gpu_mem_bytes: int | None, gpu_mem_total_bytes: int | None, rss_bytes: int | None
+) -> dict[str, Any]:
+    return {
+        "type": "heartbeat",
+        "gpu_mem_bytes": gpu_mem_bytes,
+        "gpu_mem_total_bytes": gpu_mem_total_bytes,
+        "rss_bytes": rss_bytes,
+    }

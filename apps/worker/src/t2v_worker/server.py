@@ -1,0 +1,281 @@
+"""The serving loop: requests in on one thread, one job at a time on the main thread, heartbeats
+on a third. Every stdout line goes through one lock-guarded ``Emitter``.
+
+Threads:
+- reader: parses stdin lines, answers a ``generate`` while busy, flags ``cancel``, queues work;
+- main: runs the queued job (torch stays on one thread) and exits after ``shutdown``;
+- heartbeat: memory figures every ``T2V_HEARTBEAT_INTERVAL_S``, also while a job runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from . import protocol
+from .engines.base import Engine
+from .errors import Cancelled, GpuOutOfMemory, WorkerError, is_out_of_memory
+from .output import write_outputs
+from .params import GenerateParams
+
+log = logging.getLogger(__name__)
+
+
+class Emitter:
+    """Serialises protocol lines on stdout. After the reader is gone, writes become no-ops."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def emit(self, event: dict[str, Any]) -> None:
+        line = protocol.encode(event)
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                self._stream.write(line)
+                self._stream.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                self.closed = True
+                log.warning("stdout closed; the supervisor is gone")
+
+
+def rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        try:
+            import resource
+
+            return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+        except Exception:  # noqa: BLE001
+            return None
+
+
+class Heartbeat(threading.Thread):
+    def __init__(self, emitter: Emitter, engine: Engine, interval_s: float) -> None:
+        super().__init__(name="heartbeat", daemon=True)
+        self._emitter = emitter
+        self._engine = engine
+        self._interval_s = interval_s
+        self._stop_event = threading.Event()
+
+    def beat(self) -> None:
+        used, total = self._engine.gpu_memory()
+        self._emitter.emit(protocol.heartbeat(used, total, rss_bytes()))
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.beat()
+            self._stop_event.wait(self._interval_s)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+@dataclass
+class Job:
+    job_id: str
+    params: dict[str, Any]
+    out_path: str
+    thumbnail_path: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    step: int = 0
+
+
+class Server:
+    """Serves jobs for one loaded engine until ``shutdown`` or end of input."""
+
+    def __init__(self, engine: Engine, emitter: Emitter, ffmpeg: str) -> None:
+        self.engine = engine
+        self.emitter = emitter
+        self.ffmpeg = ffmpeg
+        self._lock = threading.Lock()
+        self._current: Job | None = None
+        self._stopping = False
+        self._work: queue.Queue[Job | None] = queue.Queue()
+
+    # ---- reader side -------------------------------------------------------------------------
+
+    def read_requests(self, lines: Iterable[str]) -> None:
+        """Consumes request lines until EOF. End of input means the supervisor is gone: stop."""
+        for line in lines:
+            if line.strip():
+                self.handle_line(line)
+        with self._lock:
+            shutting_down = self._stopping
+        if shutting_down:
+            log.info("stdin closed after shutdown; finishing the current job")
+            self.stop(cancel_current=False)
+        else:
+            log.info("stdin closed: the supervisor is gone; cancelling the current job")
+            self.stop(cancel_current=True)
+
+    def handle_line(self, line: str) -> None:
+        try:
+            request = protocol.parse_request(line)
+        except protocol.ProtocolError as exc:
+            self._reject(line, str(exc))
+            return
+        kind = request["type"]
+        if kind == "generate":
+            self._accept(request)
+        elif kind == "cancel":
+            self.cancel(request["job_id"])
+        elif kind == "shutdown":
+            log.info("shutdown requested; exiting after the current job")
+            self.stop(cancel_current=False)
+
+    def _reject(self, line: str, reason: str) -> None:
+        # A generate we can attribute gets an answer; anything else is only logged.
+        job_id = None
+        try:
+            raw = json.loads(line)
+            if isinstance(raw, dict) and raw.get("type") == "generate":
+                candidate = raw.get("job_id")
+                if isinstance(candidate, str) and candidate:
+                    job_id = candidate
+        except ValueError:
+            pass
+        if job_id is not None and not self._is_current(job_id):
+            self.emitter.emit(protocol.error(job_id, "INVALID_PARAMS", f"invalid request: {reason}"))
+        else:
+            log.warning("ignoring invalid request line (%s): %.200s", reason, line.strip())
+
+    def _is_current(self, job_id: str) -> bool:
+        with self._lock:
+            return self._current is not None and self._current.job_id == job_id
+
+    def _accept(self, request: dict[str, Any]) -> None:
+        job = Job(
+            job_id=request["job_id"],
+            params=request["params"],
+            out_path=request["out_path"],
+            thumbnail_path=request["thumbnail_path"],
+        )
+        with self._lock:
+            current = self._current
+            if current is not None and current.job_id == job.job_id:
+                log.warning("duplicate generate for running job %s ignored", job.job_id)
+                return
+            if current is not None or self._stopping:
+                busy = f"busy with job {current.job_id}" if current else "shutting down"
+                reason = f"worker is {busy}; one job at a time"
+            else:
+                reason = None
+                self._current = job
+        if reason is not None:
+            self.emitter.emit(protocol.error(job.job_id, "ENGINE_ERROR", reason))
+            return
+        self._work.put(job)
+
+    def cancel(self, job_id: str) -> None:
+        with self._lock:
+            job = self._current
+        if job is not None and job.job_id == job_id:
+            log.info("cancel requested for %s at step %d", job_id, job.step)
+            job.cancel.set()
+        else:
+            log.info("cancel for %s ignored: not running", job_id)
+
+    def stop(self, cancel_current: bool) -> None:
+        with self._lock:
+            self._stopping = True
+            job = self._current
+        if cancel_current and job is not None:
+            job.cancel.set()
+        self._work.put(None)
+
+    # ---- job side ----------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Runs queued jobs until stopped. Returns after the job in progress has finished."""
+        while True:
+            job = self._work.get()
+            if job is None:
+                return
+            self.run_job(job)
+
+    def run_job(self, job: Job) -> None:
+        oom = False
+        try:
+            event = self._execute(job)
+        except Cancelled as exc:
+            event = protocol.error(job.job_id, "CANCELLED", str(exc))
+        except WorkerError as exc:
+            event = protocol.error(job.job_id, exc.code, str(exc))
+            oom = isinstance(exc, GpuOutOfMemory)
+        except Exception as exc:  # noqa: BLE001 - one bad job must not take the worker down
+            if is_out_of_memory(exc):
+                oom = True
+                event = protocol.error(job.job_id, "GPU_OOM", f"out of memory: {_short(exc)}")
+            else:
+                log.exception("job %s failed", job.job_id)
+                event = protocol.error(job.job_id, "ENGINE_ERROR", f"{type(exc).__name__}: {_short(exc)}")
+        if oom:
+            # The traceback (and the tensors it pins) is gone by now; hand the memory back.
+            log.warning("job %s ran out of memory; freeing cached memory", job.job_id)
+            self.engine.free_memory()
+        with self._lock:
+            self._current = None
+        self.emitter.emit(event)
+
+    def _execute(self, job: Job) -> dict[str, Any]:
+        params = GenerateParams.from_wire(job.params)
+        total = params.num_inference_steps
+        self.emitter.emit(protocol.progress(job.job_id, 0, total))
+        if job.cancel.is_set():
+            raise Cancelled(f"cancelled at step 0 of {total}")
+
+        def on_step(step: int, steps: int) -> None:
+            job.step = step
+            if job.cancel.is_set():
+                raise Cancelled(f"cancelled at step {step} of {steps}")
+            self.emitter.emit(protocol.progress(job.job_id, step, steps))
+
+        started = time.monotonic()
+        frames = self.engine.generate(params, on_step)
+        inference_s = time.monotonic() - started
+        if job.cancel.is_set():
+            raise Cancelled(f"cancelled during decode after step {total} of {total}")
+        count, height, width = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
+        started = time.monotonic()
+        write_outputs(frames, params.fps, job.out_path, job.thumbnail_path, self.ffmpeg)
+        encode_s = time.monotonic() - started
+        log.info(
+            "job %s: %d frames %dx%d, inference %.2fs, encode %.2fs",
+            job.job_id,
+            count,
+            width,
+            height,
+            inference_s,
+            encode_s,
+        )
+        return protocol.done(
+            job.job_id,
+            job.out_path,
+            job.thumbnail_path,
+            count,
+            params.fps,
+            width,
+            height,
+            inference_s,
+            encode_s,
+        )
+
+
+def _short(exc: BaseException, limit: int = 500) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    return first[:limit]

@@ -1,0 +1,176 @@
+"""Shared test helpers: repository paths, ffprobe, and a real worker subprocess over stdio."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from t2v_worker import protocol
+
+WORKER_DIR = Path(__file__).resolve().parents[1]
+REPO = WORKER_DIR.parents[1]
+FIXTURES = REPO / "libs" / "contracts" / "fixtures" / "protocol"
+
+
+def ffprobe(path: str | Path) -> dict[str, Any]:
+    """Stream facts as a player sees them: codec, pixel format, size, decoded frame count."""
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,pix_fmt,width,height,nb_read_frames,r_frame_rate",
+            "-of",
+            "json",
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    stream = json.loads(out)["streams"][0]
+    stream["nb_read_frames"] = int(stream["nb_read_frames"])
+    return stream
+
+
+def moov_before_mdat(path: str | Path) -> bool:
+    """+faststart puts the moov atom ahead of the media data."""
+    data = Path(path).read_bytes()
+    return 0 <= data.find(b"moov") < data.find(b"mdat")
+
+
+def generate_request(job_id: str, out_dir: Path, **params: Any) -> dict[str, Any]:
+    base = {
+        "prompt": "a cat dancing in the rain",
+        "negative_prompt": None,
+        "width": 128,
+        "height": 128,
+        "num_frames": 17,
+        "fps": 8,
+        "num_inference_steps": 4,
+        "guidance_scale": 5.0,
+        "seed": 7,
+        "flow_shift": None,
+    }
+    base.update(params)
+    return {
+        "type": "generate",
+        "job_id": job_id,
+        "params": base,
+        "out_path": str(out_dir / f"{job_id}.mp4"),
+        "thumbnail_path": str(out_dir / f"{job_id}.jpg"),
+    }
+
+
+class WorkerProcess:
+    """``python -u -m t2v_worker`` exactly as the supervisor starts it.
+
+    Every stdout line must parse as a protocol event (anything else fails the test), heartbeats
+    are kept apart so tests can wait on the job events alone.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        full_env = dict(os.environ)
+        full_env.update({"PYTHONPATH": str(WORKER_DIR / "src"), "PYTHONUNBUFFERED": "1"})
+        full_env.update(env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-m", "t2v_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            text=True,
+            bufsize=1,
+        )
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.heartbeats: list[dict[str, Any]] = []
+        self.bad_lines: list[str] = []
+        self.stderr_lines: list[str] = []
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                event = protocol.parse_event(line)
+            except protocol.ProtocolError:
+                self.bad_lines.append(line)
+                continue
+            event["_t"] = time.monotonic()
+            if event["type"] == "heartbeat":
+                self.heartbeats.append(event)
+            else:
+                self.events.put(event)
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(message) + "\n")
+        self.proc.stdin.flush()
+
+    def next_event(self, timeout: float = 60.0) -> dict[str, Any]:
+        try:
+            return self.events.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(
+                f"no event within {timeout}s; stderr tail:\n{''.join(self.stderr_lines[-20:])}"
+            ) from None
+
+    def until_terminal(self, job_id: str, timeout: float = 120.0) -> tuple[list[dict], dict]:
+        """Progress events of ``job_id`` and its final done/error event."""
+        progress: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.next_event(max(deadline - time.monotonic(), 0.1))
+            if event.get("job_id") != job_id:
+                raise AssertionError(f"unexpected event while waiting for {job_id}: {event}")
+            if event["type"] == "progress":
+                progress.append(event)
+            else:
+                return progress, event
+
+    def close(self) -> int:
+        if self.proc.poll() is None:
+            try:
+                self.send({"type": "shutdown"})
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+            except (BrokenPipeError, OSError, ValueError):
+                pass
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="session")
+def tiny_worker() -> Any:
+    """One warm wan-tiny worker shared by the end-to-end tests (loading costs seconds)."""
+    worker = WorkerProcess(
+        {"T2V_ENGINE": "wan-tiny", "T2V_WORKER_DEVICE": "cpu", "T2V_HEARTBEAT_INTERVAL_S": "0.5"}
+    )
+    ready = worker.next_event(timeout=180)
+    assert ready["type"] == "ready", ready
+    worker.ready = ready  # type: ignore[attr-defined]
+    yield worker
+    worker.close()

@@ -1,0 +1,155 @@
+"""The Python protocol against the golden fixtures the TypeScript suite reads too."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import FIXTURES
+from t2v_worker import protocol
+
+
+def _lines(name: str) -> list[str]:
+    return [line for line in (FIXTURES / name).read_text().splitlines() if line.strip()]
+
+
+def _invalid(name: str) -> list[tuple[str, str]]:
+    return [(row["raw"], row["why"]) for row in map(json.loads, _lines(name))]
+
+
+@pytest.mark.parametrize("line", _lines("requests.valid.jsonl"))
+def test_valid_requests_parse(line: str) -> None:
+    assert protocol.parse_request(line) == json.loads(line)
+
+
+@pytest.mark.parametrize(("raw", "why"), _invalid("requests.invalid.jsonl"))
+def test_invalid_requests_rejected(raw: str, why: str) -> None:
+    with pytest.raises(protocol.ProtocolError):
+        protocol.parse_request(raw)
+
+
+@pytest.mark.parametrize("line", _lines("events.valid.jsonl"))
+def test_valid_events_parse(line: str) -> None:
+    assert protocol.parse_event(line) == json.loads(line)
+
+
+@pytest.mark.parametrize(("raw", "why"), _invalid("events.invalid.jsonl"))
+def test_invalid_events_rejected(raw: str, why: str) -> None:
+    with pytest.raises(protocol.ProtocolError):
+        protocol.parse_event(raw)
+
+
+def test_fixture_files_are_not_empty() -> None:
+    for name in (
+        "requests.valid.jsonl",
+        "requests.invalid.jsonl",
+        "events.valid.jsonl",
+        "events.invalid.jsonl",
+    ):
+        assert len(_lines(name)) >= 4, name
+
+
+def test_events_are_not_requests() -> None:
+    with pytest.raises(protocol.ProtocolError, match="unknown type"):
+        protocol.parse_request(_lines("events.valid.jsonl")[0])
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"type":"cancel","job_id":"x"', "not JSON"),
+        ('{"type":"cancel","job_id":NaN}', "not JSON"),
+        ('{"type":"cancel","job_id":1}', 'cancel: invalid field "job_id"'),
+        ('{"type":"shutdown","now":true}', 'shutdown: unexpected field "now"'),
+        ("[]", 'missing "type"'),
+        ('{"type":"reboot"}', 'unknown type "reboot"'),
+    ],
+)
+def test_reasons_match_the_typescript_parser(line: str, reason: str) -> None:
+    with pytest.raises(protocol.ProtocolError) as err:
+        protocol.parse_request(line)
+    assert str(err.value) == reason
+
+
+def _generate(**params: object) -> str:
+    base = {
+        "prompt": "p",
+        "negative_prompt": None,
+        "width": 128,
+        "height": 128,
+        "num_frames": 17,
+        "fps": 8,
+        "num_inference_steps": 4,
+        "guidance_scale": 1,
+        "seed": 1,
+        "flow_shift": None,
+    }
+    base.update(params)
+    return json.dumps(
+        {"type": "generate", "job_id": "j", "params": base, "out_path": "/a.mp4", "thumbnail_path": "/a.jpg"}
+    )
+
+
+def test_integral_floats_are_integers_as_in_javascript() -> None:
+    # JSON.parse("17.0") is the integer 17 in JavaScript; the two sides must agree.
+    protocol.parse_request(_generate(num_frames=17.0, width=128.0))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"num_frames": True},
+        {"seed": False},
+        {"width": 127.5},
+        {"num_frames": 16},
+        {"num_frames": 0},
+        {"guidance_scale": -1},
+        {"guidance_scale": "5"},
+        {"flow_shift": "3"},
+        {"negative_prompt": 3},
+        {"prompt": ""},
+        {"extra": 1},
+    ],
+)
+def test_params_are_strict(params: dict[str, object]) -> None:
+    with pytest.raises(protocol.ProtocolError):
+        protocol.parse_request(_generate(**params))
+
+
+def test_frame_counts_are_4k_plus_1() -> None:
+    assert [n for n in range(0, 30) if protocol.is_frame_count(n)] == [1, 5, 9, 13, 17, 21, 25, 29]
+
+
+def test_constructed_events_are_valid() -> None:
+    events = [
+        protocol.ready("wan-tiny-random", "wan-tiny", "cpu", 4.2),
+        protocol.progress("j", 0, 4),
+        protocol.progress("j", 4, 4),
+        protocol.done("j", "/a.mp4", "/a.jpg", 17, 8, 128, 128, 0.4, 0.1),
+        protocol.error("j", "CANCELLED", "cancelled at step 2 of 4"),
+        protocol.error(None, "MODEL_LOAD_FAILED", "missing"),
+        protocol.heartbeat(None, None, 123),
+        protocol.heartbeat(1 << 34, 1 << 37, 1 << 30),
+    ]
+    for event in events:
+        line = protocol.encode(event)
+        assert line.endswith("\n") and line.count("\n") == 1
+        assert protocol.parse_event(line) == event
+
+
+def test_error_codes_are_the_closed_set() -> None:
+    with pytest.raises(ValueError):
+        protocol.error("j", "SEGFAULT", "m")
+
+
+def test_encode_refuses_nan() -> None:
+    with pytest.raises(ValueError):
+        protocol.encode({"type": "ready", "load_s": float("nan")})
+
+
+def test_error_codes_match_the_typescript_list() -> None:
+    source = (FIXTURES.parents[1] / "src" / "protocol.ts").read_text()
+    block = source.split("WORKER_ERROR_CODES = [", 1)[1].split("]", 1)[0]
+    ts_codes = tuple(part.strip().strip("'\"") for part in block.split(",") if part.strip())
+    assert ts_codes == protocol.WORKER_ERROR_CODES

@@ -1,0 +1,296 @@
+"""The serving loop in-process, one fake engine per failure mode (and the real wan-tiny for OOM)."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conftest import generate_request
+from t2v_worker import protocol
+from t2v_worker.config import WorkerConfig
+from t2v_worker.engines.base import Engine
+from t2v_worker.output import find_ffmpeg
+from t2v_worker.params import EngineLimits, GenerateParams, validate
+from t2v_worker.server import Emitter, Heartbeat, Server
+
+
+class Recorder(io.StringIO):
+    """A stdout that checks every line against the protocol as it is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            with self.lock:
+                self.events.append(protocol.parse_event(line))
+        return len(text)
+
+    def of(self, job_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [e for e in self.events if e.get("job_id") == job_id]
+
+    def terminal(self, job_id: str) -> dict[str, Any]:
+        return next(e for e in self.of(job_id) if e["type"] in ("done", "error"))
+
+
+class FakeEngine(Engine):
+    """Steps through a schedule quickly; `fail_with` raises at `fail_at` (a step number)."""
+
+    name = "fake"
+    limits = EngineLimits(max_side=256, max_pixels=256 * 256, max_frames=33, max_steps=50)
+
+    def __init__(self, step_s: float = 0.0, fail_with: BaseException | None = None, fail_at: int = 1) -> None:
+        super().__init__(WorkerConfig())
+        self.model_id = "fake"
+        self.step_s = step_s
+        self.fail_with = fail_with
+        self.fail_at = fail_at
+        self.freed = 0
+        self.started = threading.Event()
+
+    def generate(self, params: GenerateParams, on_step: Any) -> Any:
+        validate(params, self.limits)
+        self.started.set()
+        for step in range(1, params.num_inference_steps + 1):
+            time.sleep(self.step_s)
+            if self.fail_with is not None and step == self.fail_at:
+                error, self.fail_with = self.fail_with, None  # only the first job fails
+                raise error
+            on_step(step, params.num_inference_steps)
+        return np.full((params.num_frames, params.height, params.width, 3), 0.5, dtype=np.float32)
+
+    def free_memory(self) -> None:
+        self.freed += 1
+
+
+def _server(engine: Engine) -> tuple[Server, Recorder]:
+    out = Recorder()
+    return Server(engine, Emitter(out), find_ffmpeg(None)), out
+
+
+def _run(server: Server, *requests: dict[str, Any]) -> None:
+    """Sends each request after the previous job ended, as the supervisor does, then shuts down."""
+    out: Recorder = server.emitter._stream  # type: ignore[assignment]
+    runner = threading.Thread(target=server.serve)
+    runner.start()
+    for request in requests:
+        server.handle_line(json.dumps(request))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+            e["type"] in ("done", "error") for e in out.of(request["job_id"])
+        ):
+            time.sleep(0.005)
+    server.stop(cancel_current=False)
+    runner.join(60)
+    assert not runner.is_alive()
+
+
+def test_a_job_reports_progress_then_done(tmp_path: Path) -> None:
+    server, out = _server(FakeEngine())
+    _run(server, generate_request("j1", tmp_path, width=64, height=32, num_frames=9))
+    events = out.of("j1")
+    assert [e["step"] for e in events if e["type"] == "progress"] == [0, 1, 2, 3, 4]
+    done = events[-1]
+    assert done["type"] == "done"
+    assert (done["frames"], done["width"], done["height"], done["fps"]) == (9, 64, 32, 8)
+    assert Path(done["path"]).is_file() and Path(done["thumbnail_path"]).is_file()
+
+
+def test_invalid_params_for_the_engine(tmp_path: Path) -> None:
+    server, out = _server(FakeEngine())
+    _run(server, generate_request("j1", tmp_path, width=100))
+    error = out.terminal("j1")
+    assert error["code"] == "INVALID_PARAMS" and "multiple of 32" in error["message"]
+    assert not (tmp_path / "j1.mp4").exists()
+
+
+def test_malformed_generate_is_answered(tmp_path: Path) -> None:
+    server, out = _server(FakeEngine())
+    bad = generate_request("j1", tmp_path, num_frames=16)
+    _run(server, bad, generate_request("j2", tmp_path))
+    assert out.terminal("j1")["code"] == "INVALID_PARAMS"
+    assert out.terminal("j2")["type"] == "done"
+
+
+def test_garbage_lines_are_only_logged(tmp_path: Path) -> None:
+    server, out = _server(FakeEngine())
+    server.handle_line("not json\n")
+    server.handle_line('{"type":"telemetry"}\n')
+    _run(server, generate_request("j1", tmp_path))
+    assert [e["type"] for e in out.events if e.get("job_id") != "j1"] == []
+
+
+def test_generate_while_busy_is_refused(tmp_path: Path) -> None:
+    engine = FakeEngine(step_s=0.05)
+    server, out = _server(engine)
+    runner = threading.Thread(target=server.serve)
+    runner.start()
+    server.handle_line(json.dumps(generate_request("j1", tmp_path)))
+    assert engine.started.wait(5)
+    server.handle_line(json.dumps(generate_request("j2", tmp_path)))
+    server.handle_line(json.dumps(generate_request("j1", tmp_path)))  # duplicate: ignored
+    server.stop(cancel_current=False)
+    runner.join(10)
+    refused = out.terminal("j2")
+    assert refused["code"] == "ENGINE_ERROR" and "busy with job j1" in refused["message"]
+    assert out.terminal("j1")["type"] == "done"
+    assert len([e for e in out.of("j1") if e["type"] == "done"]) == 1
+
+
+def test_next_job_is_accepted_as_soon_as_done_is_written(tmp_path: Path) -> None:
+    # The supervisor sends the next job the moment it reads `done`; that must not be "busy".
+    server, out = _server(FakeEngine())
+    runner = threading.Thread(target=server.serve)
+    runner.start()
+    for i in range(3):
+        server.handle_line(json.dumps(generate_request(f"j{i}", tmp_path)))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+            e["type"] in ("done", "error") for e in out.of(f"j{i}")
+        ):
+            time.sleep(0.01)
+    server.stop(cancel_current=False)
+    runner.join(10)
+    assert [out.terminal(f"j{i}")["type"] for i in range(3)] == ["done"] * 3
+
+
+def test_cancel_stops_within_one_step(tmp_path: Path) -> None:
+    engine = FakeEngine(step_s=0.05)
+    server, out = _server(engine)
+    runner = threading.Thread(target=server.serve)
+    runner.start()
+    server.handle_line(json.dumps(generate_request("j1", tmp_path, num_inference_steps=50)))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(e.get("step") == 3 for e in out.of("j1")):
+        time.sleep(0.005)
+    server.handle_line(json.dumps({"type": "cancel", "job_id": "j1"}))
+    server.handle_line(json.dumps({"type": "cancel", "job_id": "other"}))  # unknown: ignored
+    server.stop(cancel_current=False)
+    runner.join(10)
+    error = out.terminal("j1")
+    steps = [e["step"] for e in out.of("j1") if e["type"] == "progress"]
+    assert error["code"] == "CANCELLED"
+    assert max(steps) <= 4, steps
+    assert not (tmp_path / "j1.mp4").exists()
+
+
+def test_end_of_input_cancels_the_running_job(tmp_path: Path) -> None:
+    engine = FakeEngine(step_s=0.05)
+    server, out = _server(engine)
+    runner = threading.Thread(target=server.serve)
+    runner.start()
+    server.read_requests(iter([json.dumps(generate_request("j1", tmp_path, num_inference_steps=50)) + "\n"]))
+    runner.join(10)
+    assert not runner.is_alive()
+    assert out.terminal("j1")["code"] == "CANCELLED"
+
+
+def test_shutdown_finishes_the_current_job(tmp_path: Path) -> None:
+    engine = FakeEngine(step_s=0.01)
+    server, out = _server(engine)
+    runner = threading.Thread(target=server.serve)
+    runner.start()
+    server.read_requests(iter([json.dumps(generate_request("j1", tmp_path)) + "\n", '{"type":"shutdown"}\n']))
+    runner.join(10)
+    assert out.terminal("j1")["type"] == "done"
+
+
+class FakeOutOfMemoryError(RuntimeError):
+    pass
+
+
+FakeOutOfMemoryError.__name__ = "OutOfMemoryError"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        FakeOutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+        RuntimeError("CUDA error: out of memory"),
+    ],
+)
+def test_out_of_memory_fails_the_job_and_the_worker_keeps_serving(
+    tmp_path: Path, error: BaseException
+) -> None:
+    engine = FakeEngine(fail_with=error, fail_at=2)
+    server, out = _server(engine)
+    _run(server, generate_request("j1", tmp_path), generate_request("j2", tmp_path))
+    assert out.terminal("j1")["code"] == "GPU_OOM"
+    assert engine.freed == 1
+    assert out.terminal("j2")["type"] == "done"
+
+
+def test_engine_failure_is_reported_and_the_worker_keeps_serving(tmp_path: Path) -> None:
+    engine = FakeEngine(fail_with=ValueError("shape mismatch"), fail_at=1)
+    server, out = _server(engine)
+    _run(server, generate_request("j1", tmp_path), generate_request("j2", tmp_path))
+    error = out.terminal("j1")
+    assert error["code"] == "ENGINE_ERROR" and "shape mismatch" in error["message"]
+    assert out.terminal("j2")["type"] == "done"
+
+
+def test_storage_error_then_the_next_job_is_served(tmp_path: Path) -> None:
+    server, out = _server(FakeEngine())
+    bad = generate_request("j1", tmp_path / "missing")
+    _run(server, bad, generate_request("j2", tmp_path))
+    error = out.terminal("j1")
+    assert error["code"] == "STORAGE_ERROR" and "missing" in error["message"]
+    assert out.terminal("j2")["type"] == "done"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["j2.jpg", "j2.mp4"]
+
+
+def test_heartbeat_beats_while_a_job_runs(tmp_path: Path) -> None:
+    engine = FakeEngine(step_s=0.05)
+    server, out = _server(engine)
+    heartbeat = Heartbeat(server.emitter, engine, 0.05)
+    heartbeat.start()
+    _run(server, generate_request("j1", tmp_path, num_inference_steps=10))
+    heartbeat.stop()
+    beats = [e for e in out.events if e["type"] == "heartbeat"]
+    assert len(beats) >= 3
+    assert beats[0]["gpu_mem_bytes"] is None and beats[0]["rss_bytes"] > 0
+
+
+def test_emitter_survives_a_closed_stdout() -> None:
+    stream = io.StringIO()
+    emitter = Emitter(stream)
+    stream.close()
+    emitter.emit(protocol.progress("j", 0, 1))
+    assert emitter.closed
+
+
+@pytest.mark.slow
+def test_real_pipeline_out_of_memory(tmp_path: Path) -> None:
+    """wan-tiny with its transformer failing the way CUDA does; the next job still works."""
+    torch = pytest.importorskip("torch")
+    from t2v_worker.engines.wan_tiny import WanTinyEngine
+
+    engine = WanTinyEngine(WorkerConfig(engine="wan-tiny"))
+    engine.load()
+    transformer = engine.pipe.transformer
+    original = transformer.forward
+    calls = {"n": 0}
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return original(*args, **kwargs)
+
+    transformer.forward = forward
+    server, out = _server(engine)
+    _run(server, generate_request("j1", tmp_path), generate_request("j2", tmp_path))
+    error = out.terminal("j1")
+    assert error["code"] == "GPU_OOM" and "out of memory" in error["message"]
+    assert out.terminal("j2")["type"] == "done"
+    assert not (tmp_path / "j1.mp4").exists() and (tmp_path / "j2.mp4").is_file()

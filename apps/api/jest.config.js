@@ -4,4 +4,5 @@ module.exports = {
   rootDir: __dirname,
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
   testTimeout: 60000,
+  setupFiles: ['<rootDir>/test/support/quiet-logs.ts'],
 };

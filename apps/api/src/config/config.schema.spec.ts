@@ -1,0 +1,49 @@
+import { ConfigError, loadConfig } from './config.schema';
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig({ PATH: '/usr/bin' });
+    expect(c).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      engine: 'synthetic',
+      devices: ['cpu'],
+      queue: 'embedded',
+      maxQueue: 100,
+      outputTtlHours: 168,
+      logLevel: 'info',
+      apiKeys: [],
+    });
+    expect(c.storageDir).toBe(`${c.dataDir}/videos`);
+    expect(c.childEnv['PATH']).toBe('/usr/bin');
+  });
+
+  it('makes one worker per GPU index', () => {
+    expect(loadConfig({ T2V_DEVICES: '0,1' }).devices).toEqual(['0', '1']);
+    expect(loadConfig({ T2V_CPU_WORKERS: '3' }).devices).toEqual(['cpu', 'cpu', 'cpu']);
+  });
+
+  it.each([
+    ['T2V_ENGINE', 'sdxl', /T2V_ENGINE="sdxl".*accepted: synthetic, wan-tiny, wan/],
+    ['PORT', 'eighty', /PORT="eighty"/],
+    ['PORT', '70000', /PORT="70000"/],
+    ['T2V_DEVICES', 'gpu0', /T2V_DEVICES="gpu0": expected "cpu" or GPU indices/],
+    ['T2V_MAX_QUEUE', '0', /T2V_MAX_QUEUE="0"/],
+    ['LOG_LEVEL', 'loud', /LOG_LEVEL="loud".*accepted: debug, info, warn, error/],
+    ['T2V_WORKER_COMMAND', 'node x.js', /T2V_WORKER_COMMAND=.*JSON array/],
+    ['T2V_VAE_TILING', 'yes', /T2V_VAE_TILING="yes"/],
+  ])('rejects %s=%s naming the variable', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('needs a model path for the wan engine', () => {
+    expect(() => loadConfig({ T2V_ENGINE: 'wan' })).toThrow(/T2V_MODEL_PATH: required when T2V_ENGINE=wan/);
+  });
+
+  it('keeps secrets out of the environment handed to workers', () => {
+    const c = loadConfig({ T2V_API_KEYS: 'a,b', REDIS_URL: 'redis://x:6379', HOME: '/root' });
+    expect(c.apiKeys).toEqual(['a', 'b']);
+    expect(c.childEnv).toEqual({ HOME: '/root' });
+  });
+});

@@ -1,0 +1,418 @@
+/** Chart unit tests: the settings the chart promises, asserted on `helm template` output. */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+
+import { K8sObject, one } from '../src/manifests';
+import { Any, CHART_DIR, NAMESPACE, render } from './chart.harness';
+
+const NAME = 't2v';
+const SELECTOR = {
+  'app.kubernetes.io/name': 't2v',
+  'app.kubernetes.io/instance': 't2v',
+  'app.kubernetes.io/component': 'api',
+};
+
+const pod = (objects: K8sObject[]): Any => (one(objects, 'Deployment', NAME) as Any).spec.template.spec;
+const api = (objects: K8sObject[]): Any => pod(objects).containers.find((c: Any) => c.name === 'api');
+const config = (objects: K8sObject[]): Record<string, string> => (one(objects, 'ConfigMap', NAME) as Any).data;
+const kinds = (objects: K8sObject[]): string[] => objects.map((o) => o.kind);
+
+let defaults: K8sObject[];
+let t4: K8sObject[];
+let prod: K8sObject[];
+let keda: K8sObject[];
+
+beforeAll(async () => {
+  [defaults, t4, prod, keda] = await Promise.all([
+    render(['ci/default-values.yaml']),
+    render(['ci/t4-nfs-nodeport-values.yaml']),
+    render(['ci/production-values.yaml']),
+    render(['ci/keda-values.yaml']),
+  ]);
+});
+
+describe('Deployment', () => {
+  it('runs the API image with its config from a ConfigMap', () => {
+    const c = api(defaults);
+    expect(c.image).toBe('ghcr.io/t2v/api:0.1.0');
+    expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    expect(c.envFrom).toEqual([{ configMapRef: { name: NAME } }]);
+    expect(config(defaults)).toMatchObject({
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      T2V_ENGINE: 'synthetic',
+      T2V_DEVICES: 'cpu',
+      T2V_QUEUE: 'embedded',
+      T2V_DATA_DIR: '/data/state',
+      T2V_STORAGE_DIR: '/data/videos',
+      T2V_MAX_QUEUE: '100',
+      T2V_OUTPUT_TTL_HOURS: '168',
+      T2V_CPU_OFFLOAD: 'none',
+      T2V_VAE_TILING: 'false',
+      T2V_WARMUP: 'true',
+      LOG_LEVEL: 'info',
+    });
+    expect(config(defaults)['T2V_MODEL_PATH']).toBeUndefined();
+  });
+
+  it('requests GPUs in limits and derives one worker per GPU', () => {
+    expect(api(defaults).resources.limits['nvidia.com/gpu']).toBeUndefined();
+    expect(api(t4).resources.limits['nvidia.com/gpu']).toBe(1);
+    expect(config(t4)).toMatchObject({
+      T2V_DEVICES: '0',
+      T2V_ENGINE: 'wan',
+      T2V_MODEL_PATH: '/models/Wan2.2-TI2V-5B-Diffusers',
+      T2V_CPU_OFFLOAD: 'model',
+      T2V_VAE_TILING: 'true',
+    });
+    expect(api(keda).resources.limits['nvidia.com/gpu']).toBe(2);
+    expect(config(keda)['T2V_DEVICES']).toBe('0,1');
+  });
+
+  it('schedules onto GPU nodes with node selector and tolerations', () => {
+    expect(pod(t4).nodeSelector).toEqual({ 'nvidia.com/gpu.product': 'Tesla-T4' });
+    expect(pod(t4).tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+  });
+
+  it('sizes the startup probe for a model load and probes /readyz and /healthz', () => {
+    const c = api(defaults);
+    expect(c.startupProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBeGreaterThanOrEqual(600);
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+  });
+
+  it('drains: preStop sleep, then a grace period longer than a job', () => {
+    const c = api(defaults);
+    expect(c.lifecycle.preStop.exec.command).toEqual(['/bin/sh', '-c', 'sleep 15']);
+    expect(pod(defaults).terminationGracePeriodSeconds).toBe(1800);
+  });
+
+  it('runs as non-root with a read-only root filesystem and a writable /tmp', () => {
+    const p = pod(defaults);
+    expect(p.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 10001,
+      runAsGroup: 10001,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(api(defaults).securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(api(defaults).volumeMounts).toEqual(expect.arrayContaining([{ name: 'tmp', mountPath: '/tmp' }]));
+    expect(p.volumes).toEqual(expect.arrayContaining([{ name: 'tmp', emptyDir: { sizeLimit: '4Gi' } }]));
+    expect(config(defaults)['HOME']).toBe('/tmp');
+  });
+
+  it('spreads replicas over nodes', () => {
+    expect(pod(t4).topologySpreadConstraints).toEqual([
+      {
+        maxSkew: 1,
+        topologyKey: 'kubernetes.io/hostname',
+        whenUnsatisfiable: 'DoNotSchedule',
+        labelSelector: { matchLabels: SELECTOR },
+      },
+    ]);
+    expect((one(t4, 'Deployment') as Any).spec.selector.matchLabels).toEqual(SELECTOR);
+  });
+
+  it('never surges: a new pod would need a spare GPU', () => {
+    expect((one(defaults, 'Deployment') as Any).spec.strategy).toEqual({
+      type: 'RollingUpdate',
+      rollingUpdate: { maxSurge: 0, maxUnavailable: 1 },
+    });
+  });
+
+  it('leaves replicas to the autoscaler when there is one', () => {
+    expect((one(defaults, 'Deployment') as Any).spec.replicas).toBe(1);
+    expect((one(prod, 'Deployment') as Any).spec.replicas).toBeUndefined();
+    expect((one(keda, 'Deployment') as Any).spec.replicas).toBeUndefined();
+  });
+
+  it('rolls pods when the configuration changes', async () => {
+    const changed = await render(['ci/default-values.yaml'], { 'config.logLevel': 'debug' });
+    const sum = (o: K8sObject[]): string => (one(o, 'Deployment') as Any).spec.template.metadata.annotations['checksum/config'];
+    expect(sum(changed)).not.toBe(sum(defaults));
+  });
+
+  it('takes API keys from a Secret', async () => {
+    const keyed = await render([], { 'auth.apiKeys': ['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb'] });
+    const secret = one(keyed, 'Secret', `${NAME}-api-keys`) as Any;
+    expect(secret.stringData['api-keys']).toBe('key-aaaaaaaaaaaaaaaa,key-bbbbbbbbbbbbbbbb');
+    expect(api(keyed).env).toContainEqual({
+      name: 'T2V_API_KEYS',
+      valueFrom: { secretKeyRef: { name: `${NAME}-api-keys`, key: 'api-keys' } },
+    });
+    expect(api(prod).env).toContainEqual({
+      name: 'T2V_API_KEYS',
+      valueFrom: { secretKeyRef: { name: 't2v-api-keys', key: 'api-keys' } },
+    });
+    expect(api(defaults).env).toBeUndefined();
+  });
+
+  it('gives the pod no Kubernetes API token', () => {
+    expect(pod(defaults).automountServiceAccountToken).toBe(false);
+    expect(pod(defaults).serviceAccountName).toBe(NAME);
+    expect((one(defaults, 'ServiceAccount') as Any).automountServiceAccountToken).toBe(false);
+  });
+});
+
+describe('Service and Ingress', () => {
+  it('is a ClusterIP by default and a NodePort on 31080 like the original cluster', () => {
+    expect((one(defaults, 'Service', NAME) as Any).spec).toMatchObject({
+      type: 'ClusterIP',
+      ports: [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }],
+      selector: SELECTOR,
+    });
+    expect((one(t4, 'Service', NAME) as Any).spec.type).toBe('NodePort');
+    expect((one(t4, 'Service', NAME) as Any).spec.ports[0].nodePort).toBe(31080);
+  });
+
+  it('routes nginx with TLS, long timeouts and unbuffered streaming', () => {
+    expect(kinds(defaults)).not.toContain('Ingress');
+    const ing = one(prod, 'Ingress') as Any;
+    expect(ing.spec.ingressClassName).toBe('nginx');
+    expect(ing.spec.tls).toEqual([{ hosts: ['t2v.example.com'], secretName: `${NAME}-tls` }]);
+    expect(ing.spec.rules[0].host).toBe('t2v.example.com');
+    expect(ing.spec.rules[0].http.paths[0].backend.service).toEqual({ name: NAME, port: { name: 'http' } });
+    expect(ing.metadata.annotations).toMatchObject({
+      'nginx.ingress.kubernetes.io/proxy-read-timeout': '3600',
+      'nginx.ingress.kubernetes.io/proxy-send-timeout': '3600',
+      'nginx.ingress.kubernetes.io/proxy-body-size': '20m',
+      'nginx.ingress.kubernetes.io/proxy-buffering': 'off',
+      'cert-manager.io/cluster-issuer': 'letsencrypt',
+    });
+  });
+});
+
+describe('autoscaling', () => {
+  it('scales on queued jobs per pod through the adapter metric of the Service', () => {
+    const hpa = one(prod, 'HorizontalPodAutoscaler') as Any;
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: NAME });
+    expect(hpa.spec.minReplicas).toBe(2);
+    expect(hpa.spec.maxReplicas).toBe(8);
+    expect(hpa.spec.metrics).toEqual([
+      {
+        type: 'Object',
+        object: {
+          describedObject: { apiVersion: 'v1', kind: 'Service', name: NAME },
+          metric: { name: 't2v_queue_depth' },
+          target: { type: 'AverageValue', averageValue: '2' },
+        },
+      },
+    ]);
+  });
+
+  it('stabilises scale-down for longer than a model load', () => {
+    const hpa = one(prod, 'HorizontalPodAutoscaler') as Any;
+    expect(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds).toBeGreaterThanOrEqual(600);
+    expect(hpa.spec.behavior.scaleDown.policies).toEqual([{ type: 'Pods', value: 1, periodSeconds: 300 }]);
+  });
+
+  it('can scale on CPU alone, as the original design did', () => {
+    const hpa = one(t4, 'HorizontalPodAutoscaler') as Any;
+    expect(hpa.spec.metrics).toEqual([
+      { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } },
+    ]);
+  });
+
+  it('offers a KEDA ScaledObject with a Prometheus trigger instead of the HPA', () => {
+    expect(kinds(keda)).not.toContain('HorizontalPodAutoscaler');
+    const so = one(keda, 'ScaledObject') as Any;
+    expect(so.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: NAME });
+    expect(so.spec).toMatchObject({ minReplicaCount: 1, maxReplicaCount: 6 });
+    expect(so.spec.triggers).toEqual([
+      {
+        type: 'prometheus',
+        metricType: 'AverageValue',
+        metadata: {
+          serverAddress: 'http://kube-prometheus-stack-prometheus.monitoring.svc:9090',
+          query: `max(t2v_queue_depth{job="${NAME}",namespace="${NAMESPACE}"})`,
+          threshold: '3',
+          activationThreshold: '0',
+        },
+      },
+    ]);
+    expect(so.spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds).toBe(900);
+    expect(kinds(prod)).not.toContain('ScaledObject');
+  });
+});
+
+describe('storage', () => {
+  it('binds an NFS volume (Retain) to a ReadWriteMany claim', () => {
+    const pv = one(t4, 'PersistentVolume') as Any;
+    const pvc = one(t4, 'PersistentVolumeClaim', NAME) as Any;
+    expect(pv.spec).toMatchObject({
+      capacity: { storage: '200Gi' },
+      accessModes: ['ReadWriteMany'],
+      persistentVolumeReclaimPolicy: 'Retain',
+      storageClassName: '',
+      nfs: { server: '10.0.0.10', path: '/srv/nfs/t2v' },
+      claimRef: { namespace: NAMESPACE, name: NAME },
+    });
+    expect(pvc.spec).toMatchObject({ accessModes: ['ReadWriteMany'], storageClassName: '', volumeName: pv.metadata.name });
+    expect(pvc.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
+  });
+
+  it('mounts weights read-only and outputs read-write from the same claim', () => {
+    expect(pod(t4).volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: NAME } });
+    expect(api(t4).volumeMounts).toEqual(
+      expect.arrayContaining([
+        { name: 'data', mountPath: '/data' },
+        { name: 'data', mountPath: '/models', subPath: 'models', readOnly: true },
+      ]),
+    );
+    // engines other than wan read no weights
+    expect(api(defaults).volumeMounts.find((m: Any) => m.mountPath === '/models')).toBeUndefined();
+  });
+
+  it('uses an existing claim or a StorageClass', () => {
+    expect(kinds(prod)).not.toContain('PersistentVolumeClaim');
+    expect(pod(prod).volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: 't2v-shared' } });
+    expect((one(keda, 'PersistentVolumeClaim', NAME) as Any).spec.storageClassName).toBe('nfs-client');
+    expect(kinds(keda)).not.toContain('PersistentVolume');
+  });
+});
+
+describe('Redis', () => {
+  it('runs in the release with AOF, noeviction and its own volume', () => {
+    const conf = (one(prod, 'ConfigMap', `${NAME}-redis`) as Any).data['redis.conf'];
+    expect(conf).toMatch(/^appendonly yes$/m);
+    expect(conf).toMatch(/^maxmemory-policy noeviction$/m);
+    const sts = one(prod, 'StatefulSet', `${NAME}-redis`) as Any;
+    expect(sts.spec.volumeClaimTemplates[0].spec).toMatchObject({
+      accessModes: ['ReadWriteOnce'],
+      storageClassName: 'fast-ssd',
+      resources: { requests: { storage: '8Gi' } },
+    });
+    expect(sts.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+  });
+
+  it('hands the API a URL built from the Redis password Secret', () => {
+    const env = api(prod).env as Any[];
+    const pw = env.findIndex((e) => e.name === 'REDIS_PASSWORD');
+    const url = env.findIndex((e) => e.name === 'REDIS_URL');
+    expect(env[pw].valueFrom.secretKeyRef).toEqual({ name: 't2v-redis', key: 'redis-password' });
+    expect(env[url].value).toBe(`redis://:$(REDIS_PASSWORD)@${NAME}-redis:6379/0`);
+    expect(pw).toBeLessThan(url); // $(VAR) only expands variables defined earlier
+    expect(config(prod)['T2V_QUEUE']).toBe('redis');
+  });
+
+  it('generates a password when none is given', () => {
+    const secret = one(t4, 'Secret', `${NAME}-redis`) as Any;
+    expect(secret.stringData['redis-password']).toMatch(/^[A-Za-z0-9]{32}$/);
+  });
+
+  it('takes an external Redis URL from a Secret', async () => {
+    expect(api(keda).env).toContainEqual({
+      name: 'REDIS_URL',
+      valueFrom: { secretKeyRef: { name: 't2v-redis-url', key: 'redis-url' } },
+    });
+    expect(kinds(keda)).not.toContain('StatefulSet');
+    const inline = await render([], {
+      'queue.driver': 'redis',
+      'redis.external.url': 'rediss://user:pw@redis.example:6380/1',
+    });
+    expect((one(inline, 'Secret', `${NAME}-redis-url`) as Any).stringData['redis-url']).toBe(
+      'rediss://user:pw@redis.example:6380/1',
+    );
+  });
+});
+
+describe('observability', () => {
+  it('scrapes /metrics on the http port', () => {
+    const sm = one(prod, 'ServiceMonitor') as Any;
+    expect(sm.metadata.labels.release).toBe('kube-prometheus-stack');
+    expect(sm.spec.selector.matchLabels).toEqual(SELECTOR);
+    expect(sm.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '15s', scrapeTimeout: '10s' }]);
+  });
+
+  it('alerts on queue wait, restarts, no ready worker, 5xx, job failures and GPU memory', () => {
+    const rule = one(prod, 'PrometheusRule') as Any;
+    const alerts = rule.spec.groups.flatMap((g: Any) => g.rules.map((r: Any) => r.alert));
+    expect(alerts).toEqual([
+      'T2VQueueWaitTooLong',
+      'T2VWorkerRestarting',
+      'T2VNoReadyWorker',
+      'T2VHigh5xxRatio',
+      'T2VJobFailureRatio',
+      'T2VGPUMemoryNearFull',
+    ]);
+  });
+
+  it('ships every dashboard file in a ConfigMap labelled for the Grafana sidecar', () => {
+    const files = readdirSync(path.join(CHART_DIR, 'dashboards')).filter((f) => f.endsWith('.json'));
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    const maps = prod.filter((o) => o.kind === 'ConfigMap' && o.metadata.labels?.['grafana_dashboard'] === '1') as Any[];
+    expect(maps).toHaveLength(files.length);
+    for (const f of files) {
+      const cm = maps.find((m) => f in m.data);
+      expect(cm).toBeDefined();
+      expect(cm.data[f]).toBe(readFileSync(path.join(CHART_DIR, 'dashboards', f), 'utf8').trimEnd());
+      expect(cm.metadata.annotations.grafana_folder).toBe('t2v');
+    }
+    const kedaMaps = keda.filter((o) => o.metadata.labels?.['grafana_dashboard']);
+    expect(kedaMaps.every((m) => m.metadata.namespace === 'monitoring')).toBe(true);
+  });
+
+  it('renders no operator objects unless asked', () => {
+    for (const k of ['ServiceMonitor', 'PrometheusRule', 'HorizontalPodAutoscaler', 'ScaledObject', 'NetworkPolicy']) {
+      expect(kinds(defaults)).not.toContain(k);
+    }
+  });
+});
+
+describe('availability and network', () => {
+  it('lets a drain take one pod at a time', () => {
+    expect((one(defaults, 'PodDisruptionBudget') as Any).spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: SELECTOR } });
+  });
+
+  it('admits only the ingress controller, Prometheus and listed clients', () => {
+    const np = one(t4, 'NetworkPolicy', NAME) as Any;
+    expect(np.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(np.spec.ingress).toEqual([
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },
+          },
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+          },
+          { ipBlock: { cidr: '10.0.0.0/16' } },
+        ],
+        ports: [{ port: 'http', protocol: 'TCP' }],
+      },
+    ]);
+  });
+
+  it('lets the pods reach DNS, Redis and webhook targets, not the metadata endpoint', () => {
+    const egress = (one(t4, 'NetworkPolicy', NAME) as Any).spec.egress;
+    expect(egress[0].ports).toEqual([
+      { port: 53, protocol: 'UDP' },
+      { port: 53, protocol: 'TCP' },
+    ]);
+    expect(egress[1]).toEqual({
+      to: [{ podSelector: { matchLabels: { ...SELECTOR, 'app.kubernetes.io/component': 'redis' } } }],
+      ports: [{ port: 6379, protocol: 'TCP' }],
+    });
+    expect(egress[2].to).toEqual([{ ipBlock: { cidr: '0.0.0.0/0', except: ['169.254.169.254/32'] } }]);
+    const external = (one(keda, 'NetworkPolicy', NAME) as Any).spec.egress;
+    expect(external[1]).toEqual({ to: [{ ipBlock: { cidr: '10.20.0.0/24' } }], ports: [{ port: 6379, protocol: 'TCP' }] });
+  });
+
+  it('lets only the API reach the in-chart Redis', () => {
+    const np = one(t4, 'NetworkPolicy', `${NAME}-redis`) as Any;
+    expect(np.spec.ingress).toEqual([
+      { from: [{ podSelector: { matchLabels: SELECTOR } }], ports: [{ port: 6379, protocol: 'TCP' }] },
+    ]);
+    expect(np.spec.egress).toEqual([]);
+  });
+});

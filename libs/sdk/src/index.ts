@@ -32,6 +32,7 @@ export { createGotTransport } from './core/got-transport.js';
 export type { GotTransportOptions } from './core/got-transport.js';
 export { CursorPage, PagePromise } from './core/pagination.js';
 export type { CursorPageBody, CursorPageParams } from './core/pagination.js';
+export type { components, operations, paths } from './generated/openapi.js';
 export { parseSSE } from './core/sse.js';
 export type { ServerSentEvent } from './core/sse.js';
 export type { HttpMethod, Transport, TransportRequest, TransportResponse } from './core/transport.js';
@@ -41,6 +42,7 @@ export { Videos } from './resources/videos.js';
 export type { CreateAndWaitOptions, VideoContentOptions, VideoCreateOptions } from './resources/videos.js';
 export { TERMINAL_VIDEO_STATUSES, isTerminalStatus } from './types.js';
 export type {
+  ErrorResponse,
   Model,
   ModelList,
   ModelPresets,
@@ -52,6 +54,7 @@ export type {
   VideoError,
   VideoEvent,
   VideoEventName,
+  VideoList,
   VideoListParams,
   VideoStatus,
   VideoTimings,

@@ -83,11 +83,22 @@ export class APIClient {
     try {
       data = text === '' ? undefined : JSON.parse(text);
     } catch (error) {
-      throw new APIError(response.status, undefined, `Invalid JSON in response: ${text.slice(0, 200)}`, response.headers, {
-        cause: error,
-      });
+      throw new APIError(
+        response.status,
+        undefined,
+        `Invalid JSON in response: ${text.slice(0, 200)}`,
+        response.headers,
+        {
+          cause: error,
+        },
+      );
     }
-    return { data: data as T, status: response.status, headers: response.headers, requestId: response.headers['x-request-id'] ?? null };
+    return {
+      data: data as T,
+      status: response.status,
+      headers: response.headers,
+      requestId: response.headers['x-request-id'] ?? null,
+    };
   }
 
   /** Sends a call and hands back the 2xx response with its body unread. */
@@ -157,7 +168,8 @@ export class APIClient {
 
 /** Maps anything thrown while talking to the server to the client's error classes. */
 export function toClientError(error: unknown, signal: AbortSignal | undefined): APIError {
-  if (signal?.aborted) return error instanceof APIUserAbortError ? error : new APIUserAbortError(undefined, { cause: error });
+  if (signal?.aborted)
+    return error instanceof APIUserAbortError ? error : new APIUserAbortError(undefined, { cause: error });
   if (error instanceof APIError) return error;
   if (error instanceof T2VError) return new APIConnectionError(error.message, { cause: error });
   const detail = error instanceof Error ? error.message : String(error);
@@ -167,7 +179,8 @@ export function toClientError(error: unknown, signal: AbortSignal | undefined): 
 /** Reads a whole body as UTF-8. */
 export async function readText(body: Readable | AsyncIterable<Uint8Array | string>): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk));
+  for await (const chunk of body)
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk));
   return Buffer.concat(chunks).toString('utf8');
 }
 

@@ -14,7 +14,14 @@ import {
 
 describe('APIError.generate', () => {
   const headers = { 'x-request-id': 'req_42' };
-  const envelope = { error: { message: 'size must be one of 256x256', type: 'invalid_request_error', param: 'size', code: 'unsupported_size' } };
+  const envelope = {
+    error: {
+      message: 'size must be one of 256x256',
+      type: 'invalid_request_error',
+      param: 'size',
+      code: 'unsupported_size',
+    },
+  };
 
   it.each([
     [400, BadRequestError],

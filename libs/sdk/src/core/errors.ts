@@ -73,7 +73,9 @@ export class APIError extends T2VError {
     const error = readErrorObject(body);
     const message =
       error?.message ??
-      (typeof body === 'string' && body.trim() !== '' ? body.trim() : `${status} status code (no error message)`);
+      (typeof body === 'string' && body.trim() !== ''
+        ? body.trim()
+        : `${status} status code (no error message)`);
     const Class = classForStatus(status);
     return new Class(status, error, message, headers);
   }

@@ -44,7 +44,33 @@ describe('got transport against a real loopback server', () => {
       expect(response.headers['set-cookie']).toBe('a=1, b=2');
       let text = '';
       for await (const chunk of response.body) text += chunk;
-      expect(JSON.parse(text)).toEqual({ method: 'POST', url: '/v1/videos?x=1', auth: 'Bearer k', body: '{"prompt":"a"}' });
+      expect(JSON.parse(text)).toEqual({
+        method: 'POST',
+        url: '/v1/videos?x=1',
+        auth: 'Bearer k',
+        body: '{"prompt":"a"}',
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('sends a POST without a body at once, with content-length 0', async () => {
+    const server = await startServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ length: req.headers['content-length'] ?? null }));
+    });
+    try {
+      const response = await createGotTransport()({
+        method: 'POST',
+        url: `${server.url}/v1/videos/v/cancel`,
+        headers: {},
+        timeoutMs: 2000,
+        stream: false,
+      });
+      let text = '';
+      for await (const chunk of response.body) text += chunk;
+      expect(JSON.parse(text)).toEqual({ length: '0' });
     } finally {
       await server.close();
     }
@@ -55,8 +81,16 @@ describe('got transport against a real loopback server', () => {
     const server = await startServer((_req, res) => {
       calls++;
       if (calls === 1) {
-        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '0.2', 'x-request-id': 'req_a' });
-        res.end(JSON.stringify({ error: { message: 'too many', type: 'rate_limit_error', param: null, code: 'rate_limited' } }));
+        res.writeHead(429, {
+          'content-type': 'application/json',
+          'retry-after': '0.2',
+          'x-request-id': 'req_a',
+        });
+        res.end(
+          JSON.stringify({
+            error: { message: 'too many', type: 'rate_limit_error', param: null, code: 'rate_limited' },
+          }),
+        );
       } else {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ object: 'list', data: [] }));
@@ -67,7 +101,9 @@ describe('got transport against a real loopback server', () => {
       expect((await client.models.list()).data).toEqual([]);
       expect(calls).toBe(2);
       calls = 0;
-      const failing = await new T2V({ baseURL: server.url, env: {}, maxRetries: 0 }).models.list().catch((e: unknown) => e);
+      const failing = await new T2V({ baseURL: server.url, env: {}, maxRetries: 0 }).models
+        .list()
+        .catch((e: unknown) => e);
       expect(failing).toBeInstanceOf(RateLimitError);
       expect(failing).toMatchObject({ requestId: 'req_a', code: 'rate_limited' });
     } finally {
@@ -79,7 +115,9 @@ describe('got transport against a real loopback server', () => {
     const server = await startServer(() => undefined);
     const url = server.url;
     await server.close();
-    const error = await new T2V({ baseURL: url, env: {}, maxRetries: 0 }).models.list().catch((e: unknown) => e);
+    const error = await new T2V({ baseURL: url, env: {}, maxRetries: 0 }).models
+      .list()
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(APIConnectionError);
     expect((error as Error).message).toMatch(/ECONNREFUSED/);
   });
@@ -87,7 +125,9 @@ describe('got transport against a real loopback server', () => {
   it('maps a slow answer to APITimeoutError', async () => {
     const server = await startServer((_req, res) => setTimeout(() => res.end('{}'), 2000));
     try {
-      const error = await new T2V({ baseURL: server.url, env: {}, maxRetries: 0, timeout: 100 }).models.list().catch((e: unknown) => e);
+      const error = await new T2V({ baseURL: server.url, env: {}, maxRetries: 0, timeout: 100 }).models
+        .list()
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(APITimeoutError);
     } finally {
       await server.close();
@@ -103,7 +143,10 @@ describe('got transport against a real loopback server', () => {
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 100);
       const iterate = async () => {
-        for await (const _ of new T2V({ baseURL: server.url, env: {} }).videos.events('video_1', { signal: controller.signal })) void _;
+        for await (const _ of new T2V({ baseURL: server.url, env: {} }).videos.events('video_1', {
+          signal: controller.signal,
+        }))
+          void _;
       };
       await expect(iterate()).rejects.toBeInstanceOf(APIUserAbortError);
     } finally {

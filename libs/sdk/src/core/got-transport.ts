@@ -27,7 +27,9 @@ function send(request: TransportRequest, options: GotTransportOptions): Promise<
       stream = got.stream(request.url, {
         method: request.method,
         headers: request.headers,
-        body: request.body === undefined ? undefined : request.body,
+        // A got stream with a method that allows a body waits for one to be written; send an
+        // empty one instead so that e.g. `POST /cancel` goes out at once with content-length 0.
+        body: request.body ?? (request.method === 'GET' ? undefined : ''),
         throwHttpErrors: false,
         retry: { limit: 0 },
         decompress: true,
@@ -43,10 +45,13 @@ function send(request: TransportRequest, options: GotTransportOptions): Promise<
       return;
     }
     let settled = false;
-    stream.once('response', (response: { statusCode: number; headers: Record<string, string | string[] | undefined> }) => {
-      settled = true;
-      resolve({ status: response.statusCode, headers: flattenHeaders(response.headers), body: stream });
-    });
+    stream.once(
+      'response',
+      (response: { statusCode: number; headers: Record<string, string | string[] | undefined> }) => {
+        settled = true;
+        resolve({ status: response.statusCode, headers: flattenHeaders(response.headers), body: stream });
+      },
+    );
     stream.once('error', (error: unknown) => {
       if (settled) return; // surfaced to whoever reads the body
       settled = true;

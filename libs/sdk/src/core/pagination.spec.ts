@@ -11,7 +11,13 @@ function pages() {
     const start = after ? all.findIndex((v) => v.id === after) + 1 : 0;
     const data = all.slice(start, start + limit);
     return {
-      json: { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: start + limit < all.length },
+      json: {
+        object: 'list',
+        data,
+        first_id: data[0]?.id ?? null,
+        last_id: data.at(-1)?.id ?? null,
+        has_more: start + limit < all.length,
+      },
     };
   };
 }
@@ -19,7 +25,10 @@ function pages() {
 describe('videos.list pagination', () => {
   it('awaits to the first page', async () => {
     const fake = fakeTransport([pages()]);
-    const page = await new T2V({ transport: fake.transport, env: {} }).videos.list({ limit: 2, order: 'asc' });
+    const page = await new T2V({ transport: fake.transport, env: {} }).videos.list({
+      limit: 2,
+      order: 'asc',
+    });
     expect(page.data.map((v) => v.id)).toEqual(['video_1', 'video_2']);
     expect(page.has_more).toBe(true);
     expect(page.hasNextPage()).toBe(true);
@@ -29,9 +38,14 @@ describe('videos.list pagination', () => {
   it('iterates every item of every page with for await, passing the cursor', async () => {
     const fake = fakeTransport([pages()]);
     const ids: string[] = [];
-    for await (const video of new T2V({ transport: fake.transport, env: {} }).videos.list({ limit: 2 })) ids.push(video.id);
+    for await (const video of new T2V({ transport: fake.transport, env: {} }).videos.list({ limit: 2 }))
+      ids.push(video.id);
     expect(ids).toEqual(['video_1', 'video_2', 'video_3', 'video_4', 'video_5']);
-    expect(fake.requests.map((r) => new URL(r.url).searchParams.get('after'))).toEqual([null, 'video_2', 'video_4']);
+    expect(fake.requests.map((r) => new URL(r.url).searchParams.get('after'))).toEqual([
+      null,
+      'video_2',
+      'video_4',
+    ]);
   });
 
   it('iterates pages and fetches the next page explicitly', async () => {

@@ -84,7 +84,9 @@ export class CursorPage<Item extends { id: string }> implements AsyncIterable<It
  * What `list()` returns: await it for the first {@link CursorPage}, or iterate it directly with
  * `for await` to walk every item of every page. Nothing is sent until one of those happens.
  */
-export class PagePromise<Item extends { id: string }> implements PromiseLike<CursorPage<Item>>, AsyncIterable<Item> {
+export class PagePromise<Item extends { id: string }>
+  implements PromiseLike<CursorPage<Item>>, AsyncIterable<Item>
+{
   private promise: Promise<CursorPage<Item>> | undefined;
 
   /** @internal built by resource methods. */
@@ -110,7 +112,9 @@ export class PagePromise<Item extends { id: string }> implements PromiseLike<Cur
   }
 
   /** Like `Promise.prototype.catch` on the first page. */
-  catch<R = never>(onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null): Promise<CursorPage<Item> | R> {
+  catch<R = never>(
+    onrejected?: ((reason: unknown) => R | PromiseLike<R>) | null,
+  ): Promise<CursorPage<Item> | R> {
     return this.first().catch(onrejected);
   }
 

@@ -1,8 +1,12 @@
 import { isRetryableStatus, MAX_RETRY_DELAY_MS, parseRetryAfter, retryDelayMs } from './retry.js';
 
 describe('isRetryableStatus', () => {
-  it.each([408, 409, 429, 500, 502, 503, 504])('retries %i', (status) => expect(isRetryableStatus(status, {})).toBe(true));
-  it.each([400, 401, 403, 404, 413, 422])('does not retry %i', (status) => expect(isRetryableStatus(status, {})).toBe(false));
+  it.each([408, 409, 429, 500, 502, 503, 504])('retries %i', (status) =>
+    expect(isRetryableStatus(status, {})).toBe(true),
+  );
+  it.each([400, 401, 403, 404, 413, 422])('does not retry %i', (status) =>
+    expect(isRetryableStatus(status, {})).toBe(false),
+  );
   it('obeys x-should-retry', () => {
     expect(isRetryableStatus(503, { 'x-should-retry': 'false' })).toBe(false);
     expect(isRetryableStatus(400, { 'x-should-retry': 'true' })).toBe(true);

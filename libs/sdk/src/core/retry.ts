@@ -24,7 +24,10 @@ export function isRetryableStatus(status: number, headers: Record<string, string
  * Milliseconds the server asked us to wait, from `retry-after-ms` or `Retry-After` (seconds or an
  * HTTP date); undefined when absent, unparsable, negative or longer than {@link MAX_RETRY_AFTER_MS}.
  */
-export function parseRetryAfter(headers: Record<string, string>, now: number = Date.now()): number | undefined {
+export function parseRetryAfter(
+  headers: Record<string, string>,
+  now: number = Date.now(),
+): number | undefined {
   let ms: number | undefined;
   const msHeader = headers['retry-after-ms'];
   if (msHeader !== undefined && msHeader.trim() !== '' && Number.isFinite(Number(msHeader))) {

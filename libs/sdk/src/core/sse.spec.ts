@@ -39,7 +39,9 @@ describe('parseSSE', () => {
   });
 
   it('keeps id and retry, drops a leading BOM and an unterminated trailing event', async () => {
-    const events = await collect(['\uFEFFid: 7\nretry: 1500\nevent: a\ndata:no-space\n\nevent: b\ndata: cut']);
+    const events = await collect([
+      '\uFEFFid: 7\nretry: 1500\nevent: a\ndata:no-space\n\nevent: b\ndata: cut',
+    ]);
     expect(events).toEqual([{ event: 'a', data: 'no-space', id: '7', retry: 1500 }]);
   });
 

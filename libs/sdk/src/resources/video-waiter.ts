@@ -54,9 +54,17 @@ export async function waitForVideo(
   }
 
   for (;;) {
-    const response = await client.json<Video>({ method: 'GET', path: `/v1/videos/${encodeURIComponent(id)}` }, request);
+    const response = await client.json<Video>(
+      { method: 'GET', path: `/v1/videos/${encodeURIComponent(id)}` },
+      request,
+    );
     const video = response.data;
-    if (!last || last.status !== video.status || last.progress !== video.progress || last.queue_position !== video.queue_position) {
+    if (
+      !last ||
+      last.status !== video.status ||
+      last.progress !== video.progress ||
+      last.queue_position !== video.queue_position
+    ) {
       report(video);
     }
     if (isTerminalStatus(video.status)) return video;

@@ -62,10 +62,18 @@ describe('videos.createAndWait', () => {
     const fake = fakeTransport([
       route({
         'POST /v1/videos': () => ({ json: videoFixture() }),
-        'GET /v1/videos/video_1/events': () => ({ status: 502, body: 'Bad Gateway', headers: { 'x-should-retry': 'false' } }),
+        'GET /v1/videos/video_1/events': () => ({
+          status: 502,
+          body: 'Bad Gateway',
+          headers: { 'x-should-retry': 'false' },
+        }),
         'GET /v1/videos/video_1': () => {
           polls++;
-          if (polls < 3) return { json: videoFixture({ status: 'in_progress', progress: polls * 40 }), headers: { 'openai-poll-after-ms': '150' } };
+          if (polls < 3)
+            return {
+              json: videoFixture({ status: 'in_progress', progress: polls * 40 }),
+              headers: { 'openai-poll-after-ms': '150' },
+            };
           return { json: videoFixture({ status: 'completed', progress: 100 }) };
         },
       }),
@@ -89,8 +97,12 @@ describe('videos.createAndWait', () => {
     const fake = fakeTransport([
       route({
         'POST /v1/videos': () => ({ json: videoFixture() }),
-        'GET /v1/videos/video_1/events': () => ({ body: sse(['video.in_progress', videoFixture({ status: 'in_progress' })]) }),
-        'GET /v1/videos/video_1': () => ({ json: videoFixture({ status: 'failed', error: { code: 'GPU_OOM', message: 'out of memory' } }) }),
+        'GET /v1/videos/video_1/events': () => ({
+          body: sse(['video.in_progress', videoFixture({ status: 'in_progress' })]),
+        }),
+        'GET /v1/videos/video_1': () => ({
+          json: videoFixture({ status: 'failed', error: { code: 'GPU_OOM', message: 'out of memory' } }),
+        }),
       }),
     ]);
     const video = await new T2V({ transport: fake.transport, env: {} }).videos.createAndWait({ prompt: 'a' });
@@ -99,8 +111,13 @@ describe('videos.createAndWait', () => {
   });
 
   it('returns at once when the create answer is already terminal (cache hit)', async () => {
-    const fake = fakeTransport([{ json: videoFixture({ status: 'completed', progress: 100, cached: true }) }]);
-    const video = await new T2V({ transport: fake.transport, env: {} }).videos.createAndWait({ prompt: 'a', seed: 1 });
+    const fake = fakeTransport([
+      { json: videoFixture({ status: 'completed', progress: 100, cached: true }) },
+    ]);
+    const video = await new T2V({ transport: fake.transport, env: {} }).videos.createAndWait({
+      prompt: 'a',
+      seed: 1,
+    });
     expect(video.cached).toBe(true);
     expect(fake.requests).toHaveLength(1);
   });
@@ -112,13 +129,20 @@ describe('videos.createAndWait', () => {
         'GET /v1/videos/video_1': () => ({ json: videoFixture({ status: 'cancelled' }) }),
       }),
     ]);
-    const video = await new T2V({ transport: fake.transport, env: {} }).videos.createAndWait({ prompt: 'a' }, { polling: true });
+    const video = await new T2V({ transport: fake.transport, env: {} }).videos.createAndWait(
+      { prompt: 'a' },
+      { polling: true },
+    );
     expect(video.status).toBe('cancelled');
   });
 
   it('wait() on an unknown id throws NotFoundError', async () => {
-    const fake = fakeTransport([{ status: 404, json: errorEnvelope('No video with id video_x', 'not_found_error', 'not_found', 'id') }]);
-    await expect(new T2V({ transport: fake.transport, env: {} }).videos.wait('video_x')).rejects.toBeInstanceOf(NotFoundError);
+    const fake = fakeTransport([
+      { status: 404, json: errorEnvelope('No video with id video_x', 'not_found_error', 'not_found', 'id') },
+    ]);
+    await expect(
+      new T2V({ transport: fake.transport, env: {} }).videos.wait('video_x'),
+    ).rejects.toBeInstanceOf(NotFoundError);
   });
 });
 
@@ -129,12 +153,17 @@ describe('videos.events', () => {
         body: [
           ...sse(['video.progress', videoFixture({ progress: 10 })]),
           'event: something.else\ndata: {}\n\n',
-          ...sse(['video.cancelled', videoFixture({ status: 'cancelled' })], ['video.progress', videoFixture({ progress: 99 })]),
+          ...sse(
+            ['video.cancelled', videoFixture({ status: 'cancelled' })],
+            ['video.progress', videoFixture({ progress: 99 })],
+          ),
         ],
       },
     ]);
     const names: string[] = [];
-    for await (const { event, data } of new T2V({ transport: fake.transport, env: {} }).videos.events('video_1')) {
+    for await (const { event, data } of new T2V({ transport: fake.transport, env: {} }).videos.events(
+      'video_1',
+    )) {
       names.push(`${event}:${(data as Video).status}`);
     }
     expect(names).toEqual(['video.progress:queued', 'video.cancelled:cancelled']);
@@ -154,13 +183,19 @@ describe('videos.retrieve / list / delete / cancel', () => {
     const fake = fakeTransport([
       route({
         'GET /v1/videos/a%2Fb': () => ({ json: videoFixture() }),
-        'DELETE /v1/videos/video_1': () => ({ json: { id: 'video_1', object: 'video.deleted', deleted: true } }),
+        'DELETE /v1/videos/video_1': () => ({
+          json: { id: 'video_1', object: 'video.deleted', deleted: true },
+        }),
         'POST /v1/videos/video_1/cancel': () => ({ json: videoFixture({ status: 'cancelled' }) }),
       }),
     ]);
     const client = new T2V({ transport: fake.transport, env: {} });
     await client.videos.retrieve('a/b');
-    expect(await client.videos.delete('video_1')).toEqual({ id: 'video_1', object: 'video.deleted', deleted: true });
+    expect(await client.videos.delete('video_1')).toEqual({
+      id: 'video_1',
+      object: 'video.deleted',
+      deleted: true,
+    });
     expect((await client.videos.cancel('video_1')).status).toBe('cancelled');
   });
 });
@@ -169,8 +204,15 @@ describe('videos.content / downloadTo', () => {
   const mp4 = Buffer.from('\x00\x00\x00\x18ftypmp42 fake mp4 bytes', 'latin1');
 
   it('streams the bytes with variant and the binary accept header', async () => {
-    const fake = fakeTransport([{ headers: { 'content-type': 'image/jpeg', 'content-length': String(mp4.length) }, body: [mp4.subarray(0, 5), mp4.subarray(5)] }]);
-    const content = await new T2V({ transport: fake.transport, env: {} }).videos.content('video_1', { variant: 'thumbnail' });
+    const fake = fakeTransport([
+      {
+        headers: { 'content-type': 'image/jpeg', 'content-length': String(mp4.length) },
+        body: [mp4.subarray(0, 5), mp4.subarray(5)],
+      },
+    ]);
+    const content = await new T2V({ transport: fake.transport, env: {} }).videos.content('video_1', {
+      variant: 'thumbnail',
+    });
     expect(content.contentType).toBe('image/jpeg');
     expect(content.contentLength).toBe(mp4.length);
     expect((await content.buffer()).equals(mp4)).toBe(true);
@@ -181,16 +223,25 @@ describe('videos.content / downloadTo', () => {
   });
 
   it('maps 409 video_not_ready to ConflictError', async () => {
-    const fake = fakeTransport([{ status: 409, json: errorEnvelope('Video video_1 is not ready', 'conflict_error', 'video_not_ready') }]);
-    const error = await new T2V({ transport: fake.transport, maxRetries: 0, env: {} }).videos.content('video_1').catch((e: unknown) => e);
+    const fake = fakeTransport([
+      { status: 409, json: errorEnvelope('Video video_1 is not ready', 'conflict_error', 'video_not_ready') },
+    ]);
+    const error = await new T2V({ transport: fake.transport, maxRetries: 0, env: {} }).videos
+      .content('video_1')
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConflictError);
     expect((error as ConflictError).code).toBe('video_not_ready');
   });
 
   it('writes the file atomically and leaves no temp files', async () => {
     const dir = mkdtempSync(join(tmpdir(), 't2v-sdk-'));
-    const fake = fakeTransport([{ headers: { 'content-type': 'video/mp4', 'content-length': String(mp4.length) }, body: [mp4] }]);
-    const result = await new T2V({ transport: fake.transport, env: {} }).videos.downloadTo('video_1', join(dir, 'out.mp4'));
+    const fake = fakeTransport([
+      { headers: { 'content-type': 'video/mp4', 'content-length': String(mp4.length) }, body: [mp4] },
+    ]);
+    const result = await new T2V({ transport: fake.transport, env: {} }).videos.downloadTo(
+      'video_1',
+      join(dir, 'out.mp4'),
+    );
     expect(result).toMatchObject({ path: join(dir, 'out.mp4'), bytes: mp4.length, contentType: 'video/mp4' });
     expect(readFileSync(join(dir, 'out.mp4')).equals(mp4)).toBe(true);
     expect(readdirSync(dir)).toEqual(['out.mp4']);
@@ -199,9 +250,14 @@ describe('videos.content / downloadTo', () => {
   it('removes the temp file and keeps an existing target when the body is truncated', async () => {
     const dir = mkdtempSync(join(tmpdir(), 't2v-sdk-'));
     const target = join(dir, 'out.mp4');
-    await new T2V({ transport: fakeTransport([{ body: 'old' }]).transport, env: {} }).videos.downloadTo('video_1', target);
+    await new T2V({ transport: fakeTransport([{ body: 'old' }]).transport, env: {} }).videos.downloadTo(
+      'video_1',
+      target,
+    );
     const fake = fakeTransport([{ headers: { 'content-length': '1000' }, body: [mp4] }]);
-    await expect(new T2V({ transport: fake.transport, env: {} }).videos.downloadTo('video_1', target)).rejects.toThrow(/truncated/);
+    await expect(
+      new T2V({ transport: fake.transport, env: {} }).videos.downloadTo('video_1', target),
+    ).rejects.toThrow(/truncated/);
     expect(readdirSync(dir)).toEqual(['out.mp4']);
     expect(readFileSync(target, 'utf8')).toBe('old');
   });

@@ -65,7 +65,8 @@ export class Videos extends APIResource {
     const headers: Record<string, string> = {};
     if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
     if (wait !== undefined) headers['prefer'] = `wait=${wait}`;
-    const timeout = wait !== undefined ? Math.max(request.timeout ?? 0, wait * 1000 + 30_000) : request.timeout;
+    const timeout =
+      wait !== undefined ? Math.max(request.timeout ?? 0, wait * 1000 + 30_000) : request.timeout;
     const response = await this._client.json<Video>(
       { method: 'POST', path: '/v1/videos', body: params, headers, idempotent: true },
       { ...request, ...(timeout !== undefined ? { timeout } : {}) },
@@ -75,7 +76,9 @@ export class Videos extends APIResource {
 
   /** Fetches a video object by id. */
   async retrieve(id: string, options: RequestOptions = {}): Promise<Video> {
-    return (await this._client.json<Video>({ method: 'GET', path: `/v1/videos/${encodeURIComponent(id)}` }, options)).data;
+    return (
+      await this._client.json<Video>({ method: 'GET', path: `/v1/videos/${encodeURIComponent(id)}` }, options)
+    ).data;
   }
 
   /**
@@ -88,7 +91,11 @@ export class Videos extends APIResource {
       async (query, opts) =>
         (
           await this._client.json<CursorPageBody<Video>>(
-            { method: 'GET', path: '/v1/videos', query: { after: query.after, limit: query.limit, order: query.order } },
+            {
+              method: 'GET',
+              path: '/v1/videos',
+              query: { after: query.after, limit: query.limit, order: query.order },
+            },
             opts,
           )
         ).data,
@@ -98,14 +105,21 @@ export class Videos extends APIResource {
 
   /** Cancels the job if it is running or queued, then removes the record and its files. */
   async delete(id: string, options: RequestOptions = {}): Promise<VideoDeleted> {
-    return (await this._client.json<VideoDeleted>({ method: 'DELETE', path: `/v1/videos/${encodeURIComponent(id)}` }, options))
-      .data;
+    return (
+      await this._client.json<VideoDeleted>(
+        { method: 'DELETE', path: `/v1/videos/${encodeURIComponent(id)}` },
+        options,
+      )
+    ).data;
   }
 
   /** Cancels the job and keeps the record; resolves with the video (status `cancelled`). */
   async cancel(id: string, options: RequestOptions = {}): Promise<Video> {
     return (
-      await this._client.json<Video>({ method: 'POST', path: `/v1/videos/${encodeURIComponent(id)}/cancel` }, options)
+      await this._client.json<Video>(
+        { method: 'POST', path: `/v1/videos/${encodeURIComponent(id)}/cancel` },
+        options,
+      )
     ).data;
   }
 
@@ -145,8 +159,16 @@ export class Videos extends APIResource {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const response = await this._client.send(
-        { method: 'GET', path: `/v1/videos/${encodeURIComponent(id)}/events`, accept: 'text/event-stream', stream: true },
-        { ...options, signal: options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal },
+        {
+          method: 'GET',
+          path: `/v1/videos/${encodeURIComponent(id)}/events`,
+          accept: 'text/event-stream',
+          stream: true,
+        },
+        {
+          ...options,
+          signal: options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal,
+        },
       );
       try {
         for await (const message of readEvents(response.body, options.signal)) {
@@ -158,7 +180,11 @@ export class Videos extends APIResource {
             throw new APIConnectionError(`Malformed event data for ${message.event}.`, { cause: error });
           }
           yield { event: message.event as VideoEventName, data };
-          if (message.event === 'video.completed' || message.event === 'video.failed' || message.event === 'video.cancelled') {
+          if (
+            message.event === 'video.completed' ||
+            message.event === 'video.failed' ||
+            message.event === 'video.cancelled'
+          ) {
             return;
           }
         }

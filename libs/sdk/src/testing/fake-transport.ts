@@ -15,7 +15,11 @@ export interface FakeAnswer {
 export type FakeStep = FakeAnswer | ((request: TransportRequest) => FakeAnswer | Promise<FakeAnswer>);
 
 /** A transport that replays `script` and records every request; the last step repeats. */
-export function fakeTransport(script: FakeStep[]): { transport: Transport; requests: TransportRequest[]; times: number[] } {
+export function fakeTransport(script: FakeStep[]): {
+  transport: Transport;
+  requests: TransportRequest[];
+  times: number[];
+} {
   const requests: TransportRequest[] = [];
   const times: number[] = [];
   let index = 0;

@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""Wan2.2-TI2V-5B denoising and VAE-decode benchmark on random weights.
+
+Builds the full-size transformer and VAE from their real architecture configs (timing does not
+depend on weight values, so no download is needed) and measures, at 1280×704×121 by default:
+seconds per denoising step with classifier-free guidance (two transformer passes, as WanPipeline
+runs them), VAE decode seconds, peak GPU memory, and model FLOP utilisation against the GPU's
+dense bf16 peak. ``--tiny`` swaps in tiny configs so the script itself is tested on a CPU.
+
+    python tools/bench/gpu/bench.py                       # full size on cuda
+    python tools/bench/gpu/bench.py --compile --attention-backend flash
+    python tools/bench/gpu/bench.py --tiny --device cpu   # CI smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# Wan-AI/Wan2.2-TI2V-5B-Diffusers transformer/config.json.
+TI2V_5B_TRANSFORMER = {
+    "patch_size": (1, 2, 2),
+    "num_attention_heads": 24,
+    "attention_head_dim": 128,
+    "in_channels": 48,
+    "out_channels": 48,
+    "text_dim": 4096,
+    "freq_dim": 256,
+    "ffn_dim": 14336,
+    "num_layers": 30,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "eps": 1e-6,
+    "rope_max_seq_len": 1024,
+}
+# Wan-AI/Wan2.2-TI2V-5B-Diffusers vae/config.json (the latent statistics do not affect timing).
+TI2V_5B_VAE = {
+    "base_dim": 160,
+    "decoder_base_dim": 256,
+    "z_dim": 48,
+    "dim_mult": [1, 2, 4, 4],
+    "num_res_blocks": 2,
+    "attn_scales": [],
+    "temperal_downsample": [False, True, True],
+    "dropout": 0.0,
+    "in_channels": 12,
+    "out_channels": 12,
+    "patch_size": 2,
+    "is_residual": True,
+    "scale_factor_spatial": 16,
+    "scale_factor_temporal": 4,
+    "latents_mean": [0.0] * 48,
+    "latents_std": [1.0] * 48,
+}
+TI2V_5B_FLOW_SHIFT = 5.0
+TEXT_LEN = 512
+
+# The tiny configs of diffusers' Wan 2.2 5B pipeline tests: same structure, seconds on a CPU.
+TINY_TRANSFORMER = {
+    **TI2V_5B_TRANSFORMER,
+    "num_attention_heads": 2,
+    "attention_head_dim": 12,
+    "text_dim": 32,
+    "ffn_dim": 32,
+    "num_layers": 2,
+    "rope_max_seq_len": 32,
+}
+TINY_VAE = {
+    **TI2V_5B_VAE,
+    "base_dim": 3,
+    "decoder_base_dim": None,
+    "dim_mult": [1, 1, 1, 1],
+    "num_res_blocks": 1,
+}
+TINY_TEXT_LEN = 16
+
+# Dense bf16 tensor-core peaks (TFLOP/s, no sparsity), matched by substring of the device name.
+BF16_PEAK_TFLOPS = (
+    ("B200", 2250.0),
+    ("H200", 989.0),
+    ("H100 PCIe", 756.0),
+    ("H100", 989.0),
+    ("H20", 148.0),
+    ("A100", 312.0),
+    ("L40S", 362.0),
+    ("L40", 181.0),
+    ("L4", 121.0),
+    ("A10G", 70.0),
+    ("A10", 125.0),
+    ("RTX 4090", 165.0),
+    ("RTX 6000 Ada", 364.0),
+    ("T4", 65.0),  # fp16: the T4 has no bf16 tensor cores
+)
+
+
+@dataclass
+class Shape:
+    height: int
+    width: int
+    frames: int
+    latent_frames: int
+    latent_height: int
+    latent_width: int
+    tokens: int
+
+
+def latent_shape(
+    height: int,
+    width: int,
+    frames: int,
+    transformer: dict[str, Any],
+    vae: dict[str, Any],
+) -> Shape:
+    spatial = vae["scale_factor_spatial"]
+    temporal = vae["scale_factor_temporal"]
+    _, ph, pw = transformer["patch_size"]
+    if height % (spatial * ph) or width % (spatial * pw):
+        raise SystemExit(f"height and width must be multiples of {spatial * ph}")
+    if (frames - 1) % temporal:
+        raise SystemExit(f"frames must be {temporal}k+1")
+    lf, lh, lw = (frames - 1) // temporal + 1, height // spatial, width // spatial
+    return Shape(height, width, frames, lf, lh, lw, lf * (lh // ph) * (lw // pw))
+
+
+def attention_core_flops(cfg: dict[str, Any], tokens: int, text_len: int) -> float:
+    """Q·Kᵀ and P·V of self- and cross-attention over all blocks (the part that grows as N²)."""
+    d = cfg["num_attention_heads"] * cfg["attention_head_dim"]
+    return cfg["num_layers"] * (2 * (2 * tokens * tokens * d) + 2 * (2 * tokens * text_len * d))
+
+
+def transformer_flops(cfg: dict[str, Any], tokens: int, text_len: int) -> float:
+    """Matmul FLOPs of one WanTransformer3DModel forward (2 per multiply-add).
+
+    Per block: self-attention Q/K/V/O projections, cross-attention to the text (Q/O on the video
+    tokens, K/V on the text), the GELU feed-forward, and the attention cores. Plus the patch
+    embedding, the text embedder, the output head and the time embedding, which TI2V
+    (``expand_timesteps``) computes per video token. Norms and RoPE are not matmuls.
+    """
+    d = cfg["num_attention_heads"] * cfg["attention_head_dim"]
+    n, t, f = tokens, text_len, cfg["ffn_dim"]
+    pt, ph, pw = cfg["patch_size"]
+    patch = pt * ph * pw
+    projections = 4 * (2 * n * d * d) + 2 * (2 * n * d * d) + 2 * (2 * t * d * d)
+    ffn = 2 * (2 * n * d * f)
+    embed = 2 * n * (cfg["in_channels"] * patch) * d
+    text = 2 * t * cfg["text_dim"] * d + 2 * t * d * d
+    head = 2 * n * d * (cfg["out_channels"] * patch)
+    time_embed = 2 * n * (cfg["freq_dim"] * d + d * d + d * 6 * d)
+    linear = cfg["num_layers"] * (projections + ffn) + embed + text + head + time_embed
+    return linear + attention_core_flops(cfg, tokens, text_len)
+
+
+def bf16_peak_tflops(device_name: str) -> float | None:
+    for needle, peak in BF16_PEAK_TFLOPS:
+        if needle.lower() in device_name.lower():
+            return peak
+    return None
+
+
+def _sync(torch: Any, device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def cast_like_from_pretrained(model: Any, dtype: Any, torch: Any) -> Any:
+    """Casts as ``from_pretrained(torch_dtype=...)`` does: modules the model marks stay float32."""
+    keep = set(getattr(model, "_keep_in_fp32_modules", None) or [])
+    for name, param in model.named_parameters():
+        fp32 = any(part in keep for part in name.split("."))
+        param.data = param.data.to(torch.float32 if fp32 else dtype)
+    return model
+
+
+def build_models(args: argparse.Namespace, torch: Any) -> tuple[Any, Any, dict, dict]:
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    tcfg = TINY_TRANSFORMER if args.tiny else TI2V_5B_TRANSFORMER
+    vcfg = TINY_VAE if args.tiny else TI2V_5B_VAE
+    dtype = getattr(torch, args.dtype)
+    vae_dtype = getattr(torch, args.vae_dtype)
+    torch.manual_seed(0)
+    # Built directly on the target device: a 5B model initialised on the CPU takes minutes.
+    with torch.device(args.device):
+        transformer = cast_like_from_pretrained(WanTransformer3DModel(**tcfg), dtype, torch).eval()
+        vae = (
+            None
+            if args.skip_vae
+            else cast_like_from_pretrained(AutoencoderKLWan(**vcfg), vae_dtype, torch).eval()
+        )
+    if args.attention_backend:
+        transformer.set_attention_backend(args.attention_backend)
+    if vae is not None and args.vae_tiling:
+        vae.enable_tiling()
+    if args.compile:
+        transformer = torch.compile(transformer, mode=args.compile_mode, fullgraph=False)
+    return transformer, vae, tcfg, vcfg
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+    from diffusers import UniPCMultistepScheduler
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device visible; use --tiny --device cpu for a smoke run")
+    dtype = getattr(torch, args.dtype)
+    transformer, vae, tcfg, vcfg = build_models(args, torch)
+    shape = latent_shape(args.height, args.width, args.frames, tcfg, vcfg)
+    text_len = TINY_TEXT_LEN if args.tiny else args.text_len
+    params = sum(p.numel() for p in (transformer._orig_mod if args.compile else transformer).parameters())
+
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    latents = torch.randn(
+        (
+            1,
+            vcfg["z_dim"],
+            shape.latent_frames,
+            shape.latent_height,
+            shape.latent_width,
+        ),
+        generator=gen,
+    ).to(args.device, dtype=torch.float32)
+    cond = torch.randn((1, text_len, tcfg["text_dim"]), generator=gen).to(args.device, dtype)
+    uncond = torch.randn((1, text_len, tcfg["text_dim"]), generator=gen).to(args.device, dtype)
+    scheduler = UniPCMultistepScheduler(
+        prediction_type="flow_prediction",
+        use_flow_sigmas=True,
+        flow_shift=TI2V_5B_FLOW_SHIFT,
+    )
+    total_steps = args.warmup + args.steps
+    scheduler.set_timesteps(total_steps, device=args.device)
+
+    def step(t: Any, x: Any) -> Any:
+        # expand_timesteps (TI2V): one timestep per video token, as WanPipeline builds it.
+        timestep = torch.full((1, shape.tokens), float(t), device=args.device)
+        model_in = x.to(dtype)
+        noise_c = transformer(
+            hidden_states=model_in,
+            timestep=timestep,
+            encoder_hidden_states=cond,
+            return_dict=False,
+        )[0]
+        noise_u = transformer(
+            hidden_states=model_in,
+            timestep=timestep,
+            encoder_hidden_states=uncond,
+            return_dict=False,
+        )[0]
+        noise = noise_u + args.guidance_scale * (noise_c - noise_u)
+        return scheduler.step(noise, t, x, return_dict=False)[0]
+
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    step_times: list[float] = []
+    with torch.inference_mode():
+        for i, t in enumerate(scheduler.timesteps):
+            _sync(torch, args.device)
+            started = time.perf_counter()
+            latents = step(t, latents)
+            _sync(torch, args.device)
+            if i >= args.warmup:
+                step_times.append(time.perf_counter() - started)
+        decode_s = None
+        if vae is not None:
+            z = latents.to(vae.dtype)
+            _sync(torch, args.device)
+            started = time.perf_counter()
+            video = vae.decode(z, return_dict=False)[0]
+            _sync(torch, args.device)
+            decode_s = time.perf_counter() - started
+            assert video.shape[2] == shape.frames, video.shape
+
+    flops_step = 2 * transformer_flops(tcfg, shape.tokens, text_len)
+    sec_step = statistics.median(step_times)
+    device_name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu"
+    peak = args.peak_tflops or (bf16_peak_tflops(device_name) if args.device.startswith("cuda") else None)
+    achieved = flops_step / sec_step / 1e12
+    return {
+        "model": "Wan2.2-TI2V-5B (random weights)" if not args.tiny else "wan-tiny (random weights)",
+        "device": device_name,
+        "torch": torch.__version__,
+        "diffusers": __import__("diffusers").__version__,
+        "dtype": args.dtype,
+        "vae_dtype": args.vae_dtype,
+        "attention_backend": args.attention_backend or "default",
+        "compile": bool(args.compile),
+        "shape": asdict(shape),
+        "transformer_params": params,
+        "steps_timed": len(step_times),
+        "warmup_steps": args.warmup,
+        "sec_per_step_cfg": round(sec_step, 4),
+        "sec_per_step_all": [round(s, 4) for s in step_times],
+        "est_50_step_s": round(50 * sec_step, 1),
+        "vae_decode_s": None if decode_s is None else round(decode_s, 3),
+        "tflop_per_step": round(flops_step / 1e12, 3),
+        "achieved_tflops": round(achieved, 2),
+        "peak_bf16_tflops": peak,
+        "mfu": None if not peak else round(achieved / peak, 4),
+        "peak_gpu_mem_bytes": int(torch.cuda.max_memory_allocated())
+        if args.device.startswith("cuda")
+        else None,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tiny", action="store_true", help="tiny configs (CPU smoke test)")
+    p.add_argument("--device", default=None, help="cuda (default) or cpu (default with --tiny)")
+    p.add_argument("--height", type=int, default=None, help="default 704 (128 with --tiny)")
+    p.add_argument("--width", type=int, default=None, help="default 1280 (128 with --tiny)")
+    p.add_argument("--frames", type=int, default=None, help="4k+1; default 121 (17 with --tiny)")
+    p.add_argument("--steps", type=int, default=3, help="timed denoising steps")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed steps first (more with --compile)",
+    )
+    p.add_argument("--guidance-scale", type=float, default=5.0)
+    p.add_argument("--text-len", type=int, default=TEXT_LEN)
+    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
+    p.add_argument("--vae-dtype", default="float32", choices=["bfloat16", "float16", "float32"])
+    p.add_argument(
+        "--attention-backend",
+        default=None,
+        help="diffusers backend: native, flash, _native_cudnn, sage…",
+    )
+    p.add_argument("--compile", action="store_true", help="torch.compile the transformer")
+    p.add_argument("--compile-mode", default="max-autotune-no-cudagraphs")
+    p.add_argument("--vae-tiling", action="store_true")
+    p.add_argument("--skip-vae", action="store_true")
+    p.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="override the bf16 peak used for MFU",
+    )
+    p.add_argument("--json", default=None, help="also write the result to this file")
+    args = p.parse_args(argv)
+    args.device = args.device or ("cpu" if args.tiny else "cuda")
+    args.height = args.height or (128 if args.tiny else 704)
+    args.width = args.width or (128 if args.tiny else 1280)
+    args.frames = args.frames or (17 if args.tiny else 121)
+    if args.steps < 1 or args.warmup < 0:
+        p.error("--steps must be at least 1 and --warmup at least 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with contextlib.redirect_stdout(sys.stderr):
+        result = run(args)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    mem = result["peak_gpu_mem_bytes"]
+    mem_text = "-" if mem is None else f"{mem / 2**30:.1f} GiB"
+    mfu_text = "-" if result["mfu"] is None else f"{100 * result['mfu']:.1f}%"
+    print(
+        f"{result['device']}: {result['sec_per_step_cfg']:.3f} s/step (CFG), "
+        f"VAE decode {result['vae_decode_s']} s, {mem_text} peak, MFU {mfu_text}",
+        file=sys.stderr,
+    )
+    return 0 if math.isfinite(result["sec_per_step_cfg"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -28,7 +28,12 @@ describe('chart scenarios', () => {
 
     it('passes helm lint --strict', async () => {
       await expect(
-        helm.lint(CHART_DIR, { strict: true, namespace: NAMESPACE, kubeVersion: KUBE_VERSION, values: [`${CHART_DIR}/${scenario}`] }),
+        helm.lint(CHART_DIR, {
+          strict: true,
+          namespace: NAMESPACE,
+          kubeVersion: KUBE_VERSION,
+          values: [`${CHART_DIR}/${scenario}`],
+        }),
       ).resolves.toBeDefined();
     });
 
@@ -44,7 +49,8 @@ describe('chart scenarios', () => {
         expect(o.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
         expect(o.metadata.name.length).toBeLessThanOrEqual(63);
         if (o.kind === 'PersistentVolume') expect(o.metadata.namespace).toBeUndefined();
-        else if (!(o.kind === 'ConfigMap' && o.metadata.labels?.['grafana_dashboard'])) expect(o.metadata.namespace).toBe(NAMESPACE);
+        else if (!(o.kind === 'ConfigMap' && o.metadata.labels?.['grafana_dashboard']))
+          expect(o.metadata.namespace).toBe(NAMESPACE);
         expect(o.metadata.labels?.['app.kubernetes.io/instance']).toBe('t2v');
       }
       const keys = objects.map((o) => `${o.kind}/${o.metadata.name}`);

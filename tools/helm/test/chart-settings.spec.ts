@@ -14,7 +14,8 @@ const SELECTOR = {
 
 const pod = (objects: K8sObject[]): Any => (one(objects, 'Deployment', NAME) as Any).spec.template.spec;
 const api = (objects: K8sObject[]): Any => pod(objects).containers.find((c: Any) => c.name === 'api');
-const config = (objects: K8sObject[]): Record<string, string> => (one(objects, 'ConfigMap', NAME) as Any).data;
+const config = (objects: K8sObject[]): Record<string, string> =>
+  (one(objects, 'ConfigMap', NAME) as Any).data;
 const kinds = (objects: K8sObject[]): string[] => objects.map((o) => o.kind);
 
 let defaults: K8sObject[];
@@ -71,7 +72,9 @@ describe('Deployment', () => {
 
   it('schedules onto GPU nodes with node selector and tolerations', () => {
     expect(pod(t4).nodeSelector).toEqual({ 'nvidia.com/gpu.product': 'Tesla-T4' });
-    expect(pod(t4).tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+    expect(pod(t4).tolerations).toEqual([
+      { key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' },
+    ]);
   });
 
   it('sizes the startup probe for a model load and probes /readyz and /healthz', () => {
@@ -135,7 +138,8 @@ describe('Deployment', () => {
 
   it('rolls pods when the configuration changes', async () => {
     const changed = await render(['ci/default-values.yaml'], { 'config.logLevel': 'debug' });
-    const sum = (o: K8sObject[]): string => (one(o, 'Deployment') as Any).spec.template.metadata.annotations['checksum/config'];
+    const sum = (o: K8sObject[]): string =>
+      (one(o, 'Deployment') as Any).spec.template.metadata.annotations['checksum/config'];
     expect(sum(changed)).not.toBe(sum(defaults));
   });
 
@@ -217,7 +221,10 @@ describe('autoscaling', () => {
   it('can scale on CPU alone, as the original design did', () => {
     const hpa = one(t4, 'HorizontalPodAutoscaler') as Any;
     expect(hpa.spec.metrics).toEqual([
-      { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } },
+      {
+        type: 'Resource',
+        resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } },
+      },
     ]);
   });
 
@@ -238,7 +245,9 @@ describe('autoscaling', () => {
         },
       },
     ]);
-    expect(so.spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds).toBe(900);
+    expect(so.spec.advanced.horizontalPodAutoscalerConfig.behavior.scaleDown.stabilizationWindowSeconds).toBe(
+      900,
+    );
     expect(kinds(prod)).not.toContain('ScaledObject');
   });
 });
@@ -255,7 +264,11 @@ describe('storage', () => {
       nfs: { server: '10.0.0.10', path: '/srv/nfs/t2v' },
       claimRef: { namespace: NAMESPACE, name: NAME },
     });
-    expect(pvc.spec).toMatchObject({ accessModes: ['ReadWriteMany'], storageClassName: '', volumeName: pv.metadata.name });
+    expect(pvc.spec).toMatchObject({
+      accessModes: ['ReadWriteMany'],
+      storageClassName: '',
+      volumeName: pv.metadata.name,
+    });
     expect(pvc.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
   });
 
@@ -273,7 +286,10 @@ describe('storage', () => {
 
   it('uses an existing claim or a StorageClass', () => {
     expect(kinds(prod)).not.toContain('PersistentVolumeClaim');
-    expect(pod(prod).volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: 't2v-shared' } });
+    expect(pod(prod).volumes).toContainEqual({
+      name: 'data',
+      persistentVolumeClaim: { claimName: 't2v-shared' },
+    });
     expect((one(keda, 'PersistentVolumeClaim', NAME) as Any).spec.storageClassName).toBe('nfs-client');
     expect(kinds(keda)).not.toContain('PersistentVolume');
   });
@@ -329,7 +345,9 @@ describe('observability', () => {
     const sm = one(prod, 'ServiceMonitor') as Any;
     expect(sm.metadata.labels.release).toBe('kube-prometheus-stack');
     expect(sm.spec.selector.matchLabels).toEqual(SELECTOR);
-    expect(sm.spec.endpoints).toEqual([{ port: 'http', path: '/metrics', interval: '15s', scrapeTimeout: '10s' }]);
+    expect(sm.spec.endpoints).toEqual([
+      { port: 'http', path: '/metrics', interval: '15s', scrapeTimeout: '10s' },
+    ]);
   });
 
   it('alerts on queue wait, restarts, no ready worker, 5xx, job failures and GPU memory', () => {
@@ -348,7 +366,9 @@ describe('observability', () => {
   it('ships every dashboard file in a ConfigMap labelled for the Grafana sidecar', () => {
     const files = readdirSync(path.join(CHART_DIR, 'dashboards')).filter((f) => f.endsWith('.json'));
     expect(files.length).toBeGreaterThanOrEqual(2);
-    const maps = prod.filter((o) => o.kind === 'ConfigMap' && o.metadata.labels?.['grafana_dashboard'] === '1') as Any[];
+    const maps = prod.filter(
+      (o) => o.kind === 'ConfigMap' && o.metadata.labels?.['grafana_dashboard'] === '1',
+    ) as Any[];
     expect(maps).toHaveLength(files.length);
     for (const f of files) {
       const cm = maps.find((m) => f in m.data);
@@ -361,7 +381,13 @@ describe('observability', () => {
   });
 
   it('renders no operator objects unless asked', () => {
-    for (const k of ['ServiceMonitor', 'PrometheusRule', 'HorizontalPodAutoscaler', 'ScaledObject', 'NetworkPolicy']) {
+    for (const k of [
+      'ServiceMonitor',
+      'PrometheusRule',
+      'HorizontalPodAutoscaler',
+      'ScaledObject',
+      'NetworkPolicy',
+    ]) {
       expect(kinds(defaults)).not.toContain(k);
     }
   });
@@ -369,7 +395,10 @@ describe('observability', () => {
 
 describe('availability and network', () => {
   it('lets a drain take one pod at a time', () => {
-    expect((one(defaults, 'PodDisruptionBudget') as Any).spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: SELECTOR } });
+    expect((one(defaults, 'PodDisruptionBudget') as Any).spec).toEqual({
+      maxUnavailable: 1,
+      selector: { matchLabels: SELECTOR },
+    });
   });
 
   it('admits only the ingress controller, Prometheus and listed clients', () => {
@@ -405,7 +434,10 @@ describe('availability and network', () => {
     });
     expect(egress[2].to).toEqual([{ ipBlock: { cidr: '0.0.0.0/0', except: ['169.254.169.254/32'] } }]);
     const external = (one(keda, 'NetworkPolicy', NAME) as Any).spec.egress;
-    expect(external[1]).toEqual({ to: [{ ipBlock: { cidr: '10.20.0.0/24' } }], ports: [{ port: 6379, protocol: 'TCP' }] });
+    expect(external[1]).toEqual({
+      to: [{ ipBlock: { cidr: '10.20.0.0/24' } }],
+      ports: [{ port: 6379, protocol: 'TCP' }],
+    });
   });
 
   it('lets only the API reach the in-chart Redis', () => {

@@ -25,7 +25,10 @@ export function scenarios(): string[] {
   return [...ci.sort(), ...envs.sort()];
 }
 
-export async function renderText(values: readonly string[] = [], set: Record<string, HelmValue> = {}): Promise<string> {
+export async function renderText(
+  values: readonly string[] = [],
+  set: Record<string, HelmValue> = {},
+): Promise<string> {
   const out = await helm.template(RELEASE, CHART_DIR, {
     namespace: NAMESPACE,
     kubeVersion: KUBE_VERSION,
@@ -35,7 +38,10 @@ export async function renderText(values: readonly string[] = [], set: Record<str
   return out.stdout;
 }
 
-export async function render(values: readonly string[] = [], set: Record<string, HelmValue> = {}): Promise<K8sObject[]> {
+export async function render(
+  values: readonly string[] = [],
+  set: Record<string, HelmValue> = {},
+): Promise<K8sObject[]> {
   return parseManifests(await renderText(values, set));
 }
 

@@ -1,0 +1,44 @@
+/**
+ * Writes docs/monitoring/t2v-alerts.yml from the chart's PrometheusRule; `--check` exits 1 on drift.
+ * Usage: node -r @swc-node/register tools/helm/src/generate-static-rules.ts charts/t2v docs/monitoring/t2v-alerts.yml [--check]
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+
+import { format, resolveConfig } from 'prettier';
+
+import { HelmDriver } from './helm.driver';
+import { renderStaticRules } from './static-rules';
+
+async function main(argv: string[]): Promise<number> {
+  const [chartDir = 'charts/t2v', outFile = 'docs/monitoring/t2v-alerts.yml'] = argv.filter(
+    (a) => !a.startsWith('--'),
+  );
+  const check = argv.includes('--check');
+  const config = (await resolveConfig(outFile)) ?? {};
+  const next = await format(await renderStaticRules(new HelmDriver(), chartDir), {
+    ...config,
+    filepath: outFile,
+  });
+  let current = '';
+  try {
+    current = readFileSync(outFile, 'utf8');
+  } catch {
+    // first run
+  }
+  if (next === current) return 0;
+  if (check) {
+    process.stderr.write(`${outFile} is out of date: run npx nx run helm-tools:docs\n`);
+    return 1;
+  }
+  writeFileSync(outFile, next);
+  process.stdout.write(`updated ${outFile}\n`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => (process.exitCode = code),
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,103 @@
+import type { T2V, Video, VideoCreateParams } from '@t2v/sdk';
+
+import { CliError } from '../errors.js';
+import { ExitCode } from '../exit-codes.js';
+import { formatBytes } from '../format.js';
+import type { CliIO, GlobalOptions } from '../io.js';
+import { ProgressBar } from '../progress.js';
+
+/** Options of `t2v generate`. */
+export interface GenerateOptions {
+  output?: string;
+  size?: string;
+  seconds?: string;
+  seed?: number;
+  steps?: number;
+  negativePrompt?: string;
+  guidanceScale?: number;
+  fps?: number;
+  model?: string;
+  thumbnail?: string;
+  poll?: boolean;
+}
+
+/**
+ * Creates a video, shows its progress, downloads it. Ctrl-C cancels the job on the server.
+ */
+export async function generate(
+  client: T2V,
+  prompt: string,
+  options: GenerateOptions,
+  global: GlobalOptions,
+  io: CliIO,
+) {
+  const params: VideoCreateParams = { prompt };
+  if (options.model !== undefined) params.model = options.model;
+  if (options.size !== undefined) params.size = options.size;
+  if (options.seconds !== undefined)
+    params.seconds = /^\d+(\.\d+)?$/.test(options.seconds) ? Number(options.seconds) : options.seconds;
+  if (options.seed !== undefined) params.seed = options.seed;
+  if (options.steps !== undefined) params.num_inference_steps = options.steps;
+  if (options.negativePrompt !== undefined) params.negative_prompt = options.negativePrompt;
+  if (options.guidanceScale !== undefined) params.guidance_scale = options.guidanceScale;
+  if (options.fps !== undefined) params.fps = options.fps;
+
+  const started = Date.now();
+  const bar = global.quiet ? undefined : new ProgressBar(io.stderr);
+  let created: Video | undefined;
+  let video: Video;
+  try {
+    video = await client.videos.createAndWait(params, {
+      signal: io.signal,
+      polling: options.poll === true,
+      onProgress: (v) => {
+        created ??= v;
+        bar?.update(v);
+      },
+    });
+  } catch (error) {
+    bar?.done();
+    if (io.signal?.aborted && created) {
+      // Interrupted while waiting: do not leave the job running for nobody.
+      await client.videos.cancel(created.id, { timeout: 5000, maxRetries: 0 }).catch(() => undefined);
+      io.stderr.write(`t2v: interrupted; cancelled ${created.id}\n`);
+    }
+    throw error;
+  }
+  bar?.done();
+
+  if (video.status === 'failed') {
+    throw new CliError(
+      `Video ${video.id} failed: ${video.error?.message ?? 'no reason given'}`,
+      ExitCode.VIDEO_FAILED,
+      {
+        video_id: video.id,
+        code: video.error?.code ?? null,
+      },
+    );
+  }
+  if (video.status === 'cancelled') {
+    throw new CliError(`Video ${video.id} was cancelled`, ExitCode.VIDEO_CANCELLED, { video_id: video.id });
+  }
+
+  const output = options.output ?? `${video.id}.mp4`;
+  const download = await client.videos.downloadTo(video.id, output, { signal: io.signal });
+  const thumbnail = options.thumbnail
+    ? await client.videos.downloadTo(video.id, options.thumbnail, { variant: 'thumbnail', signal: io.signal })
+    : undefined;
+
+  if (global.json) {
+    io.stdout.write(
+      `${JSON.stringify({ ...video, output: download.path, ...(thumbnail ? { thumbnail: thumbnail.path } : {}) })}\n`,
+    );
+    return;
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const cached = video.cached ? ', cached' : '';
+  io.stdout.write(`${download.path}\n`);
+  if (!global.quiet) {
+    io.stderr.write(
+      `${video.id}  ${video.size}, ${video.seconds}s, ${formatBytes(download.bytes)}, done in ${seconds}s${cached}\n`,
+    );
+  }
+}

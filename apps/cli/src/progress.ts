@@ -1,0 +1,67 @@
+import type { Video } from '@t2v/sdk';
+
+import type { OutputStream } from './io.js';
+
+const BAR_WIDTH = 30;
+
+/**
+ * The live progress line of `t2v generate` on stderr: the queue position while queued, then a
+ * bar with the denoising step. On a TTY it redraws one line; in a pipe or log it prints a line per
+ * status change and per 10 % so logs stay short.
+ */
+export class ProgressBar {
+  private lastLine = '';
+  private lastBucket = -1;
+  private lastStatus = '';
+  private drawn = false;
+
+  constructor(private readonly stream: OutputStream) {}
+
+  /** Shows the state of `video`. */
+  update(video: Video): void {
+    const line = describe(video);
+    if (this.stream.isTTY) {
+      if (line === this.lastLine) return;
+      const width = (this.stream.columns ?? 80) - 1;
+      this.stream.write(`\r\x1b[K${line.slice(0, width)}`);
+      this.drawn = true;
+    } else {
+      const bucket = Math.floor(video.progress / 10);
+      const changed =
+        video.status !== this.lastStatus ||
+        (video.status === 'in_progress' && bucket !== this.lastBucket) ||
+        (video.status === 'queued' && line !== this.lastLine);
+      if (!changed) return;
+      this.lastBucket = bucket;
+      this.lastStatus = video.status;
+      this.stream.write(`${line}\n`);
+    }
+    this.lastLine = line;
+  }
+
+  /** Ends the line so later output starts on a fresh one. */
+  done(): void {
+    if (this.stream.isTTY && this.drawn) this.stream.write('\n');
+    this.drawn = false;
+  }
+}
+
+/** One line describing where a video is: queue position, or progress and step. */
+export function describe(video: Video): string {
+  switch (video.status) {
+    case 'queued':
+      return video.queue_position === null || video.queue_position === undefined
+        ? `${video.id}  queued`
+        : `${video.id}  queued, position ${video.queue_position}`;
+    case 'in_progress': {
+      const pct = Math.max(0, Math.min(100, Math.round(video.progress)));
+      const filled = Math.round((pct / 100) * BAR_WIDTH);
+      const bar = '█'.repeat(filled) + '░'.repeat(BAR_WIDTH - filled);
+      const steps = video.num_inference_steps;
+      const step = steps ? `  step ${Math.min(steps, Math.round((pct / 100) * steps))}/${steps}` : '';
+      return `${video.id}  ${bar} ${String(pct).padStart(3)}%${step}`;
+    }
+    default:
+      return `${video.id}  ${video.status}`;
+  }
+}

@@ -1,0 +1,189 @@
+import { Readable } from 'node:stream';
+
+import type { Transport, TransportRequest, TransportResponse, Video } from '@t2v/sdk';
+
+/** Behaviour switches of the fake API. */
+export interface FakeApiOptions {
+  /** Final status of generated videos. */
+  outcome?: 'completed' | 'failed';
+  /** Answer every request with 401. */
+  requireKey?: string;
+}
+
+const SIZES = ['256x256', '320x192'];
+
+/**
+ * An in-memory t2v API behind the SDK's transport seam: enough of the routes for the CLI's
+ * commands, with the real error envelope and an events stream that walks a job to its end.
+ */
+export function fakeApi(options: FakeApiOptions = {}) {
+  const videos = new Map<string, Video>();
+  let next = 1;
+  const requests: TransportRequest[] = [];
+
+  const json = (status: number, body: unknown, headers: Record<string, string> = {}): TransportResponse => ({
+    status,
+    headers: { 'content-type': 'application/json', 'x-request-id': `req_${requests.length}`, ...headers },
+    body: Readable.from([Buffer.from(JSON.stringify(body))]),
+  });
+  const error = (status: number, message: string, type: string, code: string, param: string | null = null) =>
+    json(status, { error: { message, type, param, code } });
+
+  const make = (prompt: string, size: string, steps: number): Video => ({
+    id: `video_${String(next++).padStart(3, '0')}`,
+    object: 'video',
+    model: 't2v-synthetic',
+    status: 'queued',
+    progress: 0,
+    created_at: 1_800_000_000 + next,
+    completed_at: null,
+    expires_at: null,
+    prompt,
+    seconds: '1',
+    size,
+    error: null,
+    seed: 7,
+    negative_prompt: null,
+    num_inference_steps: steps,
+    guidance_scale: 5,
+    flow_shift: null,
+    fps: 8,
+    num_frames: 9,
+    queue_position: 2,
+    cached: false,
+    metadata: {},
+    timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },
+  });
+
+  const transport: Transport = async (request) => {
+    requests.push(request);
+    if (options.requireKey && request.headers['authorization'] !== `Bearer ${options.requireKey}`) {
+      return error(401, 'Invalid or missing API key.', 'authentication_error', 'invalid_api_key');
+    }
+    const url = new URL(request.url);
+    const parts = url.pathname.split('/').filter(Boolean); // v1, videos, id, sub
+    const key = `${request.method} /${parts.slice(0, 2).join('/')}${parts[2] ? '/:id' : ''}${parts[3] ? `/${parts[3]}` : ''}`;
+    const video = parts[2] ? videos.get(parts[2]) : undefined;
+    if (parts[2] && !video && key !== 'GET /v1/models/:id') {
+      return error(404, `No video with id '${parts[2]}'.`, 'not_found_error', 'not_found', 'id');
+    }
+    switch (key) {
+      case 'GET /v1/models':
+        return json(200, {
+          object: 'list',
+          data: [
+            {
+              id: 't2v-synthetic',
+              object: 'model',
+              created: 1,
+              owned_by: 't2v',
+              engine: 'synthetic',
+              description: 'test pattern',
+              presets: {
+                sizes: SIZES,
+                default_size: '320x192',
+                fps: 24,
+                fps_range: { min: 1, max: 60 },
+                seconds: { min: 1, max: 10, default: 1 },
+                max_frames: 241,
+                num_inference_steps: { min: 1, max: 100, default: 8 },
+                guidance_scale: { min: 0, max: 20, default: 5 },
+                max_prompt_length: 2000,
+              },
+            },
+          ],
+        });
+      case 'POST /v1/videos': {
+        const body = JSON.parse(String(request.body)) as {
+          prompt: string;
+          size?: string;
+          num_inference_steps?: number;
+        };
+        const size = body.size ?? '320x192';
+        if (!SIZES.includes(size)) {
+          return error(
+            400,
+            `Unsupported size '${size}'. Supported sizes: ${SIZES.join(', ')}.`,
+            'invalid_request_error',
+            'unsupported_size',
+            'size',
+          );
+        }
+        const created = make(body.prompt, size, body.num_inference_steps ?? 4);
+        videos.set(created.id, created);
+        return json(200, created);
+      }
+      case 'GET /v1/videos': {
+        const data = [...videos.values()].reverse();
+        return json(200, {
+          object: 'list',
+          data,
+          first_id: data[0]?.id ?? null,
+          last_id: data.at(-1)?.id ?? null,
+          has_more: false,
+        });
+      }
+      case 'GET /v1/videos/:id':
+        return json(200, video);
+      case 'GET /v1/videos/:id/events': {
+        const v = video!;
+        const frames: Array<[string, Video]> = [['video.queued', { ...v, queue_position: 1 }]];
+        for (let step = 0; step <= (v.num_inference_steps ?? 4); step++) {
+          const progress = Math.round((step / (v.num_inference_steps ?? 4)) * 99);
+          frames.push([
+            step === 0 ? 'video.in_progress' : 'video.progress',
+            { ...v, status: 'in_progress', queue_position: null, progress },
+          ]);
+        }
+        const final: Video =
+          options.outcome === 'failed'
+            ? {
+                ...v,
+                status: 'failed',
+                queue_position: null,
+                error: { code: 'GPU_OOM', message: 'CUDA out of memory' },
+              }
+            : { ...v, status: 'completed', progress: 100, queue_position: null, completed_at: 1_800_000_100 };
+        videos.set(v.id, final);
+        frames.push([`video.${final.status}`, final]);
+        const text = frames.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+        return {
+          status: 200,
+          headers: { 'content-type': 'text/event-stream' },
+          body: Readable.from(text.map((t) => Buffer.from(t))),
+        };
+      }
+      case 'GET /v1/videos/:id/content': {
+        if (video!.status !== 'completed') {
+          return error(
+            409,
+            `Video ${video!.id} is ${video!.status}; content exists once it is completed.`,
+            'conflict_error',
+            'video_not_ready',
+          );
+        }
+        const thumb = url.searchParams.get('variant') === 'thumbnail';
+        const bytes = Buffer.from(thumb ? 'ffd8ffe0 fake jpeg' : 'fake mp4 bytes for ' + video!.id);
+        return {
+          status: 200,
+          headers: {
+            'content-type': thumb ? 'image/jpeg' : 'video/mp4',
+            'content-length': String(bytes.length),
+          },
+          body: Readable.from([bytes]),
+        };
+      }
+      case 'POST /v1/videos/:id/cancel': {
+        const cancelled: Video = { ...video!, status: 'cancelled', queue_position: null };
+        videos.set(cancelled.id, cancelled);
+        return json(200, cancelled);
+      }
+      case 'DELETE /v1/videos/:id':
+        videos.delete(video!.id);
+        return json(200, { id: video!.id, object: 'video.deleted', deleted: true });
+      default:
+        return error(404, `Cannot ${request.method} ${url.pathname}`, 'not_found_error', 'not_found');
+    }
+  };
+  return { transport, requests, videos };
+}

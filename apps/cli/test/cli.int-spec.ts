@@ -1,0 +1,100 @@
+/**
+ * The built `t2v` binary against the real API (synthetic engine) on a loopback port, as a user
+ * runs it: a child process, its exit code, stdout and stderr, and the MP4 read back by ffprobe.
+ */
+import { execFile } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { type LiveApi, startApi, WORKSPACE_ROOT } from './live-api.js';
+
+const BIN = join(WORKSPACE_ROOT, 'apps/cli/dist/main.js');
+const FFPROBE = process.env['FFPROBE'] ?? '/usr/bin/ffprobe';
+
+let api: LiveApi;
+const dir = mkdtempSync(join(tmpdir(), 't2v-cli-out-'));
+
+function t2v(args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { PATH: process.env['PATH'] ?? '', T2V_BASE_URL: api.url, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+beforeAll(async () => {
+  api = await startApi();
+});
+afterAll(async () => {
+  await api?.stop();
+});
+
+describe('t2v against the live API', () => {
+  it('generates with progress, writes an MP4 that ffprobe reads, and finds it again', async () => {
+    const out = join(dir, 'fox.mp4');
+    const generated = await t2v([
+      'generate',
+      'a red fox in snow',
+      '-o',
+      out,
+      '--size',
+      '256x256',
+      '--seconds',
+      '1',
+      '--steps',
+      '6',
+      '--seed',
+      '42',
+    ]);
+    expect(generated.stderr).toMatch(/step \d+\/6/);
+    expect(generated.code).toBe(0);
+    expect(generated.stdout.trim()).toBe(out);
+    const probe = JSON.parse(
+      execFileSync(FFPROBE, [
+        '-v',
+        'error',
+        '-select_streams',
+        'v:0',
+        '-show_entries',
+        'stream=codec_name,width,height',
+        '-of',
+        'json',
+        out,
+      ]).toString(),
+    ) as { streams: Array<{ codec_name: string; width: number; height: number }> };
+    expect(probe.streams[0]).toEqual({ codec_name: 'h264', width: 256, height: 256 });
+
+    const list = await t2v(['list', '--json']);
+    const page = JSON.parse(list.stdout) as { data: Array<{ id: string; status: string }> };
+    const id = page.data[0]!.id;
+    expect(page.data[0]!.status).toBe('completed');
+    const got = await t2v(['get', id]);
+    expect(got.stdout).toMatch(/^size\s+256x256$/m);
+    const again = await t2v(['download', id, '-o', join(dir, 'again.mp4')]);
+    expect(again.code).toBe(0);
+  });
+
+  it('shows the API message as is and exits 3 on a bad size', async () => {
+    const result = await t2v(['generate', 'x', '--size', '7x7']);
+    expect(result.code).toBe(3);
+    expect(result.stderr.split('\n')[0]).toBe(
+      "t2v: Unsupported size '7x7'. Supported sizes: 1280x704, 704x1280, 832x480, 480x832, 320x192, 192x320, 256x256.",
+    );
+    expect(result.stderr).toContain('param size');
+  });
+
+  it('exits 5 for an unknown id and lists models', async () => {
+    expect((await t2v(['get', 'video_00000000000000000000000000'])).code).toBe(5);
+    const models = await t2v(['models']);
+    expect(models.code).toBe(0);
+    expect(models.stdout).toContain('synthetic');
+  });
+});

@@ -1,0 +1,90 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The workspace root, from this file's location. (Same helper as libs/sdk/test/live-api.ts: test code is not shared across projects.) */
+export const WORKSPACE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** A running API process (synthetic engine) on a loopback port. */
+export interface LiveApi {
+  url: string;
+  /** Everything the process wrote, for failure messages. */
+  logs: () => string;
+  stop: () => Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * Starts `dist/apps/api/main.js` (build it first: `npx nx run api:build`) with its own data dir,
+ * waits until `/readyz` answers 200 (bounded), and returns a handle that kills it.
+ */
+export async function startApi(env: Record<string, string> = {}, readyTimeoutMs = 30_000): Promise<LiveApi> {
+  const main = join(WORKSPACE_ROOT, 'dist/apps/api/main.js');
+  if (!existsSync(main)) throw new Error(`${main} is missing: run npx nx run api:build first.`);
+  const dataDir = mkdtempSync(join(tmpdir(), 't2v-cli-it-'));
+  const port = await freePort();
+  let output = '';
+  const child: ChildProcess = spawn(process.execPath, [main], {
+    cwd: dataDir,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      T2V_DATA_DIR: dataDir,
+      T2V_STORAGE_DIR: join(dataDir, 'videos'),
+      T2V_SYNTHETIC_STEP_MS: '20',
+      LOG_LEVEL: 'warn',
+      T2V_API_KEYS: '',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (chunk) => (output += chunk));
+  child.stderr?.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + readyTimeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`API exited with ${child.exitCode} before it was ready:\n${output}`);
+    }
+    try {
+      const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
+      if (response.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`API not ready within ${readyTimeoutMs} ms:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, logs: () => output, stop };
+}

@@ -204,8 +204,14 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- if and (eq $v.service.type "ClusterIP") (gt (int $v.service.nodePort) 0) -}}
 {{- $m = append $m "service.nodePort is set but service.type is ClusterIP: set service.type=NodePort" -}}
 {{- end -}}
-{{- if le (int $v.terminationGracePeriodSeconds) (int $v.preStopSleepSeconds) -}}
-{{- $m = append $m "terminationGracePeriodSeconds must be longer than preStopSleepSeconds, or the running job is killed before it can finish" -}}
+{{- if le (int $v.terminationGracePeriodSeconds) (add (int $v.preStopSleepSeconds) 15) -}}
+{{- $m = append $m "terminationGracePeriodSeconds must be longer than preStopSleepSeconds + 15 s, or the running job is killed before it can finish" -}}
+{{- end -}}
+{{- if and $v.startupProbe.enabled (lt (mul (int $v.startupProbe.periodSeconds) (int $v.startupProbe.failureThreshold)) (int $v.config.workerStartupTimeoutSeconds)) -}}
+{{- $m = append $m (printf "startupProbe: periodSeconds x failureThreshold (%d s) is shorter than config.workerStartupTimeoutSeconds (%d s); the pod would be killed while the model loads" (mul (int $v.startupProbe.periodSeconds) (int $v.startupProbe.failureThreshold)) (int $v.config.workerStartupTimeoutSeconds)) -}}
+{{- end -}}
+{{- if and $v.ingress.enabled (le (int $v.ingress.proxyTimeoutSeconds) (max (int $v.config.maxWaitSeconds) (int $v.config.syncWaitSeconds))) -}}
+{{- $m = append $m (printf "ingress.proxyTimeoutSeconds (%d) must be longer than config.maxWaitSeconds and config.syncWaitSeconds, or the ingress cuts long waits" (int $v.ingress.proxyTimeoutSeconds)) -}}
 {{- end -}}
 {{- if and $v.auth.apiKeys $v.auth.existingSecret -}}
 {{- $m = append $m "auth.apiKeys and auth.existingSecret: choose one" -}}
@@ -222,4 +228,10 @@ messages are joined and the render fails before anything reaches the cluster.
 {{/* Only the wan engine reads weights from the volume. */}}
 {{- define "t2v.mountModels" -}}
 {{- if and .Values.persistence.enabled .Values.persistence.models.enabled (eq .Values.config.engine "wan") }}true{{ end -}}
+{{- end -}}
+
+{{/* Time the API has to finish its running job after SIGTERM: the grace period less the preStop
+sleep, less a margin for closing the server and stopping the workers. */}}
+{{- define "t2v.shutdownGraceSeconds" -}}
+{{- max 0 (sub (sub (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) 15) -}}
 {{- end -}}

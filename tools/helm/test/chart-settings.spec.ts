@@ -89,6 +89,9 @@ describe('Deployment', () => {
     const c = api(defaults);
     expect(c.lifecycle.preStop.exec.command).toEqual(['/bin/sh', '-c', 'sleep 15']);
     expect(pod(defaults).terminationGracePeriodSeconds).toBe(1800);
+    // the API finishes its running job within what the preStop sleep left of the grace period
+    expect(config(defaults)).toMatchObject({ T2V_DRAIN_DELAY_S: '0', T2V_SHUTDOWN_GRACE_S: '1770' });
+    expect(config(defaults)['T2V_WORKER_STARTUP_TIMEOUT_S']).toBe('840');
   });
 
   it('runs as non-root with a read-only root filesystem and a writable /tmp', () => {

@@ -141,7 +141,19 @@ describe('cross-field checks', () => {
       'a grace period shorter than the preStop sleep',
       [],
       { terminationGracePeriodSeconds: 10, preStopSleepSeconds: 15 },
-      'terminationGracePeriodSeconds must be longer than preStopSleepSeconds',
+      'terminationGracePeriodSeconds must be longer than preStopSleepSeconds + 15 s',
+    ],
+    [
+      'a startup probe shorter than the model-load timeout',
+      [],
+      { 'startupProbe.failureThreshold': 30 },
+      'startupProbe: periodSeconds x failureThreshold (300 s) is shorter than config.workerStartupTimeoutSeconds (840 s)',
+    ],
+    [
+      'an ingress timeout shorter than Prefer: wait',
+      [],
+      { 'ingress.enabled': true, 'ingress.proxyTimeoutSeconds': 300 },
+      'ingress.proxyTimeoutSeconds (300) must be longer than config.maxWaitSeconds',
     ],
     [
       'inline keys and a key Secret',

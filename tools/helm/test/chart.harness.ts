@@ -47,6 +47,5 @@ export async function render(
 
 export const fullname = `${RELEASE}`; // release name contains the chart name, so the prefix is the release name
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 /** Loosely typed access for assertions on rendered objects. */
 export type Any = any;

@@ -42,10 +42,22 @@ beforeAll(async () => {
     join(scratch, 'package.json'),
     JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }),
   );
-  sh(npm, ['install', tarball, '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error'], {
-    cwd: scratch,
-    timeout: 180_000,
-  });
+  sh(
+    npm,
+    [
+      'install',
+      tarball,
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      '--no-package-lock',
+      '--loglevel=error',
+    ],
+    {
+      cwd: scratch,
+      timeout: 180_000,
+    },
+  );
   for (const f of ['consumer.cjs', 'consumer.mjs', 'consumer.ts'])
     copyFileSync(join(SDK_DIR, 'test/packaging', f), join(scratch, f));
 

@@ -1,9 +1,9 @@
 /** Every value is documented, typed by the schema, and listed in the README. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { danglingParams, parseValuesDoc, undocumentedPaths } from '../src/values-doc';
-import { Any, CHART_DIR } from './chart.harness';
+import { Any, CHART_DIR, REPO_ROOT, scenarios } from './chart.harness';
 import { runGenerator } from './generators.harness';
 
 const doc = parseValuesDoc(readFileSync(path.join(CHART_DIR, 'values.yaml'), 'utf8'));
@@ -62,5 +62,27 @@ describe('values documentation', () => {
     expect(r.exitCode).toBe(0);
     const readme = readFileSync(path.join(CHART_DIR, 'README.md'), 'utf8');
     for (const p of doc.params) expect(readme).toContain(`\`${p.path}\``);
+  });
+});
+
+describe('docs/deploy.md', () => {
+  const deploy = readFileSync(path.join(REPO_ROOT, 'docs/deploy.md'), 'utf8');
+
+  it('has a one-line helm upgrade --install for every environment', () => {
+    const envs = scenarios().filter((s) => s.startsWith('environments/'));
+    expect(envs).toEqual(['environments/dev.yaml', 'environments/prod.yaml', 'environments/staging.yaml']);
+    for (const env of envs) {
+      expect(deploy).toMatch(
+        new RegExp(`^helm upgrade --install t2v charts/t2v .*-f charts/t2v/${env.replace('.', '\\.')}`, 'm'),
+      );
+    }
+  });
+
+  it('links only files that exist', () => {
+    const missing = [...deploy.matchAll(/\]\(([^)#]+)\)/g)]
+      .map((m) => m[1]!)
+      .filter((link) => !/^https?:/.test(link))
+      .filter((link) => !existsSync(path.resolve(REPO_ROOT, 'docs', link)));
+    expect(missing).toEqual([]);
   });
 });

@@ -32,7 +32,6 @@ export { createGotTransport } from './core/got-transport.js';
 export type { GotTransportOptions } from './core/got-transport.js';
 export { CursorPage, PagePromise } from './core/pagination.js';
 export type { CursorPageBody, CursorPageParams } from './core/pagination.js';
-export type { components, operations, paths } from './generated/openapi.js';
 export { parseSSE } from './core/sse.js';
 export type { ServerSentEvent } from './core/sse.js';
 export type { HttpMethod, Transport, TransportRequest, TransportResponse } from './core/transport.js';
@@ -42,10 +41,13 @@ export { Videos } from './resources/videos.js';
 export type { CreateAndWaitOptions, VideoContentOptions, VideoCreateOptions } from './resources/videos.js';
 export { TERMINAL_VIDEO_STATUSES, isTerminalStatus } from './types.js';
 export type {
+  components,
   ErrorResponse,
   Model,
   ModelList,
   ModelPresets,
+  operations,
+  paths,
   PresetRange,
   Video,
   VideoContentVariant,

@@ -2,7 +2,14 @@
  * Public data types of the API, taken from the generated spec types (src/generated) so that they
  * follow the server. Field names are the wire names (snake_case), as in the OpenAI SDKs.
  */
-import type { components, operations } from './generated/openapi.js';
+import type * as generated from './generated/openapi.js';
+
+/** Every path of the API with its operations, as generated from the spec (openapi-fetch style). */
+export type paths = generated.paths;
+/** Every schema, parameter and response of the spec, as generated. */
+export type components = generated.components;
+/** Every operation of the spec by operationId (e.g. `Videos_create`), as generated. */
+export type operations = generated.operations;
 
 type Schemas = components['schemas'];
 

@@ -83,6 +83,21 @@ describe('t2v generate', () => {
     expect(stderr).toContain('code GPU_OOM');
   });
 
+  it('cancels the job and exits 130 when interrupted while waiting', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const { code, stderr, api } = await runCli(['generate', 'a fox', '-o', join(dir(), 'i.mp4')], {
+      hang: true,
+      signal: controller.signal,
+    });
+    expect(code).toBe(ExitCode.INTERRUPTED);
+    expect(stderr).toContain('t2v: interrupted; cancelled video_001');
+    expect(
+      api.requests.some((r) => r.method === 'POST' && r.url.endsWith('/v1/videos/video_001/cancel')),
+    ).toBe(true);
+    expect(api.videos.get('video_001')!.status).toBe('cancelled');
+  });
+
   it('exits 2 on a bad number, before sending anything', async () => {
     const { code, stderr, api } = await runCli(['generate', 'a fox', '--steps', 'many']);
     expect(code).toBe(ExitCode.USAGE);

@@ -2,8 +2,7 @@
  * The built `t2v` binary against the real API (synthetic engine) on a loopback port, as a user
  * runs it: a child process, its exit code, stdout and stderr, and the MP4 read back by ffprobe.
  */
-import { execFile } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +88,27 @@ describe('t2v against the live API', () => {
       "t2v: Unsupported size '7x7'. Supported sizes: 1280x704, 704x1280, 832x480, 480x832, 320x192, 192x320, 256x256.",
     );
     expect(result.stderr).toContain('param size');
+  });
+
+  it('on Ctrl-C stops waiting, cancels the job on the server, and exits 130', async () => {
+    const child = spawn(
+      process.execPath,
+      [BIN, 'generate', 'long one', '--size', '256x256', '--seconds', '10', '--steps', '100'],
+      {
+        env: { PATH: process.env['PATH'] ?? '', T2V_BASE_URL: api.url },
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      if (/step \d+\/100/.test(stderr)) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(code).toBe(130);
+    const id = /interrupted; cancelled (video_\w+)/.exec(stderr)?.[1];
+    expect(id).toBeDefined();
+    const shown = await t2v(['get', id!, '--json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id, status: 'cancelled' });
   });
 
   it('exits 5 for an unknown id and lists models', async () => {

@@ -13,7 +13,11 @@ export function captureStream(isTTY = false): OutputStream & { text: () => strin
 /** Runs `t2v argv` in-process against a fresh fake API; returns exit code and output. */
 export async function runCli(
   argv: string[],
-  options: FakeApiOptions & { env?: Record<string, string>; api?: ReturnType<typeof fakeApi> } = {},
+  options: FakeApiOptions & {
+    env?: Record<string, string>;
+    api?: ReturnType<typeof fakeApi>;
+    signal?: AbortSignal;
+  } = {},
 ) {
   const api = options.api ?? fakeApi(options);
   const stdout = captureStream();
@@ -22,6 +26,7 @@ export async function runCli(
     stdout,
     stderr,
     env: options.env ?? {},
+    signal: options.signal,
     createClient: (clientOptions) => new T2V({ ...clientOptions, transport: api.transport }),
   };
   const code = await run(argv, io);

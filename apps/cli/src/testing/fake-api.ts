@@ -6,8 +6,10 @@ import type { Transport, TransportRequest, TransportResponse, Video } from '@t2v
 export interface FakeApiOptions {
   /** Final status of generated videos. */
   outcome?: 'completed' | 'failed';
-  /** Answer every request with 401. */
+  /** Answer requests without this bearer key with 401. */
   requireKey?: string;
+  /** The events stream sends the queued event, then stays open forever. */
+  hang?: boolean;
 }
 
 const SIZES = ['256x256', '320x192'];
@@ -127,6 +129,12 @@ export function fakeApi(options: FakeApiOptions = {}) {
         return json(200, video);
       case 'GET /v1/videos/:id/events': {
         const v = video!;
+        if (options.hang) {
+          const body = new Readable({ read() {} });
+          body.push(`event: video.queued\ndata: ${JSON.stringify(v)}\n\n`);
+          request.signal?.addEventListener('abort', () => body.destroy(new Error('aborted')));
+          return { status: 200, headers: { 'content-type': 'text/event-stream' }, body };
+        }
         const frames: Array<[string, Video]> = [['video.queued', { ...v, queue_position: 1 }]];
         for (let step = 0; step <= (v.num_inference_steps ?? 4); step++) {
           const progress = Math.round((step / (v.num_inference_steps ?? 4)) * 99);

@@ -1,4 +1,5 @@
 import { HelmError } from '../src/helm.errors';
+import { TypeCheckResult, typeCheckManifests } from '../src/manifest-types';
 import { K8sObject, validateManifests } from '../src/manifests';
 import { CHART_DIR, KUBE_VERSION, NAMESPACE, helm, render, scenarios } from './chart.harness';
 
@@ -55,6 +56,30 @@ describe('chart scenarios', () => {
       }
       const keys = objects.map((o) => `${o.kind}/${o.metadata.name}`);
       expect(new Set(keys).size).toBe(keys.length);
+    });
+  });
+
+  describe('fields (TypeScript declarations of the models: unknown fields fail)', () => {
+    const byScenario = new Map<string, TypeCheckResult[]>();
+
+    beforeAll(async () => {
+      const rendered = await Promise.all(ALL.map(async (s) => [s, await render([s])] as const));
+      // one compiler run for every scenario: loading the model declarations is the slow part
+      const all = rendered.flatMap(([, objects]) => objects);
+      const results = typeCheckManifests(all);
+      let at = 0;
+      for (const [s, objects] of rendered) {
+        byScenario.set(s, results.slice(at, at + objects.length));
+        at += objects.length;
+      }
+    }, 60_000);
+
+    it.each(ALL)('%s', (scenario) => {
+      const failures = byScenario
+        .get(scenario)!
+        .filter((r) => r.errors.length > 0)
+        .map((r) => `${r.kind}/${r.name}: ${r.errors.join('; ')}`);
+      expect(failures).toEqual([]);
     });
   });
 

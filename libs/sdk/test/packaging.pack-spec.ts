@@ -114,6 +114,25 @@ describe('the packed @t2v/sdk', () => {
     });
   });
 
+  it.each(['quickstart.mjs', 'quickstart.cjs'])('runs the README example %s against the live API', (name) => {
+    const readme = readFileSync(join(scratch, 'node_modules/@t2v/sdk/README.md'), 'utf8');
+    const blocks = new Map(
+      [...readme.matchAll(/```js\n\/\/ (quickstart\.[cm]js)[^\n]*\n([\s\S]*?)```/g)].map((m) => [
+        m[1]!,
+        m[2]!,
+      ]),
+    );
+    expect(blocks.has(name)).toBe(true);
+    writeFileSync(join(scratch, name), blocks.get(name)!);
+    const out = sh(process.execPath, [name], {
+      cwd: scratch,
+      env: { PATH: process.env['PATH'] ?? '', T2V_BASE_URL: api.url },
+      timeout: 60_000,
+    });
+    console.log(`README ${name}:\n${out.trim()}`);
+    expect(out).toContain(name.endsWith('.mjs') ? 'saved fox.mp4' : '256x256');
+  });
+
   it.each(['consumer.cjs', 'consumer.mjs'])('runs %s against the live API', (script) => {
     const out = sh(process.execPath, [script], {
       cwd: scratch,

@@ -56,6 +56,7 @@ describe('APIError.generate', () => {
 
   it('falls back to the raw body or the status when there is no envelope', () => {
     expect(APIError.generate(502, 'Bad Gateway', {}).message).toBe('Bad Gateway');
+    expect(APIError.generate(502, `<html>${'x'.repeat(2000)}</html>`, {}).message).toHaveLength(501);
     const bare = APIError.generate(418, undefined, {});
     expect(bare.message).toBe('418 status code (no error message)');
     expect(bare.code).toBeNull();

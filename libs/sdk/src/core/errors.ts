@@ -74,7 +74,7 @@ export class APIError extends T2VError {
     const message =
       error?.message ??
       (typeof body === 'string' && body.trim() !== ''
-        ? body.trim()
+        ? truncate(body.trim(), 500)
         : `${status} status code (no error message)`);
     const Class = classForStatus(status);
     return new Class(status, error, message, headers);
@@ -196,4 +196,8 @@ function readErrorObject(body: unknown): ErrorObject | undefined {
     param: typeof e['param'] === 'string' ? e['param'] : null,
     code: typeof e['code'] === 'string' ? e['code'] : null,
   };
+}
+
+function truncate(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }

@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 
 import { T2V } from '../client.js';
 import { APIConnectionError, ConflictError, NotFoundError } from '../core/errors.js';
@@ -108,6 +109,30 @@ describe('videos.createAndWait', () => {
     const video = await new T2V({ transport: fake.transport, env: {} }).videos.createAndWait({ prompt: 'a' });
     expect(video.status).toBe('failed');
     expect(video.error).toEqual({ code: 'GPU_OOM', message: 'out of memory' });
+  });
+
+  it('falls back to polling when the stream breaks with a connection error', async () => {
+    const fake = fakeTransport([
+      route({
+        'POST /v1/videos': () => ({ json: videoFixture() }),
+        'GET /v1/videos/video_1/events': () => ({
+          body: new Readable({
+            read() {
+              this.push(sse(['video.in_progress', videoFixture({ status: 'in_progress' })]).join(''));
+              this.destroy(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+            },
+          }),
+        }),
+        'GET /v1/videos/video_1': () => ({ json: videoFixture({ status: 'completed', progress: 100 }) }),
+      }),
+    ]);
+    const statuses: string[] = [];
+    const video = await new T2V({ transport: fake.transport, env: {} }).videos.createAndWait(
+      { prompt: 'a' },
+      { onProgress: (v) => statuses.push(v.status) },
+    );
+    expect(video.status).toBe('completed');
+    expect(statuses).toEqual(['queued', 'in_progress', 'completed']);
   });
 
   it('returns at once when the create answer is already terminal (cache hit)', async () => {

@@ -7,7 +7,7 @@ export interface FakeAnswer {
   status?: number;
   headers?: Record<string, string>;
   json?: unknown;
-  body?: string | Buffer | Array<string | Buffer>;
+  body?: string | Buffer | Array<string | Buffer> | Readable;
   error?: unknown;
 }
 
@@ -38,6 +38,7 @@ export function fakeTransport(script: FakeStep[]): {
 /** Builds a transport response from a scripted answer. */
 export function toResponse(answer: FakeAnswer): TransportResponse {
   const headers: Record<string, string> = { 'x-request-id': 'req_test', ...answer.headers };
+  if (answer.body instanceof Readable) return { status: answer.status ?? 200, headers, body: answer.body };
   let chunks: Array<string | Buffer>;
   if (answer.json !== undefined) {
     headers['content-type'] ??= 'application/json';

@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
   });
   if (next === current) return 0;
   if (check) {
-    process.stderr.write(`${readmePath} is out of date: run npx nx run helm-tools:docs\n`);
+    process.stderr.write(`${readmePath} is out of date: run npx nx run helm-tools:generate\n`);
     return 1;
   }
   writeFileSync(readmePath, next);

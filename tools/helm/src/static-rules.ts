@@ -7,7 +7,7 @@ import { K8sObject, one, parseManifests } from './manifests';
 export const STATIC_JOB = 't2v';
 
 export const STATIC_RULES_HEADER =
-  '# Generated from the PrometheusRule of charts/t2v by `npx nx run helm-tools:docs`; do not edit.\n' +
+  '# Generated from the PrometheusRule of charts/t2v by `npx nx run helm-tools:generate`; do not edit.\n' +
   '# For a Prometheus without the operator; it selects the targets by job="t2v".\n';
 
 /**

@@ -13,6 +13,8 @@ import type { Job, JobPatch, ListPage, ListQuery } from './job.types';
  */
 export class SqliteJobStore implements JobStore {
   private db: Database.Database | null = null;
+  /** Inserts waiting for the next group commit (one fsync for all creates of one event-loop turn). */
+  private pending: Array<{ job: Omit<Job, 'seq'>; resolve: (job: Job) => void; reject: (err: unknown) => void }> = [];
 
   constructor(private readonly file: string) {}
 
@@ -50,16 +52,53 @@ export class SqliteJobStore implements JobStore {
     return this.db;
   }
 
-  async insert(job: Omit<Job, 'seq'>): Promise<Job> {
-    const info = this.conn
-      .prepare(
+  /**
+   * Resolves once the job is committed (fsynced). Concurrent inserts share one transaction: a
+   * burst of creates costs one disk flush, not one each.
+   */
+  insert(job: Omit<Job, 'seq'>): Promise<Job> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ job, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => this.flushInserts());
+    });
+  }
+
+  private flushInserts(): void {
+    const batch = this.pending.splice(0);
+    const results: Array<{ ok: true; job: Job } | { ok: false; error: unknown }> = [];
+    try {
+      const stmt = this.conn.prepare(
         `INSERT INTO jobs (id, status, idempotency_key, cache_key, expires_at, expired, body)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(job.id, job.status, job.idempotencyKey, job.cacheKey, job.expiresAt, job.expired ? 1 : 0, '{}');
-    const full: Job = { ...job, seq: Number(info.lastInsertRowid) };
-    this.write(full);
-    return full;
+      );
+      this.conn.transaction(() => {
+        for (const { job } of batch) {
+          try {
+            const info = stmt.run(
+              job.id,
+              job.status,
+              job.idempotencyKey,
+              job.cacheKey,
+              job.expiresAt,
+              job.expired ? 1 : 0,
+              JSON.stringify(job),
+            );
+            results.push({ ok: true, job: { ...job, seq: Number(info.lastInsertRowid) } });
+          } catch (error) {
+            // A constraint violation (reused Idempotency-Key) fails that row only.
+            results.push({ ok: false, error });
+          }
+        }
+      })();
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const r = results[i]!;
+      if (r.ok) item.resolve(r.job);
+      else item.reject(r.error);
+    });
   }
 
   async get(id: string): Promise<Job | null> {

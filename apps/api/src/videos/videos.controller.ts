@@ -3,7 +3,6 @@ import {
   Controller,
   Delete,
   Get,
-  Headers,
   HttpCode,
   Param,
   Post,
@@ -63,9 +62,9 @@ export class VideosController {
     @Res({ passthrough: true }) res: Response,
     @Body() body: unknown,
     @UploadedFiles() files: Array<{ fieldname: string }> | undefined,
-    @Headers('idempotency-key') idempotencyKey?: string,
-    @Headers('prefer') prefer?: string,
   ) {
+    const idempotencyKey = req.header('idempotency-key');
+    const prefer = req.header('prefer');
     if (files && files.length > 0) {
       throw ApiError.badRequest(
         files[0]!.fieldname,
@@ -89,6 +88,7 @@ export class VideosController {
   })
   @ApiConsumes('application/json', 'multipart/form-data')
   @ApiBody({ schema: ref('CreateVideoRequest') })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key and body: same job.' })
   @ApiProduces('video/mp4', 'application/json')
   @ApiResponse({ status: 200, description: 'The MP4.', content: { 'video/mp4': { schema: { type: 'string', format: 'binary' } } } })
   @ApiResponse({ status: 202, description: 'Still running; poll Location.', schema: ref('Video') })
@@ -97,9 +97,8 @@ export class VideosController {
     @Req() req: Request,
     @Res() res: Response,
     @Body() body: unknown,
-    @Headers('idempotency-key') idempotencyKey?: string,
   ): Promise<void> {
-    await this.videos.createSync(req, res, body, idempotencyKey);
+    await this.videos.createSync(req, res, body, req.header('idempotency-key'));
   }
 
   @Get()

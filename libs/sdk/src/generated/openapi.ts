@@ -583,9 +583,7 @@ export interface operations {
   Videos_create: {
     parameters: {
       query?: never;
-      header: {
-        'idempotency-key': string;
-        prefer: string;
+      header?: {
         /** @description `wait=N`: wait up to N seconds for a terminal state. */
         Prefer?: string;
         /** @description Same key and body: same job. */
@@ -678,8 +676,9 @@ export interface operations {
   Videos_createSync: {
     parameters: {
       query?: never;
-      header: {
-        'idempotency-key': string;
+      header?: {
+        /** @description Same key and body: same job. */
+        'Idempotency-Key'?: string;
       };
       path?: never;
       cookie?: never;

@@ -1,0 +1,14 @@
+// `npm start`: install what is missing, build, serve (synthetic engine, embedded queue by default).
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+
+import { ensureNodeModules, log, ROOT, run } from './prereqs.mjs';
+
+ensureNodeModules();
+log('building the API…');
+run(process.execPath, [path.join(ROOT, 'node_modules/nx/bin/nx.js'), 'run', 'api:build', '--output-style=stream'], {
+  env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true' },
+});
+const child = spawn(process.execPath, [path.join(ROOT, 'dist/apps/api/main.js')], { cwd: ROOT, stdio: 'inherit' });
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

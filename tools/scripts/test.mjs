@@ -1,0 +1,34 @@
+// `npm test`: the whole suite on a fresh clone. Installs what the tests need (npm packages, system
+// tools when root, the Python venv and helm through their Nx setup targets), then builds, lints,
+// checks generated files for drift, and runs every project's tests.
+import * as path from 'node:path';
+
+import { ensureNodeModules, ensureSystemTools, log, ROOT, run } from './prereqs.mjs';
+
+ensureNodeModules();
+ensureSystemTools([
+  ['ffmpeg', 'ffmpeg'],
+  ['ffprobe', 'ffmpeg'],
+  ['ab', 'apache2-utils'],
+  ['promtool', 'prometheus'],
+  ['pgrep', 'procps'],
+]);
+ensureSystemTools([['go', 'golang-go']]);
+
+const nx = (...args) =>
+  run(process.execPath, [path.join(ROOT, 'node_modules/nx/bin/nx.js'), ...args, '--output-style=stream'], {
+    env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', FORCE_COLOR: '0' },
+  });
+
+const started = Date.now();
+log('build');
+nx('run-many', '-t', 'build', '--parallel=2');
+log('generated files are up to date (OpenAPI spec, SDK types)');
+nx('run-many', '-t', 'check-spec', 'check-generated', '--parallel=1');
+log('format, typecheck, lint');
+run(process.execPath, [path.join(ROOT, 'node_modules/prettier/bin/prettier.cjs'), '--check', '.', '--log-level=warn']);
+nx('run-many', '-t', 'typecheck', 'lint', '--parallel=2');
+log('tests');
+// One project at a time: several suites start real servers and time worker restarts.
+nx('run-many', '-t', 'test', '--parallel=1');
+log(`all checks and tests passed in ${Math.round((Date.now() - started) / 1000)} s`);

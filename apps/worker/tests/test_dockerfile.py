@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from worker_support import REPO
 
 DOCKERFILE = REPO / "apps" / "api" / "Dockerfile"
 IGNORE = REPO / "apps" / "api" / "Dockerfile.dockerignore"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import WorkerProcess
 from t2v_worker.engines.wan import check_model_dir
 from t2v_worker.errors import ModelLoadFailed
+from worker_support import WorkerProcess
 
 
 def _complete(root: Path) -> Path:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ffprobe, moov_before_mdat
 from t2v_worker import output
 from t2v_worker.errors import StorageError, WorkerError
+from worker_support import ffprobe, moov_before_mdat
 
 
 def _frames(count: int = 9, height: int = 64, width: int = 96) -> np.ndarray:

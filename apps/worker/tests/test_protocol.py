@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from conftest import FIXTURES
 from t2v_worker import protocol
+from worker_support import FIXTURES
 
 
 def _lines(name: str) -> list[str]:

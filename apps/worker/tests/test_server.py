@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conftest import generate_request
 from t2v_worker import protocol
 from t2v_worker.config import WorkerConfig
 from t2v_worker.engines.base import Engine
 from t2v_worker.output import find_ffmpeg
 from t2v_worker.params import EngineLimits, GenerateParams, validate
 from t2v_worker.server import Emitter, Heartbeat, Server
+from worker_support import generate_request
 
 
 class Recorder(io.StringIO):

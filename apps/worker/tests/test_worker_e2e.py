@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import WorkerProcess, ffprobe, generate_request, moov_before_mdat
+from worker_support import WorkerProcess, ffprobe, generate_request, moov_before_mdat
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,7 @@
-"""Shared test helpers: repository paths, ffprobe, and a real worker subprocess over stdio."""
+"""Shared test helpers: repository paths, ffprobe, and a real worker subprocess over stdio.
+
+Not named conftest.py: tests import from it, and the benchmark tests have a conftest of their own.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from t2v_worker import protocol
 
@@ -161,16 +162,3 @@ class WorkerProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
-
-
-@pytest.fixture(scope="session")
-def tiny_worker() -> Any:
-    """One warm wan-tiny worker shared by the end-to-end tests (loading costs seconds)."""
-    worker = WorkerProcess(
-        {"T2V_ENGINE": "wan-tiny", "T2V_WORKER_DEVICE": "cpu", "T2V_HEARTBEAT_INTERVAL_S": "0.5"}
-    )
-    ready = worker.next_event(timeout=180)
-    assert ready["type"] == "ready", ready
-    worker.ready = ready  # type: ignore[attr-defined]
-    yield worker
-    worker.close()

@@ -1,0 +1,86 @@
+/**
+ * The API's own configuration loader (built: dist/apps/api) accepts the environment every
+ * scenario gives the pod: the chart's ConfigMap plus the variables it takes from Secrets.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+import { one } from '../src/manifests';
+import { Any, REPO_ROOT, render, scenarios } from './chart.harness';
+
+const LOADER = path.join(REPO_ROOT, 'dist/apps/api/config/config.schema.js');
+
+/** Runs the API's loadConfig on each environment in a child process; null means accepted. */
+function loadConfigs(envs: Record<string, string>[]): Promise<Array<string | null>> {
+  const script = `
+    const { loadConfig } = require(${JSON.stringify(LOADER)});
+    let input = '';
+    process.stdin.on('data', (d) => (input += d)).on('end', () => {
+      const out = JSON.parse(input).map((env) => { try { loadConfig(env); return null; } catch (e) { return e.message; } });
+      process.stdout.write(JSON.stringify(out));
+    });`;
+  return new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, ['-e', script], { timeout: 30_000 }, (error, stdout, stderr) =>
+      error ? reject(new Error(stderr || error.message)) : resolve(JSON.parse(stdout)),
+    );
+    child.stdin!.end(JSON.stringify(envs));
+  });
+}
+
+const ALL = scenarios();
+let results: Map<string, string | null>;
+
+beforeAll(async () => {
+  if (!existsSync(LOADER)) throw new Error(`${LOADER} is missing: run npx nx run api:build first`);
+  const envs = await Promise.all(
+    ALL.map(async (s) => {
+      const objects = await render([s]);
+      const env: Record<string, string> = { ...(one(objects, 'ConfigMap', 't2v') as Any).data };
+      const container = (one(objects, 'Deployment') as Any).spec.template.spec.containers[0];
+      for (const e of container.env ?? []) {
+        // values Kubernetes would take from Secrets or expand; any well-formed value will do
+        if (e.name === 'T2V_API_KEYS') env[e.name] = 'key-aaaaaaaaaaaaaaaa,key-bbbbbbbbbbbbbbbb';
+        else if (e.name === 'REDIS_PASSWORD') env[e.name] = 'pw';
+        else if (e.name === 'REDIS_URL') env[e.name] = 'redis://:pw@t2v-redis:6379/0';
+        else env[e.name] = e.value ?? 'x';
+      }
+      return env;
+    }),
+  );
+  const out = await loadConfigs(envs);
+  results = new Map(ALL.map((s, i) => [s, out[i]!]));
+});
+
+const redisScenarios = [
+  'ci/t4-nfs-nodeport-values.yaml',
+  'ci/production-values.yaml',
+  'ci/keda-values.yaml',
+  'environments/staging.yaml',
+  'environments/prod.yaml',
+];
+
+describe.each(ALL.filter((s) => !redisScenarios.includes(s)))('%s', (scenario) => {
+  it('gives the API a configuration it accepts', () => {
+    expect(results.get(scenario)).toBeNull();
+  });
+});
+
+// The redis queue driver (DESIGN section 3) is not in the API yet: its config accepts only
+// T2V_QUEUE=embedded. These turn into failures (and must become plain tests) once it is.
+describe.each(redisScenarios)('%s', (scenario) => {
+  it.failing('gives the API a configuration it accepts (waits for T2V_QUEUE=redis in the API)', () => {
+    expect(results.get(scenario)).toBeNull();
+  });
+
+  it('is refused today only for T2V_QUEUE', () => {
+    const message = results.get(scenario);
+    if (message === null) return; // the driver has landed: the test above now fails and says so
+    expect(
+      message!
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim()),
+    ).toEqual(['T2V_QUEUE="redis": Invalid input: expected "embedded" (accepted: embedded)']);
+  });
+});

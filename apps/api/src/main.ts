@@ -23,7 +23,10 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const shutdown = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      logger.warn(`${signal} again: exiting now; running jobs are requeued at the next start`, 'main');
+      process.exit(1);
+    }
     stopping = true;
     const scheduler = app.get(SchedulerService);
     logger.log(`${signal}: draining (readiness 503 now)`, 'main');

@@ -14,7 +14,11 @@ import type { Job, JobPatch, ListPage, ListQuery } from './job.types';
 export class SqliteJobStore implements JobStore {
   private db: Database.Database | null = null;
   /** Inserts waiting for the next group commit (one fsync for all creates of one event-loop turn). */
-  private pending: Array<{ job: Omit<Job, 'seq'>; resolve: (job: Job) => void; reject: (err: unknown) => void }> = [];
+  private pending: Array<{
+    job: Omit<Job, 'seq'>;
+    resolve: (job: Job) => void;
+    reject: (err: unknown) => void;
+  }> = [];
 
   constructor(private readonly file: string) {}
 
@@ -43,6 +47,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async close(): Promise<void> {
+    this.statements.clear();
     this.db?.close();
     this.db = null;
   }
@@ -50,6 +55,18 @@ export class SqliteJobStore implements JobStore {
   private get conn(): Database.Database {
     if (!this.db) throw new Error('job store is not open');
     return this.db;
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Prepared once per SQL text and reused: preparing dominates small queries otherwise. */
+  private sql(text: string): Database.Statement {
+    let stmt = this.statements.get(text);
+    if (!stmt) {
+      stmt = this.conn.prepare(text);
+      this.statements.set(text, stmt);
+    }
+    return stmt;
   }
 
   /**
@@ -67,7 +84,7 @@ export class SqliteJobStore implements JobStore {
     const batch = this.pending.splice(0);
     const results: Array<{ ok: true; job: Job } | { ok: false; error: unknown }> = [];
     try {
-      const stmt = this.conn.prepare(
+      const stmt = this.sql(
         `INSERT INTO jobs (id, status, idempotency_key, cache_key, expires_at, expired, body)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       );
@@ -102,12 +119,12 @@ export class SqliteJobStore implements JobStore {
   }
 
   async get(id: string): Promise<Job | null> {
-    return this.read(this.conn.prepare('SELECT seq, body FROM jobs WHERE id = ?').get(id));
+    return this.read(this.sql('SELECT seq, body FROM jobs WHERE id = ?').get(id));
   }
 
   async update(id: string, patch: JobPatch): Promise<Job | null> {
     return this.conn.transaction(() => {
-      const job = this.read(this.conn.prepare('SELECT seq, body FROM jobs WHERE id = ?').get(id));
+      const job = this.read(this.sql('SELECT seq, body FROM jobs WHERE id = ?').get(id));
       if (!job) return null;
       const next = { ...job, ...patch };
       this.write(next);
@@ -117,7 +134,7 @@ export class SqliteJobStore implements JobStore {
 
   async transition(id: string, from: JobStatus[], to: JobStatus, patch: JobPatch = {}): Promise<Job | null> {
     return this.conn.transaction(() => {
-      const job = this.read(this.conn.prepare('SELECT seq, body FROM jobs WHERE id = ?').get(id));
+      const job = this.read(this.sql('SELECT seq, body FROM jobs WHERE id = ?').get(id));
       if (!job || !from.includes(job.status)) return null;
       const next: Job = { ...job, ...patch, status: to };
       this.write(next);
@@ -126,115 +143,110 @@ export class SqliteJobStore implements JobStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    return this.conn.prepare('DELETE FROM jobs WHERE id = ?').run(id).changes > 0;
+    return this.sql('DELETE FROM jobs WHERE id = ?').run(id).changes > 0;
   }
 
   async list(query: ListQuery): Promise<ListPage> {
     const desc = query.order === 'desc';
     let cursorSeq: number | null = null;
     if (query.after) {
-      const row = this.conn.prepare('SELECT seq FROM jobs WHERE id = ?').get(query.after) as
-        | { seq: number }
-        | undefined;
+      const row = this.sql('SELECT seq FROM jobs WHERE id = ?').get(query.after) as
+        { seq: number } | undefined;
       if (!row) return { data: [], hasMore: false };
       cursorSeq = row.seq;
     }
     const where = cursorSeq === null ? '' : desc ? 'WHERE seq < @cursor' : 'WHERE seq > @cursor';
-    const rows = this.conn
-      .prepare(`SELECT seq, body FROM jobs ${where} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT @limit`)
-      .all({ cursor: cursorSeq, limit: query.limit + 1 });
+    const rows = this.sql(
+      `SELECT seq, body FROM jobs ${where} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT @limit`,
+    ).all({ cursor: cursorSeq, limit: query.limit + 1 });
     const jobs = rows.map((r) => this.read(r)!);
     return { data: jobs.slice(0, query.limit), hasMore: jobs.length > query.limit };
   }
 
   async count(status: JobStatus): Promise<number> {
-    return (this.conn.prepare('SELECT COUNT(*) AS n FROM jobs WHERE status = ?').get(status) as { n: number }).n;
+    return (this.sql('SELECT COUNT(*) AS n FROM jobs WHERE status = ?').get(status) as { n: number }).n;
   }
 
   async queuePosition(id: string): Promise<number | null> {
-    const row = this.conn
-      .prepare(
-        `SELECT (SELECT COUNT(*) FROM jobs q WHERE q.status = 'queued' AND q.seq <= j.seq) AS pos
+    const row = this.sql(
+      `SELECT (SELECT COUNT(*) FROM jobs q WHERE q.status = 'queued' AND q.seq <= j.seq) AS pos
          FROM jobs j WHERE j.id = ? AND j.status = 'queued'`,
-      )
-      .get(id) as { pos: number } | undefined;
+    ).get(id) as { pos: number } | undefined;
     return row ? row.pos : null;
   }
 
   async claimNext(now: number): Promise<Job | null> {
     return this.conn.transaction(() => {
       const job = this.read(
-        this.conn.prepare(`SELECT seq, body FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1`).get(),
+        this.sql(`SELECT seq, body FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1`).get(),
       );
       if (!job) return null;
-      const next: Job = { ...job, status: 'in_progress', startedAt: now, attempts: job.attempts + 1, progress: 0 };
+      const next: Job = {
+        ...job,
+        status: 'in_progress',
+        startedAt: now,
+        attempts: job.attempts + 1,
+        progress: 0,
+      };
       this.write(next);
       return next;
     })();
   }
 
   async byStatus(status: JobStatus): Promise<Job[]> {
-    return this.conn
-      .prepare('SELECT seq, body FROM jobs WHERE status = ? ORDER BY seq')
+    return this.sql('SELECT seq, body FROM jobs WHERE status = ? ORDER BY seq')
       .all(status)
       .map((r) => this.read(r)!);
   }
 
   async findByIdempotencyKey(key: string): Promise<Job | null> {
-    return this.read(this.conn.prepare('SELECT seq, body FROM jobs WHERE idempotency_key = ?').get(key));
+    return this.read(this.sql('SELECT seq, body FROM jobs WHERE idempotency_key = ?').get(key));
   }
 
   async findCompletedByCacheKey(cacheKey: string): Promise<Job | null> {
     return this.read(
-      this.conn
-        .prepare(
-          `SELECT seq, body FROM jobs WHERE cache_key = ? AND status = 'completed' AND expired = 0
+      this.sql(
+        `SELECT seq, body FROM jobs WHERE cache_key = ? AND status = 'completed' AND expired = 0
            ORDER BY seq DESC LIMIT 1`,
-        )
-        .get(cacheKey),
+      ).get(cacheKey),
     );
   }
 
   async findActiveByCacheKey(cacheKey: string): Promise<Job | null> {
     return this.read(
-      this.conn
-        .prepare(
-          `SELECT seq, body FROM jobs WHERE cache_key = ? AND status IN ('queued', 'in_progress')
+      this.sql(
+        `SELECT seq, body FROM jobs WHERE cache_key = ? AND status IN ('queued', 'in_progress')
            ORDER BY seq LIMIT 1`,
-        )
-        .get(cacheKey),
+      ).get(cacheKey),
     );
   }
 
   async findExpired(now: number): Promise<Job[]> {
-    return this.conn
-      .prepare(
-        `SELECT seq, body FROM jobs WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY seq`,
-      )
+    return this.sql(
+      `SELECT seq, body FROM jobs WHERE expired = 0 AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY seq`,
+    )
       .all(now)
       .map((r) => this.read(r)!);
   }
 
   async ping(): Promise<void> {
-    this.conn.prepare('SELECT 1').get();
+    this.sql('SELECT 1').get();
   }
 
   private write(job: Job): void {
     const { seq: _seq, ...body } = job;
-    this.conn
-      .prepare(
-        `UPDATE jobs SET status = ?, idempotency_key = ?, cache_key = ?, expires_at = ?, expired = ?, body = ?
+    this.sql(
+      `UPDATE jobs SET status = ?, idempotency_key = ?, cache_key = ?, expires_at = ?, expired = ?, body = ?
          WHERE id = ?`,
-      )
-      .run(
-        job.status,
-        job.idempotencyKey,
-        job.cacheKey,
-        job.expiresAt,
-        job.expired ? 1 : 0,
-        JSON.stringify(body),
-        job.id,
-      );
+    ).run(
+      job.status,
+      job.idempotencyKey,
+      job.cacheKey,
+      job.expiresAt,
+      job.expired ? 1 : 0,
+      JSON.stringify(body),
+      job.id,
+    );
   }
 
   private read(row: unknown): Job | null {

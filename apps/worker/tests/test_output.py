@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,11 @@ def test_mp4_is_h264_yuv420p_faststart(tmp_path: Path, ffmpeg: str) -> None:
     assert moov_before_mdat(out)
     assert thumb.read_bytes()[:3] == b"\xff\xd8\xff"
     assert _leftovers(tmp_path) == []
+    # Not mkstemp's 0600: readable by whoever serves the file, as any file this user creates.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(thumb.stat().st_mode) == 0o666 & ~umask
 
 
 def test_uint8_frames_pass_through() -> None:

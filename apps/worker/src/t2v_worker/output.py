@@ -22,6 +22,17 @@ from .errors import StorageError, WorkerError
 
 log = logging.getLogger(__name__)
 
+
+def _creation_mode() -> int:
+    # mkstemp creates 0600 files; outputs should carry the usual mode (0644 under umask 022) so
+    # whoever serves them (the API, an NFS reader) can. Read once, at import, single-threaded.
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _creation_mode()
+
 # errno values that mean "the storage refused the write", as opposed to an encoder bug.
 _STORAGE_ERRNOS = {
     errno.ENOSPC,
@@ -85,7 +96,10 @@ def atomic_target(final_path: str, suffix: str) -> Iterator[str]:
     base = os.path.basename(final_path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f"{suffix}.tmp", dir=directory)
-        os.close(fd)
+        try:
+            os.fchmod(fd, _FILE_MODE)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise _storage_error(final_path, exc) from exc
     try:

@@ -105,7 +105,7 @@ export class JobsService {
       });
       this.submitted.inc({ model: job.model });
       this.cacheHits.inc();
-      this.events.publish(job);
+      this.events.settled(job);
       return { job, source: 'cache' };
     }
     const active = await this.store.findActiveByCacheKey(cacheKey);

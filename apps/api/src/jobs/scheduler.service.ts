@@ -164,7 +164,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
           this.inference.observe(inference_s);
           this.encode.observe(encode_s);
           this.finished.inc({ model: done.model, status: 'completed' });
-          this.events.publish(done);
+          this.events.settled(done);
         }
         return;
       }
@@ -200,7 +200,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     if (failed) {
       this.logger.warn(`${job.id} failed: ${errorCode}: ${message}`);
       this.finished.inc({ model: failed.model, status: 'failed' });
-      this.events.publish(failed);
+      this.events.settled(failed);
     }
   }
 
@@ -210,7 +210,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     });
     if (cancelled) {
       this.finished.inc({ model: cancelled.model, status: 'cancelled' });
-      this.events.publish(cancelled);
+      this.events.settled(cancelled);
       await this.refreshGauges();
     }
     return cancelled;

@@ -106,7 +106,8 @@ class WanPipelineEngine(Engine):
         total = params.num_inference_steps
 
         def step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-            on_step(index + 1, total)
+            # Clamped: a scheduler that adds a final step must not report step > total.
+            on_step(min(index + 1, total), total)
             return kwargs
 
         # A CPU generator gives the same noise for a seed on every device.

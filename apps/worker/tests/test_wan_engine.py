@@ -1,0 +1,135 @@
+"""The production `wan` engine's load path, offline, on a diffusers-format directory.
+
+The directory is the tiny random pipeline saved with ``save_pretrained``: the same layout as
+``Wan-AI/Wan2.2-TI2V-5B-Diffusers`` (model_index.json, transformer/, vae/, text_encoder/,
+tokenizer/, scheduler/), so ``from_pretrained`` with the hub off, the dtype split and the
+per-job scheduler are exercised for real.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from t2v_worker.config import WorkerConfig
+from t2v_worker.params import GenerateParams
+from worker_support import WorkerProcess, ffprobe, generate_request
+
+pytestmark = pytest.mark.slow
+
+PARAMS = GenerateParams(
+    prompt="a cat dancing in the rain",
+    negative_prompt="blurry",
+    width=128,
+    height=128,
+    num_frames=9,
+    fps=8,
+    num_inference_steps=3,
+    guidance_scale=5.0,
+    seed=11,
+    flow_shift=None,
+)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from t2v_worker.engines.wan_tiny import WanTinyEngine
+
+    engine = WanTinyEngine(WorkerConfig(engine="wan-tiny"))
+    engine.load()
+    root = tmp_path_factory.mktemp("models") / "Wan2.2-TI2V-tiny-Diffusers"
+    engine.pipe.save_pretrained(str(root))
+    return root
+
+
+@pytest.fixture(scope="module")
+def wan_engine(model_dir: Path) -> Any:
+    from t2v_worker.engines.wan import WanEngine
+
+    engine = WanEngine(WorkerConfig(engine="wan", model_path=str(model_dir), vae_tiling=True))
+    engine.load()
+    return engine
+
+
+def test_saved_layout_is_what_the_check_expects(model_dir: Path) -> None:
+    from t2v_worker.engines.wan import check_model_dir
+
+    check_model_dir(str(model_dir))
+    for sub in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
+        assert (model_dir / sub).is_dir()
+
+
+def test_dtypes_and_model_id(wan_engine: Any, model_dir: Path) -> None:
+    import torch
+
+    assert wan_engine.model_id == model_dir.name
+    assert wan_engine.pipe.vae.dtype == torch.float32
+    assert wan_engine.pipe.transformer.dtype == torch.bfloat16
+    assert wan_engine.pipe.text_encoder.dtype == torch.bfloat16
+    assert wan_engine.pipe.vae.use_tiling is True
+
+
+def test_flow_shift_comes_from_the_model_unless_the_job_sets_it(wan_engine: Any) -> None:
+    steps: list[int] = []
+    default = wan_engine.generate(PARAMS, lambda step, _total: steps.append(step))
+    assert steps == [1, 2, 3]
+    assert wan_engine.pipe.scheduler.config.flow_shift == 3.0
+    shifted = wan_engine.generate(dataclasses.replace(PARAMS, flow_shift=8.0), lambda *_: None)
+    assert wan_engine.pipe.scheduler.config.flow_shift == 8.0
+    again = wan_engine.generate(PARAMS, lambda *_: None)
+    assert wan_engine.pipe.scheduler.config.flow_shift == 3.0
+    assert default.shape == (9, 128, 128, 3)
+    assert abs(default - again).max() == 0, "same seed, same params, same frames"
+    assert abs(default - shifted).max() > 0, "flow_shift changes the sampling"
+
+
+def test_worker_serves_the_directory(model_dir: Path, tmp_path: Path) -> None:
+    worker = WorkerProcess(
+        {"T2V_ENGINE": "wan", "T2V_MODEL_PATH": str(model_dir), "T2V_HEARTBEAT_INTERVAL_S": "30"}
+    )
+    try:
+        ready = worker.next_event(timeout=180)
+        assert ready["type"] == "ready", ready
+        assert (ready["model"], ready["engine"], ready["device"]) == (model_dir.name, "wan", "cpu")
+        worker.send(generate_request("wan_job", tmp_path, width=160, height=96, num_frames=9, flow_shift=4.0))
+        _, done = worker.until_terminal("wan_job")
+        assert done["type"] == "done", done
+        info = ffprobe(done["path"])
+        assert (
+            info["codec_name"],
+            info["pix_fmt"],
+            info["width"],
+            info["height"],
+            info["nb_read_frames"],
+        ) == (
+            "h264",
+            "yuv420p",
+            160,
+            96,
+            9,
+        )
+    finally:
+        assert worker.close() == 0
+    assert worker.bad_lines == []
+
+
+def test_cuda_requested_without_a_gpu_is_a_load_failure(model_dir: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    worker = WorkerProcess(
+        {
+            "T2V_ENGINE": "wan",
+            "T2V_MODEL_PATH": str(model_dir),
+            "T2V_WORKER_DEVICE": "cuda",
+            "CUDA_VISIBLE_DEVICES": "",
+            "T2V_HEARTBEAT_INTERVAL_S": "30",
+        }
+    )
+    event = worker.next_event(timeout=120)
+    assert event["code"] == "MODEL_LOAD_FAILED" and "no CUDA device" in event["message"]
+    assert worker.proc.wait(timeout=60) != 0

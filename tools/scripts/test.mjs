@@ -12,6 +12,8 @@ ensureSystemTools([
   ['ab', 'apache2-utils'],
   ['promtool', 'prometheus'],
   ['pgrep', 'procps'],
+  ['redis-server', 'redis-server'],
+  ['chromium', 'chromium'],
 ]);
 ensureSystemTools([['go', 'golang-go']]);
 

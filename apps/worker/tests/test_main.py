@@ -43,7 +43,7 @@ def test_sigterm_cancels_the_job_and_exits_cleanly(tmp_path: Path) -> None:
     worker = WorkerProcess({"T2V_ENGINE": "wan-tiny", "T2V_HEARTBEAT_INTERVAL_S": "30"})
     assert worker.next_event(timeout=180)["type"] == "ready"
     worker.send(
-        generate_request("long", tmp_path, width=256, height=256, num_frames=33, num_inference_steps=50)
+        generate_request("long", tmp_path, width=512, height=512, num_frames=65, num_inference_steps=50)
     )
     while worker.next_event(timeout=60).get("step", 0) < 1:
         pass

@@ -52,26 +52,25 @@ def test_same_seed_same_video(tiny_worker: WorkerProcess, tmp_path: Path) -> Non
 
 def test_cancel_stops_within_one_step(tiny_worker: WorkerProcess, tmp_path: Path) -> None:
     job = "video_cancel"
-    # Big enough that one step takes a measurable time on a CPU.
+    # The largest tiny job: ≈ 0.1 s a step on 2 cores, so a cancel lands mid-run. The strict
+    # "next step boundary" check is in test_server.py, where the timing is controlled; here the
+    # pipe and thread scheduling of a loaded CI machine get one extra step of slack.
     tiny_worker.send(
-        generate_request(job, tmp_path, width=256, height=256, num_frames=33, num_inference_steps=50)
+        generate_request(job, tmp_path, width=512, height=512, num_frames=65, num_inference_steps=50)
     )
-    seen = []
     while True:
         event = tiny_worker.next_event(timeout=60)
         assert event["type"] == "progress", event
-        seen.append(event["step"])
         if event["step"] == 2:
             break
     sent_at = time.monotonic()
     tiny_worker.send({"type": "cancel", "job_id": job})
     progress, error = tiny_worker.until_terminal(job, timeout=60)
     assert error["type"] == "error" and error["code"] == "CANCELLED", error
-    # The step running when cancel arrived may report; nothing after it.
-    assert all(p["step"] <= 3 for p in progress), progress
-    assert "of 50" in error["message"]
+    assert all(p["step"] <= 4 for p in progress), progress
+    stopped_at = int(error["message"].split("step ", 1)[1].split(" ", 1)[0])
+    assert 2 <= stopped_at <= 5 and error["message"].endswith("of 50"), error
     assert error["_t"] - sent_at < 10
-    assert not (tmp_path / f"{job}.mp4").exists()
     assert list(tmp_path.iterdir()) == []
     # The pipeline stays usable.
     tiny_worker.send(generate_request("after_cancel", tmp_path))

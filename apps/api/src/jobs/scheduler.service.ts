@@ -15,11 +15,21 @@ import { JOB_STORE, type JobStore } from './job-store';
 import type { Job } from './job.types';
 
 /** A job whose worker died is run at most this many times in all. */
-const MAX_ATTEMPTS = 2;
+export const MAX_ATTEMPTS = 2;
+
+/** A dispatcher other than the embedded pump (the redis driver's BullMQ worker). */
+export interface ExternalDispatcher {
+  /** Stops taking jobs; waits up to `graceMs` for running ones, then hands the rest back. */
+  drain(graceMs: number): Promise<void>;
+  /** Asks whichever replica runs `jobId` to stop it. */
+  cancelRemote(jobId: string): void;
+}
 
 /**
- * The embedded driver's scheduler: FIFO from the durable store onto free worker slots.
- * Recovers interrupted jobs at boot, retries a crashed job once, sweeps expired outputs.
+ * Runs jobs on the worker pool and records their outcome. With the embedded driver it is also
+ * the dispatcher (FIFO from the durable store onto free worker slots, recovery at boot); with
+ * the redis driver, `RedisDispatcher` takes jobs from BullMQ and calls `execute`.
+ * Retries a crashed job once, sweeps expired outputs.
  */
 @Injectable()
 export class SchedulerService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -29,6 +39,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly running = new Map<string, Promise<void>>();
   draining = false;
+  private external: ExternalDispatcher | null = null;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -47,9 +58,14 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   async onApplicationBootstrap(): Promise<void> {
     await this.store.open();
     this.storage.ensureRoot();
-    this.removeStrayTempFiles();
-    await this.recover();
-    this.pool.on('available', () => this.kick());
+    if (this.config.queue === 'embedded') {
+      this.removeStrayTempFiles();
+      await this.recover();
+      this.pool.on('available', () => this.kick());
+    } else {
+      // The output root is shared: a fresh temp file may belong to a job running on another replica.
+      this.removeStrayTempFiles(3600_000);
+    }
     this.pool.start();
     this.sweepTimer = setInterval(() => void this.sweepExpired(), this.config.expirySweepS * 1000);
     this.sweepTimer.unref();
@@ -69,16 +85,24 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   }
 
   /** Workers write `.<name>.<pid>.tmp*` beside the final file; a crash can leave one behind. */
-  private removeStrayTempFiles(): void {
+  private removeStrayTempFiles(olderThanMs = 0): void {
     for (const name of fs.readdirSync(this.storage.root)) {
       if (name.startsWith('.') && name.includes('.tmp')) {
-        fs.rmSync(`${this.storage.root}/${name}`, { force: true });
+        const file = `${this.storage.root}/${name}`;
+        if (olderThanMs > 0 && Date.now() - (fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0) < olderThanMs) continue;
+        fs.rmSync(file, { force: true });
       }
     }
   }
 
-  /** Schedules a dispatch pass (coalesced). */
+  /** Lets another dispatcher (redis driver) take over draining and remote cancels. */
+  attachDispatcher(dispatcher: ExternalDispatcher): void {
+    this.external = dispatcher;
+  }
+
+  /** Schedules a dispatch pass (coalesced). The redis driver dispatches from BullMQ instead. */
   kick(): void {
+    if (this.config.queue !== 'embedded') return;
     void this.pump();
   }
 
@@ -108,13 +132,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     }
   }
 
-  private async execute(worker: WorkerSupervisor, job: Job): Promise<void> {
-    const queueS = job.startedAt && job.attempts === 1 ? (job.startedAt - job.createdAt) / 1000 : job.timings.queue_s;
-    if (job.attempts === 1 && queueS !== null) this.queueWait.observe(queueS);
-    const started = (await this.store.update(job.id, {
-      timings: { ...job.timings, queue_s: queueS, load_s: worker.ready?.load_s ?? null },
-    }))!;
-    this.events.publish(started);
+  /** Runs a claimed job on `worker` and records the outcome. Never rejects. */
+  async execute(worker: WorkerSupervisor, job: Job): Promise<void> {
     const request: GenerateRequest = {
       type: 'generate',
       job_id: job.id,
@@ -123,7 +142,9 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       thumbnail_path: this.storage.pathFor(job.id, 'thumbnail'),
     };
     let lastProgress = -1;
-    const outcome = await worker.runJob(request, (step, total) => {
+    // Hand the job over before any await: runJob marks the worker BUSY synchronously, so the
+    // dispatch loop cannot give the same worker a second job.
+    const running = worker.runJob(request, (step, total) => {
       const progress = Math.min(99, Math.floor((step / total) * 100));
       if (progress === lastProgress) return;
       lastProgress = progress;
@@ -131,6 +152,14 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
         if (j) this.events.publish(j);
       });
     });
+    const queueS =
+      job.startedAt && job.attempts === 1 ? (job.startedAt - job.createdAt) / 1000 : job.timings.queue_s;
+    if (job.attempts === 1 && queueS !== null) this.queueWait.observe(queueS);
+    const started = await this.store.transition(job.id, ['in_progress'], 'in_progress', {
+      timings: { ...job.timings, queue_s: queueS, load_s: worker.ready?.load_s ?? null },
+    });
+    if (started) this.events.publish(started);
+    const outcome = await running;
     try {
       await this.settle(job, outcome);
     } catch (err) {
@@ -141,9 +170,12 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
 
   private async settle(job: Job, outcome: RunOutcome): Promise<void> {
     const current = await this.store.get(job.id);
-    if (!current || current.status !== 'in_progress') {
-      // Cancelled or deleted while running: whatever the worker produced is not wanted.
-      if (outcome.kind === 'done') await this.storage.remove(job.id);
+    const sameRun = current?.attempts === job.attempts && current.startedAt === job.startedAt;
+    if (!current || current.status !== 'in_progress' || !sameRun) {
+      // Cancelled or deleted while running: whatever the worker produced is not wanted. Any other
+      // state belongs to another run of this job (taken over, handed back, already completed:
+      // the same output path), which this outcome must not touch.
+      if (outcome.kind === 'done' && (!current || current.status === 'cancelled')) await this.storage.remove(job.id);
       return;
     }
     switch (outcome.kind) {
@@ -190,7 +222,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     }
   }
 
-  private async fail(job: Job, code: JobErrorCode | string, message: string): Promise<void> {
+  async fail(job: Job, code: JobErrorCode | string, message: string): Promise<void> {
     const errorCode: JobErrorCode = isJobErrorCode(code) ? code : 'ENGINE_ERROR';
     const failed = await this.store.transition(job.id, ['queued', 'in_progress'], 'failed', {
       errorCode,
@@ -219,7 +251,10 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   /** Cancels a queued job at once; asks the worker to stop a running one within a step. */
   async cancel(job: Job): Promise<Job | null> {
     const cancelled = await this.markCancelled(job);
-    if (job.status === 'in_progress') this.pool.find(job.id)?.cancel(job.id);
+    if (job.status === 'in_progress') {
+      this.pool.find(job.id)?.cancel(job.id);
+      this.external?.cancelRemote(job.id);
+    }
     return cancelled;
   }
 
@@ -252,6 +287,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
   /** Stops dispatching; waits up to `graceMs` for running jobs, which are requeued if cut off. */
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
+    if (this.external) return this.external.drain(graceMs);
     const all = Promise.allSettled([...this.running.values()]);
     await Promise.race([all, new Promise((r) => setTimeout(r, graceMs).unref())]);
   }

@@ -25,11 +25,17 @@ export interface ApiProcess {
  */
 export async function startApi(
   env: Record<string, string> = {},
-  opts: { dataDir?: string; waitReady?: boolean; timeoutMs?: number } = {},
+  opts: {
+    dataDir?: string;
+    waitReady?: boolean;
+    timeoutMs?: number;
+    wrap?: (argv: string[]) => string[];
+  } = {},
 ): Promise<ApiProcess> {
   if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npx nx run api:build\` first`);
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 't2v-e2e-'));
-  const child = spawn(process.execPath, [MAIN], {
+  const [cmd, ...args] = opts.wrap ? opts.wrap([process.execPath, MAIN]) : [process.execPath, MAIN];
+  const child = spawn(cmd!, args, {
     env: {
       PATH: process.env['PATH'] ?? '',
       HOME: process.env['HOME'] ?? os.tmpdir(),
@@ -45,7 +51,10 @@ export async function startApi(
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`API did not listen in time:\n${logs.join('\n')}`)), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`API did not listen in time:\n${logs.join('\n')}`)),
+      opts.timeoutMs ?? 30_000,
+    );
     const onLine = (line: string) => {
       logs.push(line);
       const m = /listening on http:\/\/[^:]+:(\d+)/.exec(line);
@@ -75,12 +84,17 @@ export async function startApi(
       await exited;
     },
   };
-  if (opts.waitReady !== false) await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, opts.timeoutMs ?? 30_000);
+  if (opts.waitReady !== false)
+    await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, opts.timeoutMs ?? 30_000);
   return api;
 }
 
 /** Polls `check` every 50 ms until it returns true, or throws after `timeoutMs`. */
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

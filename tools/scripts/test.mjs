@@ -18,7 +18,7 @@ ensureSystemTools([
 ensureSystemTools([['go', 'golang-go']]);
 
 const nx = (...args) =>
-  run(process.execPath, [path.join(ROOT, 'node_modules/nx/bin/nx.js'), ...args, '--output-style=stream'], {
+  run(process.execPath, [path.join(ROOT, 'node_modules/nx/dist/bin/nx.js'), ...args, '--output-style=stream'], {
     env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', FORCE_COLOR: '0' },
   });
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds tools/fuzz/.venv with schemathesis from requirements.lock; reused while the lock is unchanged.
+set -euo pipefail
+dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="$dir/.venv"
+want="$(sha256sum "$dir/requirements.lock" | cut -d' ' -f1)"
+if [[ -f "$venv/.stamp" && "$(cat "$venv/.stamp")" == "$want" ]] && "$venv/bin/st" --version >/dev/null 2>&1; then
+  exit 0
+fi
+rm -rf "$venv"
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$dir/requirements.lock"
+echo "$want" >"$venv/.stamp"

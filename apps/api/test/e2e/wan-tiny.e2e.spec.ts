@@ -1,0 +1,59 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { getJson, postJson, startApi } from '../support/api-process';
+import { ffprobe } from '../support/ffprobe';
+
+/**
+ * The real model path in CI: the API supervising the Python worker that runs diffusers'
+ * WanPipeline with tiny random-initialised components on CPU. The output is noise, but every
+ * stage (text encoder, transformer denoising with CFG, VAE decode, H.264 encode) really runs.
+ */
+describe('API with T2V_ENGINE=wan-tiny (Python worker, diffusers WanPipeline)', () => {
+  it('generates a video end to end over HTTP', async () => {
+    const api = await startApi(
+      { T2V_ENGINE: 'wan-tiny', T2V_WORKER_STARTUP_TIMEOUT_S: '300', T2V_HEARTBEAT_TIMEOUT_S: '120' },
+      { timeoutMs: 300_000 },
+    );
+    try {
+      const ready = await getJson(`${api.url}/readyz`);
+      expect(ready.json.details.workers.workers[0].state).toBe('READY');
+      const models = await getJson(`${api.url}/v1/models`);
+      expect(models.json.data[0]).toMatchObject({ id: 'wan-tiny-random', engine: 'wan-tiny' });
+
+      const res = await postJson(
+        `${api.url}/v1/videos`,
+        { prompt: 'a cat dancing in the rain', size: '256x128', seconds: 2, num_inference_steps: 3, seed: 7 },
+        { Prefer: 'wait=240' },
+      );
+      expect(res.json).toMatchObject({
+        status: 'completed',
+        model: 'wan-tiny-random',
+        num_frames: 17,
+        size: '256x128',
+      });
+      expect(res.json.timings.inference_s).toBeGreaterThan(0);
+      expect(res.json.timings.load_s).toBeGreaterThan(0);
+
+      const mp4 = Buffer.from(
+        await (await fetch(`${api.url}/v1/videos/${res.json.id}/content`)).arrayBuffer(),
+      );
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-wan-')), 'v.mp4');
+      fs.writeFileSync(file, mp4);
+      expect(ffprobe(file)).toEqual({
+        codec: 'h264',
+        width: 256,
+        height: 128,
+        frames: 17,
+        pixFmt: 'yuv420p',
+      });
+
+      const metrics = await (await fetch(`${api.url}/metrics`)).text();
+      expect(metrics).toMatch(/t2v_model_load_seconds\{worker="cpu-0"\} [0-9.]+/);
+      expect(metrics).toMatch(/t2v_job_inference_seconds_count 1/);
+    } finally {
+      expect(await api.stop()).toBe(0);
+    }
+  }, 360_000);
+});

@@ -18,13 +18,18 @@ describe('API end to end (synthetic engine)', () => {
     expect(await api.stop()).toBe(0);
   });
 
-  const create = (body: unknown, headers: Record<string, string> = {}) => postJson(`${base}/v1/videos`, body, headers);
+  const create = (body: unknown, headers: Record<string, string> = {}) =>
+    postJson(`${base}/v1/videos`, body, headers);
   const waitDone = async (id: string) => {
     let video: any;
-    await waitFor(async () => {
-      video = (await getJson(`${base}/v1/videos/${id}`)).json;
-      return ['completed', 'failed', 'cancelled'].includes(video.status);
-    }, 30_000, `video ${id}`);
+    await waitFor(
+      async () => {
+        video = (await getJson(`${base}/v1/videos/${id}`)).json;
+        return ['completed', 'failed', 'cancelled'].includes(video.status);
+      },
+      30_000,
+      `video ${id}`,
+    );
     return video;
   };
 
@@ -37,9 +42,20 @@ describe('API end to end (synthetic engine)', () => {
   });
 
   it('creates a video, streams its events and serves a valid MP4 and thumbnail', async () => {
-    const created = await create({ prompt: 'a cat dancing in the rain', size: '256x256', seconds: 1, num_inference_steps: 6 });
+    const created = await create({
+      prompt: 'a cat dancing in the rain',
+      size: '256x256',
+      seconds: 1,
+      num_inference_steps: 6,
+    });
     expect(created.status).toBe(200);
-    expect(created.json).toMatchObject({ object: 'video', status: expect.stringMatching(/queued|in_progress/), size: '256x256', num_frames: 25, model: 't2v-synthetic' });
+    expect(created.json).toMatchObject({
+      object: 'video',
+      status: expect.stringMatching(/queued|in_progress/),
+      size: '256x256',
+      num_frames: 25,
+      model: 't2v-synthetic',
+    });
     expect(created.headers.get('x-request-id')).toBeTruthy();
 
     const res = await fetch(`${base}/v1/videos/${created.json.id}/events`);
@@ -52,14 +68,18 @@ describe('API end to end (synthetic engine)', () => {
     expect(last).toMatchObject({ status: 'completed', progress: 100 });
     expect(last.timings.inference_s).toBeGreaterThan(0);
 
-    const mp4 = await fetch(`${base}/v1/videos/${created.json.id}/content`, { headers: { accept: 'application/binary' } });
+    const mp4 = await fetch(`${base}/v1/videos/${created.json.id}/content`, {
+      headers: { accept: 'application/binary' },
+    });
     expect(mp4.status).toBe(200);
     expect(mp4.headers.get('content-type')).toBe('video/mp4');
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-dl-')), 'v.mp4');
     fs.writeFileSync(file, Buffer.from(await mp4.arrayBuffer()));
     expect(ffprobe(file)).toEqual({ codec: 'h264', width: 256, height: 256, frames: 25, pixFmt: 'yuv420p' });
 
-    const range = await fetch(`${base}/v1/videos/${created.json.id}/content`, { headers: { range: 'bytes=0-99' } });
+    const range = await fetch(`${base}/v1/videos/${created.json.id}/content`, {
+      headers: { range: 'bytes=0-99' },
+    });
     expect(range.status).toBe(206);
     expect((await range.arrayBuffer()).byteLength).toBe(100);
     expect(range.headers.get('content-range')).toMatch(/^bytes 0-99\/\d+$/);
@@ -87,7 +107,9 @@ describe('API end to end (synthetic engine)', () => {
   it('cancels queued and running jobs, and deletes records and files', async () => {
     const running = await create({ prompt: 'long running', num_inference_steps: 100 });
     const queued = await create({ prompt: 'waiting behind it', num_inference_steps: 100 });
-    await waitFor(async () => (await getJson(`${base}/v1/videos/${running.json.id}`)).json.status === 'in_progress');
+    await waitFor(
+      async () => (await getJson(`${base}/v1/videos/${running.json.id}`)).json.status === 'in_progress',
+    );
     const q = await getJson(`${base}/v1/videos/${queued.json.id}`);
     expect(q.json).toMatchObject({ status: 'queued', queue_position: 1 });
     expect((await postJson(`${base}/v1/videos/${queued.json.id}/cancel`, {})).json.status).toBe('cancelled');
@@ -107,7 +129,8 @@ describe('API end to end (synthetic engine)', () => {
 
   it('pages through the list with a cursor', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await create({ prompt: `page ${i}`, num_inference_steps: 1 })).json.id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await create({ prompt: `page ${i}`, num_inference_steps: 1 })).json.id);
     const first = await getJson(`${base}/v1/videos?limit=2&order=desc`);
     expect(first.json).toMatchObject({ object: 'list', has_more: true });
     expect(first.json.data.map((v: any) => v.id)).toEqual([ids[2], ids[1]]);
@@ -136,7 +159,9 @@ describe('API end to end (synthetic engine)', () => {
     expect(hit.json).toMatchObject({ status: 'completed', cached: true });
     expect(hit.json.id).not.toBe(first.json.id);
     const [x, y] = await Promise.all(
-      [first.json.id, hit.json.id].map(async (id) => Buffer.from(await (await fetch(`${base}/v1/videos/${id}/content`)).arrayBuffer())),
+      [first.json.id, hit.json.id].map(async (id) =>
+        Buffer.from(await (await fetch(`${base}/v1/videos/${id}/content`)).arrayBuffer()),
+      ),
     );
     expect(x!.equals(y!)).toBe(true);
     const metrics = await (await fetch(`${base}/metrics`)).text();
@@ -199,12 +224,20 @@ describe('API end to end (synthetic engine)', () => {
   });
 
   it('rejects malformed, oversized and mistyped bodies with 4xx, never 500', async () => {
-    const bad = await fetch(`${base}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{bad' });
+    const bad = await fetch(`${base}/v1/videos`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{bad',
+    });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as any).error.code).toBe('invalid_json');
     const big = await create({ prompt: 'x'.repeat(2 * 1024 * 1024) });
     expect(big.status).toBe(413);
-    const text = await fetch(`${base}/v1/videos`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hi' });
+    const text = await fetch(`${base}/v1/videos`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'hi',
+    });
     expect(text.status).toBe(415);
     expect((await getJson(`${base}/v1/videos/video_00000000000000000000000000`)).status).toBe(404);
     expect((await getJson(`${base}/v1/videos/..%2F..%2Fetc%2Fpasswd/content`)).status).toBe(404);
@@ -225,7 +258,10 @@ describe('API end to end (synthetic engine)', () => {
     expect(body).toMatch(/^Video generated at \/.+\.mp4$/);
     expect(fs.existsSync(body.replace('Video generated at ', ''))).toBe(true);
     const json = await getJson(`${base}/generate?prompt=a%20dog`, { accept: 'application/json' });
-    expect(json.json).toMatchObject({ status: 'completed', url: expect.stringMatching(/^\/v1\/videos\/video_.+\/content$/) });
+    expect(json.json).toMatchObject({
+      status: 'completed',
+      url: expect.stringMatching(/^\/v1\/videos\/video_.+\/content$/),
+    });
     expect((await getJson(`${base}/generate`)).json.error.param).toBe('prompt');
   });
 
@@ -263,6 +299,8 @@ describe('API end to end (synthetic engine)', () => {
     expect(docs.status).toBe(200);
     expect(await docs.text()).toContain('swagger');
     const spec = await getJson(`${base}/openapi.json`);
-    expect(Object.keys(spec.json.paths)).toEqual(expect.arrayContaining(['/v1/videos', '/v1/videos/{id}/content']));
+    expect(Object.keys(spec.json.paths)).toEqual(
+      expect.arrayContaining(['/v1/videos', '/v1/videos/{id}/content']),
+    );
   });
 });

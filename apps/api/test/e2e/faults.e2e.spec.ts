@@ -11,10 +11,14 @@ describe('worker faults through the API', () => {
     try {
       const created = await postJson(`${api.url}/v1/videos`, { prompt: 'doomed' });
       let video: any;
-      await waitFor(async () => {
-        video = (await getJson(`${api.url}/v1/videos/${created.json.id}`)).json;
-        return video.status === 'failed';
-      }, 20_000, 'the job to fail');
+      await waitFor(
+        async () => {
+          video = (await getJson(`${api.url}/v1/videos/${created.json.id}`)).json;
+          return video.status === 'failed';
+        },
+        20_000,
+        'the job to fail',
+      );
       expect(video.error).toMatchObject({ code: 'WORKER_CRASHED' });
       const metrics = await (await fetch(`${api.url}/metrics`)).text();
       const restarts = Number(/t2v_worker_restarts_total\{worker="cpu-0"\} (\d+)/.exec(metrics)?.[1]);
@@ -29,10 +33,14 @@ describe('worker faults through the API', () => {
   it('stays live but not ready while the worker cannot start, with the reason in /readyz', async () => {
     const api = await startApi({ T2V_WORKER_COMMAND: fake('crash-in-setup') }, { waitReady: false });
     try {
-      await waitFor(async () => {
-        const r = await getJson(`${api.url}/readyz`);
-        return r.status === 503 && JSON.stringify(r.json).includes('MODEL_LOAD_FAILED');
-      }, 10_000, 'readiness to report the load failure');
+      await waitFor(
+        async () => {
+          const r = await getJson(`${api.url}/readyz`);
+          return r.status === 503 && JSON.stringify(r.json).includes('MODEL_LOAD_FAILED');
+        },
+        10_000,
+        'readiness to report the load failure',
+      );
       expect((await getJson(`${api.url}/healthz`)).status).toBe(200);
       // Jobs are still accepted (and kept) while no worker is ready.
       const created = await postJson(`${api.url}/v1/videos`, { prompt: 'queued while down' });
@@ -52,16 +60,28 @@ describe('worker faults through the API', () => {
       expect(metrics).toMatch(/t2v_worker_state\{worker="cpu-0",state="READY"\} 1/);
       // Find the worker: the only child process of the API.
       const { execFileSync } = await import('node:child_process');
-      const pid = Number(execFileSync('pgrep', ['-P', String(api.child.pid)], { encoding: 'utf8' }).trim().split('\n')[0]);
+      const pid = Number(
+        execFileSync('pgrep', ['-P', String(api.child.pid)], { encoding: 'utf8' })
+          .trim()
+          .split('\n')[0],
+      );
       expect(pid).toBeGreaterThan(0);
       process.kill(pid, 'SIGSTOP');
       const stoppedAt = Date.now();
       await waitFor(async () => (await getJson(`${api.url}/readyz`)).status === 503, 5000, 'not ready');
       expect(Date.now() - stoppedAt).toBeLessThan(4000);
-      await waitFor(async () => (await getJson(`${api.url}/readyz`)).status === 200, 10_000, 'ready after restart');
+      await waitFor(
+        async () => (await getJson(`${api.url}/readyz`)).status === 200,
+        10_000,
+        'ready after restart',
+      );
       const after = await (await fetch(`${api.url}/metrics`)).text();
       expect(after).toMatch(/t2v_worker_restarts_total\{worker="cpu-0"\} 1/);
-      const job = await postJson(`${api.url}/v1/videos`, { prompt: 'after the freeze' }, { Prefer: 'wait=20' });
+      const job = await postJson(
+        `${api.url}/v1/videos`,
+        { prompt: 'after the freeze' },
+        { Prefer: 'wait=20' },
+      );
       expect(job.json.status).toBe('completed');
     } finally {
       await api.stop();
@@ -72,7 +92,9 @@ describe('worker faults through the API', () => {
     const api = await startApi({ T2V_MAX_QUEUE: '3', T2V_SYNTHETIC_STEP_MS: '200' });
     try {
       const results = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => postJson(`${api.url}/v1/videos`, { prompt: `burst ${i}`, num_inference_steps: 50 })),
+        Array.from({ length: 10 }, (_, i) =>
+          postJson(`${api.url}/v1/videos`, { prompt: `burst ${i}`, num_inference_steps: 50 }),
+        ),
       );
       const statuses = results.map((r) => r.status);
       expect(statuses.filter((s) => s >= 500 && s !== 503)).toEqual([]);

@@ -37,7 +37,12 @@ describe('GET /generate under concurrent load (ab -n 200 -c 50)', () => {
       for (const f of files) {
         const probe = ffprobe(path.join(api.dataDir, 'videos', f));
         expect(probe).toMatchObject({ codec: 'h264', width: 320, height: 192, frames: 25 });
-        sizes.add(fs.readFileSync(path.join(api.dataDir, 'videos', f)).subarray(-4096).toString('base64'));
+        sizes.add(
+          fs
+            .readFileSync(path.join(api.dataDir, 'videos', f))
+            .subarray(-4096)
+            .toString('base64'),
+        );
       }
       expect(sizes.size).toBe(200);
       expect(fs.readdirSync(path.join(api.dataDir, 'videos')).filter((f) => f.includes('.tmp'))).toEqual([]);

@@ -25,11 +25,23 @@ function log(name, message) {
 }
 
 function ready(name) {
-  emit({ type: 'ready', protocol: PROTOCOL_VERSION, model: `fake-${name}`, engine: 'fake', device: 'cpu', load_s: 0 });
+  emit({
+    type: 'ready',
+    protocol: PROTOCOL_VERSION,
+    model: `fake-${name}`,
+    engine: 'fake',
+    device: 'cpu',
+    load_s: 0,
+  });
 }
 
 function heartbeatEvent() {
-  return { type: 'heartbeat', gpu_mem_bytes: null, gpu_mem_total_bytes: null, rss_bytes: process.memoryUsage.rss() };
+  return {
+    type: 'heartbeat',
+    gpu_mem_bytes: null,
+    gpu_mem_total_bytes: null,
+    rss_bytes: process.memoryUsage.rss(),
+  };
 }
 
 /** Heartbeats every FAKE_HEARTBEAT_MS (default 100). Returns a stop function. */
@@ -72,4 +84,15 @@ function stayAlive() {
   setInterval(() => undefined, 1 << 30);
 }
 
-module.exports = { PROTOCOL_VERSION, envNumber, emit, log, ready, heartbeatEvent, startHeartbeat, onRequests, boundLifetime, stayAlive };
+module.exports = {
+  PROTOCOL_VERSION,
+  envNumber,
+  emit,
+  log,
+  ready,
+  heartbeatEvent,
+  startHeartbeat,
+  onRequests,
+  boundLifetime,
+  stayAlive,
+};

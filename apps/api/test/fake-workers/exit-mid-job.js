@@ -16,9 +16,12 @@ onRequests(NAME, (request) => {
   if (request.type !== 'generate') return;
   const total = request.params?.num_inference_steps ?? 4;
   emit({ type: 'progress', job_id: request.job_id, step: 1, total: Math.max(1, total) });
-  setTimeout(() => {
-    log(NAME, 'dying mid-job');
-    if ((process.env.FAKE_EXIT_MODE ?? 'kill') === 'kill') process.kill(process.pid, 'SIGKILL');
-    else process.exit(envNumber('FAKE_EXIT_CODE', 1));
-  }, envNumber('FAKE_STEP_MS', 50));
+  setTimeout(
+    () => {
+      log(NAME, 'dying mid-job');
+      if ((process.env.FAKE_EXIT_MODE ?? 'kill') === 'kill') process.kill(process.pid, 'SIGKILL');
+      else process.exit(envNumber('FAKE_EXIT_CODE', 1));
+    },
+    envNumber('FAKE_STEP_MS', 50),
+  );
 });

@@ -43,7 +43,9 @@ describe('fake workers', () => {
   it('crash-in-setup: reports MODEL_LOAD_FAILED and exits 1 without ready', async () => {
     const worker = start('crash-in-setup');
     expect(await worker.exited).toEqual({ code: 1, signal: null });
-    expect(worker.events).toEqual([expect.objectContaining({ type: 'error', job_id: null, code: 'MODEL_LOAD_FAILED' })]);
+    expect(worker.events).toEqual([
+      expect.objectContaining({ type: 'error', job_id: null, code: 'MODEL_LOAD_FAILED' }),
+    ]);
   });
 
   it('crash-in-setup: FAKE_SILENT_CRASH and FAKE_EXIT_CODE', async () => {

@@ -12,5 +12,9 @@ const NAME = 'silent-setup';
 boundLifetime(NAME);
 log(NAME, 'loading model (forever)...');
 if (process.env.FAKE_HEARTBEAT === '1') startHeartbeat();
-onRequests(NAME, (request) => log(NAME, `not ready, ignoring ${request.type}`), () => log(NAME, 'stdin closed, still loading'));
+onRequests(
+  NAME,
+  (request) => log(NAME, `not ready, ignoring ${request.type}`),
+  () => log(NAME, 'stdin closed, still loading'),
+);
 stayAlive();

@@ -26,12 +26,23 @@ function finish(job, event) {
 
 function start(request) {
   const { params } = request;
-  const job = { id: request.job_id, step: 0, total: params.num_inference_steps, cancelled: false, timer: null };
+  const job = {
+    id: request.job_id,
+    step: 0,
+    total: params.num_inference_steps,
+    cancelled: false,
+    timer: null,
+  };
   current = job;
   const started = Date.now();
   job.timer = setInterval(() => {
     if (job.cancelled) {
-      return finish(job, { type: 'error', job_id: job.id, code: 'CANCELLED', message: `cancelled at step ${job.step} of ${job.total}` });
+      return finish(job, {
+        type: 'error',
+        job_id: job.id,
+        code: 'CANCELLED',
+        message: `cancelled at step ${job.step} of ${job.total}`,
+      });
     }
     job.step += 1;
     emit({ type: 'progress', job_id: job.id, step: job.step, total: job.total });

@@ -23,7 +23,9 @@ export class WorkerHarness {
       else this.invalidLines.push({ line, error: parsed.error });
       this.notify();
     });
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
     void this.exited.then(() => this.notify());
   }
 

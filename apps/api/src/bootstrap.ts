@@ -22,6 +22,8 @@ export async function createApp(config: AppConfig, logger = new JsonLogger(confi
   const app = await NestFactory.create(AppModule.forConfig(config), { bodyParser: false, logger });
   const http = app.getHttpAdapter().getInstance() as express.Express;
   http.disable('x-powered-by');
+  // Job objects change on every poll; hashing each JSON body for an ETag costs more than it saves.
+  http.set('etag', false);
   http.set('trust proxy', true);
   const duration = app.get<Histogram<string>>(getToken(METRIC.httpDuration));
   app.use((req: Request, res: Response, next: NextFunction) => {

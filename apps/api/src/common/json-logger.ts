@@ -8,9 +8,23 @@ export type LogLevel = keyof typeof LEVELS;
 /** Request id of the request being served, for log lines written while serving it. */
 export const requestContext = new AsyncLocalStorage<{ requestId: string }>();
 
-/** One JSON object per line on stdout, with the request id when there is one. */
+/**
+ * One JSON object per line on stdout, with the request id when there is one. Lines written in
+ * one event-loop turn go out in one write (a write per request line costs more than the request).
+ */
 export class JsonLogger implements LoggerService {
-  constructor(private readonly level: LogLevel = 'info') {}
+  private buffer: string[] = [];
+
+  constructor(private readonly level: LogLevel = 'info') {
+    process.once('exit', () => this.flush());
+  }
+
+  private flush = (): void => {
+    if (this.buffer.length === 0) return;
+    const text = this.buffer.join('');
+    this.buffer = [];
+    process.stdout.write(text);
+  };
 
   private write(level: LogLevel, message: unknown, context?: unknown, extra?: Record<string, unknown>): void {
     if (LEVELS[level] < LEVELS[this.level]) return;
@@ -18,7 +32,8 @@ export class JsonLogger implements LoggerService {
     if (typeof context === 'string') line['context'] = context;
     const requestId = requestContext.getStore()?.requestId;
     if (requestId) line['request_id'] = requestId;
-    process.stdout.write(JSON.stringify({ ...line, ...extra }) + '\n');
+    this.buffer.push(JSON.stringify({ ...line, ...extra }) + '\n');
+    if (this.buffer.length === 1) setImmediate(this.flush);
   }
 
   log(message: unknown, context?: unknown): void {

@@ -32,6 +32,8 @@ export async function startApi(env: Record<string, string> = {}, timeoutMs = 30_
       T2V_DATA_DIR: dataDir,
       T2V_STORAGE_DIR: join(dataDir, 'videos'),
       T2V_API_KEYS: '',
+      // A test that ends with a job still running should not wait out the default 30 s drain.
+      T2V_SHUTDOWN_GRACE_S: '1',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -242,6 +242,57 @@ describe('playground (headless Chromium, synthetic engine)', () => {
   });
 });
 
+describe('playground with a busy server (headless Chromium)', () => {
+  let api: LiveApi;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    api = await startApi({ T2V_SYNTHETIC_STEP_MS: '100', T2V_MAX_QUEUE: '1' });
+    browser = await launch();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await api?.stop();
+  });
+
+  it('shows the queue position, then a full queue with when to retry', async () => {
+    const running = await fetch(`${api.url}/v1/videos`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'keeps the worker busy', num_inference_steps: 100 }),
+    });
+    expect(running.status).toBe(200);
+    const page = await browser.newPage();
+    const seen = watch(page, api.url);
+    await page.goto(api.url + '/');
+    await page.locator('#generate:not([disabled])').waitFor();
+
+    await page.fill('#prompt', 'waits its turn');
+    await page.click('#generate');
+    await page.locator('#job[data-status="queued"]').waitFor();
+    expect(await page.textContent('#job-detail')).toBe('position 1 in the queue');
+    expect(await page.textContent('#job-status')).toBe('Queued');
+    const queuedId = (await page.getAttribute('#job', 'data-id'))!;
+    await galleryTile(page, queuedId).locator('.badge.queued').waitFor();
+
+    await page.fill('#prompt', 'one too many');
+    await page.click('#generate');
+    const alert = page.locator('#form-error');
+    await alert.waitFor({ state: 'visible' });
+    expect(await alert.textContent()).toMatch(/queue is full.*Try again in \d+ s\./);
+    // The failed create did not replace the job being followed.
+    expect(await page.getAttribute('#job', 'data-id')).toBe(queuedId);
+
+    await page.click('#job-cancel');
+    await page.locator('#job[data-status="cancelled"]').waitFor();
+    await fetch(`${api.url}/v1/videos/${(await running.json()).id}/cancel`, { method: 'POST' });
+    expect(seen.foreign).toEqual([]);
+    expect(seen.errors).toEqual([]);
+    await page.close();
+  });
+});
+
 describe('playground with API keys (headless Chromium)', () => {
   const KEY = 'web-e2e-key';
   let api: LiveApi;

@@ -5,8 +5,8 @@ import * as path from 'node:path';
 import { ensureNodeModules, log, ROOT, run } from './prereqs.mjs';
 
 ensureNodeModules();
-log('building the API…');
-run(process.execPath, [path.join(ROOT, 'node_modules/nx/dist/bin/nx.js'), 'run', 'api:build', '--output-style=stream'], {
+log('building the API and the playground page…');
+run(process.execPath, [path.join(ROOT, 'node_modules/nx/dist/bin/nx.js'), 'run-many', '-t', 'build', '-p', 'api', 'web', '--output-style=stream'], {
   env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true' },
 });
 const child = spawn(process.execPath, [path.join(ROOT, 'dist/apps/api/main.js')], { cwd: ROOT, stdio: 'inherit' });

@@ -9,7 +9,10 @@ export function startBareServer() {
   const server = http.createServer((req, res) => {
     const send = (status, body) => {
       const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+      });
       res.end(text);
     };
     if (req.method === 'POST' && req.url === '/v1/videos') {
@@ -20,10 +23,24 @@ export function startBareServer() {
         try {
           body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         } catch {
-          return send(400, { error: { message: 'invalid json', type: 'invalid_request_error', param: null, code: 'invalid_json' } });
+          return send(400, {
+            error: {
+              message: 'invalid json',
+              type: 'invalid_request_error',
+              param: null,
+              code: 'invalid_json',
+            },
+          });
         }
         if (typeof body.prompt !== 'string' || body.prompt.trim() === '') {
-          return send(400, { error: { message: 'prompt', type: 'invalid_request_error', param: 'prompt', code: 'missing_field' } });
+          return send(400, {
+            error: {
+              message: 'prompt',
+              type: 'invalid_request_error',
+              param: 'prompt',
+              code: 'missing_field',
+            },
+          });
         }
         const id = `video_${randomUUID().replace(/-/g, '').slice(0, 26)}`;
         const video = {
@@ -59,7 +76,11 @@ export function startBareServer() {
     const m = /^\/v1\/videos\/([\w]+)$/.exec(req.url ?? '');
     if (req.method === 'GET' && m) {
       const video = jobs.get(m[1]);
-      return video ? send(200, video) : send(404, { error: { message: 'not found', type: 'not_found_error', param: 'id', code: 'not_found' } });
+      return video
+        ? send(200, video)
+        : send(404, {
+            error: { message: 'not found', type: 'not_found_error', param: 'id', code: 'not_found' },
+          });
     }
     send(404, { error: { message: 'not found', type: 'not_found_error', param: null, code: 'not_found' } });
   });

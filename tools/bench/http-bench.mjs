@@ -57,7 +57,9 @@ async function measure(url, seconds) {
     body,
     duration: seconds,
   });
-  const seed = await (await fetch(`${url}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).json();
+  const seed = await (
+    await fetch(`${url}/v1/videos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+  ).json();
   const retrieve = await cannon({ url: `${url}/v1/videos/${seed.id}`, duration: seconds });
   const summary = (r) => ({
     rps: Math.round(r.requests.average),

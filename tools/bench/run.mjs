@@ -26,10 +26,20 @@ let latency = null;
 const python = path.join(ROOT, 'apps/worker/.venv/bin/python');
 if (fs.existsSync(python)) {
   console.error('[bench] wan-tiny: warm worker vs a fresh process per request');
-  const r = spawnSync(python, [path.join(ROOT, 'apps/worker/scripts/latency.py'), '--jobs', short ? '3' : '20', '--fresh', short ? '1' : '5'], {
-    encoding: 'utf8',
-    timeout: 15 * 60_000,
-  });
+  const r = spawnSync(
+    python,
+    [
+      path.join(ROOT, 'apps/worker/scripts/latency.py'),
+      '--jobs',
+      short ? '3' : '20',
+      '--fresh',
+      short ? '1' : '5',
+    ],
+    {
+      encoding: 'utf8',
+      timeout: 15 * 60_000,
+    },
+  );
   if (r.status !== 0) throw new Error(`latency.py failed: ${r.stderr}`);
   latency = JSON.parse(r.stdout);
   console.error(JSON.stringify(latency));
@@ -38,7 +48,10 @@ if (fs.existsSync(python)) {
 }
 
 if (short) {
-  for (const [name, v] of Object.entries({ create: http.t2v.create.errors, retrieve: http.t2v.retrieve.errors })) {
+  for (const [name, v] of Object.entries({
+    create: http.t2v.create.errors,
+    retrieve: http.t2v.retrieve.errors,
+  })) {
     if (v !== 0) throw new Error(`${name} had ${v} errors`);
   }
   console.log('bench smoke: 3 benchmarks ran, 0 errors');
@@ -99,4 +112,6 @@ ${latency.worker_start_to_ready_s} s.
 its README. No GPU figures yet.
 `;
 fs.writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), doc);
-console.log(`wrote docs/benchmarks.md (create ${http.ratio.create}×, retrieve ${http.ratio.retrieve}×, cache ${seed.speedup}×, warm ${latency.speedup}×)`);
+console.log(
+  `wrote docs/benchmarks.md (create ${http.ratio.create}×, retrieve ${http.ratio.retrieve}×, cache ${seed.speedup}×, warm ${latency.speedup}×)`,
+);

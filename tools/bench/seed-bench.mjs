@@ -22,7 +22,8 @@ export async function runSeedBench({ rounds = 10 } = {}) {
       if (m) resolve(`http://127.0.0.1:${m[1]}`);
     });
   });
-  for (let i = 0; i < 200 && (await fetch(`${url}/readyz`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 200 && (await fetch(`${url}/readyz`)).status !== 200; i++)
+    await new Promise((r) => setTimeout(r, 50));
   const timed = async (body) => {
     const t0 = performance.now();
     const res = await fetch(`${url}/v1/videos`, {
@@ -50,7 +51,13 @@ export async function runSeedBench({ rounds = 10 } = {}) {
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const f = median(fresh.map((x) => x.ms));
   const c = median(cached.map((x) => x.ms));
-  return { rounds, job: '832x480, 2 s (49 frames), 8 steps, synthetic', fresh_median_ms: +f.toFixed(1), cached_median_ms: +c.toFixed(1), speedup: +(f / c).toFixed(1) };
+  return {
+    rounds,
+    job: '832x480, 2 s (49 frames), 8 steps, synthetic',
+    fresh_median_ms: +f.toFixed(1),
+    cached_median_ms: +c.toFixed(1),
+    speedup: +(f / c).toFixed(1),
+  };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

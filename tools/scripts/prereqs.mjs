@@ -25,7 +25,8 @@ export function run(cmd, args, opts = {}) {
 /** `npm ci` when node_modules is missing or older than the lockfile. */
 export function ensureNodeModules() {
   const [major, minor] = process.versions.node.split('.').map(Number);
-  if (major < 20 || (major === 20 && minor < 19)) fail(`Node.js >= 20.19 is needed (this is ${process.version}).`);
+  if (major < 20 || (major === 20 && minor < 19))
+    fail(`Node.js >= 20.19 is needed (this is ${process.version}).`);
   const stamp = path.join(ROOT, 'node_modules/.package-lock.json');
   const lock = path.join(ROOT, 'package-lock.json');
   if (!fs.existsSync(stamp) || fs.statSync(stamp).mtimeMs < fs.statSync(lock).mtimeMs) {
@@ -60,5 +61,7 @@ export function ensureSystemTools(tools) {
     });
     return;
   }
-  fail(`missing ${missing.map(([c]) => c).join(', ')}: install them first, e.g. \`sudo apt-get install ${packages.join(' ')}\``);
+  fail(
+    `missing ${missing.map(([c]) => c).join(', ')}: install them first, e.g. \`sudo apt-get install ${packages.join(' ')}\``,
+  );
 }

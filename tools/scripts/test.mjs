@@ -18,9 +18,13 @@ ensureSystemTools([
 ensureSystemTools([['go', 'golang-go']]);
 
 const nx = (...args) =>
-  run(process.execPath, [path.join(ROOT, 'node_modules/nx/dist/bin/nx.js'), ...args, '--output-style=stream'], {
-    env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', FORCE_COLOR: '0' },
-  });
+  run(
+    process.execPath,
+    [path.join(ROOT, 'node_modules/nx/dist/bin/nx.js'), ...args, '--output-style=stream'],
+    {
+      env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', FORCE_COLOR: '0' },
+    },
+  );
 
 const started = Date.now();
 log('build');
@@ -28,7 +32,12 @@ nx('run-many', '-t', 'build', '--parallel=2');
 log('generated files are up to date (OpenAPI spec, SDK types)');
 nx('run-many', '-t', 'check-spec', 'check-generated', '--parallel=1');
 log('format, typecheck, lint');
-run(process.execPath, [path.join(ROOT, 'node_modules/prettier/bin/prettier.cjs'), '--check', '.', '--log-level=warn']);
+run(process.execPath, [
+  path.join(ROOT, 'node_modules/prettier/bin/prettier.cjs'),
+  '--check',
+  '.',
+  '--log-level=warn',
+]);
 nx('run-many', '-t', 'typecheck', 'lint', '--parallel=2');
 log('tests');
 // One project at a time: several suites start real servers and time worker restarts.

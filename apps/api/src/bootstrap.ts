@@ -18,7 +18,10 @@ import { buildOpenApiDocument } from './openapi/openapi';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Builds the app (not listening). Shared by main.ts, the spec export and the e2e tests. */
-export async function createApp(config: AppConfig, logger = new JsonLogger(config.logLevel)): Promise<INestApplication> {
+export async function createApp(
+  config: AppConfig,
+  logger = new JsonLogger(config.logLevel),
+): Promise<INestApplication> {
   const app = await NestFactory.create(AppModule.forConfig(config), { bodyParser: false, logger });
   const http = app.getHttpAdapter().getInstance() as express.Express;
   http.disable('x-powered-by');
@@ -36,7 +39,13 @@ export async function createApp(config: AppConfig, logger = new JsonLogger(confi
       const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
       duration.observe({ method: req.method, route, status_code: String(res.statusCode) }, seconds);
       if (route !== '/metrics' && route !== '/healthz' && route !== '/readyz') {
-        logger.access({ request_id: requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000) });
+        logger.access({
+          request_id: requestId,
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Math.round(seconds * 1000),
+        });
       }
     });
     requestContext.run({ requestId }, next);

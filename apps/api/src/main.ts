@@ -19,7 +19,10 @@ async function main(): Promise<void> {
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  logger.log(`t2v API listening on http://${config.host}:${port} (engine ${config.engine}, queue ${config.queue})`, 'main');
+  logger.log(
+    `t2v API listening on http://${config.host}:${port} (engine ${config.engine}, queue ${config.queue})`,
+    'main',
+  );
 
   let stopping = false;
   const shutdown = async (signal: string) => {

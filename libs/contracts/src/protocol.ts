@@ -159,7 +159,14 @@ const requestShapes: Record<WorkerRequest['type'], Record<string, Check>> = {
 };
 
 const eventShapes: Record<WorkerEvent['type'], Record<string, Check>> = {
-  ready: { type: str, protocol: posInt, model: nonEmpty, engine: nonEmpty, device: nonEmpty, load_s: nonNegNum },
+  ready: {
+    type: str,
+    protocol: posInt,
+    model: nonEmpty,
+    engine: nonEmpty,
+    device: nonEmpty,
+    load_s: nonNegNum,
+  },
   progress: {
     type: str,
     job_id: nonEmpty,

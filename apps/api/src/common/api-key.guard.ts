@@ -6,7 +6,14 @@ import type { Request } from 'express';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ApiError } from './api-error';
 
-const OPEN_PATHS = [/^\/healthz$/, /^\/readyz$/, /^\/ready$/, /^\/metrics$/, /^\/docs(\/|$|-json)/, /^\/openapi\.json$/];
+const OPEN_PATHS = [
+  /^\/healthz$/,
+  /^\/readyz$/,
+  /^\/ready$/,
+  /^\/metrics$/,
+  /^\/docs(\/|$|-json)/,
+  /^\/openapi\.json$/,
+];
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -19,7 +26,9 @@ export class ApiKeyGuard implements CanActivate {
   private readonly digests: Buffer[];
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.digests = config.apiKeys.map((k) => (k.startsWith('sha256:') ? Buffer.from(k.slice(7), 'hex') : digest(k)));
+    this.digests = config.apiKeys.map((k) =>
+      k.startsWith('sha256:') ? Buffer.from(k.slice(7), 'hex') : digest(k),
+    );
   }
 
   canActivate(context: ExecutionContext): boolean {
@@ -31,7 +40,8 @@ export class ApiKeyGuard implements CanActivate {
     if (m) {
       const presented = digest(m[1]!.trim());
       let ok = false;
-      for (const d of this.digests) ok = (d.length === presented.length && timingSafeEqual(d, presented)) || ok;
+      for (const d of this.digests)
+        ok = (d.length === presented.length && timingSafeEqual(d, presented)) || ok;
       if (ok) return true;
     }
     throw new ApiError(

@@ -47,13 +47,22 @@ export function toApiError(exception: unknown, req?: Request): ApiError {
   if (exception instanceof ApiError) return exception;
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
-    const [type, code] = BY_STATUS[status] ?? (status >= 500 ? ['server_error', 'internal_error'] : BY_STATUS[400]!);
+    const [type, code] =
+      BY_STATUS[status] ?? (status >= 500 ? ['server_error', 'internal_error'] : BY_STATUS[400]!);
     const message =
-      status === 404 && req ? `Unknown route: ${req.method} ${req.path}` : exceptionMessage(exception.getResponse());
+      status === 404 && req
+        ? `Unknown route: ${req.method} ${req.path}`
+        : exceptionMessage(exception.getResponse());
     return new ApiError(status, type, code, message);
   }
   // Errors raised by body parsers and multer carry an HTTP status and a `type` / `code`.
-  const e = exception as { status?: number; statusCode?: number; type?: string; code?: string; message?: string };
+  const e = exception as {
+    status?: number;
+    statusCode?: number;
+    type?: string;
+    code?: string;
+    message?: string;
+  };
   const status = e?.status ?? e?.statusCode;
   if (e?.type === 'entity.too.large' || e?.code === 'LIMIT_FIELD_VALUE' || e?.code === 'LIMIT_FILE_SIZE') {
     return new ApiError(413, 'invalid_request_error', 'payload_too_large', 'Request body is too large.');
@@ -62,7 +71,12 @@ export function toApiError(exception: unknown, req?: Request): ApiError {
     return new ApiError(400, 'invalid_request_error', 'invalid_json', 'Request body is not valid JSON.');
   }
   if (typeof e?.code === 'string' && e.code.startsWith('LIMIT_')) {
-    return new ApiError(400, 'invalid_request_error', 'invalid_value', `Invalid multipart body: ${e.message}`);
+    return new ApiError(
+      400,
+      'invalid_request_error',
+      'invalid_value',
+      `Invalid multipart body: ${e.message}`,
+    );
   }
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const [type, code] = BY_STATUS[status] ?? BY_STATUS[400]!;

@@ -40,8 +40,14 @@ export class JsonLogger implements LoggerService {
     this.write('info', message, context);
   }
   error(message: unknown, stackOrContext?: unknown, context?: unknown): void {
-    const stack = typeof stackOrContext === 'string' && stackOrContext.includes('\n') ? stackOrContext : undefined;
-    this.write('error', message, stack ? context : (context ?? stackOrContext), stack ? { stack } : undefined);
+    const stack =
+      typeof stackOrContext === 'string' && stackOrContext.includes('\n') ? stackOrContext : undefined;
+    this.write(
+      'error',
+      message,
+      stack ? context : (context ?? stackOrContext),
+      stack ? { stack } : undefined,
+    );
   }
   warn(message: unknown, context?: unknown): void {
     this.write('warn', message, context);

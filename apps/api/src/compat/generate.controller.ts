@@ -33,11 +33,21 @@ export class GenerateController {
   @ApiResponse({ status: 200, description: 'Generated.' })
   @ApiResponse({ status: 202, description: 'Still running; poll /v1/videos/{id}.' })
   @errorResponses(400, 401, 500, 503)
-  async generate(@Query() query: Record<string, unknown>, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async generate(
+    @Query() query: Record<string, unknown>,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
     const unknown = Object.keys(query).find((k) => k !== 'prompt');
-    if (unknown) throw ApiError.badRequest(unknown, `Unknown query parameter '${unknown}'. Accepted: prompt.`, 'unknown_field');
+    if (unknown)
+      throw ApiError.badRequest(
+        unknown,
+        `Unknown query parameter '${unknown}'. Accepted: prompt.`,
+        'unknown_field',
+      );
     const prompt = query['prompt'];
-    if (typeof prompt !== 'string') throw ApiError.badRequest('prompt', "Missing required query parameter 'prompt'.", 'missing_field');
+    if (typeof prompt !== 'string')
+      throw ApiError.badRequest('prompt', "Missing required query parameter 'prompt'.", 'missing_field');
     const resolved = this.videos.parseCreate(req, { prompt });
     const { job } = await this.jobs.create(resolved, null);
     const ac = new AbortController();
@@ -47,12 +57,20 @@ export class GenerateController {
     const file = this.storage.pathFor(done.id, 'video');
     const json = req.accepts(['text/plain', 'application/json']) === 'application/json';
     if (done.status === 'completed') {
-      if (json) res.json({ id: done.id, status: done.status, path: file, url: `/v1/videos/${done.id}/content`, video });
+      if (json)
+        res.json({
+          id: done.id,
+          status: done.status,
+          path: file,
+          url: `/v1/videos/${done.id}/content`,
+          video,
+        });
       else res.type('text/plain').send(`Video generated at ${file}`);
       return;
     }
     if (done.status === 'failed' || done.status === 'cancelled') {
-      const message = `Video generation ${done.status}: ${done.errorCode ?? 'CANCELLED'}: ${done.errorMessage ?? ''}`.trim();
+      const message =
+        `Video generation ${done.status}: ${done.errorCode ?? 'CANCELLED'}: ${done.errorMessage ?? ''}`.trim();
       if (json) throw new ApiError(500, 'server_error', 'internal_error', message);
       res.status(500).type('text/plain').send(message);
       return;

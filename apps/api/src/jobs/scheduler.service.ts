@@ -89,7 +89,11 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     for (const name of fs.readdirSync(this.storage.root)) {
       if (name.startsWith('.') && name.includes('.tmp')) {
         const file = `${this.storage.root}/${name}`;
-        if (olderThanMs > 0 && Date.now() - (fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0) < olderThanMs) continue;
+        if (
+          olderThanMs > 0 &&
+          Date.now() - (fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0) < olderThanMs
+        )
+          continue;
         fs.rmSync(file, { force: true });
       }
     }
@@ -175,7 +179,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       // Cancelled or deleted while running: whatever the worker produced is not wanted. Any other
       // state belongs to another run of this job (taken over, handed back, already completed:
       // the same output path), which this outcome must not touch.
-      if (outcome.kind === 'done' && (!current || current.status === 'cancelled')) await this.storage.remove(job.id);
+      if (outcome.kind === 'done' && (!current || current.status === 'cancelled'))
+        await this.storage.remove(job.id);
       return;
     }
     switch (outcome.kind) {

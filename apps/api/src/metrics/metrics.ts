@@ -1,8 +1,4 @@
-import {
-  makeCounterProvider,
-  makeGaugeProvider,
-  makeHistogramProvider,
-} from '@willsoto/nestjs-prometheus';
+import { makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 
 /** Every metric the API exports (DESIGN §7). Dashboards and alerts may query only these. */
 export const METRIC = {
@@ -40,16 +36,36 @@ export const metricProviders = [
   }),
   makeGaugeProvider({ name: METRIC.queueDepth, help: 'Jobs waiting in the queue.' }),
   makeGaugeProvider({ name: METRIC.jobsInProgress, help: 'Jobs running on a worker.' }),
-  makeHistogramProvider({ name: METRIC.queueWait, help: 'Seconds from accept to start.', buckets: JOB_BUCKETS }),
-  makeHistogramProvider({ name: METRIC.inference, help: 'Seconds of denoising per job.', buckets: JOB_BUCKETS }),
-  makeHistogramProvider({ name: METRIC.encode, help: 'Seconds of decode + MP4 encode per job.', buckets: JOB_BUCKETS }),
+  makeHistogramProvider({
+    name: METRIC.queueWait,
+    help: 'Seconds from accept to start.',
+    buckets: JOB_BUCKETS,
+  }),
+  makeHistogramProvider({
+    name: METRIC.inference,
+    help: 'Seconds of denoising per job.',
+    buckets: JOB_BUCKETS,
+  }),
+  makeHistogramProvider({
+    name: METRIC.encode,
+    help: 'Seconds of decode + MP4 encode per job.',
+    buckets: JOB_BUCKETS,
+  }),
   makeGaugeProvider({
     name: METRIC.workerState,
     help: '1 for the state each worker is in, 0 for the others.',
     labelNames: ['worker', 'state'],
   }),
-  makeCounterProvider({ name: METRIC.workerRestarts, help: 'Worker process restarts.', labelNames: ['worker'] }),
-  makeGaugeProvider({ name: METRIC.modelLoad, help: 'Seconds the last model load took.', labelNames: ['worker'] }),
+  makeCounterProvider({
+    name: METRIC.workerRestarts,
+    help: 'Worker process restarts.',
+    labelNames: ['worker'],
+  }),
+  makeGaugeProvider({
+    name: METRIC.modelLoad,
+    help: 'Seconds the last model load took.',
+    labelNames: ['worker'],
+  }),
   makeGaugeProvider({ name: METRIC.gpuMemoryUsed, help: 'GPU memory in use.', labelNames: ['device'] }),
   makeGaugeProvider({ name: METRIC.gpuMemoryTotal, help: 'GPU memory in total.', labelNames: ['device'] }),
   makeCounterProvider({ name: METRIC.cacheHits, help: 'Creates served from the result cache.' }),

@@ -27,7 +27,8 @@ export class WorkerMetricsService implements OnModuleInit {
     this.pool.on('heartbeat', (w: WorkerSupervisor) => {
       const hb = w.heartbeat;
       if (hb?.gpu_mem_bytes != null) this.gpuUsed.set({ device: w.spec.device }, hb.gpu_mem_bytes);
-      if (hb?.gpu_mem_total_bytes != null) this.gpuTotal.set({ device: w.spec.device }, hb.gpu_mem_total_bytes);
+      if (hb?.gpu_mem_total_bytes != null)
+        this.gpuTotal.set({ device: w.spec.device }, hb.gpu_mem_total_bytes);
     });
   }
 }

@@ -57,7 +57,8 @@ export function modelFor(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>):
         engine: 'wan-tiny',
         owned_by: 't2v',
         created: 1764288000,
-        description: 'The Wan pipeline with tiny random weights: exercises the real code path on CPU; output is noise.',
+        description:
+          'The Wan pipeline with tiny random weights: exercises the real code path on CPU; output is noise.',
         presets: {
           sizes: ['128x128', '256x128', '128x256', '256x256'],
           default_size: '128x128',
@@ -76,7 +77,8 @@ export function modelFor(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>):
         engine: 'synthetic',
         owned_by: 't2v',
         created: 1764288000,
-        description: 'Synthetic test pattern (no model): a deterministic moving pattern for tests and quick starts.',
+        description:
+          'Synthetic test pattern (no model): a deterministic moving pattern for tests and quick starts.',
         presets: {
           sizes: [...WAN_SIZES, '320x192', '192x320', '256x256'],
           default_size: '320x192',

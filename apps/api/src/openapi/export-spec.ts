@@ -25,7 +25,9 @@ async function main(): Promise<void> {
   if (flag === '--check') {
     const committed = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
     if (committed !== spec) {
-      process.stderr.write(`${target} is out of date with the API: run \`npx nx run api:spec\` and commit it.\n`);
+      process.stderr.write(
+        `${target} is out of date with the API: run \`npx nx run api:spec\` and commit it.\n`,
+      );
       process.exit(1);
     }
     process.stdout.write(`${target} matches the API.\n`);

@@ -42,7 +42,10 @@ const errorSchema = z
   .describe('ErrorResponse');
 
 function toSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
-  const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<string, unknown>;
+  const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
   delete json['$schema'];
   return json;
 }
@@ -60,7 +63,8 @@ export function buildOpenApiDocument(app: INestApplication, model: ModelDescript
     .addSecurityRequirements('bearer')
     .build();
   const document = SwaggerModule.createDocument(app, config, {
-    operationIdFactory: (controllerKey, methodKey) => `${controllerKey.replace(/Controller$/, '')}_${methodKey}`,
+    operationIdFactory: (controllerKey, methodKey) =>
+      `${controllerKey.replace(/Controller$/, '')}_${methodKey}`,
   });
   document.components ??= {};
   document.components.schemas = {

@@ -12,7 +12,14 @@ const resolve = (body: Record<string, unknown>) => {
 describe('create request resolution (Wan2.2-TI2V-5B presets)', () => {
   it('defaults to 1280x704, 5 s at 24 fps = 121 frames, 50 steps, a random seed', () => {
     const r = resolve({ prompt: 'a cat' });
-    expect(r.params).toMatchObject({ width: 1280, height: 704, num_frames: 121, fps: 24, num_inference_steps: 50, seed: 7 });
+    expect(r.params).toMatchObject({
+      width: 1280,
+      height: 704,
+      num_frames: 121,
+      fps: 24,
+      num_inference_steps: 50,
+      seed: 7,
+    });
     expect(r.seconds).toBe('5');
     expect(r.seedExplicit).toBe(false);
   });
@@ -40,7 +47,9 @@ describe('create request resolution (Wan2.2-TI2V-5B presets)', () => {
   });
 
   it('refuses more frames than the model makes', () => {
-    expect(() => resolve({ prompt: 'p', seconds: 5, fps: 30 })).toThrow(/exceeds the model's maximum of 121 frames/);
+    expect(() => resolve({ prompt: 'p', seconds: 5, fps: 30 })).toThrow(
+      /exceeds the model's maximum of 121 frames/,
+    );
   });
 
   it('bounds the prompt length by configuration', () => {

@@ -42,8 +42,19 @@ export function createVideoSchema(model: ModelDescriptor) {
         .describe('Alternative to seconds: frame count of the form 4k+1.'),
       fps: z.number().int().min(p.fps_range.min).max(p.fps_range.max).optional(),
       negative_prompt: z.string().max(p.max_prompt_length).nullable().optional(),
-      seed: z.number().int().min(0).max(MAX_SEED).optional().describe('Fixes the noise; enables the result cache.'),
-      num_inference_steps: z.number().int().min(p.num_inference_steps.min).max(p.num_inference_steps.max).optional(),
+      seed: z
+        .number()
+        .int()
+        .min(0)
+        .max(MAX_SEED)
+        .optional()
+        .describe('Fixes the noise; enables the result cache.'),
+      num_inference_steps: z
+        .number()
+        .int()
+        .min(p.num_inference_steps.min)
+        .max(p.num_inference_steps.max)
+        .optional(),
       guidance_scale: z.number().min(p.guidance_scale.min).max(p.guidance_scale.max).optional(),
       flow_shift: z.number().min(0).max(100).nullable().optional(),
       webhook_url: z
@@ -139,7 +150,11 @@ export function resolveCreate(
     }
     const fromWH = `${body.width}x${body.height}`;
     if (size !== undefined && size !== fromWH) {
-      throw ApiError.badRequest('size', `size '${size}' contradicts width/height ${fromWH}.`, 'conflicting_fields');
+      throw ApiError.badRequest(
+        'size',
+        `size '${size}' contradicts width/height ${fromWH}.`,
+        'conflicting_fields',
+      );
     }
     size = fromWH;
   }

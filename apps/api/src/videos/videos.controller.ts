@@ -13,7 +13,17 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { AnyFilesInterceptor } from '@nestjs/platform-express';
-import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBody,
+  ApiConsumes,
+  ApiHeader,
+  ApiOperation,
+  ApiParam,
+  ApiProduces,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 
 import { ApiError } from '../common/api-error';
@@ -54,7 +64,11 @@ export class VideosController {
     },
   })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key and body: same job.' })
-  @ApiHeader({ name: 'Prefer', required: false, description: '`wait=N`: wait up to N seconds for a terminal state.' })
+  @ApiHeader({
+    name: 'Prefer',
+    required: false,
+    description: '`wait=N`: wait up to N seconds for a terminal state.',
+  })
   @ApiResponse({ status: 200, description: 'The video object.', schema: ref('Video') })
   @errorResponses(400, 401, 409, 413, 415, 429, 503)
   async create(
@@ -90,14 +104,14 @@ export class VideosController {
   @ApiBody({ schema: ref('CreateVideoRequest') })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key and body: same job.' })
   @ApiProduces('video/mp4', 'application/json')
-  @ApiResponse({ status: 200, description: 'The MP4.', content: { 'video/mp4': { schema: { type: 'string', format: 'binary' } } } })
+  @ApiResponse({
+    status: 200,
+    description: 'The MP4.',
+    content: { 'video/mp4': { schema: { type: 'string', format: 'binary' } } },
+  })
   @ApiResponse({ status: 202, description: 'Still running; poll Location.', schema: ref('Video') })
   @errorResponses(400, 401, 409, 413, 415, 429, 500, 503)
-  async createSync(
-    @Req() req: Request,
-    @Res() res: Response,
-    @Body() body: unknown,
-  ): Promise<void> {
+  async createSync(@Req() req: Request, @Res() res: Response, @Body() body: unknown): Promise<void> {
     await this.videos.createSync(req, res, body, req.header('idempotency-key'));
   }
 
@@ -105,7 +119,12 @@ export class VideosController {
   @ApiOperation({ summary: 'List videos', description: 'Cursor pagination: pass the last id as `after`.' })
   @ApiQuery({ name: 'after', required: false, type: String })
   @ApiQuery({ name: 'limit', required: false, type: Number, description: '1-100, default 20' })
-  @ApiQuery({ name: 'order', required: false, enum: ['asc', 'desc'], description: 'By creation; default desc' })
+  @ApiQuery({
+    name: 'order',
+    required: false,
+    enum: ['asc', 'desc'],
+    description: 'By creation; default desc',
+  })
   @ApiResponse({ status: 200, schema: ref('VideoList') })
   @errorResponses(400, 401)
   list(@Query() query: Record<string, unknown>) {
@@ -124,7 +143,10 @@ export class VideosController {
   }
 
   @Delete(':id')
-  @ApiOperation({ summary: 'Delete a video', description: 'Cancels it if active; removes the record and outputs.' })
+  @ApiOperation({
+    summary: 'Delete a video',
+    description: 'Cancels it if active; removes the record and outputs.',
+  })
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, schema: ref('VideoDeleted') })
   @errorResponses(401, 404)
@@ -134,7 +156,10 @@ export class VideosController {
 
   @Post(':id/cancel')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Cancel a video', description: 'Queued or running: becomes `cancelled`; the record stays.' })
+  @ApiOperation({
+    summary: 'Cancel a video',
+    description: 'Queued or running: becomes `cancelled`; the record stays.',
+  })
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, schema: ref('Video') })
   @errorResponses(401, 404, 409)
@@ -150,10 +175,22 @@ export class VideosController {
   @ApiParam({ name: 'id' })
   @ApiQuery({ name: 'variant', required: false, enum: ['video', 'thumbnail'] })
   @ApiProduces('video/mp4', 'image/jpeg')
-  @ApiResponse({ status: 200, description: 'The file.', content: { 'video/mp4': { schema: { type: 'string', format: 'binary' } }, 'image/jpeg': { schema: { type: 'string', format: 'binary' } } } })
+  @ApiResponse({
+    status: 200,
+    description: 'The file.',
+    content: {
+      'video/mp4': { schema: { type: 'string', format: 'binary' } },
+      'image/jpeg': { schema: { type: 'string', format: 'binary' } },
+    },
+  })
   @ApiResponse({ status: 206, description: 'Partial content (Range).' })
   @errorResponses(400, 401, 404, 409, 416)
-  async content(@Param('id') id: string, @Query('variant') variant: unknown, @Req() req: Request, @Res() res: Response) {
+  async content(
+    @Param('id') id: string,
+    @Query('variant') variant: unknown,
+    @Req() req: Request,
+    @Res() res: Response,
+  ) {
     await this.videos.sendContent(id, variant, req, res);
   }
 
@@ -166,7 +203,11 @@ export class VideosController {
   })
   @ApiParam({ name: 'id' })
   @ApiProduces('text/event-stream')
-  @ApiResponse({ status: 200, description: 'An event stream.', content: { 'text/event-stream': { schema: { type: 'string' } } } })
+  @ApiResponse({
+    status: 200,
+    description: 'An event stream.',
+    content: { 'text/event-stream': { schema: { type: 'string' } } },
+  })
   @errorResponses(401, 404)
   async events(@Param('id') id: string, @Req() req: Request, @Res() res: Response) {
     await this.videos.streamEvents(id, req, res);

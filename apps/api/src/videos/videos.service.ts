@@ -86,7 +86,12 @@ export class VideosService {
     return { video: await this.present(done), waited: wait };
   }
 
-  async createSync(req: Request, res: Response, body: unknown, idempotencyKey: string | undefined): Promise<void> {
+  async createSync(
+    req: Request,
+    res: Response,
+    body: unknown,
+    idempotencyKey: string | undefined,
+  ): Promise<void> {
     const resolved = this.parseCreate(req, body);
     const { job } = await this.jobs.create(resolved, this.idempotencyKey(idempotencyKey));
     const done = await this.jobs.waitForTerminal(job.id, this.config.syncWaitS * 1000, abortOnClose(res));
@@ -96,9 +101,15 @@ export class VideosService {
       return;
     }
     if (done.status === 'failed') {
-      throw new ApiError(500, 'server_error', 'internal_error', `Generation failed: ${done.errorCode}: ${done.errorMessage}`);
+      throw new ApiError(
+        500,
+        'server_error',
+        'internal_error',
+        `Generation failed: ${done.errorCode}: ${done.errorMessage}`,
+      );
     }
-    if (done.status === 'cancelled') throw ApiError.conflict('invalid_state', `Video ${done.id} was cancelled.`);
+    if (done.status === 'cancelled')
+      throw ApiError.conflict('invalid_state', `Video ${done.id} was cancelled.`);
     res.status(202).setHeader('Location', `/v1/videos/${done.id}`);
     this.setPollHint(res, await this.present(done));
     res.json(await this.present(done));
@@ -138,9 +149,20 @@ export class VideosService {
     }
     const job = await this.jobs.get(this.checkId(id));
     if (job.status !== 'completed') {
-      throw ApiError.conflict('video_not_ready', `Video ${id} is ${job.status}; content exists once it is completed.`, 'id');
+      throw ApiError.conflict(
+        'video_not_ready',
+        `Video ${id} is ${job.status}; content exists once it is completed.`,
+        'id',
+      );
     }
-    if (job.expired) throw new ApiError(404, 'not_found_error', 'not_found', `The outputs of ${id} expired and were deleted.`, 'id');
+    if (job.expired)
+      throw new ApiError(
+        404,
+        'not_found_error',
+        'not_found',
+        `The outputs of ${id} expired and were deleted.`,
+        'id',
+      );
     await this.sendFile(job, variant, req, res);
   }
 
@@ -164,10 +186,20 @@ export class VideosService {
           if (res.headersSent) return resolve();
           const status = err.status ?? err.statusCode;
           if (status === 404) {
-            return reject(new ApiError(404, 'not_found_error', 'not_found', `The ${variant} of ${job.id} is missing.`, 'id'));
+            return reject(
+              new ApiError(
+                404,
+                'not_found_error',
+                'not_found',
+                `The ${variant} of ${job.id} is missing.`,
+                'id',
+              ),
+            );
           }
           if (status === 416) {
-            return reject(new ApiError(416, 'invalid_request_error', 'invalid_value', 'Range not satisfiable.', 'Range'));
+            return reject(
+              new ApiError(416, 'invalid_request_error', 'invalid_value', 'Range not satisfiable.', 'Range'),
+            );
           }
           reject(err);
         },
@@ -236,7 +268,8 @@ export class VideosService {
 
   private idempotencyKey(key: string | undefined): string | null {
     if (key === undefined || key === '') return null;
-    if (key.length > 255) throw ApiError.badRequest('Idempotency-Key', 'Idempotency-Key must be at most 255 characters.');
+    if (key.length > 255)
+      throw ApiError.badRequest('Idempotency-Key', 'Idempotency-Key must be at most 255 characters.');
     return key;
   }
 

@@ -6,7 +6,11 @@ import { WorkerSupervisor, type WorkerState } from './worker-supervisor';
 
 const FAKES = path.resolve(__dirname, '../../test/fake-workers');
 
-function supervisor(fake: string, env: Record<string, string> = {}, overrides: Partial<WorkerSupervisor['spec']> = {}) {
+function supervisor(
+  fake: string,
+  env: Record<string, string> = {},
+  overrides: Partial<WorkerSupervisor['spec']> = {},
+) {
   return new WorkerSupervisor({
     id: `test-${fake}`,
     device: 'cpu',
@@ -44,7 +48,10 @@ function request(jobId: string, steps = 5): GenerateRequest {
 function until(w: WorkerSupervisor, state: WorkerState, timeoutMs = 5000): Promise<void> {
   if (w.state === state) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker never reached ${state} (is ${w.state})`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`worker never reached ${state} (is ${w.state})`)),
+      timeoutMs,
+    );
     const onState = (s: WorkerState) => {
       if (s !== state) return;
       clearTimeout(timer);

@@ -23,7 +23,9 @@ function main(): void {
     config = loadConfig(process.env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    process.stdout.write(encodeMessage({ type: 'error', job_id: null, code: 'MODEL_LOAD_FAILED', message: err.message }));
+    process.stdout.write(
+      encodeMessage({ type: 'error', job_id: null, code: 'MODEL_LOAD_FAILED', message: err.message }),
+    );
     process.exitCode = 1;
     return;
   }

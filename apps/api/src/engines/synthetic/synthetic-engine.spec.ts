@@ -18,7 +18,12 @@ const FFPROBE = process.env['FFPROBE'] ?? 'ffprobe';
 const FFMPEG = process.env['T2V_FFMPEG'] ?? 'ffmpeg';
 
 function startEngine(env: NodeJS.ProcessEnv = {}): WorkerHarness {
-  return new WorkerHarness(process.execPath, ['-r', '@swc-node/register', MAIN], { T2V_SYNTHETIC_STEP_MS: '5', ...env }, REPO_ROOT);
+  return new WorkerHarness(
+    process.execPath,
+    ['-r', '@swc-node/register', MAIN],
+    { T2V_SYNTHETIC_STEP_MS: '5', ...env },
+    REPO_ROOT,
+  );
 }
 
 function params(overrides: Partial<GenerateParams> = {}): GenerateParams {
@@ -49,21 +54,45 @@ function generate(jobId: string, dir: string, overrides: Partial<GenerateParams>
 
 function probe(path: string, countFrames = false): Record<string, string | number> {
   const out = execFileSync(FFPROBE, [
-    '-v', 'error', ...(countFrames ? ['-count_frames'] : []), '-select_streams', 'v:0',
-    '-show_entries', 'stream=codec_name,pix_fmt,width,height,nb_read_frames', '-of', 'json', path,
+    '-v',
+    'error',
+    ...(countFrames ? ['-count_frames'] : []),
+    '-select_streams',
+    'v:0',
+    '-show_entries',
+    'stream=codec_name,pix_fmt,width,height,nb_read_frames',
+    '-of',
+    'json',
+    path,
   ]);
   return (JSON.parse(out.toString()) as { streams: Record<string, string | number>[] }).streams[0]!;
 }
 
 /** MD5 of the decoded frames: what a viewer sees, independent of container details. */
 function decodedHash(path: string): string {
-  return execFileSync(FFMPEG, ['-v', 'error', '-i', path, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-f', 'md5', '-']).toString().trim();
+  return execFileSync(FFMPEG, [
+    '-v',
+    'error',
+    '-i',
+    path,
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-f',
+    'md5',
+    '-',
+  ])
+    .toString()
+    .trim();
 }
 
 /** Whether this machine lets an unprivileged user namespace mount a tmpfs (to fake a full disk). */
 function canMountPrivateTmpfs(): boolean {
   try {
-    execFileSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=64k tmpfs /mnt'], { stdio: 'ignore' });
+    execFileSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=64k tmpfs /mnt'], {
+      stdio: 'ignore',
+    });
     return true;
   } catch {
     return false;
@@ -109,8 +138,20 @@ describe('synthetic engine process', () => {
     const done = await engine.waitForJob('video_ok');
 
     expect(engine.lifecycle).toEqual<WorkerEvent[]>([
-      { type: 'ready', protocol: 1, model: 't2v-synthetic', engine: 'synthetic', device: 'cpu', load_s: expect.any(Number) },
-      ...[1, 2, 3, 4, 5, 6].map((step) => ({ type: 'progress' as const, job_id: 'video_ok', step, total: 6 })),
+      {
+        type: 'ready',
+        protocol: 1,
+        model: 't2v-synthetic',
+        engine: 'synthetic',
+        device: 'cpu',
+        load_s: expect.any(Number),
+      },
+      ...[1, 2, 3, 4, 5, 6].map((step) => ({
+        type: 'progress' as const,
+        job_id: 'video_ok',
+        step,
+        total: 6,
+      })),
       {
         type: 'done',
         job_id: 'video_ok',
@@ -164,7 +205,9 @@ describe('synthetic engine process', () => {
     const result = await engine.waitForJob('video_cancel');
 
     expect(result).toMatchObject({ type: 'error', job_id: 'video_cancel', code: 'CANCELLED' });
-    const steps = engine.lifecycle.filter((e) => e.type === 'progress').map((e) => (e.type === 'progress' ? e.step : 0));
+    const steps = engine.lifecycle
+      .filter((e) => e.type === 'progress')
+      .map((e) => (e.type === 'progress' ? e.step : 0));
     expect(Math.max(...steps)).toBeLessThanOrEqual(4);
     expect(existsSync(request.out_path)).toBe(false);
     expect(existsSync(request.thumbnail_path)).toBe(false);
@@ -200,7 +243,10 @@ describe('synthetic engine process', () => {
       expect(readdirSync(readOnly.dir).filter((f) => f.includes('video_ro'))).toEqual([]);
 
       engine.send(generate('video_missing', join(dir, 'no', 'such', 'dir')));
-      expect(await engine.waitForJob('video_missing')).toMatchObject({ type: 'error', code: 'STORAGE_ERROR' });
+      expect(await engine.waitForJob('video_missing')).toMatchObject({
+        type: 'error',
+        code: 'STORAGE_ERROR',
+      });
 
       const next = generate('video_next', dir);
       engine.send(next);
@@ -212,28 +258,33 @@ describe('synthetic engine process', () => {
   });
 
   const itWithTmpfs = canMountPrivateTmpfs() ? it : it.skip;
-  itWithTmpfs('reports STORAGE_ERROR when the disk fills up mid-encode, removes the temp file, and keeps serving', async () => {
-    const small = join(dir, 'small');
-    mkdirSync(small);
-    // The engine runs in its own mount namespace with a 64 KiB tmpfs over `small`.
-    const script = `mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" -r @swc-node/register "$3"`;
-    engine = new WorkerHarness(
-      'unshare',
-      ['-rm', 'sh', '-c', script, 'sh', small, process.execPath, MAIN],
-      { T2V_SYNTHETIC_STEP_MS: '0' },
-      REPO_ROOT,
-    );
-    engine.send(generate('video_full', small, { width: 1280, height: 704, num_frames: 41 }));
-    const result = await engine.waitForJob('video_full');
-    expect(result).toMatchObject({ type: 'error', code: 'STORAGE_ERROR' });
-    expect(result.type === 'error' && result.message).toMatch(/video_full\.(mp4|jpg): No space left on device/);
+  itWithTmpfs(
+    'reports STORAGE_ERROR when the disk fills up mid-encode, removes the temp file, and keeps serving',
+    async () => {
+      const small = join(dir, 'small');
+      mkdirSync(small);
+      // The engine runs in its own mount namespace with a 64 KiB tmpfs over `small`.
+      const script = `mount -t tmpfs -o size=64k tmpfs "$1" && exec "$2" -r @swc-node/register "$3"`;
+      engine = new WorkerHarness(
+        'unshare',
+        ['-rm', 'sh', '-c', script, 'sh', small, process.execPath, MAIN],
+        { T2V_SYNTHETIC_STEP_MS: '0' },
+        REPO_ROOT,
+      );
+      engine.send(generate('video_full', small, { width: 1280, height: 704, num_frames: 41 }));
+      const result = await engine.waitForJob('video_full');
+      expect(result).toMatchObject({ type: 'error', code: 'STORAGE_ERROR' });
+      expect(result.type === 'error' && result.message).toMatch(
+        /video_full\.(mp4|jpg): No space left on device/,
+      );
 
-    engine.send(generate('video_fits', small, { width: 64, height: 64, num_frames: 5 }));
-    expect(await engine.waitForJob('video_fits')).toMatchObject({ type: 'done' });
-    // Only the namespace sees the tmpfs, so ask the engine's side what is there: a second job
-    // succeeding in 64 KiB proves the failed job's temp file was removed.
-    expect(engine.invalidLines).toEqual([]);
-  });
+      engine.send(generate('video_fits', small, { width: 64, height: 64, num_frames: 5 }));
+      expect(await engine.waitForJob('video_fits')).toMatchObject({ type: 'done' });
+      // Only the namespace sees the tmpfs, so ask the engine's side what is there: a second job
+      // succeeding in 64 KiB proves the failed job's temp file was removed.
+      expect(engine.invalidLines).toEqual([]);
+    },
+  );
 
   it('heartbeats while idle and during a job', async () => {
     engine = startEngine({ T2V_HEARTBEAT_INTERVAL_S: '0.05', T2V_SYNTHETIC_STEP_MS: '40' });
@@ -278,7 +329,10 @@ describe('synthetic engine process', () => {
     engine = startEngine({ T2V_FFMPEG: '/bin/false' });
     const request = generate('video_ffmpeg_fails', dir);
     engine.send(request);
-    expect(await engine.waitForJob('video_ffmpeg_fails')).toMatchObject({ type: 'error', code: 'ENGINE_ERROR' });
+    expect(await engine.waitForJob('video_ffmpeg_fails')).toMatchObject({
+      type: 'error',
+      code: 'ENGINE_ERROR',
+    });
     expect(readdirSync(dir)).toEqual([]);
   });
 
@@ -288,14 +342,23 @@ describe('synthetic engine process', () => {
     engine.send(request);
     expect(await engine.waitForJob('video_static')).toMatchObject({ type: 'done' });
     expect(engine.stderr).toContain('@ffmpeg-installer');
-    expect(probe(request.out_path, true)).toMatchObject({ codec_name: 'h264', pix_fmt: 'yuv420p', nb_read_frames: '5' });
+    expect(probe(request.out_path, true)).toMatchObject({
+      codec_name: 'h264',
+      pix_fmt: 'yuv420p',
+      nb_read_frames: '5',
+    });
   });
 
   it('reports MODEL_LOAD_FAILED and exits 1 when T2V_FFMPEG is not executable', async () => {
     engine = startEngine({ T2V_FFMPEG: join(dir, 'no-ffmpeg') });
     expect(await engine.exited).toEqual({ code: 1, signal: null });
     expect(engine.events).toEqual([
-      { type: 'error', job_id: null, code: 'MODEL_LOAD_FAILED', message: expect.stringContaining('T2V_FFMPEG') },
+      {
+        type: 'error',
+        job_id: null,
+        code: 'MODEL_LOAD_FAILED',
+        message: expect.stringContaining('T2V_FFMPEG'),
+      },
     ]);
   });
 });
@@ -304,9 +367,12 @@ describe('synthetic engine sources', () => {
   it('import only node builtins, @t2v/contracts, @ffmpeg-installer and each other (no NestJS, no API code)', () => {
     const sources = readdirSync(__dirname).filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'));
     const imports = sources.flatMap((f) =>
-      [...readFileSync(join(__dirname, f), 'utf8').matchAll(/(?:from|require\()\s*'([^']+)'/g)].map((m) => m[1]!),
+      [...readFileSync(join(__dirname, f), 'utf8').matchAll(/(?:from|require\()\s*'([^']+)'/g)].map(
+        (m) => m[1]!,
+      ),
     );
     expect(imports.length).toBeGreaterThan(0);
-    for (const spec of imports) expect(spec).toMatch(/^(node:|@t2v\/contracts$|@ffmpeg-installer\/ffmpeg$|\.\/[\w.-]+$)/);
+    for (const spec of imports)
+      expect(spec).toMatch(/^(node:|@t2v\/contracts$|@ffmpeg-installer\/ffmpeg$|\.\/[\w.-]+$)/);
   });
 });

@@ -84,7 +84,8 @@ export class SyntheticWorker {
         this.generate(request);
         return;
       case 'cancel':
-        if (this.current?.jobId === request.job_id) this.current.controller.abort('cancel' satisfies AbortReason);
+        if (this.current?.jobId === request.job_id)
+          this.current.controller.abort('cancel' satisfies AbortReason);
         return;
       case 'shutdown':
         if (this.shuttingDown) return;
@@ -113,7 +114,12 @@ export class SyntheticWorker {
   }
 
   private sendHeartbeat(): void {
-    this.io.emit({ type: 'heartbeat', gpu_mem_bytes: null, gpu_mem_total_bytes: null, rss_bytes: process.memoryUsage.rss() });
+    this.io.emit({
+      type: 'heartbeat',
+      gpu_mem_bytes: null,
+      gpu_mem_total_bytes: null,
+      rss_bytes: process.memoryUsage.rss(),
+    });
   }
 
   /** A generate we cannot parse still gets an answer when it names its job, so the job fails fast. */
@@ -141,7 +147,11 @@ export class SyntheticWorker {
     const { width, height } = request.params;
     // yuv420p needs even sizes; the API only sends multiples of 32, but say so clearly if not.
     if (width % 2 !== 0 || height % 2 !== 0) {
-      return this.fail(request.job_id, 'INVALID_PARAMS', `width and height must be even, got ${width}x${height}`);
+      return this.fail(
+        request.job_id,
+        'INVALID_PARAMS',
+        `width and height must be even, got ${width}x${height}`,
+      );
     }
     const job: RunningJob = {
       jobId: request.job_id,
@@ -171,7 +181,12 @@ export class SyntheticWorker {
     const inferenceS = (performance.now() - started) / 1000;
 
     const encodeStarted = performance.now();
-    const pattern = new TestPattern({ prompt: params.prompt, seed: params.seed, width: params.width, height: params.height });
+    const pattern = new TestPattern({
+      prompt: params.prompt,
+      seed: params.seed,
+      width: params.width,
+      height: params.height,
+    });
     await encodeVideoAndThumbnail({
       ffmpegPath: this.config.ffmpegPath,
       width: params.width,
@@ -202,7 +217,8 @@ export class SyntheticWorker {
   private reportFailure(job: RunningJob, err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
     if (err instanceof AbortedError) {
-      const where = job.step < job.total ? `cancelled at step ${job.step} of ${job.total}` : 'cancelled while encoding';
+      const where =
+        job.step < job.total ? `cancelled at step ${job.step} of ${job.total}` : 'cancelled while encoding';
       return this.fail(job.jobId, 'CANCELLED', where);
     }
     this.io.log(`job ${job.jobId} failed: ${message}`);

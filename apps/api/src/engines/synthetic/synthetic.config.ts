@@ -16,7 +16,8 @@ function readNumber(env: NodeJS.ProcessEnv, key: string, fallback: number, min: 
   const raw = env[key];
   if (raw === undefined || raw.trim() === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value < min) throw new ConfigError(`${key} must be a number >= ${min}, got "${raw}"`);
+  if (!Number.isFinite(value) || value < min)
+    throw new ConfigError(`${key} must be a number >= ${min}, got "${raw}"`);
   return value;
 }
 
@@ -49,7 +50,9 @@ export function resolveFfmpeg(env: NodeJS.ProcessEnv): string {
   } catch {
     // fall through to the error below
   }
-  throw new ConfigError('no ffmpeg found: set T2V_FFMPEG, put ffmpeg on PATH, or install @ffmpeg-installer/ffmpeg');
+  throw new ConfigError(
+    'no ffmpeg found: set T2V_FFMPEG, put ffmpeg on PATH, or install @ffmpeg-installer/ffmpeg',
+  );
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): SyntheticConfig {

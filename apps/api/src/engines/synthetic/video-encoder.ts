@@ -9,8 +9,19 @@ export class EncoderError extends Error {}
 /** The job was aborted (cancel request or stdin closed) while encoding. */
 export class AbortedError extends Error {}
 
-const STORAGE_ERRNOS = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'EIO', 'EISDIR']);
-const STORAGE_STDERR = /No space left on device|Read-only file system|Permission denied|Disk quota exceeded|Input\/output error/i;
+const STORAGE_ERRNOS = new Set([
+  'ENOENT',
+  'ENOTDIR',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'ENOSPC',
+  'EDQUOT',
+  'EIO',
+  'EISDIR',
+]);
+const STORAGE_STDERR =
+  /No space left on device|Read-only file system|Permission denied|Disk quota exceeded|Input\/output error/i;
 
 export interface EncodeJob {
   ffmpegPath: string;
@@ -70,8 +81,20 @@ function runFfmpeg(
   finalPath: string,
 ): Promise<void> {
   const args = [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${job.width}x${job.height}`, '-r', String(job.fps), '-i', 'pipe:0',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-s',
+    `${job.width}x${job.height}`,
+    '-r',
+    String(job.fps),
+    '-i',
+    'pipe:0',
     ...outputArgs,
     target,
   ];
@@ -101,7 +124,8 @@ function runFfmpeg(
       if (code === 0) return resolve();
       const detail = stderr.trim().split('\n').slice(-3).join(' | ') || `exit ${code ?? signal}`;
       const storage = STORAGE_STDERR.exec(stderr);
-      if (storage) return reject(new StorageError(`cannot write ${finalPath}: ${storage[0]} (ffmpeg: ${detail})`));
+      if (storage)
+        return reject(new StorageError(`cannot write ${finalPath}: ${storage[0]} (ffmpeg: ${detail})`));
       reject(new EncoderError(`ffmpeg failed (${code ?? signal}): ${detail}`));
     });
 
@@ -111,7 +135,10 @@ function runFfmpeg(
         if (aborted || child.exitCode !== null || child.stdin.destroyed) return;
         if (!child.stdin.write(frame)) {
           let onDrain = (): void => undefined;
-          await Promise.race([new Promise<void>((done) => child.stdin.once('drain', (onDrain = done))), closed]);
+          await Promise.race([
+            new Promise<void>((done) => child.stdin.once('drain', (onDrain = done))),
+            closed,
+          ]);
           child.stdin.off('drain', onDrain);
         }
       }
@@ -138,7 +165,19 @@ export async function encodeVideoAndThumbnail(job: EncodeJob): Promise<void> {
     await probeWritable(thumbTmp, job.thumbnailPath);
     await runFfmpeg(
       job,
-      ['-an', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-f', 'mp4'],
+      [
+        '-an',
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-pix_fmt',
+        'yuv420p',
+        '-movflags',
+        '+faststart',
+        '-f',
+        'mp4',
+      ],
       frameRange(job, 0, job.numFrames),
       videoTmp,
       job.outPath,

@@ -111,6 +111,7 @@ def test_invalid_params_for_the_engine(tmp_path: Path) -> None:
     _run(server, generate_request("j1", tmp_path, width=100))
     error = out.terminal("j1")
     assert error["code"] == "INVALID_PARAMS" and "multiple of 32" in error["message"]
+    assert [e["type"] for e in out.of("j1")] == ["error"], "no progress for a refused job"
     assert not (tmp_path / "j1.mp4").exists()
 
 

@@ -23,7 +23,7 @@ from . import protocol
 from .engines.base import Engine
 from .errors import Cancelled, GpuOutOfMemory, WorkerError, is_out_of_memory
 from .output import write_outputs
-from .params import GenerateParams
+from .params import GenerateParams, validate
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +233,7 @@ class Server:
 
     def _execute(self, job: Job) -> dict[str, Any]:
         params = GenerateParams.from_wire(job.params)
+        validate(params, self.engine.limits)  # before progress 0: a refused job never "starts"
         total = params.num_inference_steps
         self.emitter.emit(protocol.progress(job.job_id, 0, total))
         if job.cancel.is_set():

@@ -19,6 +19,8 @@ import { ModelsController } from './models/models.controller';
 import { ModelsService } from './models/models.service';
 import { StorageService } from './storage/storage.service';
 import { VideosController } from './videos/videos.controller';
+import { WEBHOOK_OPTIONS, WebhookService } from './webhooks/webhook.service';
+import { WebModule } from './web/web.module';
 import { VideosService } from './videos/videos.service';
 import { WorkerPoolService } from './worker-pool/worker-pool.service';
 
@@ -31,6 +33,7 @@ export class AppModule {
       imports: [
         TerminusModule.forRoot({ errorLogStyle: 'json', logger: false }),
         PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } }),
+        WebModule.serve(),
       ],
       controllers: [VideosController, ModelsController, GenerateController, HealthController],
       providers: [
@@ -47,6 +50,17 @@ export class AppModule {
         ModelsService,
         VideosService,
         WorkerMetricsService,
+        WebhookService,
+        {
+          provide: WEBHOOK_OPTIONS,
+          useValue: {
+            secret: config.webhookSecret,
+            allowPrivate: config.webhookAllowPrivate,
+            maxAttempts: config.webhookMaxAttempts,
+            backoffMs: 1000,
+            timeoutMs: 10_000,
+          },
+        },
       ],
     };
   }

@@ -4,6 +4,7 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SwaggerModule } from '@nestjs/swagger';
 import { getToken } from '@willsoto/nestjs-prometheus';
+import helmet from 'helmet';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Histogram } from 'prom-client';
 
@@ -28,6 +29,29 @@ export async function createApp(
   // Job objects change on every poll; hashing each JSON body for an ETag costs more than it saves.
   http.set('etag', false);
   http.set('trust proxy', true);
+  app.use(
+    helmet({
+      // JSON and media need no CSP; the playground page sets its own strict one.
+      contentSecurityPolicy: false,
+      // Other origins may embed the MP4s and thumbnails (players, galleries).
+      crossOriginResourcePolicy: { policy: 'cross-origin' },
+    }),
+  );
+  if (config.corsOrigins.length > 0) {
+    app.enableCors({
+      origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
+      allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'prefer', 'x-request-id', 'range'],
+      exposedHeaders: [
+        'x-request-id',
+        'openai-poll-after-ms',
+        'retry-after',
+        'location',
+        'preference-applied',
+        'content-range',
+      ],
+      maxAge: 600,
+    });
+  }
   const duration = app.get<Histogram<string>>(getToken(METRIC.httpDuration));
   app.use((req: Request, res: Response, next: NextFunction) => {
     const incoming = req.headers['x-request-id'];

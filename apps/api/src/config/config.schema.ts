@@ -26,7 +26,11 @@ export const envSchema = z.object({
   T2V_STORAGE_DIR: z.string().min(1).optional(),
   T2V_MAX_QUEUE: int(1, 1_000_000).default(100),
   T2V_API_KEYS: z.string().optional(),
-  T2V_OUTPUT_TTL_HOURS: z.coerce.number().positive().max(24 * 365).default(168),
+  T2V_OUTPUT_TTL_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 365)
+    .default(168),
   T2V_SYNTHETIC_STEP_MS: int(0, 60_000).default(10),
   T2V_MAX_PROMPT_LENGTH: int(1, 100_000).default(2000),
   T2V_MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
@@ -44,7 +48,10 @@ export const envSchema = z.object({
       } catch {
         /* reported below */
       }
-      ctx.addIssue({ code: 'custom', message: 'expected a JSON array of strings, e.g. ["node","worker.js"]' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected a JSON array of strings, e.g. ["node","worker.js"]',
+      });
       return z.NEVER;
     })
     .optional(),
@@ -56,6 +63,14 @@ export const envSchema = z.object({
   T2V_EXPIRY_SWEEP_S: z.coerce.number().positive().max(86_400).default(60),
   T2V_DRAIN_DELAY_S: z.coerce.number().min(0).max(600).default(0),
   T2V_SHUTDOWN_GRACE_S: z.coerce.number().min(0).max(86_400).default(30),
+  T2V_JOB_STALL_TIMEOUT_S: z.coerce.number().positive().max(86_400).optional(),
+  T2V_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=]{22,}$/, 'expected whsec_<base64 of at least 16 bytes>')
+    .optional(),
+  T2V_WEBHOOK_ALLOW_PRIVATE: bool.default(false),
+  T2V_WEBHOOK_MAX_ATTEMPTS: int(1, 20).default(6),
+  T2V_CORS_ORIGINS: z.string().optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -92,11 +107,18 @@ export interface AppConfig {
   expirySweepS: number;
   drainDelayS: number;
   shutdownGraceS: number;
+  /** A running job with no progress for this long has a hung worker: it is killed and the job retried. */
+  jobStallTimeoutS: number;
+  webhookSecret: string | undefined;
+  webhookAllowPrivate: boolean;
+  webhookMaxAttempts: number;
+  /** Origins allowed by CORS (`*` for any); empty: no CORS headers. */
+  corsOrigins: string[];
   /** Environment handed to worker processes: the API's own, less its secrets. */
   childEnv: Record<string, string>;
 }
 
-const SECRET_VARS = new Set(['T2V_API_KEYS', 'REDIS_URL']);
+const SECRET_VARS = new Set(['T2V_API_KEYS', 'REDIS_URL', 'T2V_WEBHOOK_SECRET']);
 
 export class ConfigError extends Error {}
 
@@ -120,7 +142,9 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   }
   const dataDir = path.resolve(e.T2V_DATA_DIR);
   const devices =
-    e.T2V_DEVICES === 'cpu' ? Array.from({ length: e.T2V_CPU_WORKERS }, () => 'cpu') : e.T2V_DEVICES.split(',');
+    e.T2V_DEVICES === 'cpu'
+      ? Array.from({ length: e.T2V_CPU_WORKERS }, () => 'cpu')
+      : e.T2V_DEVICES.split(',');
   return {
     port: e.PORT,
     host: e.HOST,
@@ -154,8 +178,18 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     expirySweepS: e.T2V_EXPIRY_SWEEP_S,
     drainDelayS: e.T2V_DRAIN_DELAY_S,
     shutdownGraceS: e.T2V_SHUTDOWN_GRACE_S,
+    jobStallTimeoutS: e.T2V_JOB_STALL_TIMEOUT_S ?? (e.T2V_ENGINE === 'wan' ? 1800 : 300),
+    webhookSecret: e.T2V_WEBHOOK_SECRET,
+    webhookAllowPrivate: e.T2V_WEBHOOK_ALLOW_PRIVATE,
+    webhookMaxAttempts: e.T2V_WEBHOOK_MAX_ATTEMPTS,
+    corsOrigins: (e.T2V_CORS_ORIGINS ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
     childEnv: Object.fromEntries(
-      Object.entries(env).filter((kv): kv is [string, string] => kv[1] !== undefined && !SECRET_VARS.has(kv[0])),
+      Object.entries(env).filter(
+        (kv): kv is [string, string] => kv[1] !== undefined && !SECRET_VARS.has(kv[0]),
+      ),
     ),
   };
 }

@@ -43,9 +43,15 @@ export class JobsService {
 
   async create(req: ResolvedCreate, idempotencyKey: string | null): Promise<CreateResult> {
     if (this.scheduler.draining) {
-      throw ApiError.unavailable('shutting_down', 'The server is shutting down; retry on another replica.', 1);
+      throw ApiError.unavailable(
+        'shutting_down',
+        'The server is shutting down; retry on another replica.',
+        1,
+      );
     }
-    const requestHash = hash(JSON.stringify({ ...req, params: { ...req.params, seed: req.seedExplicit ? req.params.seed : null } }));
+    const requestHash = hash(
+      JSON.stringify({ ...req, params: { ...req.params, seed: req.seedExplicit ? req.params.seed : null } }),
+    );
     if (idempotencyKey) {
       const existing = await this.store.findByIdempotencyKey(idempotencyKey);
       if (existing) return { job: this.checkReplay(existing, requestHash), source: 'idempotent' };
@@ -174,7 +180,11 @@ export class JobsService {
     const job = await this.get(id);
     if (job.status === 'cancelled') return job;
     if (isTerminal(job.status)) {
-      throw ApiError.conflict('invalid_state', `Video ${id} is already ${job.status} and cannot be cancelled.`, 'id');
+      throw ApiError.conflict(
+        'invalid_state',
+        `Video ${id} is already ${job.status} and cannot be cancelled.`,
+        'id',
+      );
     }
     const cancelled = await this.scheduler.cancel(job);
     return cancelled ?? (await this.get(id));

@@ -12,6 +12,7 @@ import type { Job } from '../jobs/job.types';
 import { JobsService, randomSeed } from '../jobs/jobs.service';
 import { ModelsService } from '../models/models.service';
 import { StorageService } from '../storage/storage.service';
+import { WebhookService } from '../webhooks/webhook.service';
 import {
   coerceMultipart,
   createVideoSchema,
@@ -40,6 +41,7 @@ export class VideosService {
     private readonly jobs: JobsService,
     private readonly events: JobEvents,
     private readonly storage: StorageService,
+    private readonly webhooks: WebhookService,
     models: ModelsService,
   ) {
     this.schema = createVideoSchema(models.model);
@@ -70,6 +72,16 @@ export class VideosService {
     return resolveCreate(parsed.data, this.model, randomSeed);
   }
 
+  /** parseCreate plus the checks that need I/O (the webhook target). */
+  async parseCreateChecked(req: Request, body: unknown): Promise<ResolvedCreate> {
+    const resolved = this.parseCreate(req, body);
+    if (resolved.webhookUrl) {
+      const problem = await this.webhooks.urlProblem(resolved.webhookUrl);
+      if (problem) throw ApiError.badRequest('webhook_url', `webhook_url ${problem}.`);
+    }
+    return resolved;
+  }
+
   async create(
     req: Request,
     res: Response,
@@ -77,7 +89,7 @@ export class VideosService {
     idempotencyKey: string | undefined,
     prefer: string | undefined,
   ): Promise<{ video: VideoObject; waited: number | null }> {
-    const resolved = this.parseCreate(req, body);
+    const resolved = await this.parseCreateChecked(req, body);
     const key = this.idempotencyKey(idempotencyKey);
     const { job } = await this.jobs.create(resolved, key);
     const wait = this.preferWait(prefer);
@@ -92,7 +104,7 @@ export class VideosService {
     body: unknown,
     idempotencyKey: string | undefined,
   ): Promise<void> {
-    const resolved = this.parseCreate(req, body);
+    const resolved = await this.parseCreateChecked(req, body);
     const { job } = await this.jobs.create(resolved, this.idempotencyKey(idempotencyKey));
     const done = await this.jobs.waitForTerminal(job.id, this.config.syncWaitS * 1000, abortOnClose(res));
     if (done.status === 'completed') {

@@ -35,6 +35,7 @@ export class WorkerPoolService extends EventEmitter implements OnApplicationShut
         cwd: launch.cwd,
         startupTimeoutMs: this.config.workerStartupTimeoutS * 1000,
         heartbeatTimeoutMs: this.config.heartbeatTimeoutS * 1000,
+        stallTimeoutMs: this.config.jobStallTimeoutS * 1000,
       });
       worker.on('state', (state: WorkerState) => {
         this.emit('state', worker, state);

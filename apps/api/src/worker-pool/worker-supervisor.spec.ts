@@ -125,6 +125,16 @@ describe('WorkerSupervisor', () => {
     await until(w, 'READY');
   });
 
+  it('kills a worker whose job stops progressing although it still heartbeats', async () => {
+    const w = track(supervisor('slow', { FAKE_STEP_MS: '60000' }, { stallTimeoutMs: 300 }));
+    w.start();
+    await until(w, 'READY');
+    const outcome = await w.runJob(request('job-stall'), () => undefined);
+    expect(outcome).toMatchObject({ kind: 'crashed' });
+    expect((outcome as { reason: string }).reason).toMatch(/made no progress for 0.3s/);
+    await until(w, 'READY');
+  });
+
   it('treats a malformed line as a protocol violation', async () => {
     const w = track(supervisor('malformed-line'));
     w.start();

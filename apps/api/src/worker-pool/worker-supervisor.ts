@@ -26,6 +26,8 @@ export interface WorkerSpec {
   cwd?: string;
   startupTimeoutMs: number;
   heartbeatTimeoutMs: number;
+  /** A job with no progress event for this long means a hung worker (heartbeats may still flow). */
+  stallTimeoutMs?: number;
   /** Restart backoff: base delay, doubled per consecutive failure, capped. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -57,6 +59,7 @@ export class WorkerSupervisor extends EventEmitter {
   private startupTimer: NodeJS.Timeout | null = null;
   private silenceTimer: NodeJS.Timeout | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
+  private stallTimer: NodeJS.Timeout | null = null;
   private killReason: string | null = null;
   private stderrTail: string[] = [];
   /** The worker's own last word on why it cannot serve (error with job_id null). */
@@ -98,6 +101,7 @@ export class WorkerSupervisor extends EventEmitter {
     return new Promise((resolve) => {
       this.run = { jobId: request.job_id, onProgress, resolve };
       this.setState('BUSY');
+      this.armStallTimer();
       this.send(request);
     });
   }
@@ -193,7 +197,10 @@ export class WorkerSupervisor extends EventEmitter {
         this.emit('heartbeat', event);
         break;
       case 'progress':
-        if (this.run?.jobId === event.job_id) this.run.onProgress(event.step, event.total);
+        if (this.run?.jobId === event.job_id) {
+          this.armStallTimer();
+          this.run.onProgress(event.step, event.total);
+        }
         break;
       case 'done':
         this.finishRun(event.job_id, { kind: 'done', event });
@@ -214,8 +221,20 @@ export class WorkerSupervisor extends EventEmitter {
     if (this.run?.jobId !== jobId) return;
     const run = this.run;
     this.run = null;
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
     if (this._state === 'BUSY') this.setState('READY');
     run.resolve(outcome);
+  }
+
+  private armStallTimer(): void {
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    const ms = this.spec.stallTimeoutMs;
+    if (!ms) return;
+    this.stallTimer = setTimeout(
+      () => this.kill(`job ${this.run?.jobId} made no progress for ${ms / 1000}s`),
+      ms,
+    );
   }
 
   private armSilenceTimer(): void {
@@ -281,7 +300,8 @@ export class WorkerSupervisor extends EventEmitter {
   }
 
   private clearTimers(): void {
-    for (const t of [this.startupTimer, this.silenceTimer, this.restartTimer]) if (t) clearTimeout(t);
-    this.startupTimer = this.silenceTimer = this.restartTimer = null;
+    for (const t of [this.startupTimer, this.silenceTimer, this.restartTimer, this.stallTimer])
+      if (t) clearTimeout(t);
+    this.startupTimer = this.silenceTimer = this.restartTimer = this.stallTimer = null;
   }
 }

@@ -1,0 +1,125 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { Webhook } from 'standardwebhooks';
+
+import { getJson, postJson, startApi, waitFor } from '../support/api-process';
+
+const SECRET = `whsec_${Buffer.from('t2v-webhook-test-secret-32-bytes').toString('base64')}`;
+
+interface Received {
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** A loopback receiver that fails the first `failFirst` deliveries with a 500. */
+async function receiver(failFirst = 0) {
+  const received: Received[] = [];
+  let calls = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      calls += 1;
+      if (calls <= failFirst) {
+        res.writeHead(500).end();
+        return;
+      }
+      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  return { url, received, calls: () => calls, close: () => new Promise((r) => server.close(r)) };
+}
+
+describe('webhooks (Standard Webhooks)', () => {
+  it('delivers signed video.completed and video.cancelled events, retrying a failing receiver', async () => {
+    const api = await startApi({
+      T2V_WEBHOOK_SECRET: SECRET,
+      T2V_WEBHOOK_ALLOW_PRIVATE: 'true',
+      T2V_SYNTHETIC_STEP_MS: '30',
+    });
+    const rx = await receiver(2);
+    try {
+      const done = await postJson(`${api.url}/v1/videos`, {
+        prompt: 'hooked',
+        webhook_url: rx.url,
+        metadata: { order: '42' },
+      });
+      expect(done.status).toBe(200);
+      await waitFor(() => rx.received.length === 1, 20_000, 'the completed event');
+      expect(rx.calls()).toBe(3); // two 500s, then success
+      const wh = new Webhook(SECRET);
+      const event = wh.verify(rx.received[0]!.body, rx.received[0]!.headers as Record<string, string>) as any;
+      expect(event).toMatchObject({
+        type: 'video.completed',
+        data: { id: done.json.id, status: 'completed', metadata: { order: '42' } },
+      });
+
+      const slow = await postJson(`${api.url}/v1/videos`, {
+        prompt: 'cancel me',
+        num_inference_steps: 100,
+        webhook_url: rx.url,
+      });
+      await postJson(`${api.url}/v1/videos/${slow.json.id}/cancel`, {});
+      await waitFor(() => rx.received.length === 2, 10_000, 'the cancelled event');
+      const cancelled = wh.verify(
+        rx.received[1]!.body,
+        rx.received[1]!.headers as Record<string, string>,
+      ) as any;
+      expect(cancelled).toMatchObject({ type: 'video.cancelled', data: { id: slow.json.id } });
+      const metrics = await (await fetch(`${api.url}/metrics`)).text();
+      expect(metrics).toMatch(/t2v_webhook_deliveries_total\{result="success"\} 2/);
+      expect(metrics).toMatch(/t2v_webhook_deliveries_total\{result="retry"\} 2/);
+    } finally {
+      await rx.close();
+      await api.stop();
+    }
+  });
+
+  it('never lets a dead receiver block jobs or readiness', async () => {
+    const api = await startApi({ T2V_WEBHOOK_SECRET: SECRET, T2V_WEBHOOK_ALLOW_PRIVATE: 'true' });
+    try {
+      const res = await postJson(
+        `${api.url}/v1/videos`,
+        { prompt: 'nobody listens', webhook_url: 'http://127.0.0.1:9/hook' },
+        { Prefer: 'wait=20' },
+      );
+      expect(res.json.status).toBe('completed');
+      expect((await getJson(`${api.url}/readyz`)).status).toBe(200);
+    } finally {
+      await api.stop();
+    }
+  });
+
+  it('refuses private targets by default, and webhooks when no secret is configured', async () => {
+    const guarded = await startApi({ T2V_WEBHOOK_SECRET: SECRET });
+    try {
+      for (const url of [
+        'http://127.0.0.1:8080/hook',
+        'http://localhost/hook',
+        'http://169.254.169.254/latest',
+        'http://[::1]/x',
+      ]) {
+        const res = await postJson(`${guarded.url}/v1/videos`, { prompt: 'p', webhook_url: url });
+        expect(res.status).toBe(400);
+        expect(res.json.error.param).toBe('webhook_url');
+      }
+    } finally {
+      await guarded.stop();
+    }
+    const off = await startApi({});
+    try {
+      const res = await postJson(`${off.url}/v1/videos`, {
+        prompt: 'p',
+        webhook_url: 'https://example.com/hook',
+      });
+      expect(res.status).toBe(400);
+      expect(res.json.error.message).toMatch(/not enabled/);
+    } finally {
+      await off.stop();
+    }
+  });
+});

@@ -38,7 +38,10 @@ export class AppModule {
       controllers: [VideosController, ModelsController, GenerateController, HealthController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
-        { provide: JOB_STORE, useFactory: () => new SqliteJobStore(`${config.dataDir}/jobs.sqlite`) },
+        {
+          provide: JOB_STORE,
+          useFactory: () => new SqliteJobStore(`${config.dataDir}/jobs.sqlite`, config.maxQueue),
+        },
         { provide: APP_FILTER, useClass: ApiExceptionFilter },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         ...metricProviders,

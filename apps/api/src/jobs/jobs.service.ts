@@ -13,6 +13,7 @@ import { StorageService } from '../storage/storage.service';
 import type { ResolvedCreate } from '../videos/create-video.schema';
 import { JobEvents } from './job-events';
 import { JOB_STORE, type JobStore } from './job-store';
+import { QueueFull } from './job-store.errors';
 import type { Job, ListPage, ListQuery } from './job.types';
 import { SchedulerService } from './scheduler.service';
 
@@ -77,6 +78,14 @@ export class JobsService {
         status: 'queued',
       });
     } catch (err) {
+      // The store decides the bound atomically (the count above may be stale under concurrency).
+      if (err instanceof QueueFull) {
+        throw ApiError.unavailable(
+          'queue_full',
+          `The queue is full (${err.queued} jobs waiting); retry later.`,
+          this.scheduler.retryAfterSeconds(),
+        );
+      }
       // Two concurrent creates with one Idempotency-Key: the store's unique index picks one.
       const existing = idempotencyKey ? await this.store.findByIdempotencyKey(idempotencyKey) : null;
       if (existing) return { job: this.checkReplay(existing, requestHash), source: 'idempotent' };

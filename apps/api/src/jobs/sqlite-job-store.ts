@@ -5,6 +5,7 @@ import type { JobStatus } from '@t2v/contracts';
 import Database from 'better-sqlite3';
 
 import type { JobStore } from './job-store';
+import { QueueFull } from './job-store.errors';
 import type { Job, JobPatch, ListPage, ListQuery } from './job.types';
 
 /**
@@ -20,7 +21,11 @@ export class SqliteJobStore implements JobStore {
     reject: (err: unknown) => void;
   }> = [];
 
-  constructor(private readonly file: string) {}
+  /** `maxQueued`: inserts of queued jobs beyond this many are refused with QueueFull, atomically. */
+  constructor(
+    private readonly file: string,
+    private readonly maxQueued = Number.POSITIVE_INFINITY,
+  ) {}
 
   async open(): Promise<void> {
     if (this.db) return;
@@ -88,8 +93,15 @@ export class SqliteJobStore implements JobStore {
         `INSERT INTO jobs (id, status, idempotency_key, cache_key, expires_at, expired, body)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       );
+      const countQueued = this.sql(`SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued'`);
       this.conn.transaction(() => {
+        // The bound is checked inside the commit, so concurrent creates cannot overshoot it.
+        let queued = (countQueued.get() as { n: number }).n;
         for (const { job } of batch) {
+          if (job.status === 'queued' && queued >= this.maxQueued) {
+            results.push({ ok: false, error: new QueueFull(queued) });
+            continue;
+          }
           try {
             const info = stmt.run(
               job.id,
@@ -101,6 +113,7 @@ export class SqliteJobStore implements JobStore {
               JSON.stringify(job),
             );
             results.push({ ok: true, job: { ...job, seq: Number(info.lastInsertRowid) } });
+            if (job.status === 'queued') queued += 1;
           } catch (error) {
             // A constraint violation (reused Idempotency-Key) fails that row only.
             results.push({ ok: false, error });

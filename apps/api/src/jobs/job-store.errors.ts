@@ -1,0 +1,32 @@
+/**
+ * Refusals a store may answer `insert` with. The embedded store decides the first with its unique
+ * index; the redis store decides all of them inside one Lua script, so they hold across replicas.
+ */
+
+/** Another job already holds this Idempotency-Key. */
+export class IdempotencyKeyTaken extends Error {
+  constructor(readonly existingId: string | null) {
+    super('idempotency key already used');
+  }
+}
+
+/** The shared queue already holds `T2V_MAX_QUEUE` queued jobs. */
+export class QueueFull extends Error {
+  constructor(readonly queued: number) {
+    super(`queue full (${queued} queued)`);
+  }
+}
+
+/** An identical cacheable job is queued or running: attach to it instead of inserting. */
+export class IdenticalJobActive extends Error {
+  constructor(readonly existingId: string) {
+    super(`identical job ${existingId} is in flight`);
+  }
+}
+
+/** The backend does not answer (Redis down, unreachable or too slow). Callers answer 503. */
+export class StoreUnavailable extends Error {
+  constructor(readonly reason: string) {
+    super(`job store unavailable: ${reason}`);
+  }
+}

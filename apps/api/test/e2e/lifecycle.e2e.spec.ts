@@ -142,7 +142,7 @@ describe('lifecycle and faults', () => {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 't2v-full-'));
       const videos = path.join(dataDir, 'videos');
       fs.mkdirSync(videos);
-      // A private 192 KiB tmpfs as the output root, inside a mount namespace of the API process only.
+      // A private 192 KiB tmpfs (the big job's MP4 is ~1.1 MB, the small one's ~37 KB) as the output root, inside a mount namespace of the API process only.
       const api = await startApi(
         {},
         {
@@ -161,7 +161,7 @@ describe('lifecycle and faults', () => {
       try {
         const big = await postJson(
           `${api.url}/v1/videos`,
-          { prompt: 'too big', size: '1280x704', seconds: 3 },
+          { prompt: 'too big', size: '1280x704', seconds: 10, seed: 1 },
           { Prefer: 'wait=60' },
         );
         expect(big.json.status).toBe('failed');
@@ -169,7 +169,7 @@ describe('lifecycle and faults', () => {
         expect((await getJson(`${api.url}/healthz`)).status).toBe(200);
         const small = await postJson(
           `${api.url}/v1/videos`,
-          { prompt: 'fits', size: '256x256', seconds: 1 },
+          { prompt: 'fits', size: '256x256', seconds: 1, seed: 1 },
           { Prefer: 'wait=30' },
         );
         expect(small.json.status).toBe('completed');

@@ -7,9 +7,15 @@ import type { Job, JobPatch, ListPage, ListQuery } from './job.types';
  * (`job-store.contract.ts`), run against every driver.
  */
 export interface JobStore {
+  /** Which queue driver keeps these records (readiness names it). */
+  readonly driver: 'embedded' | 'redis';
   open(): Promise<void>;
   close(): Promise<void>;
-  /** Inserts a new job and returns it with its sequence number. */
+  /**
+   * Inserts a new job and returns it with its sequence number. Rejects with IdempotencyKeyTaken
+   * when its key is held by another job; a shared store may also refuse with QueueFull or
+   * IdenticalJobActive (`job-store.errors.ts`).
+   */
   insert(job: Omit<Job, 'seq'>): Promise<Job>;
   get(id: string): Promise<Job | null>;
   update(id: string, patch: JobPatch): Promise<Job | null>;
@@ -30,7 +36,7 @@ export interface JobStore {
   findActiveByCacheKey(cacheKey: string): Promise<Job | null>;
   /** Completed jobs whose outputs expired before `now` and are not marked expired yet. */
   findExpired(now: number): Promise<Job[]>;
-  /** Cheap liveness probe of the backend. */
+  /** Cheap probe of the backend; rejects with the reason it cannot hold jobs safely. */
   ping(): Promise<void>;
 }
 

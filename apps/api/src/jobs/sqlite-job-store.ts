@@ -13,6 +13,7 @@ import type { Job, JobPatch, ListPage, ListQuery } from './job.types';
  * API has acknowledged survives a crash of the process or the machine.
  */
 export class SqliteJobStore implements JobStore {
+  readonly driver = 'embedded';
   private db: Database.Database | null = null;
   /** Inserts waiting for the next group commit (one fsync for all creates of one event-loop turn). */
   private pending: Array<{

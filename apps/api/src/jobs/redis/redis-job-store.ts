@@ -1,0 +1,263 @@
+import type { JobStatus } from '@t2v/contracts';
+import { Redis, type RedisOptions } from 'ioredis';
+
+import type { JobStore } from '../job-store';
+import { IdempotencyKeyTaken, IdenticalJobActive, QueueFull, StoreUnavailable } from '../job-store.errors';
+import type { Job, JobPatch, ListPage, ListQuery } from '../job.types';
+import { CLAIM_NEXT, DELETE, INSERT, MUTATE } from './redis-scripts';
+
+/** Replies that mean "Redis cannot take this now", not "the request is wrong". */
+const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MISCONF)\b/;
+
+interface ScriptCommands {
+  t2vInsert(...args: Array<string | number>): Promise<[string, string | number] | [string]>;
+  t2vMutate(...args: Array<string | number>): Promise<string[] | null>;
+  t2vClaimNext(...args: Array<string | number>): Promise<string[] | null>;
+  t2vDelete(...args: Array<string | number>): Promise<number>;
+}
+
+/**
+ * Connection options for every short command t2v sends: no offline queue and short timeouts, so
+ * a create fails in well under a second when Redis is down instead of waiting for it.
+ */
+export function fastFailOptions(): RedisOptions {
+  return {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    connectTimeout: 800,
+    commandTimeout: 800,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+  };
+}
+
+/**
+ * The redis driver's store: job records in Redis hashes with sorted-set indexes, every decision
+ * made by one Lua script (`redis-scripts.ts`). Any replica reads and changes any job.
+ */
+export class RedisJobStore implements JobStore {
+  readonly driver = 'redis';
+  readonly client: Redis & ScriptCommands;
+
+  /**
+   * @param url `REDIS_URL`
+   * @param prefix key prefix (`T2V_REDIS_PREFIX`)
+   * @param maxQueue queued jobs before `insert` refuses with QueueFull; 0 = unbounded
+   */
+  constructor(
+    url: string,
+    readonly prefix: string,
+    private readonly maxQueue = 0,
+  ) {
+    this.client = new Redis(url, fastFailOptions()) as Redis & ScriptCommands;
+    // Errors surface on the commands; the connection's own events only feed reconnects.
+    this.client.on('error', () => undefined);
+    this.client.defineCommand('t2vInsert', { numberOfKeys: 0, lua: INSERT });
+    this.client.defineCommand('t2vMutate', { numberOfKeys: 0, lua: MUTATE });
+    this.client.defineCommand('t2vClaimNext', { numberOfKeys: 0, lua: CLAIM_NEXT });
+    this.client.defineCommand('t2vDelete', { numberOfKeys: 0, lua: DELETE });
+  }
+
+  private key(...parts: string[]): string {
+    return [this.prefix, ...parts].join(':');
+  }
+
+  async open(): Promise<void> {
+    if (this.client.status !== 'wait') return;
+    // Redis down at boot is not fatal: the client keeps reconnecting and /readyz says why.
+    await this.client.connect().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.client.status === 'end') return;
+    if (this.client.status === 'ready') {
+      await Promise.race([
+        this.client.quit().catch(() => undefined),
+        new Promise((r) => setTimeout(r, 1000).unref()),
+      ]);
+    }
+    this.client.disconnect();
+  }
+
+  /** Runs one Redis call, turning connection trouble into StoreUnavailable. */
+  private async call<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      const e = err as Error;
+      if (e.name !== 'ReplyError' || TRANSIENT_REPLY.test(e.message)) throw new StoreUnavailable(e.message);
+      throw err;
+    }
+  }
+
+  async insert(job: Omit<Job, 'seq'>): Promise<Job> {
+    const reply = await this.call(() =>
+      this.client.t2vInsert(
+        this.prefix,
+        job.id,
+        job.status,
+        job.idempotencyKey ?? '',
+        job.cacheKey ?? '',
+        job.status === 'queued' ? this.maxQueue : 0,
+        ...encode(job),
+      ),
+    );
+    switch (reply[0]) {
+      case 'OK':
+        return { ...job, seq: Number(reply[1]) };
+      case 'IDEM':
+        throw new IdempotencyKeyTaken(String(reply[1]));
+      case 'ACTIVE':
+        throw new IdenticalJobActive(String(reply[1]));
+      case 'FULL':
+        throw new QueueFull(Number(reply[1]));
+      default:
+        throw new Error(`job ${job.id} exists already`);
+    }
+  }
+
+  async get(id: string): Promise<Job | null> {
+    return decode(await this.call(() => this.client.hgetall(this.key('job', id))));
+  }
+
+  private async getMany(ids: string[]): Promise<Job[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.client.pipeline();
+    for (const id of ids) pipeline.hgetall(this.key('job', id));
+    const replies = (await this.call(() => pipeline.exec())) ?? [];
+    const jobs: Job[] = [];
+    for (const [err, value] of replies) {
+      if (err) throw new StoreUnavailable(err.message);
+      const job = decode(value as Record<string, string>);
+      if (job) jobs.push(job); // deleted between the index read and this one
+    }
+    return jobs;
+  }
+
+  async update(id: string, patch: JobPatch): Promise<Job | null> {
+    return this.mutate(id, [], '', 0, patch);
+  }
+
+  async transition(id: string, from: JobStatus[], to: JobStatus, patch: JobPatch = {}): Promise<Job | null> {
+    if (from.length === 0) return null;
+    return this.mutate(id, from, to, 0, patch);
+  }
+
+  /**
+   * Takes job `id` for a run: queued (or in_progress, when its previous holder died) becomes
+   * in_progress with one more attempt. Null if the job is gone or already terminal.
+   */
+  async claim(id: string, now: number): Promise<Job | null> {
+    return this.mutate(id, ['queued', 'in_progress'], 'in_progress', 1, { startedAt: now, progress: 0 });
+  }
+
+  private async mutate(
+    id: string,
+    from: JobStatus[],
+    to: JobStatus | '',
+    delta: number,
+    patch: JobPatch,
+  ): Promise<Job | null> {
+    const reply = await this.call(() =>
+      this.client.t2vMutate(this.prefix, id, from.join(','), to, delta, ...encode(patch)),
+    );
+    return reply ? decode(pairs(reply)) : null;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return (await this.call(() => this.client.t2vDelete(this.prefix, id))) === 1;
+  }
+
+  async list(query: ListQuery): Promise<ListPage> {
+    const desc = query.order === 'desc';
+    let bound = desc ? '+inf' : '-inf';
+    if (query.after) {
+      const score = await this.call(() => this.client.zscore(this.key('jobs'), query.after!));
+      if (score === null) return { data: [], hasMore: false };
+      bound = `(${score}`;
+    }
+    const ids = await this.call(() =>
+      desc
+        ? this.client.zrevrangebyscore(this.key('jobs'), bound, '-inf', 'LIMIT', 0, query.limit + 1)
+        : this.client.zrangebyscore(this.key('jobs'), bound, '+inf', 'LIMIT', 0, query.limit + 1),
+    );
+    const jobs = await this.getMany(ids.slice(0, query.limit));
+    return { data: jobs, hasMore: ids.length > query.limit };
+  }
+
+  async count(status: JobStatus): Promise<number> {
+    return this.call(() => this.client.zcard(this.key('status', status)));
+  }
+
+  async queuePosition(id: string): Promise<number | null> {
+    const rank = await this.call(() => this.client.zrank(this.key('status', 'queued'), id));
+    return rank === null ? null : rank + 1;
+  }
+
+  async claimNext(now: number): Promise<Job | null> {
+    const reply = await this.call(() =>
+      this.client.t2vClaimNext(this.prefix, ...encode({ startedAt: now, progress: 0 })),
+    );
+    return reply ? decode(pairs(reply)) : null;
+  }
+
+  async byStatus(status: JobStatus): Promise<Job[]> {
+    return this.getMany(await this.call(() => this.client.zrange(this.key('status', status), '0', '-1')));
+  }
+
+  async findByIdempotencyKey(key: string): Promise<Job | null> {
+    const id = await this.call(() => this.client.get(this.key('idem', key)));
+    return id ? this.get(id) : null;
+  }
+
+  async findCompletedByCacheKey(cacheKey: string): Promise<Job | null> {
+    const ids = await this.call(() => this.client.zrevrange(this.key('cache', cacheKey), 0, -1));
+    return (await this.getMany(ids)).find((j) => j.status === 'completed' && !j.expired) ?? null;
+  }
+
+  async findActiveByCacheKey(cacheKey: string): Promise<Job | null> {
+    const ids = await this.call(() => this.client.zrange(this.key('cache', cacheKey), '0', '-1'));
+    return (await this.getMany(ids)).find((j) => j.status === 'queued' || j.status === 'in_progress') ?? null;
+  }
+
+  async findExpired(now: number): Promise<Job[]> {
+    const ids = await this.call(() => this.client.zrangebyscore(this.key('expiry'), '-inf', String(now)));
+    return (await this.getMany(ids)).filter((j) => !j.expired && j.expiresAt !== null && j.expiresAt <= now);
+  }
+
+  /**
+   * Redis answers and will not evict keys. Any `maxmemory-policy` but `noeviction` lets Redis
+   * drop job records and queue entries under memory pressure, silently: refuse to be ready then.
+   */
+  async ping(): Promise<void> {
+    const info = await this.call(() => this.client.info('memory'));
+    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+    if (policy && policy !== 'noeviction') {
+      throw new Error(
+        `Redis maxmemory-policy is ${policy}; t2v needs noeviction (any other policy can silently drop jobs)`,
+      );
+    }
+  }
+}
+
+function encode(patch: object): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined || k === 'seq') continue;
+    out.push(k, JSON.stringify(v));
+  }
+  return out;
+}
+
+function pairs(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
+}
+
+function decode(hash: Record<string, string> | null): Job | null {
+  if (!hash || !hash['status']) return null;
+  const job: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(hash)) job[k] = JSON.parse(v);
+  return job as unknown as Job;
+}

@@ -1,0 +1,143 @@
+/**
+ * Lua scripts of the redis job store. Each runs atomically in Redis, so every decision that
+ * must hold across replicas (one job per Idempotency-Key, one active job per cache key, the
+ * bounded queue, a state transition from an expected state, FIFO claim) is made in one place.
+ *
+ * Key layout under the prefix P (docs/adr/0040-redis-queue-driver.md):
+ *   P:job:<id>          HASH, one field per Job property, each value JSON; `seq` a plain integer
+ *   P:seq               STRING counter giving each job its sequence number
+ *   P:jobs              ZSET id -> seq (listing, cursors)
+ *   P:status:<status>   ZSET id -> seq (counts, queue order and position)
+ *   P:idem:<key>        STRING job id holding an Idempotency-Key
+ *   P:cache:<cacheKey>  ZSET id -> seq of every job with that cache key
+ *   P:inflight:<cacheKey> STRING the queued or running job with that cache key
+ *   P:expiry            ZSET id -> expiresAt of jobs whose outputs are not expired yet
+ *
+ * All scripts take no KEYS: the prefix comes as ARGV[1] (a standalone Redis, not a cluster).
+ */
+
+const PRELUDE = `
+local function dec(v)
+  if v == false or v == nil then return nil end
+  local x = cjson.decode(v)
+  if x == cjson.null then return nil end
+  return x
+end
+
+local function reindex(P, id, key, old, new)
+  local seq = tonumber(redis.call('HGET', key, 'seq'))
+  if old ~= new then
+    if old then redis.call('ZREM', P .. ':status:' .. old, id) end
+    redis.call('ZADD', P .. ':status:' .. new, seq, id)
+  end
+  local ck = dec(redis.call('HGET', key, 'cacheKey'))
+  if ck and new ~= 'queued' and new ~= 'in_progress' then
+    local ik = P .. ':inflight:' .. ck
+    if redis.call('GET', ik) == id then redis.call('DEL', ik) end
+  end
+  local exp = dec(redis.call('HGET', key, 'expiresAt'))
+  local expired = dec(redis.call('HGET', key, 'expired'))
+  if type(exp) == 'number' and not expired then
+    redis.call('ZADD', P .. ':expiry', exp, id)
+  else
+    redis.call('ZREM', P .. ':expiry', id)
+  end
+end
+
+-- Applies field/value pairs from ARGV[first..] and the status change; nil unless in "from".
+local function mutate(P, id, from, to, delta, first)
+  local key = P .. ':job:' .. id
+  local raw = redis.call('HGET', key, 'status')
+  if not raw then return nil end
+  local old = dec(raw)
+  if from ~= '' then
+    local ok = false
+    for s in string.gmatch(from, '[^,]+') do
+      if s == old then ok = true end
+    end
+    if not ok then return nil end
+  end
+  local new = old
+  if to ~= '' then new = to end
+  for i = first, #ARGV, 2 do
+    redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+  end
+  if delta ~= 0 then
+    local a = (dec(redis.call('HGET', key, 'attempts')) or 0) + delta
+    redis.call('HSET', key, 'attempts', string.format('%d', a))
+  end
+  redis.call('HSET', key, 'status', cjson.encode(new))
+  reindex(P, id, key, old, new)
+  return redis.call('HGETALL', key)
+end
+`;
+
+/**
+ * ARGV: P, id, status, idempotencyKey|'', cacheKey|'', maxQueue (0 = unbounded), then field/value
+ * pairs. Returns {'OK', seq} or a refusal: {'EXISTS'}, {'IDEM', id}, {'ACTIVE', id}, {'FULL', n}.
+ */
+export const INSERT = `${PRELUDE}
+local P, id, status, idem, ck, maxq = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local key = P .. ':job:' .. id
+if redis.call('EXISTS', key) == 1 then return {'EXISTS'} end
+local active = status == 'queued' or status == 'in_progress'
+if idem ~= '' then
+  local holder = redis.call('GET', P .. ':idem:' .. idem)
+  if holder then return {'IDEM', holder} end
+end
+if ck ~= '' and active then
+  local other = redis.call('GET', P .. ':inflight:' .. ck)
+  if other and redis.call('EXISTS', P .. ':job:' .. other) == 1 then return {'ACTIVE', other} end
+end
+if status == 'queued' and maxq > 0 then
+  local n = redis.call('ZCARD', P .. ':status:queued')
+  if n >= maxq then return {'FULL', n} end
+end
+if idem ~= '' then redis.call('SET', P .. ':idem:' .. idem, id) end
+local seq = redis.call('INCR', P .. ':seq')
+for i = 7, #ARGV, 2 do
+  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+end
+redis.call('HSET', key, 'seq', seq)
+redis.call('ZADD', P .. ':jobs', seq, id)
+if ck ~= '' then
+  redis.call('ZADD', P .. ':cache:' .. ck, seq, id)
+  if active then redis.call('SET', P .. ':inflight:' .. ck, id) end
+end
+reindex(P, id, key, nil, status)
+return {'OK', seq}
+`;
+
+/** ARGV: P, id, from (comma list, '' = any), to ('' = unchanged), attempts delta, field/value pairs. */
+export const MUTATE = `${PRELUDE}
+return mutate(ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), 6)
+`;
+
+/** ARGV: P, field/value pairs. Takes the oldest queued job: in_progress, one more attempt. */
+export const CLAIM_NEXT = `${PRELUDE}
+local P = ARGV[1]
+local head = redis.call('ZRANGE', P .. ':status:queued', 0, 0)
+if #head == 0 then return nil end
+return mutate(P, head[1], 'queued', 'in_progress', 1, 2)
+`;
+
+/** ARGV: P, id. Removes the record and every index entry; 1 if it existed. */
+export const DELETE = `${PRELUDE}
+local P, id = ARGV[1], ARGV[2]
+local key = P .. ':job:' .. id
+local raw = redis.call('HGET', key, 'status')
+if not raw then return 0 end
+local status = dec(raw)
+local ck = dec(redis.call('HGET', key, 'cacheKey'))
+local idem = dec(redis.call('HGET', key, 'idempotencyKey'))
+redis.call('ZREM', P .. ':jobs', id)
+redis.call('ZREM', P .. ':status:' .. status, id)
+redis.call('ZREM', P .. ':expiry', id)
+if ck then
+  redis.call('ZREM', P .. ':cache:' .. ck, id)
+  if redis.call('GET', P .. ':inflight:' .. ck) == id then redis.call('DEL', P .. ':inflight:' .. ck) end
+end
+if idem and redis.call('GET', P .. ':idem:' .. idem) == id then redis.call('DEL', P .. ':idem:' .. idem) end
+redis.call('DEL', key)
+return 1
+`;

@@ -9,8 +9,10 @@ import { GenerateController } from './compat/generate.controller';
 import { APP_CONFIG, type AppConfig } from './config/app-config';
 import { HealthController } from './health/health.controller';
 import { JobEvents } from './jobs/job-events';
-import { JOB_STORE } from './jobs/job-store';
+import { JOB_STORE, type JobStore } from './jobs/job-store';
 import { JobsService } from './jobs/jobs.service';
+import { JOB_DISPATCH, RedisDispatcher } from './jobs/redis/redis-dispatcher';
+import { RedisJobStore } from './jobs/redis/redis-job-store';
 import { SchedulerService } from './jobs/scheduler.service';
 import { SqliteJobStore } from './jobs/sqlite-job-store';
 import { metricProviders } from './metrics/metrics';
@@ -38,10 +40,10 @@ export class AppModule {
       controllers: [VideosController, ModelsController, GenerateController, HealthController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
-        {
-          provide: JOB_STORE,
-          useFactory: () => new SqliteJobStore(`${config.dataDir}/jobs.sqlite`, config.maxQueue),
-        },
+        { provide: JOB_STORE, useFactory: () => jobStoreFor(config) },
+        ...(config.queue === 'redis'
+          ? [RedisDispatcher, { provide: JOB_DISPATCH, useExisting: RedisDispatcher }]
+          : []),
         { provide: APP_FILTER, useClass: ApiExceptionFilter },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         ...metricProviders,
@@ -67,4 +69,11 @@ export class AppModule {
       ],
     };
   }
+}
+
+/** The queue driver's store (DESIGN §3): one SQLite file, or records shared by replicas in Redis. */
+function jobStoreFor(config: AppConfig): JobStore {
+  if (config.queue === 'redis')
+    return new RedisJobStore(config.redisUrl!, config.redisPrefix, config.maxQueue);
+  return new SqliteJobStore(`${config.dataDir}/jobs.sqlite`, config.maxQueue);
 }

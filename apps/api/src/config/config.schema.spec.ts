@@ -41,6 +41,19 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ T2V_ENGINE: 'wan' })).toThrow(/T2V_MODEL_PATH: required when T2V_ENGINE=wan/);
   });
 
+  it('accepts the redis driver with a URL, and only with one', () => {
+    const c = loadConfig({ T2V_QUEUE: 'redis', REDIS_URL: 'redis://:pw@t2v-redis:6379/0' });
+    expect(c).toMatchObject({
+      queue: 'redis',
+      redisUrl: 'redis://:pw@t2v-redis:6379/0',
+      redisPrefix: 't2v',
+      redisLockS: 15,
+    });
+    expect(() => loadConfig({ T2V_QUEUE: 'redis' })).toThrow(/REDIS_URL: required when T2V_QUEUE=redis/);
+    expect(() => loadConfig({ T2V_QUEUE: 'redis', REDIS_URL: 'http://x' })).toThrow(/REDIS_URL="http:\/\/x"/);
+    expect(() => loadConfig({ T2V_QUEUE: 'kafka' })).toThrow(/accepted: embedded, redis/);
+  });
+
   it('keeps secrets out of the environment handed to workers', () => {
     const c = loadConfig({ T2V_API_KEYS: 'a,b', REDIS_URL: 'redis://x:6379', HOME: '/root' });
     expect(c.apiKeys).toEqual(['a', 'b']);

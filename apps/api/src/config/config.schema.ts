@@ -20,8 +20,16 @@ export const envSchema = z.object({
     .regex(/^(cpu|\d+(,\d+)*)$/, 'expected "cpu" or GPU indices such as "0,1"')
     .default('cpu'),
   T2V_CPU_WORKERS: int(1, 64).default(1),
-  T2V_QUEUE: z.enum(['embedded']).default('embedded'),
-  REDIS_URL: z.string().url().optional(),
+  T2V_QUEUE: z.enum(['embedded', 'redis']).default('embedded'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/\S+$/, 'expected a redis:// or rediss:// URL, e.g. redis://:password@redis:6379/0')
+    .optional(),
+  T2V_REDIS_PREFIX: z
+    .string()
+    .regex(/^[\w.-]{1,64}$/, 'expected letters, digits, ".", "_" or "-"')
+    .default('t2v'),
+  T2V_REDIS_LOCK_S: z.coerce.number().min(1).max(600).default(15),
   T2V_DATA_DIR: z.string().min(1).default('./data'),
   T2V_STORAGE_DIR: z.string().min(1).optional(),
   T2V_MAX_QUEUE: int(1, 1_000_000).default(100),
@@ -85,6 +93,12 @@ export interface AppConfig {
   /** One entry per worker: `cpu` or a GPU index. */
   devices: string[];
   queue: Env['T2V_QUEUE'];
+  /** Set when `queue` is `redis` (required then). */
+  redisUrl: string | undefined;
+  /** Prefix of every Redis key t2v writes (records and the BullMQ queue). */
+  redisPrefix: string;
+  /** BullMQ lock of a running job; a replica silent this long loses its job to another. */
+  redisLockS: number;
   dataDir: string;
   storageDir: string;
   maxQueue: number;
@@ -140,6 +154,9 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (e.T2V_ENGINE === 'wan' && !e.T2V_MODEL_PATH) {
     throw new ConfigError('invalid configuration:\n  T2V_MODEL_PATH: required when T2V_ENGINE=wan');
   }
+  if (e.T2V_QUEUE === 'redis' && !e.REDIS_URL) {
+    throw new ConfigError('invalid configuration:\n  REDIS_URL: required when T2V_QUEUE=redis');
+  }
   const dataDir = path.resolve(e.T2V_DATA_DIR);
   const devices =
     e.T2V_DEVICES === 'cpu'
@@ -153,6 +170,9 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     modelPath: e.T2V_MODEL_PATH,
     devices,
     queue: e.T2V_QUEUE,
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.T2V_REDIS_PREFIX,
+    redisLockS: e.T2V_REDIS_LOCK_S,
     dataDir,
     storageDir: path.resolve(e.T2V_STORAGE_DIR ?? path.join(dataDir, 'videos')),
     maxQueue: e.T2V_MAX_QUEUE,

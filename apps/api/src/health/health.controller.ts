@@ -62,11 +62,12 @@ export class HealthController {
 
   private async queue() {
     const session = this.indicator.check('queue');
+    const driver = this.store.driver;
     try {
       await this.store.ping();
-      return session.up({ driver: 'embedded' });
+      return session.up({ driver });
     } catch (err) {
-      return session.down({ driver: 'embedded', reason: (err as Error).message });
+      return session.down({ driver, reason: (err as Error).message });
     }
   }
 

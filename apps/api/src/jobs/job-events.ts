@@ -6,12 +6,33 @@ import type { Job } from './job.types';
 
 const SETTLED = Symbol('settled');
 
-/** In-process fan-out of job changes, keyed by job id (SSE streams, `Prefer: wait`, /generate). */
+/** Carries job changes to the other replicas (the redis driver's pub/sub). */
+export interface JobEventTransport {
+  publish(job: Job): void;
+}
+
+/**
+ * Fan-out of job changes, keyed by job id (SSE streams, `Prefer: wait`, /generate). In-process;
+ * with a transport attached (redis driver) every change also reaches subscribers on the other
+ * replicas, which hand it to `deliver`. `settled` stays local: it fires only where the
+ * transition was made.
+ */
 @Injectable()
 export class JobEvents {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
+  private transport: JobEventTransport | null = null;
+
+  attachTransport(transport: JobEventTransport | null): void {
+    this.transport = transport;
+  }
 
   publish(job: Job): void {
+    this.deliver(job);
+    this.transport?.publish(job);
+  }
+
+  /** Hands a change to this process' subscribers only (remote changes arrive here). */
+  deliver(job: Job): void {
     this.emitter.emit(job.id, job);
     this.emitter.emit('*', job);
   }

@@ -1,6 +1,6 @@
 import { createHash, randomInt } from 'node:crypto';
 
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { isTerminal } from '@t2v/contracts';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
@@ -13,8 +13,9 @@ import { StorageService } from '../storage/storage.service';
 import type { ResolvedCreate } from '../videos/create-video.schema';
 import { JobEvents } from './job-events';
 import { JOB_STORE, type JobStore } from './job-store';
-import { QueueFull } from './job-store.errors';
+import { IdenticalJobActive, QueueFull, StoreUnavailable } from './job-store.errors';
 import type { Job, ListPage, ListQuery } from './job.types';
+import { JOB_DISPATCH, type JobDispatch } from './redis/redis-dispatcher';
 import { SchedulerService } from './scheduler.service';
 
 export interface CreateResult {
@@ -36,6 +37,8 @@ export class JobsService {
     private readonly scheduler: SchedulerService,
     @InjectMetric(METRIC.jobsSubmitted) private readonly submitted: Counter<string>,
     @InjectMetric(METRIC.cacheHits) private readonly cacheHits: Counter<string>,
+    /** Present with the redis driver: new jobs go onto the shared BullMQ queue. */
+    @Optional() @Inject(JOB_DISPATCH) private readonly dispatch?: JobDispatch,
   ) {}
 
   static newId(): string {
@@ -43,6 +46,33 @@ export class JobsService {
   }
 
   async create(req: ResolvedCreate, idempotencyKey: string | null): Promise<CreateResult> {
+    return this.available(this.createJob(req, idempotencyKey));
+  }
+
+  /**
+   * Store trouble (Redis down or too slow) becomes a 503 with Retry-After, at once: the store's
+   * client never queues commands while disconnected, so this answers within its short timeouts.
+   */
+  private async available<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (err) {
+      if (err instanceof StoreUnavailable) {
+        throw ApiError.unavailable('not_ready', 'The job queue is unreachable right now; retry shortly.', 1);
+      }
+      throw err;
+    }
+  }
+
+  private queueFull(queued: number): ApiError {
+    return ApiError.unavailable(
+      'queue_full',
+      `The queue is full (${queued} jobs waiting); retry later.`,
+      this.scheduler.retryAfterSeconds(),
+    );
+  }
+
+  private async createJob(req: ResolvedCreate, idempotencyKey: string | null): Promise<CreateResult> {
     if (this.scheduler.draining) {
       throw ApiError.unavailable(
         'shutting_down',
@@ -63,13 +93,7 @@ export class JobsService {
       if (hit) return hit;
     }
     const queued = await this.store.count('queued');
-    if (queued >= this.config.maxQueue) {
-      throw ApiError.unavailable(
-        'queue_full',
-        `The queue is full (${queued} jobs waiting); retry later.`,
-        this.scheduler.retryAfterSeconds(),
-      );
-    }
+    if (queued >= this.config.maxQueue) throw this.queueFull(queued);
     const now = Date.now();
     let job: Job;
     try {
@@ -78,18 +102,27 @@ export class JobsService {
         status: 'queued',
       });
     } catch (err) {
-      // The store decides the bound atomically (the count above may be stale under concurrency).
-      if (err instanceof QueueFull) {
-        throw ApiError.unavailable(
-          'queue_full',
-          `The queue is full (${err.queued} jobs waiting); retry later.`,
-          this.scheduler.retryAfterSeconds(),
-        );
+      // A shared store decides these atomically across replicas (the count above may be stale).
+      if (err instanceof QueueFull) throw this.queueFull(err.queued);
+      if (err instanceof StoreUnavailable) throw err;
+      if (err instanceof IdenticalJobActive) {
+        const active = await this.store.get(err.existingId);
+        if (active) return { job: active, source: 'in_flight' };
       }
       // Two concurrent creates with one Idempotency-Key: the store's unique index picks one.
       const existing = idempotencyKey ? await this.store.findByIdempotencyKey(idempotencyKey) : null;
       if (existing) return { job: this.checkReplay(existing, requestHash), source: 'idempotent' };
       throw err;
+    }
+    if (this.dispatch) {
+      try {
+        await this.dispatch.enqueue(job);
+      } catch (err) {
+        // Not on the queue, so not accepted: take the record back (the sweep re-enqueues it if
+        // even that fails) and let the client retry.
+        await this.store.delete(job.id).catch(() => undefined);
+        throw err;
+      }
     }
     this.submitted.inc({ model: job.model });
     this.events.publish(job);
@@ -172,20 +205,24 @@ export class JobsService {
   }
 
   async get(id: string): Promise<Job> {
-    const job = await this.store.get(id);
+    const job = await this.available(this.store.get(id));
     if (!job) throw ApiError.notFound('video', id);
     return job;
   }
 
   queuePosition(job: Job): Promise<number | null> {
-    return job.status === 'queued' ? this.store.queuePosition(job.id) : Promise.resolve(null);
+    return job.status === 'queued' ? this.available(this.store.queuePosition(job.id)) : Promise.resolve(null);
   }
 
   list(query: ListQuery): Promise<ListPage> {
-    return this.store.list(query);
+    return this.available(this.store.list(query));
   }
 
-  async cancel(id: string): Promise<Job> {
+  cancel(id: string): Promise<Job> {
+    return this.available(this.cancelJob(id));
+  }
+
+  private async cancelJob(id: string): Promise<Job> {
     const job = await this.get(id);
     if (job.status === 'cancelled') return job;
     if (isTerminal(job.status)) {
@@ -199,7 +236,11 @@ export class JobsService {
     return cancelled ?? (await this.get(id));
   }
 
-  async delete(id: string): Promise<void> {
+  delete(id: string): Promise<void> {
+    return this.available(this.deleteJob(id));
+  }
+
+  private async deleteJob(id: string): Promise<void> {
     const job = await this.get(id);
     if (!isTerminal(job.status)) await this.scheduler.cancel(job);
     await this.store.delete(id);

@@ -12,6 +12,7 @@ import { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
 import { JobEvents } from './job-events';
 import { JOB_STORE, type JobStore } from './job-store';
+import { StoreUnavailable } from './job-store.errors';
 import type { Job } from './job.types';
 
 /** A job whose worker died is run at most this many times in all. */
@@ -164,10 +165,19 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     });
     if (started) this.events.publish(started);
     const outcome = await running;
-    try {
-      await this.settle(job, outcome);
-    } catch (err) {
-      this.logger.error(`could not record the outcome of ${job.id}: ${(err as Error).message}`);
+    // A shared store may be briefly unreachable (Redis restarting): keep the outcome and retry.
+    for (let tries = 1; ; tries++) {
+      try {
+        await this.settle(job, outcome);
+        break;
+      } catch (err) {
+        if (err instanceof StoreUnavailable && tries < 120 && !this.draining) {
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        this.logger.error(`could not record the outcome of ${job.id}: ${(err as Error).message}`);
+        break;
+      }
     }
     this.kick();
   }

@@ -1,0 +1,350 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { isTerminal } from '@t2v/contracts';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { type Job as BullJob, Queue, WaitingError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Gauge } from 'prom-client';
+
+import { APP_CONFIG, type AppConfig } from '../../config/app-config';
+import { METRIC } from '../../metrics/metrics';
+import { WorkerPoolService } from '../../worker-pool/worker-pool.service';
+import type { WorkerSupervisor } from '../../worker-pool/worker-supervisor';
+import { JobEvents } from '../job-events';
+import { JOB_STORE, type JobStore } from '../job-store';
+import { StoreUnavailable } from '../job-store.errors';
+import type { Job } from '../job.types';
+import { type ExternalDispatcher, MAX_ATTEMPTS, SchedulerService } from '../scheduler.service';
+import { RedisEventBus } from './redis-event-bus';
+import type { RedisJobStore } from './redis-job-store';
+
+const QUEUE = 'jobs';
+
+/** What `enqueue` needs; JobsService depends on this token only in redis mode. */
+export const JOB_DISPATCH = Symbol('JOB_DISPATCH');
+export interface JobDispatch {
+  /** Puts an inserted queued job on the shared queue. Rejects with StoreUnavailable. */
+  enqueue(job: Job): Promise<void>;
+}
+
+interface LocalRun {
+  done: Promise<void>;
+  handBack: () => void;
+}
+
+/**
+ * The redis driver's dispatcher. Records live in Redis (`RedisJobStore`); dispatch goes through
+ * a BullMQ queue whose job ids are the record ids. Each replica runs a BullMQ worker with one
+ * slot per local GPU worker; BullMQ's lock and stalled-job check hand a dead replica's job to a
+ * survivor, which runs it again unless it already had its retry (then INTERRUPTED).
+ * The record, not BullMQ, is the truth about a job: BullMQ only says who runs it now.
+ */
+@Injectable()
+export class RedisDispatcher
+  implements JobDispatch, ExternalDispatcher, OnApplicationBootstrap, OnApplicationShutdown
+{
+  private readonly logger = new Logger('redis-dispatch');
+  private readonly store: RedisJobStore;
+  private queue: Queue | null = null;
+  private worker: Worker | null = null;
+  private bus: RedisEventBus | null = null;
+  private queueClient: Redis | null = null;
+  private workerClient: Redis | null = null;
+  private readonly reserved = new Set<WorkerSupervisor>();
+  private readonly running = new Map<string, LocalRun>();
+  private readonly processing = new Set<Promise<unknown>>();
+  private running_ = false;
+  private paused = false;
+  private stopping = false;
+  private reconcileTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(JOB_STORE) store: JobStore,
+    private readonly pool: WorkerPoolService,
+    private readonly scheduler: SchedulerService,
+    private readonly events: JobEvents,
+    @InjectMetric(METRIC.queueDepth) private readonly queueDepth: Gauge<string>,
+    @InjectMetric(METRIC.jobsInProgress) private readonly inProgress: Gauge<string>,
+  ) {
+    this.store = store as RedisJobStore;
+  }
+
+  private get url(): string {
+    return this.config.redisUrl!;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const prefix = this.config.redisPrefix;
+    this.bus = new RedisEventBus(this.url, prefix, this.store.client, {
+      job: (job) => this.events.deliver(job),
+      cancel: (id) => this.pool.find(id)?.cancel(id),
+    });
+    this.events.attachTransport(this.bus);
+    this.bus.start();
+    this.scheduler.attachDispatcher(this);
+
+    // Producer: fails fast like the store. Worker: BullMQ's blocking reads need no retry limit.
+    this.queueClient = new Redis(this.url, {
+      enableOfflineQueue: false,
+      connectTimeout: 800,
+      commandTimeout: 2000,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (n) => Math.min(100 * n, 1000),
+    });
+    this.queueClient.on('error', () => undefined);
+    this.workerClient = new Redis(this.url, {
+      maxRetriesPerRequest: null,
+      retryStrategy: (n) => Math.min(100 * n, 1000),
+    });
+    this.workerClient.on('error', () => undefined);
+    const bullPrefix = `${prefix}:bull`;
+    this.queue = new Queue(QUEUE, { connection: this.queueClient, prefix: bullPrefix });
+    this.queue.on('error', () => undefined);
+    const lockMs = this.config.redisLockS * 1000;
+    this.worker = new Worker(QUEUE, (job, token) => this.track(this.process(job, token)), {
+      connection: this.workerClient,
+      prefix: bullPrefix,
+      concurrency: Math.max(1, this.config.devices.length),
+      autorun: false,
+      lockDuration: lockMs,
+      stalledInterval: Math.max(500, Math.round(lockMs / 3)),
+      // Our record counts attempts; BullMQ only gives up on a job stalled this often.
+      maxStalledCount: MAX_ATTEMPTS + 1,
+      drainDelay: 1,
+    });
+    this.worker.on('error', (err) => this.logger.debug(`bullmq worker: ${err.message}`));
+    this.worker.on('failed', (job, err) => void this.onBullFailed(job, err));
+
+    // Queue depth and jobs in progress come from Redis at each scrape: every replica says the same.
+    const depth = this.queueDepth as Gauge<string> & { collect?: () => Promise<void> };
+    depth.collect = async () => {
+      try {
+        this.queueDepth.set(await this.store.count('queued'));
+        this.inProgress.set(await this.store.count('in_progress'));
+      } catch {
+        /* Redis down: keep the last value; /readyz says why */
+      }
+    };
+
+    this.pool.on('state', () => this.followPool());
+    this.followPool();
+    const every = Math.max(5000, lockMs);
+    this.reconcileTimer = setInterval(() => void this.reconcile(), every);
+    this.reconcileTimer.unref();
+  }
+
+  /** Takes jobs only while a local worker has the model loaded. */
+  private followPool(): void {
+    if (!this.worker || this.stopping || this.scheduler.draining) return;
+    const loaded = this.pool.hasLoadedWorker();
+    if (loaded && !this.running_) {
+      this.running_ = true;
+      this.worker.run().catch((err: Error) => this.logger.error(`bullmq worker stopped: ${err.message}`));
+    } else if (loaded && this.paused) {
+      this.paused = false;
+      this.worker.resume();
+    } else if (!loaded && this.running_ && !this.paused) {
+      this.paused = true;
+      void this.worker.pause(true);
+    }
+  }
+
+  async enqueue(job: Job): Promise<void> {
+    try {
+      await this.queue!.add(
+        'generate',
+        { id: job.id },
+        {
+          jobId: job.id,
+          attempts: 3,
+          backoff: { type: 'fixed', delay: 1000 },
+          removeOnComplete: true,
+          removeOnFail: 1000,
+        },
+      );
+    } catch (err) {
+      throw new StoreUnavailable((err as Error).message);
+    }
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.processing.add(p);
+    void p.finally(() => this.processing.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** One BullMQ delivery of job `bull.id`. Returning ends it; WaitingError puts it back. */
+  private async process(bull: BullJob, token: string | undefined): Promise<string> {
+    const id = bull.id!;
+    const mine = this.running.get(id);
+    if (mine) {
+      // Our own lock lapsed (event loop stalled) and BullMQ handed it back to us: one run is enough.
+      await mine.done;
+      return 'duplicate';
+    }
+    const record = await this.store.get(id);
+    if (!record || isTerminal(record.status)) return 'gone';
+    if (this.scheduler.draining) return this.backToWait(bull, token);
+    if (record.status === 'in_progress') {
+      // Its replica stopped mid-run (SIGKILL, node lost): take over, once.
+      if (record.attempts >= MAX_ATTEMPTS) {
+        await this.scheduler.fail(
+          record,
+          'INTERRUPTED',
+          `the replica running it stopped on each of ${record.attempts} attempts`,
+        );
+        return 'interrupted';
+      }
+      this.logger.warn(`taking over ${id}: attempt ${record.attempts} was on a replica that stopped`);
+    }
+    const worker = await this.reserveWorker();
+    if (!worker) return this.backToWait(bull, token);
+    try {
+      const job = await this.store.claim(id, Date.now());
+      if (!job) return 'gone';
+      let handBack!: () => void;
+      const handedBack = new Promise<'handback'>((resolve) => (handBack = () => resolve('handback')));
+      const done = this.scheduler.execute(worker, job);
+      this.running.set(id, { done, handBack });
+      const how = await Promise.race([done.then(() => 'done' as const), handedBack]);
+      if (how === 'handback') {
+        // Shutdown grace is over: back to the queue without counting this attempt.
+        const requeued = await this.store.transition(id, ['in_progress'], 'queued', {
+          attempts: job.attempts - 1,
+          progress: 0,
+          startedAt: null,
+        });
+        if (requeued) this.events.publish(requeued);
+        worker.cancel(id);
+        this.logger.warn(`handed ${id} back to the queue (shutdown)`);
+        return this.backToWait(bull, token);
+      }
+      // A worker crash requeues the record (retry): give the delivery back to the queue too.
+      const after = await this.store.get(id);
+      if (after?.status === 'queued') return this.backToWait(bull, token);
+      return 'done';
+    } finally {
+      this.running.delete(id);
+      this.reserved.delete(worker);
+    }
+  }
+
+  private async backToWait(bull: BullJob, token: string | undefined): Promise<never> {
+    await bull.moveToWait(token);
+    throw new WaitingError();
+  }
+
+  /** A READY local worker no other delivery holds, or null once draining. */
+  private async reserveWorker(): Promise<WorkerSupervisor | null> {
+    for (;;) {
+      if (this.scheduler.draining || this.stopping) return null;
+      const worker = this.pool.workers.find((w) => w.state === 'READY' && !this.reserved.has(w));
+      if (worker) {
+        this.reserved.add(worker);
+        return worker;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * BullMQ gave up on a delivery (stalled too often, or errors on every attempt): the record must
+   * not hang. BullMQ also emits `failed` for attempts it will retry: those are left alone.
+   */
+  private async onBullFailed(bull: BullJob | undefined, err: Error): Promise<void> {
+    if (!bull?.id || this.running.has(bull.id)) return;
+    try {
+      if ((await bull.getState()) !== 'failed') return;
+      const record = await this.store.get(bull.id);
+      if (record && !isTerminal(record.status)) {
+        await this.scheduler.fail(record, 'INTERRUPTED', `the queue gave up on it: ${err.message}`);
+      }
+    } catch (e) {
+      this.logger.warn(`could not record the failure of ${bull.id}: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Repairs what a crash between two Redis writes can leave: a queued record with no queue
+   * entry (the enqueue after the insert failed) or a running record whose queue entry is gone.
+   */
+  private async reconcile(): Promise<void> {
+    if (this.stopping || !this.queue) return;
+    try {
+      const now = Date.now();
+      const graceMs = Math.max(10_000, this.config.redisLockS * 2000);
+      for (const record of (await this.store.byStatus('queued')).slice(0, 1000)) {
+        if (now - record.createdAt < graceMs) continue;
+        const bull = await this.queue.getJob(record.id);
+        const state = bull ? await bull.getState() : 'missing';
+        if (state === 'failed' || state === 'completed') await bull!.remove();
+        if (state === 'missing' || state === 'failed' || state === 'completed') {
+          this.logger.warn(`re-enqueued ${record.id} (queue entry ${state})`);
+          await this.enqueue(record);
+        }
+      }
+      for (const record of await this.store.byStatus('in_progress')) {
+        if (this.running.has(record.id) || now - (record.startedAt ?? 0) < graceMs) continue;
+        const bull = await this.queue.getJob(record.id);
+        const state = bull ? await bull.getState() : 'missing';
+        if (state !== 'missing' && state !== 'failed' && state !== 'completed') continue;
+        if (record.attempts >= MAX_ATTEMPTS) {
+          await this.scheduler.fail(
+            record,
+            'INTERRUPTED',
+            `lost while running on each of ${record.attempts} attempts`,
+          );
+        } else if (
+          await this.store.transition(record.id, ['in_progress'], 'queued', { progress: 0, startedAt: null })
+        ) {
+          if (bull) await bull.remove();
+          await this.enqueue(record);
+        }
+      }
+    } catch (err) {
+      this.logger.debug(`reconcile skipped: ${(err as Error).message}`);
+    }
+  }
+
+  async drain(graceMs: number): Promise<void> {
+    // Bounded: with Redis down, BullMQ calls may wait for a reconnect that never comes.
+    if (this.worker && this.running_) await bounded(this.worker.pause(true), 2000);
+    const runs = [...this.running.values()];
+    await Promise.race([Promise.allSettled(runs.map((r) => r.done)), sleep(graceMs)]);
+    for (const run of this.running.values()) run.handBack();
+    await Promise.race([Promise.allSettled([...this.processing]), sleep(5000)]);
+  }
+
+  cancelRemote(jobId: string): void {
+    this.bus?.cancel(jobId);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    this.events.attachTransport(null);
+    if (this.worker) {
+      // Graceful close lets BullMQ finish its bookkeeping; pointless while Redis is unreachable.
+      if (this.workerClient?.status === 'ready') await bounded(this.worker.close(), 5000);
+      await bounded(this.worker.close(true), 2000);
+    }
+    await bounded(this.queue?.close(), 2000);
+    await this.bus?.stop();
+    for (const client of [this.queueClient, this.workerClient]) if (client) await closeClient(client);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+/** Waits for `p` at most `ms`, ignoring its failure. */
+async function bounded(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  await Promise.race([Promise.resolve(p).catch(() => undefined), sleep(ms)]);
+}
+
+/** QUIT when connected (bounded), otherwise drop the socket: a queued QUIT would wait forever. */
+export async function closeClient(client: Redis): Promise<void> {
+  if (client.status === 'ready') await bounded(client.quit(), 1000);
+  client.disconnect();
+}

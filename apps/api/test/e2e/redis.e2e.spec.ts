@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -302,6 +304,53 @@ describe('redis driver: shutdown and cancel across replicas', () => {
       expect(fs.readdirSync(storageDir).filter((f) => f.includes(id))).toEqual([]);
     } finally {
       await stopAll(a, b);
+      await redis.stop();
+    }
+  }, 60_000);
+});
+
+describe('redis driver: webhooks', () => {
+  it('sends each terminal event once, from the replica that made the transition', async () => {
+    const redis = await startRedis();
+    const storageDir = tmpDir('shared-videos');
+    const received: string[] = [];
+    const server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const event = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        received.push(`${event.type}:${event.data.id}`);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const env = {
+      T2V_WEBHOOK_SECRET: `whsec_${Buffer.from('t2v-webhook-test-secret-32-bytes').toString('base64')}`,
+      T2V_WEBHOOK_ALLOW_PRIVATE: 'true',
+    };
+    let a: ApiProcess | null = null;
+    let b: ApiProcess | null = null;
+    try {
+      [a, b] = await Promise.all([
+        startApi(replicaEnv(redis, storageDir, env)),
+        startApi(replicaEnv(redis, storageDir, env)),
+      ]);
+      const ids: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await postJson(`${(i % 2 ? a : b).url}/v1/videos`, {
+          ...SMALL,
+          prompt: `hooked ${i}`,
+          webhook_url: hook,
+        });
+        ids.push(r.json.id);
+      }
+      await waitFor(() => received.length >= 10, 30_000, 'ten webhook deliveries');
+      await new Promise((r) => setTimeout(r, 1000)); // a duplicate would arrive by now
+      expect(received.sort()).toEqual(ids.map((id) => `video.completed:${id}`).sort());
+    } finally {
+      await stopAll(a, b);
+      await new Promise((r) => server.close(r));
       await redis.stop();
     }
   }, 60_000);

@@ -1,0 +1,69 @@
+import { type RedisServer, startRedis } from '../../../test/support/redis-server';
+import { sampleJob } from '../job-store.contract';
+import { JobEvents } from '../job-events';
+import type { Job } from '../job.types';
+import { RedisEventBus } from './redis-event-bus';
+import { RedisJobStore } from './redis-job-store';
+
+/** Two replicas' JobEvents joined by the bus: what one publishes, the other's subscribers see. */
+describe('RedisEventBus', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  function replica() {
+    const store = new RedisJobStore(redis.url, 'bus');
+    const events = new JobEvents();
+    const cancels: string[] = [];
+    const bus = new RedisEventBus(redis.url, 'bus', store.client, {
+      job: (job) => events.deliver(job),
+      cancel: (id) => cancels.push(id),
+    });
+    events.attachTransport(bus);
+    return { store, events, bus, cancels };
+  }
+
+  it('carries job changes and cancels to the other replica, once, and never back to the sender', async () => {
+    const a = replica();
+    const b = replica();
+    await a.store.open();
+    await b.store.open();
+    a.bus.start();
+    b.bus.start();
+    try {
+      // Subscriptions are asynchronous: wait until both are in place.
+      await new Promise((r) => setTimeout(r, 200));
+      const job = { ...sampleJob(), seq: 1 } as Job;
+      const seenOnA: Job[] = [];
+      const seenOnB: Job[] = [];
+      const settledOnB: Job[] = [];
+      a.events.subscribe(job.id, (j) => seenOnA.push(j));
+      b.events.subscribe(job.id, (j) => seenOnB.push(j));
+      b.events.onSettled((j) => settledOnB.push(j));
+
+      a.events.publish({ ...job, status: 'in_progress', progress: 40 });
+      a.events.settled({ ...job, status: 'completed', progress: 100 });
+      a.bus.cancel(job.id);
+      await new Promise((r) => setTimeout(r, 300));
+
+      expect(seenOnA.map((j) => j.progress)).toEqual([40, 100]);
+      expect(seenOnB.map((j) => [j.status, j.progress])).toEqual([
+        ['in_progress', 40],
+        ['completed', 100],
+      ]);
+      // `settled` fires only where the transition was made (webhooks hang on it).
+      expect(settledOnB).toEqual([]);
+      expect(b.cancels).toEqual([job.id]);
+      expect(a.cancels).toEqual([]);
+    } finally {
+      for (const r of [a, b]) {
+        await r.bus.stop();
+        await r.store.close();
+      }
+    }
+  });
+});

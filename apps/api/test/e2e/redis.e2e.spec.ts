@@ -5,6 +5,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Redis } from 'ioredis';
+import { ulid } from 'ulid';
+
+import { sampleJob } from '../../src/jobs/job-store.contract';
+import { RedisJobStore } from '../../src/jobs/redis/redis-job-store';
 
 import { type ApiProcess, getJson, postJson, startApi, waitFor } from '../support/api-process';
 import { ffprobe } from '../support/ffprobe';
@@ -354,6 +358,34 @@ describe('redis driver: webhooks', () => {
       await redis.stop();
     }
   }, 60_000);
+});
+
+describe('redis driver: repair', () => {
+  it('re-enqueues a queued record whose queue entry was lost (crash between insert and enqueue)', async () => {
+    const redis = await startRedis();
+    let api: ApiProcess | null = null;
+    const store = new RedisJobStore(redis.url, 't2v');
+    try {
+      api = await startApi(replicaEnv(redis, tmpDir('videos')));
+      await store.open();
+      // A record as a replica writes it just before dying: in Redis, never put on the BullMQ queue.
+      const job = await store.insert(sampleJob({ id: `video_${ulid()}`, createdAt: Date.now() - 60_000 }));
+      let video: any;
+      await waitFor(
+        async () => {
+          video = (await getJson(`${api!.url}/v1/videos/${job.id}`)).json;
+          return video.status === 'completed';
+        },
+        20_000,
+        'the reconcile pass to put the job back on the queue',
+      );
+      expect((await store.get(job.id))!.attempts).toBe(1);
+    } finally {
+      await store.close();
+      await stopAll(api);
+      await redis.stop();
+    }
+  }, 40_000);
 });
 
 describe('redis driver: Redis restarts with AOF', () => {

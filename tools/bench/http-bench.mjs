@@ -1,45 +1,15 @@
 // Create and retrieve throughput of the API vs a bare node:http server doing the same JSON work,
 // measured in the same run (ratios, since the machine is noisy). Loopback only, bounded in time.
-import { spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import autocannon from 'autocannon';
 
+import { startBuiltApi } from '../scripts/api-process.mjs';
 import { startBareServer } from './bare-server.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-async function startApi() {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 't2v-bench-'));
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/apps/api/main.js')], {
-    env: {
-      PATH: process.env.PATH,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'info',
-      T2V_DATA_DIR: dataDir,
-      T2V_MAX_QUEUE: '1000000',
-      // Workers take jobs slowly so the benchmark measures the HTTP and queue path, not encoding.
-      T2V_SYNTHETIC_STEP_MS: '60000',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`API exited ${code}`)));
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(line);
-      if (m) resolve(`http://127.0.0.1:${m[1]}`);
-    });
-  });
-  for (let i = 0; i < 200; i++) {
-    if ((await fetch(`${url}/readyz`)).status === 200) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { url, stop: () => (child.kill('SIGKILL'), fs.rmSync(dataDir, { recursive: true, force: true })) };
+function startApi() {
+  // Workers take jobs slowly so the benchmark measures the HTTP and queue path, not encoding.
+  return startBuiltApi({ LOG_LEVEL: 'info', T2V_MAX_QUEUE: '1000000', T2V_SYNTHETIC_STEP_MS: '60000' });
 }
 
 function cannon(opts) {

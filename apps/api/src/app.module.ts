@@ -4,6 +4,9 @@ import { TerminusModule } from '@nestjs/terminus';
 import { PrometheusModule } from '@willsoto/nestjs-prometheus';
 
 import { ApiKeyGuard } from './common/api-key.guard';
+import { RateLimitGuard } from './common/rate-limit.guard';
+import { RedisThrottlerStorage } from './common/redis-throttler.storage';
+import { ThrottlerModule } from '@nestjs/throttler';
 import { ApiExceptionFilter } from './common/http-exception.filter';
 import { GenerateController } from './compat/generate.controller';
 import { APP_CONFIG, type AppConfig } from './config/app-config';
@@ -36,6 +39,18 @@ export class AppModule {
         TerminusModule.forRoot({ errorLogStyle: 'json', logger: false }),
         PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } }),
         WebModule.serve(),
+        ...(config.rateLimitPerMin > 0
+          ? [
+              ThrottlerModule.forRoot({
+                throttlers: [{ name: 'default', ttl: 60_000, limit: config.rateLimitPerMin }],
+                // With several replicas the counters live in Redis, so a client's limit is global.
+                storage:
+                  config.queue === 'redis'
+                    ? new RedisThrottlerStorage(config.redisUrl!, config.redisPrefix)
+                    : undefined,
+              }),
+            ]
+          : []),
       ],
       controllers: [VideosController, ModelsController, GenerateController, HealthController],
       providers: [
@@ -46,6 +61,8 @@ export class AppModule {
           : []),
         { provide: APP_FILTER, useClass: ApiExceptionFilter },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
+        // After the key guard, which names the principal the limit applies to.
+        ...(config.rateLimitPerMin > 0 ? [{ provide: APP_GUARD, useClass: RateLimitGuard }] : []),
         ...metricProviders,
         JobEvents,
         StorageService,

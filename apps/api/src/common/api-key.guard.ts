@@ -2,11 +2,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ApiError } from './api-error';
 
-const OPEN_PATHS = [
+/** Routes that stay open whatever the auth settings: probes, metrics, docs. */
+export const OPEN_PATHS = [
   /^\/healthz$/,
   /^\/readyz$/,
   /^\/ready$/,
@@ -17,38 +19,70 @@ const OPEN_PATHS = [
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** Who made the request, for rate limits and logs; set by ApiKeyGuard. */
+export interface AuthenticatedRequest extends Request {
+  principal?: string;
+}
+
 /**
- * When keys are configured (`T2V_API_KEYS`: plain keys or `sha256:<hex>` digests), every route but
- * health, metrics and docs needs `Authorization: Bearer <key>`. Digests are compared in constant time.
+ * When keys are configured (`T2V_API_KEYS` and/or `T2V_API_KEYS_FILE`: plain keys or `sha256:<hex>`
+ * digests) or OIDC JWT validation is (`T2V_JWT_*`), every route but health, metrics and docs needs
+ * `Authorization: Bearer <key or token>`. Key digests are compared in constant time; tokens are
+ * checked against the issuer's JWKS with issuer and audience.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   private readonly digests: Buffer[];
+  private readonly jwks: JWTVerifyGetKey | null;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.digests = config.apiKeys.map((k) =>
       k.startsWith('sha256:') ? Buffer.from(k.slice(7), 'hex') : digest(k),
     );
+    this.jwks = config.jwt
+      ? createRemoteJWKSet(new URL(config.jwt.jwksUrl), { timeoutDuration: 5000 })
+      : null;
   }
 
-  canActivate(context: ExecutionContext): boolean {
-    if (this.digests.length === 0) return true;
-    const req = context.switchToHttp().getRequest<Request>();
-    if (OPEN_PATHS.some((re) => re.test(req.path))) return true;
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(header);
-    if (m) {
-      const presented = digest(m[1]!.trim());
-      let ok = false;
-      for (const d of this.digests)
-        ok = (d.length === presented.length && timingSafeEqual(d, presented)) || ok;
-      if (ok) return true;
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    if (this.digests.length === 0 && !this.jwks) {
+      req.principal = `ip:${req.ip}`;
+      return true;
     }
-    throw new ApiError(
-      401,
-      'authentication_error',
-      'invalid_api_key',
-      m ? 'Invalid API key.' : 'Missing API key: send Authorization: Bearer <key>.',
-    );
+    if (OPEN_PATHS.some((re) => re.test(req.path))) return true;
+    const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    if (!m) throw this.unauthorized('Missing API key: send Authorization: Bearer <key>.');
+    const presented = m[1]!.trim();
+    const presentedDigest = digest(presented);
+    let matched: Buffer | null = null;
+    for (const d of this.digests) {
+      // Every digest is compared, so the time taken does not tell which one matched.
+      if (d.length === presentedDigest.length && timingSafeEqual(d, presentedDigest)) matched = d;
+    }
+    if (matched) {
+      req.principal = `key:${matched.toString('hex').slice(0, 16)}`;
+      return true;
+    }
+    if (this.jwks && presented.split('.').length === 3) {
+      try {
+        const { payload } = await jwtVerify(presented, this.jwks, {
+          issuer: this.config.jwt!.issuer,
+          audience: this.config.jwt!.audience,
+        });
+        req.principal = `sub:${payload.sub ?? 'unknown'}`;
+        return true;
+      } catch (err) {
+        const reason = err instanceof joseErrors.JOSEError ? err.code : 'verification failed';
+        throw this.unauthorized(`Invalid token (${reason}).`);
+      }
+    }
+    throw this.unauthorized('Invalid API key.');
+  }
+
+  private unauthorized(message: string): ApiError {
+    return new ApiError(401, 'authentication_error', 'invalid_api_key', message, null, {
+      'WWW-Authenticate': 'Bearer',
+    });
   }
 }

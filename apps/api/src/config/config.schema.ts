@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { z } from 'zod';
@@ -79,6 +80,11 @@ export const envSchema = z.object({
   T2V_WEBHOOK_ALLOW_PRIVATE: bool.default(false),
   T2V_WEBHOOK_MAX_ATTEMPTS: int(1, 20).default(6),
   T2V_CORS_ORIGINS: z.string().optional(),
+  T2V_API_KEYS_FILE: z.string().min(1).optional(),
+  T2V_JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  T2V_JWT_ISSUER: z.string().min(1).optional(),
+  T2V_JWT_AUDIENCE: z.string().min(1).optional(),
+  T2V_RATE_LIMIT_PER_MIN: int(0, 1_000_000).default(0),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -128,6 +134,10 @@ export interface AppConfig {
   webhookMaxAttempts: number;
   /** Origins allowed by CORS (`*` for any); empty: no CORS headers. */
   corsOrigins: string[];
+  /** OIDC JWT validation (all three set together), besides or instead of API keys. */
+  jwt: { jwksUrl: string; issuer: string; audience: string } | null;
+  /** Requests per minute per API key / token subject / client address; 0 = no limit. */
+  rateLimitPerMin: number;
   /** Environment handed to worker processes: the API's own, less its secrets. */
   childEnv: Record<string, string>;
 }
@@ -157,6 +167,22 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (e.T2V_QUEUE === 'redis' && !e.REDIS_URL) {
     throw new ConfigError('invalid configuration:\n  REDIS_URL: required when T2V_QUEUE=redis');
   }
+  const jwtVars = [e.T2V_JWT_JWKS_URL, e.T2V_JWT_ISSUER, e.T2V_JWT_AUDIENCE];
+  if (jwtVars.some((v) => v !== undefined) && !jwtVars.every((v) => v !== undefined)) {
+    throw new ConfigError(
+      'invalid configuration:\n  T2V_JWT_JWKS_URL, T2V_JWT_ISSUER, T2V_JWT_AUDIENCE: set all three or none',
+    );
+  }
+  let fileKeys: string[] = [];
+  if (e.T2V_API_KEYS_FILE) {
+    try {
+      fileKeys = fs.readFileSync(e.T2V_API_KEYS_FILE, 'utf8').split(/\r?\n/);
+    } catch (err) {
+      throw new ConfigError(
+        `invalid configuration:\n  T2V_API_KEYS_FILE=${JSON.stringify(e.T2V_API_KEYS_FILE)}: ${(err as Error).message}`,
+      );
+    }
+  }
   const dataDir = path.resolve(e.T2V_DATA_DIR);
   const devices =
     e.T2V_DEVICES === 'cpu'
@@ -176,10 +202,14 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     dataDir,
     storageDir: path.resolve(e.T2V_STORAGE_DIR ?? path.join(dataDir, 'videos')),
     maxQueue: e.T2V_MAX_QUEUE,
-    apiKeys: (e.T2V_API_KEYS ?? '')
-      .split(',')
+    apiKeys: [...(e.T2V_API_KEYS ?? '').split(','), ...fileKeys]
       .map((k) => k.trim())
-      .filter(Boolean),
+      .filter((k) => k !== '' && !k.startsWith('#')),
+    jwt:
+      e.T2V_JWT_JWKS_URL && e.T2V_JWT_ISSUER && e.T2V_JWT_AUDIENCE
+        ? { jwksUrl: e.T2V_JWT_JWKS_URL, issuer: e.T2V_JWT_ISSUER, audience: e.T2V_JWT_AUDIENCE }
+        : null,
+    rateLimitPerMin: e.T2V_RATE_LIMIT_PER_MIN,
     outputTtlHours: e.T2V_OUTPUT_TTL_HOURS,
     syntheticStepMs: e.T2V_SYNTHETIC_STEP_MS,
     maxPromptLength: e.T2V_MAX_PROMPT_LENGTH,

@@ -1,0 +1,44 @@
+import type { ThrottlerLimitDetail, ThrottlerStorage } from '@nestjs/throttler';
+import Redis from 'ioredis';
+
+type ThrottlerStorageRecord = Omit<ThrottlerLimitDetail, 'ttl' | 'limit' | 'key' | 'tracker'>;
+
+/** Fixed window per key: INCR, and set the expiry with the first hit. One round trip. */
+const INCREMENT = `
+local hits = redis.call('INCR', KEYS[1])
+if hits == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return { hits, redis.call('PTTL', KEYS[1]) }
+`;
+
+/** Rate-limit counters in Redis, so every replica counts the same requests of a client. */
+export class RedisThrottlerStorage implements ThrottlerStorage {
+  private readonly redis: Redis;
+
+  constructor(
+    url: string,
+    private readonly prefix: string,
+  ) {
+    this.redis = new Redis(url, {
+      lazyConnect: false,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 800,
+      commandTimeout: 800,
+    });
+    this.redis.on('error', () => undefined);
+  }
+
+  async increment(key: string, ttl: number, limit: number): Promise<ThrottlerStorageRecord> {
+    const [hits, pttl] = (await this.redis.eval(INCREMENT, 1, `${this.prefix}:ratelimit:${key}`, ttl)) as [
+      number,
+      number,
+    ];
+    const timeToExpire = Math.ceil(Math.max(pttl, 0) / 1000);
+    const isBlocked = hits > limit;
+    return { totalHits: hits, timeToExpire, isBlocked, timeToBlockExpire: isBlocked ? timeToExpire : 0 };
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}

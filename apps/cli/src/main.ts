@@ -5,7 +5,8 @@ import { run } from './program.js';
 const controller = new AbortController();
 process.once('SIGINT', () => {
   controller.abort();
-  process.once('SIGINT', () => process.exit(130));
+  // Every later Ctrl-C (however many arrive) exits at once with the interrupted code.
+  process.on('SIGINT', () => process.exit(130));
 });
 
 process.exitCode = await run(process.argv.slice(2), {

@@ -99,9 +99,13 @@ describe('t2v against the live API', () => {
       },
     );
     let stderr = '';
+    let interrupted = false;
     child.stderr.on('data', (chunk) => {
       stderr += chunk;
-      if (/step \d+\/100/.test(stderr)) child.kill('SIGINT');
+      if (!interrupted && /step \d+\/100/.test(stderr)) {
+        interrupted = true; // one Ctrl-C: the graceful path (cancel, then exit 130)
+        child.kill('SIGINT');
+      }
     });
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     expect(code).toBe(130);

@@ -20,6 +20,9 @@ declare module 'autocannon' {
       requests: { sent: number; average: number };
     }
   }
-  function autocannon(opts: autocannon.Options, cb: (err: Error | null, result: autocannon.Result) => void): void;
+  function autocannon(
+    opts: autocannon.Options,
+    cb: (err: Error | null, result: autocannon.Result) => void,
+  ): void;
   export = autocannon;
 }

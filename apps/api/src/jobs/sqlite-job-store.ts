@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import type { JobStore } from './job-store';
 import { QueueFull } from './job-store.errors';
 import type { Job, JobPatch, ListPage, ListQuery } from './job.types';
+import { SortedSeqs } from './sorted-seqs';
 
 /**
  * The embedded driver's store: one SQLite file in WAL mode with synchronous=FULL, so a job the
@@ -15,6 +16,7 @@ import type { Job, JobPatch, ListPage, ListQuery } from './job.types';
 export class SqliteJobStore implements JobStore {
   readonly driver = 'embedded';
   private db: Database.Database | null = null;
+  private readonly queued = new SortedSeqs();
   /** Inserts waiting for the next group commit (one fsync for all creates of one event-loop turn). */
   private pending: Array<{
     job: Omit<Job, 'seq'>;
@@ -50,6 +52,16 @@ export class SqliteJobStore implements JobStore {
       CREATE INDEX IF NOT EXISTS jobs_cache ON jobs(cache_key, status);
     `);
     this.db = db;
+    this.queued.clear();
+    for (const row of db.prepare(`SELECT seq FROM jobs WHERE status = 'queued'`).all() as { seq: number }[]) {
+      this.queued.add(row.seq);
+    }
+  }
+
+  /** Mirrors a committed status change into the in-memory queue index. */
+  private track(seq: number, from: JobStatus | null, to: JobStatus | null): void {
+    if (from === 'queued' && to !== 'queued') this.queued.remove(seq);
+    if (to === 'queued' && from !== 'queued') this.queued.add(seq);
   }
 
   async close(): Promise<void> {
@@ -94,10 +106,9 @@ export class SqliteJobStore implements JobStore {
         `INSERT INTO jobs (id, status, idempotency_key, cache_key, expires_at, expired, body)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       );
-      const countQueued = this.sql(`SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued'`);
       this.conn.transaction(() => {
         // The bound is checked inside the commit, so concurrent creates cannot overshoot it.
-        let queued = (countQueued.get() as { n: number }).n;
+        let queued = this.queued.size;
         for (const { job } of batch) {
           if (job.status === 'queued' && queued >= this.maxQueued) {
             results.push({ ok: false, error: new QueueFull(queued) });
@@ -127,6 +138,7 @@ export class SqliteJobStore implements JobStore {
     }
     batch.forEach((item, i) => {
       const r = results[i]!;
+      if (r.ok) this.track(r.job.seq, null, r.job.status);
       if (r.ok) item.resolve(r.job);
       else item.reject(r.error);
     });
@@ -137,27 +149,38 @@ export class SqliteJobStore implements JobStore {
   }
 
   async update(id: string, patch: JobPatch): Promise<Job | null> {
-    return this.conn.transaction(() => {
+    const change = this.conn.transaction(() => {
       const job = this.read(this.sql('SELECT seq, body FROM jobs WHERE id = ?').get(id));
       if (!job) return null;
       const next = { ...job, ...patch };
       this.write(next);
-      return next;
+      return { prev: job.status, next };
     })();
+    if (!change) return null;
+    this.track(change.next.seq, change.prev, change.next.status);
+    return change.next;
   }
 
   async transition(id: string, from: JobStatus[], to: JobStatus, patch: JobPatch = {}): Promise<Job | null> {
-    return this.conn.transaction(() => {
+    const change = this.conn.transaction(() => {
       const job = this.read(this.sql('SELECT seq, body FROM jobs WHERE id = ?').get(id));
       if (!job || !from.includes(job.status)) return null;
       const next: Job = { ...job, ...patch, status: to };
       this.write(next);
-      return next;
+      return { prev: job.status, next };
     })();
+    if (!change) return null;
+    this.track(change.next.seq, change.prev, change.next.status);
+    return change.next;
   }
 
   async delete(id: string): Promise<boolean> {
-    return this.sql('DELETE FROM jobs WHERE id = ?').run(id).changes > 0;
+    const row = this.sql('SELECT seq, status FROM jobs WHERE id = ?').get(id) as
+      { seq: number; status: JobStatus } | undefined;
+    if (!row) return false;
+    const deleted = this.sql('DELETE FROM jobs WHERE id = ?').run(id).changes > 0;
+    if (deleted) this.track(row.seq, row.status, null);
+    return deleted;
   }
 
   async list(query: ListQuery): Promise<ListPage> {
@@ -178,19 +201,18 @@ export class SqliteJobStore implements JobStore {
   }
 
   async count(status: JobStatus): Promise<number> {
+    if (status === 'queued') return this.queued.size;
     return (this.sql('SELECT COUNT(*) AS n FROM jobs WHERE status = ?').get(status) as { n: number }).n;
   }
 
   async queuePosition(id: string): Promise<number | null> {
-    const row = this.sql(
-      `SELECT (SELECT COUNT(*) FROM jobs q WHERE q.status = 'queued' AND q.seq <= j.seq) AS pos
-         FROM jobs j WHERE j.id = ? AND j.status = 'queued'`,
-    ).get(id) as { pos: number } | undefined;
-    return row ? row.pos : null;
+    const row = this.sql('SELECT seq, status FROM jobs WHERE id = ?').get(id) as
+      { seq: number; status: JobStatus } | undefined;
+    return row?.status === 'queued' ? this.queued.rank(row.seq) : null;
   }
 
   async claimNext(now: number): Promise<Job | null> {
-    return this.conn.transaction(() => {
+    const claimed = this.conn.transaction(() => {
       const job = this.read(
         this.sql(`SELECT seq, body FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1`).get(),
       );
@@ -205,6 +227,8 @@ export class SqliteJobStore implements JobStore {
       this.write(next);
       return next;
     })();
+    if (claimed) this.track(claimed.seq, 'queued', 'in_progress');
+    return claimed;
   }
 
   async byStatus(status: JobStatus): Promise<Job[]> {

@@ -37,6 +37,7 @@ export class JobsService {
     private readonly scheduler: SchedulerService,
     @InjectMetric(METRIC.jobsSubmitted) private readonly submitted: Counter<string>,
     @InjectMetric(METRIC.cacheHits) private readonly cacheHits: Counter<string>,
+    @InjectMetric(METRIC.jobsFinished) private readonly finished: Counter<string>,
     /** Present with the redis driver: new jobs go onto the shared BullMQ queue. */
     @Optional() @Inject(JOB_DISPATCH) private readonly dispatch?: JobDispatch,
   ) {}
@@ -151,7 +152,9 @@ export class JobsService {
         expiresAt: now + this.config.outputTtlHours * 3600_000,
         timings: { queue_s: 0, load_s: null, inference_s: 0, encode_s: 0 },
       });
+      // Submitted and finished both count it, so submitted minus finished stays the jobs in flight.
       this.submitted.inc({ model: job.model });
+      this.finished.inc({ model: job.model, status: 'completed' });
       this.cacheHits.inc();
       this.events.settled(job);
       return { job, source: 'cache' };

@@ -5,6 +5,11 @@ import * as path from 'node:path';
 import { type ApiProcess, getJson, postJson, startApi, waitFor } from '../support/api-process';
 import { ffprobe } from '../support/ffprobe';
 
+const completedCount = (metrics: string) =>
+  Number(
+    /^t2v_jobs_finished_total\{model="t2v-synthetic",status="completed"\} (\d+)/m.exec(metrics)?.[1] ?? 0,
+  );
+
 /** The public API end to end: a real process on a real port, the synthetic engine, real MP4s. */
 describe('API end to end (synthetic engine)', () => {
   let api: ApiProcess;
@@ -155,6 +160,7 @@ describe('API end to end (synthetic engine)', () => {
     const twin = await create(body);
     expect(twin.json.id).toBe(first.json.id); // attached while in flight
     await waitDone(first.json.id);
+    const finishedBefore = completedCount(await (await fetch(`${base}/metrics`)).text());
     const hit = await create(body);
     expect(hit.json).toMatchObject({ status: 'completed', cached: true });
     expect(hit.json.id).not.toBe(first.json.id);
@@ -166,6 +172,8 @@ describe('API end to end (synthetic engine)', () => {
     expect(x!.equals(y!)).toBe(true);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/^t2v_cache_hits_total [1-9]/m);
+    // A cache hit is a finished job too: submitted minus finished stays the number in flight.
+    expect(completedCount(metrics)).toBe(finishedBefore + 1);
   });
 
   it('waits with Prefer: wait=N', async () => {

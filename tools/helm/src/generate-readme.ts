@@ -3,11 +3,12 @@
  * values.yaml. `--check` exits 1 when the README is out of date (CI).
  * Usage: node -r @swc-node/register tools/helm/src/generate-readme.ts charts/t2v [--check]
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { format, resolveConfig } from 'prettier';
 
+import { runMain, writeOrCheck } from './generated-file';
 import {
   danglingParams,
   parseValuesDoc,
@@ -36,20 +37,7 @@ async function main(argv: string[]): Promise<number> {
     ...config,
     filepath: readmePath,
   });
-  if (next === current) return 0;
-  if (check) {
-    process.stderr.write(`${readmePath} is out of date: run npx nx run helm-tools:generate\n`);
-    return 1;
-  }
-  writeFileSync(readmePath, next);
-  process.stdout.write(`updated ${readmePath}\n`);
-  return 0;
+  return writeOrCheck(readmePath, current, next, check);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => (process.exitCode = code),
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

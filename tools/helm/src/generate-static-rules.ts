@@ -2,12 +2,13 @@
  * Writes docs/monitoring/t2v-alerts.yml from the chart's PrometheusRule; `--check` exits 1 on drift.
  * Usage: node -r @swc-node/register tools/helm/src/generate-static-rules.ts charts/t2v docs/monitoring/t2v-alerts.yml [--check]
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 import { format, resolveConfig } from 'prettier';
 
 import { HelmDriver } from './helm.driver';
 import { renderStaticRules } from './static-rules';
+import { runMain, writeOrCheck } from './generated-file';
 
 async function main(argv: string[]): Promise<number> {
   const [chartDir = 'charts/t2v', outFile = 'docs/monitoring/t2v-alerts.yml'] = argv.filter(
@@ -25,20 +26,7 @@ async function main(argv: string[]): Promise<number> {
   } catch {
     // first run
   }
-  if (next === current) return 0;
-  if (check) {
-    process.stderr.write(`${outFile} is out of date: run npx nx run helm-tools:generate\n`);
-    return 1;
-  }
-  writeFileSync(outFile, next);
-  process.stdout.write(`updated ${outFile}\n`);
-  return 0;
+  return writeOrCheck(outFile, current, next, check);
 }
 
-main(process.argv.slice(2)).then(
-  (code) => (process.exitCode = code),
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

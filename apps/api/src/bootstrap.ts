@@ -1,42 +1,68 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 
-import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
 import { getToken } from '@willsoto/nestjs-prometheus';
+import Fastify, { type FastifyInstance } from 'fastify';
 import helmet from 'helmet';
-import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Histogram } from 'prom-client';
 
 import { AppModule } from './app.module';
-import { toApiError } from './common/http-exception.filter';
-import { JsonLogger, requestContext } from './common/json-logger';
+import { ApiError } from './common/api-error';
+import { requestIdOf, requestPath, setRequestId } from './common/http';
+import { JsonLogger } from './common/json-logger';
+import { readMultipartFields } from './common/multipart';
 import type { AppConfig } from './config/app-config';
 import { METRIC } from './metrics/metrics';
 import { ModelsService } from './models/models.service';
 import { buildOpenApiDocument } from './openapi/openapi';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const UNLOGGED_ROUTES = new Set(['/metrics', '/healthz', '/readyz']);
+
+/**
+ * The security headers helmet sets, computed once: with these options none depends on the request,
+ * so each response gets them from a list instead of running helmet's middleware chain per request.
+ */
+export function securityHeaders(): Array<[string, string]> {
+  const headers = new Map<string, string>();
+  const sink = {
+    setHeader: (name: string, value: unknown) => void headers.set(name.toLowerCase(), String(value)),
+    removeHeader: (name: string) => void headers.delete(name.toLowerCase()),
+    getHeader: (name: string) => headers.get(name.toLowerCase()),
+  } as unknown as ServerResponse;
+  helmet({
+    // JSON and media need no CSP; the playground page sets its own strict one.
+    contentSecurityPolicy: false,
+    // Other origins may embed the MP4s and thumbnails (players, galleries).
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  })({} as never, sink, () => undefined);
+  return [...headers];
+}
 
 /** Builds the app (not listening). Shared by main.ts, the spec export and the e2e tests. */
 export async function createApp(
   config: AppConfig,
   logger = new JsonLogger(config.logLevel),
-): Promise<INestApplication> {
-  const app = await NestFactory.create(AppModule.forConfig(config), { bodyParser: false, logger });
-  const http = app.getHttpAdapter().getInstance() as express.Express;
-  http.disable('x-powered-by');
-  // Job objects change on every poll; hashing each JSON body for an ETag costs more than it saves.
-  http.set('etag', false);
-  http.set('trust proxy', true);
-  app.use(
-    helmet({
-      // JSON and media need no CSP; the playground page sets its own strict one.
-      contentSecurityPolicy: false,
-      // Other origins may embed the MP4s and thumbnails (players, galleries).
-      crossOriginResourcePolicy: { policy: 'cross-origin' },
-    }),
+): Promise<NestFastifyApplication> {
+  const fastify = Fastify({
+    bodyLimit: config.maxBodyBytes,
+    trustProxy: true,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  // Before the adapter exists, so these hooks run ahead of Nest middleware (the playground page).
+  const metrics: { duration?: Histogram<string> } = {};
+  addRequestHooks(fastify, logger, metrics);
+  registerBodyParsers(fastify, config.maxBodyBytes);
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forConfig(config),
+    new FastifyAdapter(fastify as never),
+    { bodyParser: false, logger },
   );
+  metrics.duration = app.get<Histogram<string>>(getToken(METRIC.httpDuration));
+
   if (config.corsOrigins.length > 0) {
     app.enableCors({
       origin: config.corsOrigins.includes('*') ? true : config.corsOrigins,
@@ -52,33 +78,6 @@ export async function createApp(
       maxAge: 600,
     });
   }
-  const duration = app.get<Histogram<string>>(getToken(METRIC.httpDuration));
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    res.setHeader('x-request-id', requestId);
-    const start = process.hrtime.bigint();
-    res.on('finish', () => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
-      duration.observe({ method: req.method, route, status_code: String(res.statusCode) }, seconds);
-      if (route !== '/metrics' && route !== '/healthz' && route !== '/readyz') {
-        logger.access({
-          request_id: requestId,
-          method: req.method,
-          path: req.path,
-          status: res.statusCode,
-          ms: Math.round(seconds * 1000),
-        });
-      }
-    });
-    requestContext.run({ requestId }, next);
-  });
-  const json = express.json({ limit: config.maxBodyBytes, strict: false });
-  // Body parser errors become API errors here, so the filter renders them like any other 4xx.
-  app.use((req: Request, res: Response, next: NextFunction) =>
-    json(req, res, (err?: unknown) => next(err ? toApiError(err) : undefined)),
-  );
   const document = buildOpenApiDocument(app, app.get(ModelsService).model);
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'openapi.json',
@@ -86,4 +85,70 @@ export async function createApp(
     swaggerOptions: { persistAuthorization: true },
   });
   return app;
+}
+
+/**
+ * Per request: security headers and the request id (on the raw response, so pages served by
+ * middleware carry them too), and on completion the duration histogram and one access-log line.
+ */
+function addRequestHooks(
+  fastify: FastifyInstance,
+  logger: JsonLogger,
+  metrics: { duration?: Histogram<string> },
+): void {
+  const security = securityHeaders();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const incoming = request.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const raw = reply.raw;
+    for (const [name, value] of security) raw.setHeader(name, value);
+    raw.setHeader('x-request-id', requestId);
+    setRequestId(request.raw, requestId);
+    done();
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
+    const seconds = reply.elapsedTime / 1000;
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.duration?.observe(
+      { method: request.method, route, status_code: String(reply.statusCode) },
+      seconds,
+    );
+    if (!UNLOGGED_ROUTES.has(route)) {
+      logger.access({
+        request_id: requestIdOf(request),
+        method: request.method,
+        path: requestPath(request),
+        status: reply.statusCode,
+        ms: Math.round(seconds * 1000),
+      });
+    }
+    done();
+  });
+}
+
+/**
+ * JSON through Fastify's own parser (with its prototype-poisoning checks), except that an empty
+ * body is no body, as clients send on bodiless POSTs; multipart as text fields. Any other media
+ * type is refused before a handler runs (415, rendered by the exception filter).
+ */
+function registerBodyParsers(fastify: FastifyInstance, maxBytes: number): void {
+  const json = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    json(request, body as string, (err, value) =>
+      err
+        ? done(
+            new ApiError(400, 'invalid_request_error', 'invalid_json', `Request body is not valid JSON.`),
+            undefined,
+          )
+        : done(null, value),
+    );
+  });
+  fastify.addContentTypeParser('multipart/form-data', (request, payload, done) => {
+    readMultipartFields(payload, request.headers, maxBytes).then(
+      (fields) => done(null, fields),
+      (err: Error) => done(err, undefined),
+    );
+  });
 }

@@ -1,11 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import type { Request } from 'express';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { ApiError } from './api-error';
+import { type HttpRequest, requestPath } from './http';
 
 /** Routes that stay open whatever the auth settings: probes, metrics, docs. */
 export const OPEN_PATHS = [
@@ -20,9 +20,7 @@ export const OPEN_PATHS = [
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** Who made the request, for rate limits and logs; set by ApiKeyGuard. */
-export interface AuthenticatedRequest extends Request {
-  principal?: string;
-}
+export type AuthenticatedRequest = HttpRequest & { principal?: string };
 
 /**
  * When keys are configured (`T2V_API_KEYS` and/or `T2V_API_KEYS_FILE`: plain keys or `sha256:<hex>`
@@ -50,7 +48,7 @@ export class ApiKeyGuard implements CanActivate {
       req.principal = `ip:${req.ip}`;
       return true;
     }
-    if (OPEN_PATHS.some((re) => re.test(req.path))) return true;
+    if (OPEN_PATHS.some((re) => re.test(requestPath(req)))) return true;
     const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
     if (!m) throw this.unauthorized('Missing API key: send Authorization: Bearer <key>.');
     const presented = m[1]!.trim();

@@ -1,8 +1,14 @@
+import type { IncomingMessage } from 'node:http';
+
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import type { ApiErrorCode, ApiErrorType } from '@t2v/contracts';
-import type { Request, Response } from 'express';
 
 import { ApiError } from './api-error';
+import { requestIdOf, requestPath } from './http';
+
+/** What the filter reads of a request: Fastify's, or the raw one middleware sees. */
+type RequestLike = Pick<IncomingMessage, 'headers' | 'method'> & { url: string };
 
 const BY_STATUS: Record<number, [ApiErrorType, ApiErrorCode]> = {
   400: ['invalid_request_error', 'invalid_value'],
@@ -21,63 +27,56 @@ const BY_STATUS: Record<number, [ApiErrorType, ApiErrorCode]> = {
 export class ApiExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('http');
 
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+
   catch(exception: unknown, host: ArgumentsHost): void {
+    const http = this.adapterHost.httpAdapter;
     const ctx = host.switchToHttp();
-    const res = ctx.getResponse<Response>();
-    const req = ctx.getRequest<Request>();
+    // A Fastify reply, or the raw response when the error comes from middleware.
+    const res = ctx.getResponse<unknown>();
+    const req = ctx.getRequest<RequestLike>();
     const error = toApiError(exception, req);
     if (error.status >= 500 && !(exception instanceof ApiError)) {
-      this.logger.error(`unhandled error on ${req.method} ${req.path}`, (exception as Error)?.stack);
+      this.logger.error(
+        `unhandled error on ${req.method} ${requestPath(req)} (request ${requestIdOf(req) ?? '-'})`,
+        (exception as Error)?.stack,
+      );
     }
-    if (res.headersSent) {
-      res.end();
+    if (http.isHeadersSent(res)) {
+      http.end(res);
       return;
     }
     // Health checks answer with their own documented body (which check is down, and why).
     if (exception instanceof HttpException && isHealthBody(exception.getResponse())) {
-      res.status(exception.getStatus()).json(exception.getResponse());
+      http.reply(res, exception.getResponse(), exception.getStatus());
       return;
     }
-    for (const [k, v] of Object.entries(error.headers)) res.setHeader(k, v);
-    res.status(error.status).json(error.toBody());
+    for (const [k, v] of Object.entries(error.headers)) http.setHeader(res, k, v);
+    http.reply(res, error.toBody(), error.status);
   }
 }
 
-export function toApiError(exception: unknown, req?: Request): ApiError {
+export function toApiError(exception: unknown, req?: RequestLike): ApiError {
   if (exception instanceof ApiError) return exception;
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     const [type, code] =
       BY_STATUS[status] ?? (status >= 500 ? ['server_error', 'internal_error'] : BY_STATUS[400]!);
+    // Fastify refuses a body it has no parser for before any handler runs.
     const message =
       status === 404 && req
-        ? `Unknown route: ${req.method} ${req.path}`
-        : exceptionMessage(exception.getResponse());
+        ? `Unknown route: ${req.method} ${requestPath(req)}`
+        : status === 415 && req
+          ? `Unsupported Content-Type '${String(req.headers['content-type'] ?? '')}'; ` +
+            'send application/json or multipart/form-data.'
+          : status === 413
+            ? 'Request body is too large.'
+            : exceptionMessage(exception.getResponse());
     return new ApiError(status, type, code, message);
   }
-  // Errors raised by body parsers and multer carry an HTTP status and a `type` / `code`.
-  const e = exception as {
-    status?: number;
-    statusCode?: number;
-    type?: string;
-    code?: string;
-    message?: string;
-  };
+  // Anything else that carries a 4xx status (a Node or library error) keeps it.
+  const e = exception as { status?: number; statusCode?: number; message?: string };
   const status = e?.status ?? e?.statusCode;
-  if (e?.type === 'entity.too.large' || e?.code === 'LIMIT_FIELD_VALUE' || e?.code === 'LIMIT_FILE_SIZE') {
-    return new ApiError(413, 'invalid_request_error', 'payload_too_large', 'Request body is too large.');
-  }
-  if (e?.type === 'entity.parse.failed') {
-    return new ApiError(400, 'invalid_request_error', 'invalid_json', 'Request body is not valid JSON.');
-  }
-  if (typeof e?.code === 'string' && e.code.startsWith('LIMIT_')) {
-    return new ApiError(
-      400,
-      'invalid_request_error',
-      'invalid_value',
-      `Invalid multipart body: ${e.message}`,
-    );
-  }
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const [type, code] = BY_STATUS[status] ?? BY_STATUS[400]!;
     return new ApiError(status, type, code, e.message ?? 'Bad request.');

@@ -3,6 +3,7 @@ import { ThrottlerGuard, type ThrottlerLimitDetail } from '@nestjs/throttler';
 
 import { ApiError } from './api-error';
 import { type AuthenticatedRequest, OPEN_PATHS } from './api-key.guard';
+import { requestPath } from './http';
 
 /**
  * Per-principal limits: each API key (or token subject, or client address when auth is off) has
@@ -12,7 +13,7 @@ import { type AuthenticatedRequest, OPEN_PATHS } from './api-key.guard';
 export class RateLimitGuard extends ThrottlerGuard {
   protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    return OPEN_PATHS.some((re) => re.test(req.path));
+    return OPEN_PATHS.some((re) => re.test(requestPath(req)));
   }
 
   protected override async getTracker(req: Record<string, unknown>): Promise<string> {

@@ -1,14 +1,15 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
-
 import { ApiError } from '../common/api-error';
+import { type HttpReply, type HttpRequest, preferredType } from '../common/http';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { Inject } from '@nestjs/common';
 import { JobsService } from '../jobs/jobs.service';
 import { StorageService } from '../storage/storage.service';
 import { VideosService } from '../videos/videos.service';
 import { errorResponses } from '../openapi/openapi-refs';
+
+const TEXT = 'text/plain; charset=utf-8';
 
 /** The original service's endpoint: blocks until the video exists, then says where it is. */
 @ApiTags('compatibility')
@@ -35,8 +36,8 @@ export class GenerateController {
   @errorResponses(400, 401, 500, 503)
   async generate(
     @Query() query: Record<string, unknown>,
-    @Req() req: Request,
-    @Res() res: Response,
+    @Req() req: HttpRequest,
+    @Res() res: HttpReply,
   ): Promise<void> {
     const unknown = Object.keys(query).find((k) => k !== 'prompt');
     if (unknown)
@@ -51,32 +52,34 @@ export class GenerateController {
     const resolved = this.videos.parseCreate(req, { prompt });
     const { job } = await this.jobs.create(resolved, null);
     const ac = new AbortController();
-    res.on('close', () => ac.abort());
+    res.raw.on('close', () => {
+      if (!res.raw.writableFinished) ac.abort();
+    });
     const done = await this.jobs.waitForTerminal(job.id, this.config.maxWaitS * 1000, ac.signal);
     const video = await this.videos.present(done);
     const file = this.storage.pathFor(done.id, 'video');
-    const json = req.accepts(['text/plain', 'application/json']) === 'application/json';
+    const json = preferredType(req.headers.accept, ['text/plain', 'application/json']) === 'application/json';
     if (done.status === 'completed') {
       if (json)
-        res.json({
+        await res.send({
           id: done.id,
           status: done.status,
           path: file,
           url: `/v1/videos/${done.id}/content`,
           video,
         });
-      else res.type('text/plain').send(`Video generated at ${file}`);
+      else await res.type(TEXT).send(`Video generated at ${file}`);
       return;
     }
     if (done.status === 'failed' || done.status === 'cancelled') {
       const message =
         `Video generation ${done.status}: ${done.errorCode ?? 'CANCELLED'}: ${done.errorMessage ?? ''}`.trim();
       if (json) throw new ApiError(500, 'server_error', 'internal_error', message);
-      res.status(500).type('text/plain').send(message);
+      await res.code(500).type(TEXT).send(message);
       return;
     }
-    res.status(202).setHeader('Location', `/v1/videos/${done.id}`);
-    if (json) res.json({ id: done.id, status: done.status, video });
-    else res.type('text/plain').send(`Video ${done.id} is ${done.status}; poll /v1/videos/${done.id}`);
+    res.code(202).header('Location', `/v1/videos/${done.id}`);
+    if (json) await res.send({ id: done.id, status: done.status, video });
+    else await res.type(TEXT).send(`Video ${done.id} is ${done.status}; poll /v1/videos/${done.id}`);
   }
 }

@@ -1,18 +1,4 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  Param,
-  Post,
-  Query,
-  Req,
-  Res,
-  UploadedFiles,
-  UseInterceptors,
-} from '@nestjs/common';
-import { AnyFilesInterceptor } from '@nestjs/platform-express';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import {
   ApiBody,
   ApiConsumes,
@@ -24,9 +10,7 @@ import {
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import type { Request, Response } from 'express';
-
-import { ApiError } from '../common/api-error';
+import { header, type HttpReply, type HttpRequest } from '../common/http';
 import { ref, errorResponses } from '../openapi/openapi-refs';
 import { VideosService } from './videos.service';
 
@@ -37,7 +21,6 @@ export class VideosController {
 
   @Post()
   @HttpCode(200)
-  @UseInterceptors(AnyFilesInterceptor())
   @ApiOperation({
     summary: 'Create a video job',
     description:
@@ -71,29 +54,16 @@ export class VideosController {
   })
   @ApiResponse({ status: 200, description: 'The video object.', schema: ref('Video') })
   @errorResponses(400, 401, 409, 413, 415, 429, 503)
-  async create(
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
-    @Body() body: unknown,
-    @UploadedFiles() files: Array<{ fieldname: string }> | undefined,
-  ) {
-    const idempotencyKey = req.header('idempotency-key');
-    const prefer = req.header('prefer');
-    if (files && files.length > 0) {
-      throw ApiError.badRequest(
-        files[0]!.fieldname,
-        `File uploads (${files[0]!.fieldname}) are not supported by this model yet.`,
-        'unknown_field',
-      );
-    }
+  async create(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpReply, @Body() body: unknown) {
+    const idempotencyKey = header(req, 'idempotency-key');
+    const prefer = header(req, 'prefer');
     const { video, waited } = await this.videos.create(req, res, body, idempotencyKey, prefer);
-    if (waited !== null) res.setHeader('Preference-Applied', `wait=${waited}`);
+    if (waited !== null) res.header('Preference-Applied', `wait=${waited}`);
     this.videos.setPollHint(res, video);
     return video;
   }
 
   @Post('sync')
-  @UseInterceptors(AnyFilesInterceptor())
   @ApiOperation({
     summary: 'Generate and answer with the MP4',
     description:
@@ -111,8 +81,8 @@ export class VideosController {
   })
   @ApiResponse({ status: 202, description: 'Still running; poll Location.', schema: ref('Video') })
   @errorResponses(400, 401, 409, 413, 415, 429, 500, 503)
-  async createSync(@Req() req: Request, @Res() res: Response, @Body() body: unknown): Promise<void> {
-    await this.videos.createSync(req, res, body, req.header('idempotency-key'));
+  async createSync(@Req() req: HttpRequest, @Res() res: HttpReply, @Body() body: unknown): Promise<void> {
+    await this.videos.createSync(req, res, body, header(req, 'idempotency-key'));
   }
 
   @Get()
@@ -136,7 +106,7 @@ export class VideosController {
   @ApiParam({ name: 'id', example: 'video_01JB7Z3Q8R4N6M2K5X9W0YVT1A' })
   @ApiResponse({ status: 200, schema: ref('Video') })
   @errorResponses(401, 404)
-  async retrieve(@Param('id') id: string, @Res({ passthrough: true }) res: Response) {
+  async retrieve(@Param('id') id: string, @Res({ passthrough: true }) res: HttpReply) {
     const video = await this.videos.retrieve(id);
     this.videos.setPollHint(res, video);
     return video;
@@ -188,8 +158,8 @@ export class VideosController {
   async content(
     @Param('id') id: string,
     @Query('variant') variant: unknown,
-    @Req() req: Request,
-    @Res() res: Response,
+    @Req() req: HttpRequest,
+    @Res() res: HttpReply,
   ) {
     await this.videos.sendContent(id, variant, req, res);
   }
@@ -209,7 +179,7 @@ export class VideosController {
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   })
   @errorResponses(401, 404)
-  async events(@Param('id') id: string, @Req() req: Request, @Res() res: Response) {
-    await this.videos.streamEvents(id, req, res);
+  async events(@Param('id') id: string, @Res() res: HttpReply) {
+    await this.videos.streamEvents(id, res);
   }
 }

@@ -1,11 +1,11 @@
-import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
 
 import { Inject, Injectable } from '@nestjs/common';
 import { isTerminal } from '@t2v/contracts';
-import type { Request, Response } from 'express';
 import { z } from 'zod';
 
 import { ApiError } from '../common/api-error';
+import { type HttpReply, type HttpRequest, mediaType, sendFile } from '../common/http';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { JobEvents } from '../jobs/job-events';
 import type { Job } from '../jobs/job.types';
@@ -52,10 +52,11 @@ export class VideosService {
   private readonly model;
 
   /** Validates a create body (JSON or multipart) and applies the model's presets. */
-  parseCreate(req: Request, body: unknown): ResolvedCreate {
+  parseCreate(req: Pick<HttpRequest, 'headers'>, body: unknown): ResolvedCreate {
     const contentType = req.headers['content-type'];
-    const multipart = req.is('multipart/form-data') === 'multipart/form-data';
-    if (contentType && !multipart && !req.is('application/json')) {
+    const type = mediaType(req);
+    const multipart = type === 'multipart/form-data';
+    if (type && !multipart && type !== 'application/json') {
       throw new ApiError(
         415,
         'invalid_request_error',
@@ -73,7 +74,7 @@ export class VideosService {
   }
 
   /** parseCreate plus the checks that need I/O (the webhook target). */
-  async parseCreateChecked(req: Request, body: unknown): Promise<ResolvedCreate> {
+  async parseCreateChecked(req: HttpRequest, body: unknown): Promise<ResolvedCreate> {
     const resolved = this.parseCreate(req, body);
     if (resolved.webhookUrl) {
       const problem = await this.webhooks.urlProblem(resolved.webhookUrl);
@@ -83,8 +84,8 @@ export class VideosService {
   }
 
   async create(
-    req: Request,
-    res: Response,
+    req: HttpRequest,
+    res: HttpReply,
     body: unknown,
     idempotencyKey: string | undefined,
     prefer: string | undefined,
@@ -99,8 +100,8 @@ export class VideosService {
   }
 
   async createSync(
-    req: Request,
-    res: Response,
+    req: HttpRequest,
+    res: HttpReply,
     body: unknown,
     idempotencyKey: string | undefined,
   ): Promise<void> {
@@ -108,7 +109,7 @@ export class VideosService {
     const { job } = await this.jobs.create(resolved, this.idempotencyKey(idempotencyKey));
     const done = await this.jobs.waitForTerminal(job.id, this.config.syncWaitS * 1000, abortOnClose(res));
     if (done.status === 'completed') {
-      res.status(200).setHeader('x-video-id', done.id);
+      res.code(200).header('x-video-id', done.id);
       await this.sendFile(done, 'video', req, res);
       return;
     }
@@ -122,9 +123,10 @@ export class VideosService {
     }
     if (done.status === 'cancelled')
       throw ApiError.conflict('invalid_state', `Video ${done.id} was cancelled.`);
-    res.status(202).setHeader('Location', `/v1/videos/${done.id}`);
-    this.setPollHint(res, await this.present(done));
-    res.json(await this.present(done));
+    const video = await this.present(done);
+    res.code(202).header('Location', `/v1/videos/${done.id}`);
+    this.setPollHint(res, video);
+    await res.send(video);
   }
 
   async retrieve(id: string): Promise<VideoObject> {
@@ -154,7 +156,7 @@ export class VideosService {
     return this.present(await this.jobs.cancel(this.checkId(id)));
   }
 
-  async sendContent(id: string, variantParam: unknown, req: Request, res: Response): Promise<void> {
+  async sendContent(id: string, variantParam: unknown, req: HttpRequest, res: HttpReply): Promise<void> {
     const variant = variantParam ?? 'video';
     if (variant !== 'video' && variant !== 'thumbnail') {
       throw ApiError.badRequest('variant', "variant must be 'video' or 'thumbnail'.");
@@ -178,56 +180,35 @@ export class VideosService {
     await this.sendFile(job, variant, req, res);
   }
 
-  private sendFile(job: Job, variant: 'video' | 'thumbnail', _req: Request, res: Response): Promise<void> {
-    const file = this.storage.pathFor(job.id, variant);
-    return new Promise((resolve, reject) => {
-      res.sendFile(
-        path.basename(file),
-        {
-          root: this.storage.root,
-          dotfiles: 'deny',
-          acceptRanges: true,
-          headers: {
-            'Content-Type': variant === 'video' ? 'video/mp4' : 'image/jpeg',
-            'Content-Disposition': `inline; filename="${job.id}.${variant === 'video' ? 'mp4' : 'jpg'}"`,
-            'Cache-Control': 'private, max-age=3600',
-          },
-        },
-        (err?: Error & { status?: number; statusCode?: number }) => {
-          if (!err) return resolve();
-          if (res.headersSent) return resolve();
-          const status = err.status ?? err.statusCode;
-          if (status === 404) {
-            return reject(
-              new ApiError(
-                404,
-                'not_found_error',
-                'not_found',
-                `The ${variant} of ${job.id} is missing.`,
-                'id',
-              ),
-            );
-          }
-          if (status === 416) {
-            return reject(
-              new ApiError(416, 'invalid_request_error', 'invalid_value', 'Range not satisfiable.', 'Range'),
-            );
-          }
-          reject(err);
-        },
-      );
-    });
+  private sendFile(
+    job: Job,
+    variant: 'video' | 'thumbnail',
+    req: HttpRequest,
+    res: HttpReply,
+  ): Promise<void> {
+    return sendFile(
+      req,
+      res,
+      this.storage.pathFor(job.id, variant),
+      {
+        'content-type': variant === 'video' ? 'video/mp4' : 'image/jpeg',
+        'content-disposition': `inline; filename="${job.id}.${variant === 'video' ? 'mp4' : 'jpg'}"`,
+        'cache-control': 'private, max-age=3600',
+      },
+      () =>
+        new ApiError(404, 'not_found_error', 'not_found', `The ${variant} of ${job.id} is missing.`, 'id'),
+    );
   }
 
-  async streamEvents(id: string, req: Request, res: Response): Promise<void> {
+  async streamEvents(id: string, res: HttpReply): Promise<void> {
     const job = await this.jobs.get(this.checkId(id));
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'keep-alive',
-      'X-Accel-Buffering': 'no',
+    const stream = new PassThrough();
+    res.headers({
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
     });
-    res.flushHeaders();
+    void res.send(stream);
     let closed = false;
     let lastSent = '';
     let sentInProgress = false;
@@ -242,7 +223,7 @@ export class VideosService {
         if (sentInProgress) name = 'video.progress';
         sentInProgress = true;
       }
-      res.write(`event: ${name}\ndata: ${JSON.stringify(video)}\n\n`);
+      stream.write(`event: ${name}\ndata: ${JSON.stringify(video)}\n\n`);
       if (isTerminal(j.status)) close();
     };
     const unsubscribe = this.events.subscribe(id, (j) => void send(j));
@@ -250,16 +231,16 @@ export class VideosService {
     const refresh = setInterval(() => {
       void this.jobs.get(id).then(send, () => close());
     }, 1000);
-    const ping = setInterval(() => res.write(': ping\n\n'), PING_MS);
+    const ping = setInterval(() => stream.write(': ping\n\n'), PING_MS);
     const close = () => {
       if (closed) return;
       closed = true;
       unsubscribe();
       clearInterval(refresh);
       clearInterval(ping);
-      res.end();
+      stream.end();
     };
-    res.on('close', close);
+    res.raw.on('close', close);
     await send(job);
   }
 
@@ -267,10 +248,10 @@ export class VideosService {
     return toVideoObject(job, await this.jobs.queuePosition(job));
   }
 
-  setPollHint(res: Response, video: VideoObject): void {
+  setPollHint(res: HttpReply, video: VideoObject): void {
     if (isTerminal(video.status)) return;
     const ms = this.config.engine === 'wan' ? 2000 : video.status === 'queued' ? 500 : 250;
-    res.setHeader('openai-poll-after-ms', String(ms));
+    res.header('openai-poll-after-ms', String(ms));
   }
 
   private checkId(id: string): string {
@@ -294,8 +275,10 @@ export class VideosService {
 }
 
 /** Aborts when the client goes away before the response is written. */
-function abortOnClose(res: Response): AbortSignal {
+function abortOnClose(res: HttpReply): AbortSignal {
   const ac = new AbortController();
-  res.on('close', () => ac.abort());
+  res.raw.on('close', () => {
+    if (!res.raw.writableFinished) ac.abort();
+  });
   return ac.signal;
 }

@@ -11,6 +11,7 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 
@@ -39,8 +40,11 @@ async function appServing(root: string): Promise<INestApplication> {
   })
   class TestModule {}
   const moduleRef = await Test.createTestingModule({ imports: [TestModule] }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), {
+    logger: false,
+  });
   await app.init();
+  await app.getHttpAdapter().getInstance().ready();
   return app;
 }
 

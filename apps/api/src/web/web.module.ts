@@ -1,15 +1,24 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { extname, join, resolve, sep } from 'node:path';
 
-import {
-  type DynamicModule,
-  Inject,
-  Logger,
-  type MiddlewareConsumer,
-  Module,
-  type NestModule,
-} from '@nestjs/common';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { type DynamicModule, Inject, Logger, Module, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
+
+import { requestPath } from '../common/http';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
+  '.woff2': 'font/woff2',
+};
 
 /**
  * Where `nx run web:build` writes the playground: apps/web/dist, found from this file both in the
@@ -42,54 +51,78 @@ export const PLAYGROUND_CSP = [
  * bundles (cached for a year), plus the few top-level files of the build (favicon). Every other
  * path falls through to the API untouched, without a filesystem lookup.
  *
- * It runs as middleware, before guards: the page holds no data and must load before the user has
- * typed an API key; every call it makes then goes through the API's guard like any other client's.
+ * It is a request hook, ahead of routing and guards: the page holds no data and must load before
+ * the user has typed an API key; every call it makes then goes through the API's guard like any
+ * other client's.
  */
-export function createWebMiddleware(root: string, logger?: Pick<Logger, 'warn'>): RequestHandler {
+export function createWebHook(root: string, logger?: Pick<Logger, 'warn'>): onRequestHookHandler {
   const index = join(root, 'index.html');
   if (!existsSync(index)) {
     logger?.warn(`playground not built (${index} is missing): run \`npx nx run web:build\``);
-    return (req: Request, res: Response, next: NextFunction) => {
-      const path = new URL(req.originalUrl, 'http://localhost').pathname;
-      if ((req.method !== 'GET' && req.method !== 'HEAD') || path !== '/') return next();
-      res
-        .status(404)
-        .type('text/plain')
+    return (request, reply, done) => {
+      if ((request.method !== 'GET' && request.method !== 'HEAD') || requestPath(request) !== '/')
+        return done();
+      void reply
+        .code(404)
+        .type('text/plain; charset=utf-8')
         .send(
           'The playground is not built: run `npx nx run web:build`. The API is at /v1, its reference at /docs.\n',
         );
     };
   }
+  const base = resolve(root) + sep;
   const topLevel = new Set(
     readdirSync(root).filter((name) => name !== 'index.html' && statSync(join(root, name)).isFile()),
   );
-  const send = (res: Response, next: NextFunction, file: string, headers: Record<string, string>) =>
-    res.sendFile(
-      file,
-      { root, dotfiles: 'deny', headers: { 'x-content-type-options': 'nosniff', ...headers } },
-      (err?: Error & { status?: number }) => {
-        if (!err) return;
-        // A missing asset is the API's 404 (its JSON envelope); anything else is a real error.
-        if (err.status === 404 || (err as { code?: string }).code === 'ENOENT')
-          return res.headersSent ? undefined : next();
-        next(err);
-      },
-    );
-  return (req: Request, res: Response, next: NextFunction) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
-    // Nest mounts middleware on a wildcard, which empties req.path: read the original address.
-    const path = new URL(req.originalUrl, 'http://localhost').pathname;
-    if (path === '/' || path === '/index.html') {
-      return send(res, next, 'index.html', {
-        'content-security-policy': PLAYGROUND_CSP,
-        'cache-control': 'no-cache',
-        'referrer-policy': 'same-origin',
-      });
+  const pageHeaders = {
+    'content-security-policy': PLAYGROUND_CSP,
+    'cache-control': 'no-cache',
+    'referrer-policy': 'same-origin',
+  };
+  const assetHeaders = { 'cache-control': 'public, max-age=31536000, immutable' };
+  const fileHeaders = { 'cache-control': 'no-cache' };
+  return (request, reply, done) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') return done();
+    const path = requestPath(request);
+    const headers =
+      path === '/' || path === '/index.html'
+        ? pageHeaders
+        : path.startsWith('/assets/')
+          ? assetHeaders
+          : topLevel.has(path.slice(1))
+            ? fileHeaders
+            : null;
+    if (!headers) return done();
+    let file: string;
+    try {
+      file = resolve(root, headers === pageHeaders ? 'index.html' : decodeURIComponent(path.slice(1)));
+    } catch {
+      return done();
     }
-    if (path.startsWith('/assets/'))
-      return send(res, next, path.slice(1), { 'cache-control': 'public, max-age=31536000, immutable' });
-    if (topLevel.has(path.slice(1))) return send(res, next, path.slice(1), { 'cache-control': 'no-cache' });
-    next();
+    // Only files inside the build, and no dotfiles: anything else is the API's 404.
+    if (
+      !file.startsWith(base) ||
+      file
+        .slice(base.length)
+        .split(sep)
+        .some((part) => part.startsWith('.'))
+    )
+      return done();
+    let size: number;
+    try {
+      const stats = statSync(file);
+      if (!stats.isFile()) return done();
+      size = stats.size;
+    } catch {
+      return done();
+    }
+    reply.code(200).headers({
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'content-length': String(size),
+      'x-content-type-options': 'nosniff',
+      ...headers,
+    });
+    void reply.send(request.method === 'HEAD' ? undefined : createReadStream(file));
   };
 }
 
@@ -98,14 +131,18 @@ export function createWebMiddleware(root: string, logger?: Pick<Logger, 'warn'>)
  * `WebModule.serve()`; tests pass another build directory.
  */
 @Module({})
-export class WebModule implements NestModule {
-  constructor(@Inject(WEB_ROOT) private readonly root: string) {}
+export class WebModule implements OnModuleInit {
+  constructor(
+    @Inject(WEB_ROOT) private readonly root: string,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
 
   static serve(root: string = DEFAULT_WEB_ROOT): DynamicModule {
     return { module: WebModule, providers: [{ provide: WEB_ROOT, useValue: root }] };
   }
 
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(createWebMiddleware(this.root, new Logger('WebModule'))).forRoutes('{*splat}');
+  onModuleInit(): void {
+    const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
+    fastify.addHook('onRequest', createWebHook(this.root, new Logger('WebModule')));
   }
 }

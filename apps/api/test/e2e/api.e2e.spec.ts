@@ -88,6 +88,18 @@ describe('API end to end (synthetic engine)', () => {
     expect(range.status).toBe(206);
     expect((await range.arrayBuffer()).byteLength).toBe(100);
     expect(range.headers.get('content-range')).toMatch(/^bytes 0-99\/\d+$/);
+    const size = Number(range.headers.get('content-range')!.split('/')[1]);
+    const tail = await fetch(`${base}/v1/videos/${created.json.id}/content`, {
+      headers: { range: 'bytes=-10' },
+    });
+    expect(tail.headers.get('content-range')).toBe(`bytes ${size - 10}-${size - 1}/${size}`);
+    expect((await tail.arrayBuffer()).byteLength).toBe(10);
+    const beyond = await fetch(`${base}/v1/videos/${created.json.id}/content`, {
+      headers: { range: `bytes=${size}-` },
+    });
+    expect(beyond.status).toBe(416);
+    expect(beyond.headers.get('content-range')).toBe(`bytes */${size}`);
+    expect(((await beyond.json()) as any).error.param).toBe('Range');
 
     const thumb = await fetch(`${base}/v1/videos/${created.json.id}/content?variant=thumbnail`);
     expect(thumb.headers.get('content-type')).toBe('image/jpeg');
@@ -276,6 +288,14 @@ describe('API end to end (synthetic engine)', () => {
   it('echoes a valid x-request-id', async () => {
     const res = await fetch(`${base}/v1/models`, { headers: { 'x-request-id': 'abc-123' } });
     expect(res.headers.get('x-request-id')).toBe('abc-123');
+    // helmet's headers, on JSON answers as on the playground page.
+    for (const page of [res, await fetch(`${base}/`)]) {
+      expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(page.headers.get('strict-transport-security')).toMatch(/^max-age=/);
+      expect(page.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    }
+    const fresh = await fetch(`${base}/v1/models`, { headers: { 'x-request-id': 'bad id with spaces' } });
+    expect(fresh.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('exports every metric of the design at /metrics', async () => {

@@ -1,7 +1,10 @@
 // Baseline for the HTTP benchmark: a bare node:http server doing the same JSON work as the API's
 // create and retrieve (parse, validate the prompt, build a video object, keep it in memory).
+// Run as a script it listens on a free loopback port and prints it: the benchmark runs it in its
+// own process, like the API, so neither shares an event loop with the load generator.
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
+import { fileURLToPath } from 'node:url';
 
 const jobs = new Map();
 
@@ -85,4 +88,9 @@ export function startBareServer() {
     send(404, { error: { message: 'not found', type: 'not_found_error', param: null, code: 'not_found' } });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const server = await startBareServer();
+  console.log(`listening on http://127.0.0.1:${server.address().port}`);
 }

@@ -1,15 +1,34 @@
 // Create and retrieve throughput of the API vs a bare node:http server doing the same JSON work,
-// measured in the same run (ratios, since the machine is noisy). Loopback only, bounded in time.
+// and vs the framework's floor (NestJS + Fastify doing only that work), measured in the same run
+// (ratios, since the machine is noisy). Each server runs in its own process, so none shares an
+// event loop with the load generator. Loopback only, bounded in time.
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import autocannon from 'autocannon';
 
 import { startBuiltApi } from '../scripts/api-process.mjs';
-import { startBareServer } from './bare-server.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 function startApi() {
   // Workers take jobs slowly so the benchmark measures the HTTP and queue path, not encoding.
   return startBuiltApi({ LOG_LEVEL: 'info', T2V_MAX_QUEUE: '1000000', T2V_SYNTHETIC_STEP_MS: '60000' });
+}
+
+/** Runs `script` in its own Node process; it prints `listening on http://host:port`. */
+async function startScript(script) {
+  const child = spawn(process.execPath, [path.join(HERE, script)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening`)));
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(line);
+      if (m) resolve(m[1]);
+    });
+  });
+  return { url, stop: () => child.kill('SIGKILL') };
 }
 
 function cannon(opts) {
@@ -40,27 +59,33 @@ async function measure(url, seconds) {
   return { create: summary(create), retrieve: summary(retrieve) };
 }
 
+const ratio = (a, b) => ({
+  create: +(a.create.rps / b.create.rps).toFixed(3),
+  retrieve: +(a.retrieve.rps / b.retrieve.rps).toFixed(3),
+});
+
 export async function runHttpBench({ seconds = 10 } = {}) {
-  const bare = await startBareServer();
-  const bareUrl = `http://127.0.0.1:${bare.address().port}`;
+  const bare = await startScript('bare-server.mjs');
+  const floor = await startScript('nest-floor.mjs');
   const api = await startApi();
   try {
-    // Warm both, then alternate: bare, API.
-    await measure(bareUrl, 1);
-    await measure(api.url, 1);
-    const baseline = await measure(bareUrl, seconds);
+    // Warm all three, then measure one after the other.
+    for (const s of [bare, floor, api]) await measure(s.url, 1);
+    const baseline = await measure(bare.url, seconds);
+    const framework = await measure(floor.url, seconds);
     const t2v = await measure(api.url, seconds);
     return {
       baseline,
+      framework,
       t2v,
-      ratio: {
-        create: +(t2v.create.rps / baseline.create.rps).toFixed(3),
-        retrieve: +(t2v.retrieve.rps / baseline.retrieve.rps).toFixed(3),
-      },
+      ratio: ratio(t2v, baseline),
+      frameworkRatio: ratio(framework, baseline),
+      ofFramework: ratio(t2v, framework),
     };
   } finally {
     api.stop();
-    bare.close();
+    floor.stop();
+    bare.stop();
   }
 }
 

@@ -68,18 +68,32 @@ same machine (it competes for the same 2 cores).
 
 ## HTTP: create and retrieve at 50 connections (10 s each)
 
-The API (synthetic engine, embedded SQLite queue with fsync on every commit, JSON access log per
-request) against a bare \`node:http\` server doing the same JSON work in memory
-(\`tools/bench/bare-server.mjs\`).
+Three servers, each in its own process, measured one after the other in the same run:
+
+- **bare node:http** (\`tools/bench/bare-server.mjs\`): parses the JSON, checks the prompt, builds the
+  video object and keeps it in a Map. The baseline of the goals.
+- **framework floor** (\`tools/bench/nest-floor.mjs\`): the same in-memory work in one NestJS
+  controller on the Fastify adapter, as the API runs, with nothing else. What the framework costs.
+- **t2v**: the API (synthetic engine; embedded SQLite queue with fsync on every commit; key guard,
+  security headers, request id, duration histogram and a JSON access-log line per request).
 
 | server, operation | requests/s | p50 ms | p99 ms | errors |
 |---|---|---|---|---|
 ${row('bare node:http, create', http.baseline.create)}
+${row('framework floor, create', http.framework.create)}
 ${row('t2v, create', http.t2v.create)}
 ${row('bare node:http, retrieve', http.baseline.retrieve)}
+${row('framework floor, retrieve', http.framework.retrieve)}
 ${row('t2v, retrieve', http.t2v.retrieve)}
 
-Ratios: create **${http.ratio.create}×**, retrieve **${http.ratio.retrieve}×** the bare server.
+| ratio | create | retrieve |
+|---|---|---|
+| t2v / bare node:http | **${http.ratio.create}×** | **${http.ratio.retrieve}×** |
+| framework floor / bare node:http | ${http.frameworkRatio.create}× | ${http.frameworkRatio.retrieve}× |
+| t2v / framework floor | ${http.ofFramework.create}× | ${http.ofFramework.retrieve}× |
+
+Why the API runs on Fastify and how far these are from the goals (0.5× create, 0.6× retrieve):
+[ADR 0024](adr/0024-fastify-adapter.md).
 
 ## Result cache: identical seeded request
 

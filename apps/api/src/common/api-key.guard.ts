@@ -42,12 +42,14 @@ export class ApiKeyGuard implements CanActivate {
       : null;
   }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  /**
+   * Synchronous unless a token has to be checked against the JWKS: with auth off, or a key that
+   * matches, no promise is made (this guard runs on every request). With auth off the principal is
+   * left unset and the rate limiter falls back to the client address, read only when it needs it.
+   */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    if (this.digests.length === 0 && !this.jwks) return true;
     const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    if (this.digests.length === 0 && !this.jwks) {
-      req.principal = `ip:${req.ip}`;
-      return true;
-    }
     if (OPEN_PATHS.some((re) => re.test(requestPath(req)))) return true;
     const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
     if (!m) throw this.unauthorized('Missing API key: send Authorization: Bearer <key>.');
@@ -62,20 +64,22 @@ export class ApiKeyGuard implements CanActivate {
       req.principal = `key:${matched.toString('hex').slice(0, 16)}`;
       return true;
     }
-    if (this.jwks && presented.split('.').length === 3) {
-      try {
-        const { payload } = await jwtVerify(presented, this.jwks, {
-          issuer: this.config.jwt!.issuer,
-          audience: this.config.jwt!.audience,
-        });
-        req.principal = `sub:${payload.sub ?? 'unknown'}`;
-        return true;
-      } catch (err) {
-        const reason = err instanceof joseErrors.JOSEError ? err.code : 'verification failed';
-        throw this.unauthorized(`Invalid token (${reason}).`);
-      }
-    }
+    if (this.jwks && presented.split('.').length === 3) return this.verifyToken(req, presented);
     throw this.unauthorized('Invalid API key.');
+  }
+
+  private async verifyToken(req: AuthenticatedRequest, presented: string): Promise<boolean> {
+    try {
+      const { payload } = await jwtVerify(presented, this.jwks!, {
+        issuer: this.config.jwt!.issuer,
+        audience: this.config.jwt!.audience,
+      });
+      req.principal = `sub:${payload.sub ?? 'unknown'}`;
+      return true;
+    } catch (err) {
+      const reason = err instanceof joseErrors.JOSEError ? err.code : 'verification failed';
+      throw this.unauthorized(`Invalid token (${reason}).`);
+    }
   }
 
   private unauthorized(message: string): ApiError {

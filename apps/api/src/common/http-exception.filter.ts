@@ -36,7 +36,8 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const res = ctx.getResponse<unknown>();
     const req = ctx.getRequest<RequestLike>();
     const error = toApiError(exception, req);
-    if (error.status >= 500 && !(exception instanceof ApiError)) {
+    // A 5xx nobody chose (not an ApiError, nor an HttpException such as a failed health check).
+    if (error.status >= 500 && !(exception instanceof ApiError) && !(exception instanceof HttpException)) {
       this.logger.error(
         `unhandled error on ${req.method} ${requestPath(req)} (request ${requestIdOf(req) ?? '-'})`,
         (exception as Error)?.stack,

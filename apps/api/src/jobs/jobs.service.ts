@@ -270,12 +270,16 @@ export class JobsService {
       const timer = setTimeout(finish, timeoutMs);
       signal?.addEventListener('abort', finish);
       // Re-read after subscribing: the job may have finished in between.
-      void this.store.get(id).then((j) => {
-        if (j && isTerminal(j.status)) {
-          latest = j;
-          finish();
-        }
-      });
+      // If the store cannot answer now, the job's events or the deadline still end the wait.
+      this.store.get(id).then(
+        (j) => {
+          if (j && isTerminal(j.status)) {
+            latest = j;
+            finish();
+          }
+        },
+        () => undefined,
+      );
     });
   }
 }

@@ -153,9 +153,14 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
       const progress = Math.min(99, Math.floor((step / total) * 100));
       if (progress === lastProgress) return;
       lastProgress = progress;
-      void this.store.transition(job.id, ['in_progress'], 'in_progress', { progress }).then((j) => {
-        if (j) this.events.publish(j);
-      });
+      // Best effort: with the store briefly unreachable (Redis restarting) this update is dropped;
+      // the next one, or the terminal write (which retries), carries the state forward.
+      this.store.transition(job.id, ['in_progress'], 'in_progress', { progress }).then(
+        (j) => {
+          if (j) this.events.publish(j);
+        },
+        (err: unknown) => this.logger.warn(`progress of ${job.id} not recorded: ${(err as Error).message}`),
+      );
     });
     const queueS =
       job.startedAt && job.attempts === 1 ? (job.startedAt - job.createdAt) / 1000 : job.timings.queue_s;

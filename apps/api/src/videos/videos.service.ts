@@ -214,7 +214,12 @@ export class VideosService {
     let sentInProgress = false;
     const send = async (j: Job) => {
       if (closed) return;
-      const video = await this.present(j);
+      let video: VideoObject;
+      try {
+        video = await this.present(j);
+      } catch {
+        return; // the store cannot answer now (Redis restarting): the next refresh sends it
+      }
       const key = `${video.status}:${video.progress}:${video.queue_position}`;
       if (key === lastSent || closed) return;
       lastSent = key;

@@ -145,7 +145,7 @@ export class RedisDispatcher
       this.worker.resume();
     } else if (!loaded && this.running_ && !this.paused) {
       this.paused = true;
-      void this.worker.pause(true);
+      this.worker.pause(true).catch((err: Error) => this.logger.warn(`bullmq pause failed: ${err.message}`));
     }
   }
 

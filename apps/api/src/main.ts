@@ -1,10 +1,17 @@
 import 'reflect-metadata';
+import { setFlagsFromString } from 'node:v8';
 
 import { JsonLogger } from './common/json-logger';
 import { bootstrapError } from './common/bootstrap-error';
 import { ConfigError, loadConfig } from './config/config.schema';
 import { createApp } from './bootstrap';
 import { SchedulerService } from './jobs/scheduler.service';
+
+// Under load every request leaves a few kB that outlive two scavenges; with V8's default dynamic
+// growth the old space then swings by ~80 MB between full collections (a sawtooth a memory limit
+// in a pod has to absorb). A fixed 1.5× growth factor collects earlier, in small steps: RSS stays
+// within a few MB of its working set at the same throughput (ADR 0024). Set before any load.
+setFlagsFromString('--heap-growing-percent=50');
 
 async function main(): Promise<void> {
   let config;

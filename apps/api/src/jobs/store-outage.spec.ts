@@ -1,0 +1,111 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import type { AppConfig } from '../config/app-config';
+import type { StorageService } from '../storage/storage.service';
+import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
+import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
+import { JobEvents } from './job-events';
+import { sampleJob } from './job-store.contract';
+import { StoreUnavailable } from './job-store.errors';
+import { JobsService } from './jobs.service';
+import { SchedulerService } from './scheduler.service';
+import { SqliteJobStore } from './sqlite-job-store';
+
+/** A metric that records nothing: these tests are about store failures, not figures. */
+const metric = { inc() {}, set() {}, observe() {}, labels: () => metric } as never;
+
+/**
+ * The embedded store, except that it is "down" (as Redis is while it restarts) for the calls
+ * `down` picks: those reject with StoreUnavailable, as RedisJobStore's do.
+ */
+class FlakyStore extends SqliteJobStore {
+  down: (method: string, args: unknown[]) => boolean = () => false;
+  override async transition(...args: Parameters<SqliteJobStore['transition']>) {
+    if (this.down('transition', args)) throw new StoreUnavailable('connection lost');
+    return super.transition(...args);
+  }
+  override async get(id: string) {
+    if (this.down('get', [id])) throw new StoreUnavailable('connection lost');
+    return super.get(id);
+  }
+}
+
+describe('a store outage in the middle of a job', () => {
+  let store: FlakyStore;
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+
+  beforeEach(async () => {
+    store = new FlakyStore(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-outage-')), 'jobs.sqlite'));
+    await store.open();
+    unhandled.length = 0;
+    process.on('unhandledRejection', onUnhandled);
+  });
+
+  afterEach(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    await store.close();
+  });
+
+  const settle = () => new Promise((r) => setTimeout(r, 50));
+
+  it('loses a progress update, not the process, and still records the outcome', async () => {
+    const config = { queue: 'redis', engine: 'synthetic', outputTtlHours: 1 } as AppConfig;
+    const storage = { pathFor: () => '/nowhere', stat: async () => true, remove: async () => {} };
+    const scheduler = new SchedulerService(
+      config,
+      store,
+      {} as WorkerPoolService,
+      new JobEvents(),
+      storage as unknown as StorageService,
+      metric,
+      metric,
+      metric,
+      metric,
+      metric,
+      metric,
+    );
+    await store.insert(sampleJob());
+    const job = (await store.claimNext(Date.now()))!;
+    // Progress updates fail; everything else works.
+    store.down = (method, args) =>
+      method === 'transition' && Object.keys(args[3] as object).join() === 'progress';
+    const worker = {
+      ready: { load_s: 0 },
+      runJob: (_request: unknown, onProgress: (step: number, total: number) => void) => {
+        onProgress(1, 2);
+        return Promise.resolve<RunOutcome>({
+          kind: 'done',
+          event: { type: 'done', job_id: job.id, timings: { inference_s: 1, encode_s: 0.1 } } as never,
+        });
+      },
+    } as unknown as WorkerSupervisor;
+    await scheduler.execute(worker, job);
+    await settle();
+    expect(unhandled).toEqual([]);
+    expect((await store.get(job.id))!.status).toBe('completed');
+  });
+
+  it('ends a wait at its deadline when the re-read cannot reach the store', async () => {
+    const job = await store.insert(sampleJob());
+    const jobs = new JobsService(
+      { queue: 'embedded' } as AppConfig,
+      store,
+      new JobEvents(),
+      {} as StorageService,
+      {} as SchedulerService,
+      metric,
+      metric,
+      metric,
+    );
+    let reads = 0;
+    // The first read answers; the re-read after subscribing does not.
+    store.down = (method) => method === 'get' && ++reads > 1;
+    const waited = await jobs.waitForTerminal(job.id, 100);
+    await settle();
+    expect(waited.status).toBe('queued');
+    expect(unhandled).toEqual([]);
+  });
+});

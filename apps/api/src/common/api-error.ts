@@ -32,6 +32,15 @@ export class ApiError extends Error {
     return new ApiError(409, 'conflict_error', code, message, param);
   }
 
+  static unsupportedMediaType(contentType: string): ApiError {
+    return new ApiError(
+      415,
+      'invalid_request_error',
+      'unsupported_media_type',
+      `Unsupported Content-Type '${contentType}'; send application/json or multipart/form-data.`,
+    );
+  }
+
   static unavailable(code: ApiErrorCode, message: string, retryAfterS: number): ApiError {
     return new ApiError(503, 'service_unavailable_error', code, message, null, {
       'Retry-After': String(retryAfterS),

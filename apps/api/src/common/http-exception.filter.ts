@@ -63,16 +63,14 @@ export function toApiError(exception: unknown, req?: RequestLike): ApiError {
     const status = exception.getStatus();
     const [type, code] =
       BY_STATUS[status] ?? (status >= 500 ? ['server_error', 'internal_error'] : BY_STATUS[400]!);
-    // Fastify refuses a body it has no parser for before any handler runs.
+    // Fastify refuses a body it has no parser for, or one over the limit, before any handler runs.
+    if (status === 415) return ApiError.unsupportedMediaType(String(req?.headers['content-type'] ?? ''));
     const message =
       status === 404 && req
         ? `Unknown route: ${req.method} ${requestPath(req)}`
-        : status === 415 && req
-          ? `Unsupported Content-Type '${String(req.headers['content-type'] ?? '')}'; ` +
-            'send application/json or multipart/form-data.'
-          : status === 413
-            ? 'Request body is too large.'
-            : exceptionMessage(exception.getResponse());
+        : status === 413
+          ? 'Request body is too large.'
+          : exceptionMessage(exception.getResponse());
     return new ApiError(status, type, code, message);
   }
   // Anything else that carries a 4xx status (a Node or library error) keeps it.

@@ -1,4 +1,5 @@
-import { createReadStream, type Stats, statSync } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
@@ -25,6 +26,15 @@ export function requestIdOf(req: { raw?: object } | object): string | undefined 
 export function requestPath(req: { url: string }): string {
   const q = req.url.indexOf('?');
   return q === -1 ? req.url : req.url.slice(0, q);
+}
+
+/** Aborts when the client goes away before the response is written. */
+export function abortOnClose(reply: HttpReply): AbortSignal {
+  const ac = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) ac.abort();
+  });
+  return ac.signal;
 }
 
 /** A request header that is given once, as a string. */
@@ -110,7 +120,7 @@ export async function sendFile(
 ): Promise<void> {
   let stats: Stats;
   try {
-    stats = statSync(file);
+    stats = await stat(file);
     if (!stats.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missing();

@@ -1,7 +1,7 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ApiError } from '../common/api-error';
-import { type HttpReply, type HttpRequest, preferredType } from '../common/http';
+import { abortOnClose, type HttpReply, type HttpRequest, preferredType } from '../common/http';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { Inject } from '@nestjs/common';
 import { JobsService } from '../jobs/jobs.service';
@@ -51,11 +51,7 @@ export class GenerateController {
       throw ApiError.badRequest('prompt', "Missing required query parameter 'prompt'.", 'missing_field');
     const resolved = this.videos.parseCreate(req, { prompt });
     const { job } = await this.jobs.create(resolved, null);
-    const ac = new AbortController();
-    res.raw.on('close', () => {
-      if (!res.raw.writableFinished) ac.abort();
-    });
-    const done = await this.jobs.waitForTerminal(job.id, this.config.maxWaitS * 1000, ac.signal);
+    const done = await this.jobs.waitForTerminal(job.id, this.config.maxWaitS * 1000, abortOnClose(res));
     const video = await this.videos.present(done);
     const file = this.storage.pathFor(done.id, 'video');
     const json = preferredType(req.headers.accept, ['text/plain', 'application/json']) === 'application/json';

@@ -5,7 +5,7 @@ import { isTerminal } from '@t2v/contracts';
 import { z } from 'zod';
 
 import { ApiError } from '../common/api-error';
-import { type HttpReply, type HttpRequest, mediaType, sendFile } from '../common/http';
+import { abortOnClose, type HttpReply, type HttpRequest, mediaType, sendFile } from '../common/http';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { JobEvents } from '../jobs/job-events';
 import type { Job } from '../jobs/job.types';
@@ -57,12 +57,7 @@ export class VideosService {
     const type = mediaType(req);
     const multipart = type === 'multipart/form-data';
     if (type && !multipart && type !== 'application/json') {
-      throw new ApiError(
-        415,
-        'invalid_request_error',
-        'unsupported_media_type',
-        `Unsupported Content-Type '${contentType}'; send application/json or multipart/form-data.`,
-      );
+      throw ApiError.unsupportedMediaType(String(contentType));
     }
     if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw ApiError.badRequest(null, 'The request body must be a JSON object.', 'invalid_json');
@@ -277,13 +272,4 @@ export class VideosService {
     if (!m) return null;
     return Math.min(Number(m[1]), this.config.maxWaitS);
   }
-}
-
-/** Aborts when the client goes away before the response is written. */
-function abortOnClose(res: HttpReply): AbortSignal {
-  const ac = new AbortController();
-  res.raw.on('close', () => {
-    if (!res.raw.writableFinished) ac.abort();
-  });
-  return ac.signal;
 }

@@ -1,4 +1,5 @@
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
 
 import { type DynamicModule, Inject, Logger, Module, type OnModuleInit } from '@nestjs/common';
@@ -81,48 +82,46 @@ export function createWebHook(root: string, logger?: Pick<Logger, 'warn'>): onRe
   };
   const assetHeaders = { 'cache-control': 'public, max-age=31536000, immutable' };
   const fileHeaders = { 'cache-control': 'no-cache' };
+  // `done()` passes the request on to the API; answering it without `done()` ends it here.
   return (request, reply, done) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') return done();
     const path = requestPath(request);
-    const headers =
-      path === '/' || path === '/index.html'
-        ? pageHeaders
-        : path.startsWith('/assets/')
-          ? assetHeaders
-          : topLevel.has(path.slice(1))
-            ? fileHeaders
-            : null;
+    const page = path === '/' || path === '/index.html';
+    const headers = page
+      ? pageHeaders
+      : path.startsWith('/assets/')
+        ? assetHeaders
+        : topLevel.has(path.slice(1))
+          ? fileHeaders
+          : null;
     if (!headers) return done();
     let file: string;
     try {
-      file = resolve(root, headers === pageHeaders ? 'index.html' : decodeURIComponent(path.slice(1)));
+      file = resolve(root, page ? 'index.html' : decodeURIComponent(path.slice(1)));
     } catch {
       return done();
     }
     // Only files inside the build, and no dotfiles: anything else is the API's 404.
-    if (
-      !file.startsWith(base) ||
-      file
+    const inside =
+      file.startsWith(base) &&
+      !file
         .slice(base.length)
         .split(sep)
-        .some((part) => part.startsWith('.'))
-    )
-      return done();
-    let size: number;
-    try {
-      const stats = statSync(file);
-      if (!stats.isFile()) return done();
-      size = stats.size;
-    } catch {
-      return done();
-    }
-    reply.code(200).headers({
-      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'content-length': String(size),
-      'x-content-type-options': 'nosniff',
-      ...headers,
-    });
-    void reply.send(request.method === 'HEAD' ? undefined : createReadStream(file));
+        .some((p) => p.startsWith('.'));
+    if (!inside) return done();
+    stat(file).then(
+      (stats) => {
+        if (!stats.isFile()) return done();
+        reply.code(200).headers({
+          'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+          'content-length': String(stats.size),
+          'x-content-type-options': 'nosniff',
+          ...headers,
+        });
+        void reply.send(request.method === 'HEAD' ? undefined : createReadStream(file));
+      },
+      () => done(),
+    );
   };
 }
 

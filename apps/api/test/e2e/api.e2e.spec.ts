@@ -259,6 +259,24 @@ describe('API end to end (synthetic engine)', () => {
       body: 'hi',
     });
     expect(text.status).toBe(415);
+    // A media type no parser takes is refused before any handler, with the same envelope.
+    const form = await fetch(`${base}/v1/videos`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'prompt=hi',
+    });
+    expect(form.status).toBe(415);
+    expect(((await form.json()) as any).error).toMatchObject({
+      code: 'unsupported_media_type',
+      message: expect.stringContaining("'application/x-www-form-urlencoded'"),
+    });
+    // An empty JSON body is no body (clients send one on bodiless POSTs), not malformed JSON.
+    const job = await create({ prompt: 'cancel me' });
+    const empty = await fetch(`${base}/v1/videos/${job.json.id}/cancel`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect([200, 409]).toContain(empty.status);
     expect((await getJson(`${base}/v1/videos/video_00000000000000000000000000`)).status).toBe(404);
     expect((await getJson(`${base}/v1/videos/..%2F..%2Fetc%2Fpasswd/content`)).status).toBe(404);
     expect((await getJson(`${base}/v1/nothing`)).json.error.code).toBe('not_found');

@@ -8,6 +8,35 @@ import { fileURLToPath } from 'node:url';
 
 const jobs = new Map();
 
+/** The video object both baselines build for a create (the same shape as the API's). */
+export function newVideo(body, queuePosition) {
+  return {
+    id: `video_${randomUUID().replace(/-/g, '').slice(0, 26)}`,
+    object: 'video',
+    model: 't2v-synthetic',
+    status: 'queued',
+    progress: 0,
+    created_at: Math.floor(Date.now() / 1000),
+    completed_at: null,
+    expires_at: null,
+    prompt: body.prompt,
+    seconds: String(body.seconds ?? 1),
+    size: body.size ?? '320x192',
+    error: null,
+    seed: 1,
+    negative_prompt: null,
+    num_inference_steps: 8,
+    guidance_scale: 5,
+    flow_shift: null,
+    fps: 24,
+    num_frames: 25,
+    queue_position: queuePosition,
+    cached: false,
+    metadata: {},
+    timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },
+  };
+}
+
 export function startBareServer() {
   const server = http.createServer((req, res) => {
     const send = (status, body) => {
@@ -45,33 +74,8 @@ export function startBareServer() {
             },
           });
         }
-        const id = `video_${randomUUID().replace(/-/g, '').slice(0, 26)}`;
-        const video = {
-          id,
-          object: 'video',
-          model: 't2v-synthetic',
-          status: 'queued',
-          progress: 0,
-          created_at: Math.floor(Date.now() / 1000),
-          completed_at: null,
-          expires_at: null,
-          prompt: body.prompt,
-          seconds: String(body.seconds ?? 1),
-          size: body.size ?? '320x192',
-          error: null,
-          seed: 1,
-          negative_prompt: null,
-          num_inference_steps: 8,
-          guidance_scale: 5,
-          flow_shift: null,
-          fps: 24,
-          num_frames: 25,
-          queue_position: jobs.size + 1,
-          cached: false,
-          metadata: {},
-          timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },
-        };
-        jobs.set(id, video);
+        const video = newVideo(body, jobs.size + 1);
+        jobs.set(video.id, video);
         send(200, video);
       });
       return;

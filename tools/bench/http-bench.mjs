@@ -2,34 +2,21 @@
 // and vs the framework's floor (NestJS + Fastify doing only that work), measured in the same run
 // (ratios, since the machine is noisy). Each server runs in its own process, so none shares an
 // event loop with the load generator. Loopback only, bounded in time.
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import autocannon from 'autocannon';
 
-import { startBuiltApi } from '../scripts/api-process.mjs';
+import { startBuiltApi, startNodeServer } from '../scripts/api-process.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-function startApi() {
-  // Workers take jobs slowly so the benchmark measures the HTTP and queue path, not encoding.
-  return startBuiltApi({ LOG_LEVEL: 'info', T2V_MAX_QUEUE: '1000000', T2V_SYNTHETIC_STEP_MS: '60000' });
-}
+// Workers take jobs slowly so the benchmark measures the HTTP and queue path, not encoding.
+export const API_ENV = { LOG_LEVEL: 'info', T2V_MAX_QUEUE: '1000000', T2V_SYNTHETIC_STEP_MS: '60000' };
+const startApi = () => startBuiltApi(API_ENV);
 
-/** Runs `script` in its own Node process; it prints `listening on http://host:port`. */
-async function startScript(script) {
-  const child = spawn(process.execPath, [path.join(HERE, script)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening`)));
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(line);
-      if (m) resolve(m[1]);
-    });
-  });
-  return { url, stop: () => child.kill('SIGKILL') };
-}
+/** One of the baselines in this folder, in its own Node process. */
+const startScript = (script) => startNodeServer(path.join(HERE, script));
 
 function cannon(opts) {
   return new Promise((resolve, reject) =>
@@ -37,7 +24,8 @@ function cannon(opts) {
   );
 }
 
-async function measure(url, seconds) {
+/** Create then retrieve, `seconds` each, at 50 connections: requests/s, p50/p99 and errors. */
+export async function measure(url, seconds) {
   const body = JSON.stringify({ prompt: 'a cat dancing in the rain', seconds: 1 });
   const create = await cannon({
     url: `${url}/v1/videos`,

@@ -1,4 +1,5 @@
 import type { JobStore } from './job-store';
+import { IdempotencyKeyTaken } from './job-store.errors';
 import type { Job } from './job.types';
 
 let counter = 0;
@@ -112,7 +113,9 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
     it('finds by idempotency key and refuses a second job with the same key', async () => {
       const a = await store.insert(sampleJob({ idempotencyKey: 'k1' }));
       expect((await store.findByIdempotencyKey('k1'))?.id).toBe(a.id);
-      await expect(store.insert(sampleJob({ idempotencyKey: 'k1' }))).rejects.toThrow();
+      const second = await store.insert(sampleJob({ idempotencyKey: 'k1' })).catch((e: unknown) => e);
+      expect(second).toBeInstanceOf(IdempotencyKeyTaken);
+      expect((second as IdempotencyKeyTaken).existingId).toBe(a.id);
     });
 
     it('finds cache hits and identical jobs in flight', async () => {

@@ -5,7 +5,7 @@ import type { JobStatus } from '@t2v/contracts';
 import Database from 'better-sqlite3';
 
 import type { JobStore } from './job-store';
-import { QueueFull } from './job-store.errors';
+import { IdempotencyKeyTaken, QueueFull } from './job-store.errors';
 import type { Job, JobPatch, ListPage, ListQuery } from './job.types';
 import { SortedSeqs } from './sorted-seqs';
 
@@ -127,8 +127,14 @@ export class SqliteJobStore implements JobStore {
             results.push({ ok: true, job: { ...job, seq: Number(info.lastInsertRowid) } });
             if (job.status === 'queued') queued += 1;
           } catch (error) {
-            // A constraint violation (reused Idempotency-Key) fails that row only.
-            results.push({ ok: false, error });
+            // A reused Idempotency-Key fails that row only, with the error both drivers use.
+            const taken =
+              (error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' &&
+              String((error as Error).message).includes('idempotency_key');
+            results.push({
+              ok: false,
+              error: taken ? new IdempotencyKeyTaken(this.idHolding(job.idempotencyKey!)) : error,
+            });
           }
         }
       })();
@@ -142,6 +148,12 @@ export class SqliteJobStore implements JobStore {
       if (r.ok) item.resolve(r.job);
       else item.reject(r.error);
     });
+  }
+
+  private idHolding(idempotencyKey: string): string | null {
+    const row = this.sql('SELECT id FROM jobs WHERE idempotency_key = ?').get(idempotencyKey) as
+      { id: string } | undefined;
+    return row?.id ?? null;
   }
 
   async get(id: string): Promise<Job | null> {

@@ -5,7 +5,7 @@ import { JsonLogger } from './common/json-logger';
 import { bootstrapError } from './common/bootstrap-error';
 import { ConfigError, loadConfig } from './config/config.schema';
 import { createApp } from './bootstrap';
-import { SchedulerService } from './jobs/scheduler.service';
+import { DispatchService } from './jobs/dispatch.service';
 
 // Under load every request leaves a few kB that outlive two scavenges; with V8's default dynamic
 // growth the old space then swings by ~80 MB between full collections (a sawtooth a memory limit
@@ -38,13 +38,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    const scheduler = app.get(SchedulerService);
     logger.log(`${signal}: draining (readiness 503 now)`, 'main');
-    scheduler.draining = true;
-    await new Promise((r) => setTimeout(r, config.drainDelayS * 1000));
-    await scheduler.drain(config.shutdownGraceS * 1000);
+    const dispatch = app.get(DispatchService);
+    await dispatch.drain(config.drainDelayS * 1000, config.shutdownGraceS * 1000);
     await app.close();
-    await scheduler.closeStore();
     logger.log('stopped', 'main');
     process.exit(0);
   };

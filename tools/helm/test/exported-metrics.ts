@@ -1,5 +1,5 @@
 /**
- * The metrics the API declares it exports (DESIGN section 7 and apps/api metrics), with their
+ * The metrics the API declares it exports (apps/api/src/metrics/metrics.ts), with their
  * types, so histogram series names (_bucket, _sum, _count) can be derived. The running-API
  * test checks this list against a real /metrics.
  */

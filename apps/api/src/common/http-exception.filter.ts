@@ -4,6 +4,16 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ApiErrorCode, ApiErrorType } from '@t2v/contracts';
 
+import { StoreUnavailable } from '../jobs/job-store.errors';
+import {
+  IdempotencyConflict,
+  InvalidJobState,
+  JobFailed,
+  JobNotFound,
+  OutputGone,
+  QueueIsFull,
+  ShuttingDown,
+} from '../jobs/jobs.errors';
 import { ApiError } from './api-error';
 import { requestIdOf, requestPath } from './http';
 
@@ -36,8 +46,9 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const res = ctx.getResponse<unknown>();
     const req = ctx.getRequest<RequestLike>();
     const error = toApiError(exception, req);
-    // A 5xx nobody chose (not an ApiError, nor an HttpException such as a failed health check).
-    if (error.status >= 500 && !(exception instanceof ApiError) && !(exception instanceof HttpException)) {
+    // A 500 nobody chose (not an ApiError or a domain refusal, nor an HttpException such as a
+    // failed health check).
+    if (error.status === 500 && error.code === 'internal_error' && isUnexpected(exception)) {
       this.logger.error(
         `unhandled error on ${req.method} ${requestPath(req)} (request ${requestIdOf(req) ?? '-'})`,
         (exception as Error)?.stack,
@@ -57,8 +68,30 @@ export class ApiExceptionFilter implements ExceptionFilter {
   }
 }
 
+/** The status, envelope and headers of each refusal of the job domain (`jobs/jobs.errors.ts`). */
+function fromDomainError(e: unknown): ApiError | null {
+  if (e instanceof JobNotFound) return ApiError.notFound('video', e.id);
+  if (e instanceof OutputGone) return new ApiError(404, 'not_found_error', 'not_found', e.message, 'id');
+  if (e instanceof QueueIsFull) return ApiError.unavailable('queue_full', e.message, e.retryAfterS);
+  if (e instanceof ShuttingDown) return ApiError.unavailable('shutting_down', e.message, 1);
+  if (e instanceof StoreUnavailable) {
+    return ApiError.unavailable('not_ready', 'The job queue is unreachable right now; retry shortly.', 1);
+  }
+  if (e instanceof IdempotencyConflict) {
+    return ApiError.conflict('idempotency_conflict', e.message, 'Idempotency-Key');
+  }
+  if (e instanceof InvalidJobState) {
+    if (e.reason === 'not_ready') return ApiError.conflict('video_not_ready', e.message, 'id');
+    return ApiError.conflict('invalid_state', e.message, e.reason === 'cancelled' ? null : 'id');
+  }
+  if (e instanceof JobFailed) return new ApiError(500, 'server_error', 'internal_error', e.message);
+  return null;
+}
+
 export function toApiError(exception: unknown, req?: RequestLike): ApiError {
   if (exception instanceof ApiError) return exception;
+  const domain = fromDomainError(exception);
+  if (domain) return domain;
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     const [type, code] =
@@ -81,6 +114,10 @@ export function toApiError(exception: unknown, req?: RequestLike): ApiError {
     return new ApiError(status, type, code, e.message ?? 'Bad request.');
   }
   return new ApiError(500, 'server_error', 'internal_error', 'Internal server error.');
+}
+
+function isUnexpected(exception: unknown): boolean {
+  return !(exception instanceof ApiError || exception instanceof HttpException || fromDomainError(exception));
 }
 
 function exceptionMessage(response: string | object): string {

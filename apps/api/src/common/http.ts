@@ -116,7 +116,7 @@ export async function sendFile(
   reply: HttpReply,
   file: string,
   headers: Record<string, string>,
-  missing: () => ApiError,
+  missing: () => Error,
 ): Promise<void> {
   let stats: Stats;
   try {

@@ -1,13 +1,14 @@
-import { Controller, Get, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Query, Req, Res } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+
 import { ApiError } from '../common/api-error';
 import { abortOnClose, type HttpReply, type HttpRequest, preferredType } from '../common/http';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { Inject } from '@nestjs/common';
-import { JobsService } from '../jobs/jobs.service';
 import { StorageService } from '../storage/storage.service';
-import { VideosService } from '../videos/videos.service';
-import { errorResponses } from '../openapi/openapi-refs';
+import { CreateAndWait } from '../videos/create-and-wait';
+import { VideoPresenter } from '../videos/video-presenter';
+import { VideoRequests } from '../videos/video-requests';
+import { errorResponses } from '../wire/openapi-refs';
 
 const TEXT = 'text/plain; charset=utf-8';
 
@@ -16,9 +17,10 @@ const TEXT = 'text/plain; charset=utf-8';
 @Controller()
 export class GenerateController {
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly videos: VideosService,
-    private readonly jobs: JobsService,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'maxWaitS'>,
+    private readonly requests: VideoRequests,
+    private readonly createAndWait: CreateAndWait,
+    private readonly presenter: VideoPresenter,
     private readonly storage: StorageService,
   ) {}
 
@@ -49,10 +51,9 @@ export class GenerateController {
     const prompt = query['prompt'];
     if (typeof prompt !== 'string')
       throw ApiError.badRequest('prompt', "Missing required query parameter 'prompt'.", 'missing_field');
-    const resolved = this.videos.parseCreate(req, { prompt });
-    const { job } = await this.jobs.create(resolved, null);
-    const done = await this.jobs.waitForTerminal(job.id, this.config.maxWaitS * 1000, abortOnClose(res));
-    const video = await this.videos.present(done);
+    const request = this.requests.create(req, { prompt });
+    const done = await this.createAndWait.run(request, null, this.config.maxWaitS * 1000, abortOnClose(res));
+    const video = await this.presenter.present(done);
     const file = this.storage.pathFor(done.id, 'video');
     const json = preferredType(req.headers.accept, ['text/plain', 'application/json']) === 'application/json';
     if (done.status === 'completed') {

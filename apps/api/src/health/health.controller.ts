@@ -3,7 +3,7 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 
 import { JOB_STORE, type JobStore } from '../jobs/job-store';
-import { SchedulerService } from '../jobs/scheduler.service';
+import { ShutdownService } from '../jobs/shutdown.service';
 import { StorageService } from '../storage/storage.service';
 import { WorkerPoolService } from '../worker-pool/worker-pool.service';
 
@@ -16,7 +16,7 @@ export class HealthController {
     private readonly indicator: HealthIndicatorService,
     private readonly pool: WorkerPoolService,
     private readonly storage: StorageService,
-    private readonly scheduler: SchedulerService,
+    private readonly shutdown: ShutdownService,
     @Inject(JOB_STORE) private readonly store: JobStore,
   ) {}
 
@@ -73,6 +73,6 @@ export class HealthController {
 
   private lifecycle() {
     const session = this.indicator.check('lifecycle');
-    return this.scheduler.draining ? session.down({ reason: 'shutting down' }) : session.up();
+    return this.shutdown.draining ? session.down({ reason: 'shutting down' }) : session.up();
   }
 }

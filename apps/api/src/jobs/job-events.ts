@@ -1,54 +1,31 @@
 import { EventEmitter } from 'node:events';
 
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 
 import type { Job } from './job.types';
-
-const SETTLED = Symbol('settled');
-
-/** Carries job changes to the other replicas (the redis driver's pub/sub). */
-export interface JobEventTransport {
-  publish(job: Job): void;
-}
+import { type QueueDriver, QUEUE_DRIVER } from './queue-driver';
 
 /**
- * Fan-out of job changes, keyed by job id (SSE streams, `Prefer: wait`, /generate). In-process;
- * with a transport attached (redis driver) every change also reaches subscribers on the other
- * replicas, which hand it to `deliver`. `settled` stays local: it fires only where the
- * transition was made.
+ * Fan-out of job changes, keyed by job id (SSE streams, `Prefer: wait`, /generate). A change
+ * made here goes to this process' subscribers and, through the driver's transport, to the other
+ * replicas, whose changes arrive back here.
  */
 @Injectable()
 export class JobEvents {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
-  private transport: JobEventTransport | null = null;
 
-  attachTransport(transport: JobEventTransport | null): void {
-    this.transport = transport;
+  constructor(@Inject(QUEUE_DRIVER) private readonly driver: Pick<QueueDriver, 'transport'>) {
+    driver.transport.onJob((job) => this.deliver(job));
   }
 
+  /** Announces a change made by this process, here and on the other replicas. */
   publish(job: Job): void {
     this.deliver(job);
-    this.transport?.publish(job);
+    this.driver.transport.publish(job);
   }
 
-  /** Hands a change to this process' subscribers only (remote changes arrive here). */
-  deliver(job: Job): void {
+  private deliver(job: Job): void {
     this.emitter.emit(job.id, job);
-    this.emitter.emit('*', job);
-  }
-
-  /**
-   * Announces that this process moved `job` into a terminal state. Called exactly once per job,
-   * by the process that made the transition (webhooks hang on this, so they go out once).
-   */
-  settled(job: Job): void {
-    this.publish(job);
-    this.emitter.emit(SETTLED, job);
-  }
-
-  onSettled(listener: (job: Job) => void): () => void {
-    this.emitter.on(SETTLED, listener);
-    return () => this.emitter.off(SETTLED, listener);
   }
 
   /** Calls `listener` on each change of job `id`; returns the unsubscribe function. */

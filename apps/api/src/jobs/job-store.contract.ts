@@ -1,14 +1,14 @@
-import type { JobStore } from './job-store';
+import { newJobRecord } from './job-record';
+import type { JobStore, OutboxIntent } from './job-store';
 import { IdempotencyKeyTaken } from './job-store.errors';
 import type { Job } from './job.types';
 
 let counter = 0;
-/** A valid job record for store tests. */
+/** A valid job record for store tests: `newJobRecord` with small params and a readable id. */
 export function sampleJob(overrides: Partial<Job> = {}): Omit<Job, 'seq'> {
   counter += 1;
-  return {
+  return newJobRecord({
     id: `video_${String(counter).padStart(26, '0')}`,
-    status: 'queued',
     model: 't2v-synthetic',
     params: {
       prompt: 'p',
@@ -22,26 +22,8 @@ export function sampleJob(overrides: Partial<Job> = {}): Omit<Job, 'seq'> {
       seed: 1,
       flow_shift: null,
     },
-    seedExplicit: false,
-    seconds: '1',
-    metadata: {},
-    webhookUrl: null,
-    createdAt: Date.now(),
-    startedAt: null,
-    completedAt: null,
-    expiresAt: null,
-    progress: 0,
-    attempts: 0,
-    errorCode: null,
-    errorMessage: null,
-    cacheKey: null,
-    cached: false,
-    idempotencyKey: null,
-    requestHash: null,
-    timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },
-    expired: false,
     ...overrides,
-  };
+  });
 }
 
 /**
@@ -135,6 +117,54 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
       expect((await store.findExpired(200)).map((j) => j.id)).toEqual([a.id]);
       await store.update(a.id, { expired: true });
       expect(await store.findExpired(200)).toEqual([]);
+    });
+
+    const intent = (id: string, at = 1000): OutboxIntent => ({
+      id,
+      event: 'video.completed',
+      url: 'https://example.test/hook',
+      at,
+    });
+
+    it('commits a webhook with the status change, and none when the change does not happen', async () => {
+      const a = await store.insert(sampleJob());
+      expect(await store.transition(a.id, ['in_progress'], 'completed', {}, intent('msg_a'))).toBeNull();
+      expect(await store.claimDeliveries(5000, 1000, 10)).toEqual([]);
+      await store.transition(a.id, ['queued'], 'completed', { progress: 100 }, intent('msg_a'));
+      const [d, ...rest] = await store.claimDeliveries(5000, 1000, 10);
+      expect(rest).toEqual([]);
+      expect(d).toMatchObject({ ...intent('msg_a'), attempts: 0 });
+      // The job as the change left it, whatever happens to the record later.
+      expect(d!.job).toMatchObject({ id: a.id, status: 'completed', progress: 100, seq: a.seq });
+    });
+
+    it('commits a webhook with an insert (a cached result)', async () => {
+      const a = await store.insert(sampleJob({ status: 'completed' }), intent('msg_c', 10));
+      const [d] = await store.claimDeliveries(10, 1000, 10);
+      expect(d).toMatchObject({ id: 'msg_c', job: { id: a.id, status: 'completed' } });
+    });
+
+    it('leases, reschedules and removes outbox entries', async () => {
+      const a = await store.insert(sampleJob());
+      await store.transition(a.id, ['queued'], 'failed', {}, intent('msg_1', 100));
+      const b = await store.insert(sampleJob());
+      await store.transition(b.id, ['queued'], 'cancelled', {}, intent('msg_2', 5000));
+      // Only what is due, and a leased entry is nobody else's until the lease ends.
+      expect((await store.claimDeliveries(200, 1000, 10)).map((d) => d.id)).toEqual(['msg_1']);
+      expect(await store.claimDeliveries(300, 1000, 10)).toEqual([]);
+      expect((await store.claimDeliveries(1300, 1000, 10)).map((d) => d.id)).toEqual(['msg_1']);
+      await store.rescheduleDelivery('msg_1', 2000, 1);
+      expect(await store.claimDeliveries(1999, 1000, 10)).toEqual([]);
+      const [again] = await store.claimDeliveries(2000, 1000, 10);
+      expect(again).toMatchObject({ id: 'msg_1', attempts: 1 });
+      await store.removeDelivery('msg_1');
+      expect((await store.claimDeliveries(10_000, 1000, 10)).map((d) => d.id)).toEqual(['msg_2']);
+      // A batch is bounded.
+      for (let i = 0; i < 3; i++) {
+        const j = await store.insert(sampleJob());
+        await store.transition(j.id, ['queued'], 'failed', {}, intent(`msg_b${i}`, 20_000));
+      }
+      expect(await store.claimDeliveries(30_000, 1000, 2)).toHaveLength(2);
     });
 
     it('deletes', async () => {

@@ -3,8 +3,29 @@ import type { JobStatus } from '@t2v/contracts';
 import type { Job, JobPatch, ListPage, ListQuery } from './job.types';
 
 /**
- * Durable job records and the queue order. One interface, one contract test suite
- * (`job-store.contract.ts`), run against every driver.
+ * A webhook owed to a receiver because of a status change. The lifecycle hands it to the store
+ * with the change itself, so both are committed together or not at all: a restart between the
+ * two can neither lose the delivery nor announce a change that did not happen.
+ */
+export interface OutboxIntent {
+  /** The Standard Webhooks `webhook-id`: stable across retries, so receivers can dedupe. */
+  id: string;
+  event: 'video.completed' | 'video.failed' | 'video.cancelled';
+  url: string;
+  /** When the change happened (unix ms): the event's timestamp and its first due time. */
+  at: number;
+}
+
+/** An outbox entry as the delivery service works it: the intent and the job as it was committed. */
+export interface OutboxDelivery extends OutboxIntent {
+  job: Job;
+  /** Attempts made so far. */
+  attempts: number;
+}
+
+/**
+ * Durable job records, the queue order and the webhook outbox. One interface, one contract test
+ * suite (`job-store.contract.ts`), run against every driver.
  */
 export interface JobStore {
   /** Which queue driver keeps these records (readiness names it). */
@@ -12,15 +33,24 @@ export interface JobStore {
   open(): Promise<void>;
   close(): Promise<void>;
   /**
-   * Inserts a new job and returns it with its sequence number. Rejects with IdempotencyKeyTaken
-   * when its key is held by another job; a shared store may also refuse with QueueFull or
-   * IdenticalJobActive (`job-store.errors.ts`).
+   * Inserts a new job and returns it with its sequence number (with `outbox`, the delivery is
+   * committed with it). Rejects with IdempotencyKeyTaken when its key is held by another job; a
+   * shared store may also refuse with QueueFull or IdenticalJobActive (`job-store.errors.ts`).
    */
-  insert(job: Omit<Job, 'seq'>): Promise<Job>;
+  insert(job: Omit<Job, 'seq'>, outbox?: OutboxIntent): Promise<Job>;
   get(id: string): Promise<Job | null>;
   update(id: string, patch: JobPatch): Promise<Job | null>;
-  /** Moves a job to `to` only if it is currently in one of `from`. Returns the job if it moved. */
-  transition(id: string, from: JobStatus[], to: JobStatus, patch?: JobPatch): Promise<Job | null>;
+  /**
+   * Moves a job to `to` only if it is currently in one of `from`. Returns the job if it moved.
+   * With `outbox`, the delivery is committed in the same write, only if the job moved.
+   */
+  transition(
+    id: string,
+    from: JobStatus[],
+    to: JobStatus,
+    patch?: JobPatch,
+    outbox?: OutboxIntent,
+  ): Promise<Job | null>;
   delete(id: string): Promise<boolean>;
   list(query: ListQuery): Promise<ListPage>;
   count(status: JobStatus): Promise<number>;
@@ -36,6 +66,15 @@ export interface JobStore {
   findActiveByCacheKey(cacheKey: string): Promise<Job | null>;
   /** Completed jobs whose outputs expired before `now` and are not marked expired yet. */
   findExpired(now: number): Promise<Job[]>;
+  /**
+   * Outbox entries due at `now`, at most `limit`, each leased for `leaseMs`: until the lease
+   * ends no other caller (on any replica) gets the same entry.
+   */
+  claimDeliveries(now: number, leaseMs: number, limit: number): Promise<OutboxDelivery[]>;
+  /** Puts a claimed entry back, due at `dueAt`, with its attempt count. */
+  rescheduleDelivery(id: string, dueAt: number, attempts: number): Promise<void>;
+  /** Removes a delivered (or abandoned) entry. */
+  removeDelivery(id: string): Promise<void>;
   /** Cheap probe of the backend; rejects with the reason it cannot hold jobs safely. */
   ping(): Promise<void>;
 }

@@ -49,3 +49,14 @@ export interface ListPage {
   data: Job[];
   hasMore: boolean;
 }
+
+/** What a validated create request asks for (the HTTP edge resolves presets before this). */
+export interface NewJobRequest {
+  model: string;
+  params: GenerateParams;
+  seconds: string;
+  /** Whether the client chose the seed (only those requests are cacheable). */
+  seedExplicit: boolean;
+  metadata: Record<string, string>;
+  webhookUrl: string | null;
+}

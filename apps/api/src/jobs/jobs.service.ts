@@ -1,150 +1,98 @@
 import { createHash, randomInt } from 'node:crypto';
 
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { isTerminal } from '@t2v/contracts';
-import { InjectMetric } from '@willsoto/nestjs-prometheus';
-import type { Counter } from 'prom-client';
-import { ulid } from 'ulid';
 
-import { ApiError } from '../common/api-error';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { METRIC } from '../metrics/metrics';
 import { StorageService } from '../storage/storage.service';
-import type { ResolvedCreate } from '../videos/create-video.schema';
 import { JobEvents } from './job-events';
+import { JobLifecycle } from './job-lifecycle';
+import { newJobRecord } from './job-record';
+import { JobRunner } from './job-runner';
 import { JOB_STORE, type JobStore } from './job-store';
 import { IdenticalJobActive, QueueFull, StoreUnavailable } from './job-store.errors';
-import type { Job, ListPage, ListQuery } from './job.types';
-import { JOB_DISPATCH, type JobDispatch } from './redis/redis-dispatcher';
-import { SchedulerService } from './scheduler.service';
+import type { Job, ListPage, ListQuery, NewJobRequest } from './job.types';
+import { IdempotencyConflict, InvalidJobState, JobNotFound, QueueIsFull, ShuttingDown } from './jobs.errors';
+import { JOB_DISPATCHER, type JobDispatcher } from './queue-driver';
+import { ShutdownService } from './shutdown.service';
 
-export interface CreateResult {
-  job: Job;
-  /** How the request was answered: a new job, an idempotent replay, the cache, or an identical job in flight. */
-  source: 'new' | 'idempotent' | 'cache' | 'in_flight';
-}
-
-/** Job semantics (DESIGN §3): accept, dedupe, cache, cancel, delete, wait. No HTTP in here. */
+/**
+ * Job semantics: accept (with idempotency, the result cache and dedupe of identical jobs in
+ * flight), read, cancel, delete, wait. Refuses with the domain errors of `jobs.errors.ts`; the
+ * HTTP edge decides what they look like on the wire.
+ */
 @Injectable()
 export class JobsService {
   private readonly logger = new Logger('jobs');
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'maxQueue' | 'outputTtlHours' | 'engine'>,
     @Inject(JOB_STORE) private readonly store: JobStore,
+    @Inject(JOB_DISPATCHER) private readonly dispatcher: Pick<JobDispatcher, 'accepted'>,
+    private readonly lifecycle: JobLifecycle,
+    private readonly runner: JobRunner,
     private readonly events: JobEvents,
     private readonly storage: StorageService,
-    private readonly scheduler: SchedulerService,
-    @InjectMetric(METRIC.jobsSubmitted) private readonly submitted: Counter<string>,
-    @InjectMetric(METRIC.cacheHits) private readonly cacheHits: Counter<string>,
-    @InjectMetric(METRIC.jobsFinished) private readonly finished: Counter<string>,
-    /** Present with the redis driver: new jobs go onto the shared BullMQ queue. */
-    @Optional() @Inject(JOB_DISPATCH) private readonly dispatch?: JobDispatch,
+    private readonly shutdown: ShutdownService,
   ) {}
 
-  static newId(): string {
-    return `video_${ulid()}`;
-  }
-
-  async create(req: ResolvedCreate, idempotencyKey: string | null): Promise<CreateResult> {
-    return this.available(this.createJob(req, idempotencyKey));
-  }
-
   /**
-   * Store trouble (Redis down or too slow) becomes a 503 with Retry-After, at once: the store's
-   * client never queues commands while disconnected, so this answers within its short timeouts.
+   * Accepts a job, or answers with the one this request already maps to: an idempotent replay,
+   * a cached result (a new completed job with copied outputs), or an identical job in flight.
    */
-  private async available<T>(work: Promise<T>): Promise<T> {
-    try {
-      return await work;
-    } catch (err) {
-      if (err instanceof StoreUnavailable) {
-        throw ApiError.unavailable('not_ready', 'The job queue is unreachable right now; retry shortly.', 1);
-      }
-      throw err;
-    }
-  }
-
-  private queueFull(queued: number): ApiError {
-    return ApiError.unavailable(
-      'queue_full',
-      `The queue is full (${queued} jobs waiting); retry later.`,
-      this.scheduler.retryAfterSeconds(),
-    );
-  }
-
-  private async createJob(req: ResolvedCreate, idempotencyKey: string | null): Promise<CreateResult> {
-    if (this.scheduler.draining) {
-      throw ApiError.unavailable(
-        'shutting_down',
-        'The server is shutting down; retry on another replica.',
-        1,
-      );
-    }
+  async create(req: NewJobRequest, idempotencyKey: string | null): Promise<Job> {
+    if (this.shutdown.draining) throw new ShuttingDown();
     const requestHash = hash(
       JSON.stringify({ ...req, params: { ...req.params, seed: req.seedExplicit ? req.params.seed : null } }),
     );
     if (idempotencyKey) {
       const existing = await this.store.findByIdempotencyKey(idempotencyKey);
-      if (existing) return { job: this.checkReplay(existing, requestHash), source: 'idempotent' };
+      if (existing) return checkReplay(existing, requestHash);
     }
     const cacheKey = req.seedExplicit ? hash(JSON.stringify([req.model, req.params])) : null;
+    const record = (now: number) => newJobRecord({ ...req, cacheKey, idempotencyKey, requestHash }, now);
     if (cacheKey) {
-      const hit = await this.fromCache(req, cacheKey, idempotencyKey, requestHash);
+      const hit = await this.fromCache(cacheKey, record);
       if (hit) return hit;
     }
     const queued = await this.store.count('queued');
     if (queued >= this.config.maxQueue) throw this.queueFull(queued);
-    const now = Date.now();
     let job: Job;
     try {
-      job = await this.store.insert({
-        ...this.blank(req, now, cacheKey, idempotencyKey, requestHash),
-        status: 'queued',
-      });
+      job = await this.store.insert(record(Date.now()));
     } catch (err) {
       // A shared store decides these atomically across replicas (the count above may be stale).
       if (err instanceof QueueFull) throw this.queueFull(err.queued);
       if (err instanceof StoreUnavailable) throw err;
       if (err instanceof IdenticalJobActive) {
         const active = await this.store.get(err.existingId);
-        if (active) return { job: active, source: 'in_flight' };
+        if (active) return active;
       }
       // Two concurrent creates with one Idempotency-Key: the store's unique index picks one.
       const existing = idempotencyKey ? await this.store.findByIdempotencyKey(idempotencyKey) : null;
-      if (existing) return { job: this.checkReplay(existing, requestHash), source: 'idempotent' };
+      if (existing) return checkReplay(existing, requestHash);
       throw err;
     }
-    if (this.dispatch) {
-      try {
-        await this.dispatch.enqueue(job);
-      } catch (err) {
-        // Not on the queue, so not accepted: take the record back (the sweep re-enqueues it if
-        // even that fails) and let the client retry.
-        await this.store.delete(job.id).catch(() => undefined);
-        throw err;
-      }
+    try {
+      await this.dispatcher.accepted(job);
+    } catch (err) {
+      // Not in line, so not accepted: take the record back (reconciliation re-enqueues it if
+      // even that fails) and let the client retry.
+      await this.store.delete(job.id).catch(() => undefined);
+      throw err;
     }
-    this.submitted.inc({ model: job.model });
-    this.events.publish(job);
-    this.scheduler.kick();
-    return { job, source: 'new' };
+    this.lifecycle.accepted(job);
+    return job;
   }
 
-  private async fromCache(
-    req: ResolvedCreate,
-    cacheKey: string,
-    idempotencyKey: string | null,
-    requestHash: string,
-  ): Promise<CreateResult | null> {
+  private async fromCache(cacheKey: string, record: (now: number) => Omit<Job, 'seq'>): Promise<Job | null> {
     const done = await this.store.findCompletedByCacheKey(cacheKey);
     if (done && (await this.storage.stat(done.id, 'video'))) {
       const now = Date.now();
-      const id = JobsService.newId();
-      await this.storage.cloneOutputs(done.id, id);
-      const job = await this.store.insert({
-        ...this.blank(req, now, cacheKey, idempotencyKey, requestHash),
-        id,
+      const copy = record(now);
+      await this.storage.cloneOutputs(done.id, copy.id);
+      return this.lifecycle.insertCached({
+        ...copy,
         status: 'completed',
         progress: 100,
         cached: true,
@@ -152,106 +100,56 @@ export class JobsService {
         expiresAt: now + this.config.outputTtlHours * 3600_000,
         timings: { queue_s: 0, load_s: null, inference_s: 0, encode_s: 0 },
       });
-      // Submitted and finished both count it, so submitted minus finished stays the jobs in flight.
-      this.submitted.inc({ model: job.model });
-      this.finished.inc({ model: job.model, status: 'completed' });
-      this.cacheHits.inc();
-      this.events.settled(job);
-      return { job, source: 'cache' };
     }
-    const active = await this.store.findActiveByCacheKey(cacheKey);
-    return active ? { job: active, source: 'in_flight' } : null;
+    return this.store.findActiveByCacheKey(cacheKey);
   }
 
-  private checkReplay(existing: Job, requestHash: string): Job {
-    if (existing.requestHash !== requestHash) {
-      throw ApiError.conflict(
-        'idempotency_conflict',
-        'This Idempotency-Key was already used with a different request body.',
-        'Idempotency-Key',
-      );
-    }
-    return existing;
-  }
-
-  private blank(
-    req: ResolvedCreate,
-    now: number,
-    cacheKey: string | null,
-    idempotencyKey: string | null,
-    requestHash: string,
-  ): Omit<Job, 'seq'> {
-    return {
-      id: JobsService.newId(),
-      status: 'queued',
-      model: req.model,
-      params: req.params,
-      seedExplicit: req.seedExplicit,
-      seconds: req.seconds,
-      metadata: req.metadata,
-      webhookUrl: req.webhookUrl,
-      createdAt: now,
-      startedAt: null,
-      completedAt: null,
-      expiresAt: null,
-      progress: 0,
-      attempts: 0,
-      errorCode: null,
-      errorMessage: null,
-      cacheKey,
-      cached: false,
-      idempotencyKey,
-      requestHash,
-      timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },
-      expired: false,
-    };
+  /** A rough retry hint for a full queue: a fraction of the typical job time. */
+  private queueFull(queued: number): QueueIsFull {
+    return new QueueIsFull(queued, this.config.engine === 'wan' ? 30 : 2);
   }
 
   async get(id: string): Promise<Job> {
-    const job = await this.available(this.store.get(id));
-    if (!job) throw ApiError.notFound('video', id);
+    const job = await this.store.get(id);
+    if (!job) throw new JobNotFound(id);
     return job;
   }
 
   queuePosition(job: Job): Promise<number | null> {
-    return job.status === 'queued' ? this.available(this.store.queuePosition(job.id)) : Promise.resolve(null);
+    return job.status === 'queued' ? this.store.queuePosition(job.id) : Promise.resolve(null);
   }
 
   list(query: ListQuery): Promise<ListPage> {
-    return this.available(this.store.list(query));
+    return this.store.list(query);
   }
 
-  cancel(id: string): Promise<Job> {
-    return this.available(this.cancelJob(id));
-  }
-
-  private async cancelJob(id: string): Promise<Job> {
+  async cancel(id: string): Promise<Job> {
     const job = await this.get(id);
     if (job.status === 'cancelled') return job;
     if (isTerminal(job.status)) {
-      throw ApiError.conflict(
-        'invalid_state',
+      throw new InvalidJobState(
+        'not_cancellable',
         `Video ${id} is already ${job.status} and cannot be cancelled.`,
-        'id',
       );
     }
-    const cancelled = await this.scheduler.cancel(job);
-    return cancelled ?? (await this.get(id));
+    return (await this.stopAndCancel(job)) ?? (await this.get(id));
   }
 
-  delete(id: string): Promise<void> {
-    return this.available(this.deleteJob(id));
+  private async stopAndCancel(job: Job): Promise<Job | null> {
+    const cancelled = await this.lifecycle.cancel(job);
+    if (job.status === 'in_progress') this.runner.stop(job.id);
+    return cancelled;
   }
 
-  private async deleteJob(id: string): Promise<void> {
+  async delete(id: string): Promise<void> {
     const job = await this.get(id);
-    if (!isTerminal(job.status)) await this.scheduler.cancel(job);
+    if (!isTerminal(job.status)) await this.stopAndCancel(job);
     await this.store.delete(id);
     await this.storage.remove(id);
     this.logger.log(`deleted ${id}`);
   }
 
-  /** Resolves with the job once terminal, or as it is when `timeoutMs` passes. */
+  /** Resolves with the job once terminal, or as it is when `timeoutMs` passes or `signal` aborts. */
   async waitForTerminal(id: string, timeoutMs: number, signal?: AbortSignal): Promise<Job> {
     const job = await this.get(id);
     if (isTerminal(job.status) || timeoutMs <= 0) return job;
@@ -282,6 +180,11 @@ export class JobsService {
       );
     });
   }
+}
+
+function checkReplay(existing: Job, requestHash: string): Job {
+  if (existing.requestHash !== requestHash) throw new IdempotencyConflict();
+  return existing;
 }
 
 function hash(s: string): string {

@@ -3,18 +3,22 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { AppConfig } from '../config/app-config';
+import { SqliteJobStore } from '../queue/embedded/sqlite-job-store';
 import type { StorageService } from '../storage/storage.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
 import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import { JobEvents } from './job-events';
+import { JobLifecycle, OutboxSignal } from './job-lifecycle';
+import { JobRunner } from './job-runner';
 import { sampleJob } from './job-store.contract';
 import { StoreUnavailable } from './job-store.errors';
 import { JobsService } from './jobs.service';
-import { SchedulerService } from './scheduler.service';
-import { SqliteJobStore } from './sqlite-job-store';
+import type { JobTransport } from './queue-driver';
+import { ShutdownService } from './shutdown.service';
 
 /** A metric that records nothing: these tests are about store failures, not figures. */
 const metric = { inc() {}, set() {}, observe() {}, labels: () => metric } as never;
+const transport: JobTransport = { publish() {}, cancel() {}, onJob() {}, onCancel() {} };
 
 /**
  * The embedded store, except that it is "down" (as Redis is while it restarts) for the calls
@@ -34,12 +38,27 @@ class FlakyStore extends SqliteJobStore {
 
 describe('a store outage in the middle of a job', () => {
   let store: FlakyStore;
+  let events: JobEvents;
+  let lifecycle: JobLifecycle;
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
   beforeEach(async () => {
     store = new FlakyStore(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-outage-')), 'jobs.sqlite'));
     await store.open();
+    events = new JobEvents({ transport });
+    lifecycle = new JobLifecycle(
+      { outputTtlHours: 1 },
+      store,
+      events,
+      new OutboxSignal(),
+      metric,
+      metric,
+      metric,
+      metric,
+      metric,
+      metric,
+    );
     unhandled.length = 0;
     process.on('unhandledRejection', onUnhandled);
   });
@@ -52,20 +71,14 @@ describe('a store outage in the middle of a job', () => {
   const settle = () => new Promise((r) => setTimeout(r, 50));
 
   it('loses a progress update, not the process, and still records the outcome', async () => {
-    const config = { queue: 'redis', engine: 'synthetic', outputTtlHours: 1 } as AppConfig;
     const storage = { pathFor: () => '/nowhere', stat: async () => true, remove: async () => {} };
-    const scheduler = new SchedulerService(
-      config,
+    const runner = new JobRunner(
       store,
-      {} as WorkerPoolService,
-      new JobEvents(),
+      { transport },
+      lifecycle,
       storage as unknown as StorageService,
-      metric,
-      metric,
-      metric,
-      metric,
-      metric,
-      metric,
+      {} as WorkerPoolService,
+      new ShutdownService(),
     );
     await store.insert(sampleJob());
     const job = (await store.claimNext(Date.now()))!;
@@ -82,7 +95,7 @@ describe('a store outage in the middle of a job', () => {
         });
       },
     } as unknown as WorkerSupervisor;
-    await scheduler.execute(worker, job);
+    await runner.run(worker, job);
     await settle();
     expect(unhandled).toEqual([]);
     expect((await store.get(job.id))!.status).toBe('completed');
@@ -91,14 +104,14 @@ describe('a store outage in the middle of a job', () => {
   it('ends a wait at its deadline when the re-read cannot reach the store', async () => {
     const job = await store.insert(sampleJob());
     const jobs = new JobsService(
-      { queue: 'embedded' } as AppConfig,
+      { maxQueue: 10, outputTtlHours: 1, engine: 'synthetic' } as AppConfig,
       store,
-      new JobEvents(),
+      { accepted: async () => undefined },
+      lifecycle,
+      {} as JobRunner,
+      events,
       {} as StorageService,
-      {} as SchedulerService,
-      metric,
-      metric,
-      metric,
+      new ShutdownService(),
     );
     let reads = 0;
     // The first read answers; the re-read after subscribing does not.

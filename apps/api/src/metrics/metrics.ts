@@ -1,6 +1,6 @@
 import { makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 
-/** Every metric the API exports (DESIGN §7). Dashboards and alerts may query only these. */
+/** Every metric the API exports (docs/monitoring). Dashboards and alerts may query only these. */
 export const METRIC = {
   httpDuration: 't2v_http_request_duration_seconds',
   jobsSubmitted: 't2v_jobs_submitted_total',

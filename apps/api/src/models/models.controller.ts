@@ -2,7 +2,7 @@ import { Controller, Get, Param } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 
 import { ApiError } from '../common/api-error';
-import { errorResponses, ref } from '../openapi/openapi-refs';
+import { errorResponses, ref } from '../wire/openapi-refs';
 import { ModelsService } from './models.service';
 
 @ApiTags('models')

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import type { ModelObject } from '../wire/model.schema';
 import { type ModelDescriptor, modelFor } from './model-presets';
 
 /** The model this deployment serves (one per deployment) and its presets. */
@@ -12,11 +13,12 @@ export class ModelsService {
     this.model = modelFor(config);
   }
 
-  toObject() {
+  /** The public model object (its schema, `wire/model.schema.ts`, also documents the spec). */
+  toObject(): ModelObject {
     const m = this.model;
     return {
       id: m.id,
-      object: 'model' as const,
+      object: 'model',
       created: m.created,
       owned_by: m.owned_by,
       engine: m.engine,

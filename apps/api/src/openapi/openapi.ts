@@ -1,45 +1,12 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { API_ERROR_CODES, API_ERROR_TYPES } from '@t2v/contracts';
 import { z } from 'zod';
 
 import type { ModelDescriptor } from '../models/model-presets';
 import { createVideoSchema } from '../videos/create-video.schema';
-import { videoDeletedSchema, videoListSchema, videoObjectSchema } from '../videos/video.presenter';
-
-const range = z.object({ min: z.number(), max: z.number(), default: z.number() });
-const modelSchema = z
-  .object({
-    id: z.string(),
-    object: z.literal('model'),
-    created: z.number().int(),
-    owned_by: z.string(),
-    engine: z.enum(['synthetic', 'wan-tiny', 'wan']),
-    description: z.string(),
-    presets: z.object({
-      sizes: z.array(z.string()),
-      default_size: z.string(),
-      fps: z.number().int(),
-      fps_range: z.object({ min: z.number(), max: z.number() }),
-      seconds: range,
-      max_frames: z.number().int(),
-      num_inference_steps: range,
-      guidance_scale: range,
-      max_prompt_length: z.number().int(),
-    }),
-  })
-  .describe('Model');
-
-const errorSchema = z
-  .object({
-    error: z.object({
-      message: z.string(),
-      type: z.enum(API_ERROR_TYPES),
-      param: z.string().nullable(),
-      code: z.enum(API_ERROR_CODES),
-    }),
-  })
-  .describe('ErrorResponse');
+import { errorResponseSchema } from '../wire/error.schema';
+import { modelListSchema, modelObjectSchema } from '../wire/model.schema';
+import { videoDeletedSchema, videoListSchema, videoObjectSchema } from '../wire/video.schema';
 
 function toSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
   const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<
@@ -73,9 +40,9 @@ export function buildOpenApiDocument(app: INestApplication, model: ModelDescript
     Video: toSchema(videoObjectSchema, 'output'),
     VideoList: toSchema(videoListSchema, 'output'),
     VideoDeleted: toSchema(videoDeletedSchema, 'output'),
-    Model: toSchema(modelSchema, 'output'),
-    ModelList: toSchema(z.object({ object: z.literal('list'), data: z.array(modelSchema) }), 'output'),
-    ErrorResponse: toSchema(errorSchema, 'output'),
+    Model: toSchema(modelObjectSchema, 'output'),
+    ModelList: toSchema(modelListSchema, 'output'),
+    ErrorResponse: toSchema(errorResponseSchema, 'output'),
   } as NonNullable<OpenAPIObject['components']>['schemas'];
   return document;
 }

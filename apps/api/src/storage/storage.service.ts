@@ -68,6 +68,22 @@ export class StorageService {
     );
   }
 
+  /**
+   * Removes the temp files writers leave behind when they crash (`.<name>.<pid>.tmp*`), those
+   * older than `olderThanMs` only (0: all of them).
+   */
+  removeStrayTempFiles(olderThanMs: number): void {
+    for (const name of fs.readdirSync(this.root)) {
+      if (!name.startsWith('.') || !name.includes('.tmp')) continue;
+      const file = path.join(this.root, name);
+      if (olderThanMs > 0) {
+        const mtime = fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+        if (Date.now() - mtime < olderThanMs) continue;
+      }
+      fs.rmSync(file, { force: true });
+    }
+  }
+
   /** Writes, syncs and removes a probe file: readiness needs a writable output root. */
   async checkWritable(): Promise<void> {
     const probe = path.join(this.root, `.probe-${process.pid}`);

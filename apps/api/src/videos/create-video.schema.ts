@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { GenerateParams } from '@t2v/contracts';
 
 import { ApiError } from '../common/api-error';
+import type { NewJobRequest } from '../jobs/job.types';
 import { framesForSeconds, type ModelDescriptor, secondsForFrames } from '../models/model-presets';
 
 const MAX_SEED = 2 ** 32 - 1;
@@ -123,14 +124,8 @@ export function zodToApiError(error: z.ZodError, accepted: string[], input: unkn
   return ApiError.badRequest(param, `Invalid '${param}': ${issue.message}.`);
 }
 
-export interface ResolvedCreate {
-  model: string;
-  params: GenerateParams;
-  seconds: string;
-  seedExplicit: boolean;
-  metadata: Record<string, string>;
-  webhookUrl: string | null;
-}
+/** A create request with the model's presets applied: what the job service accepts. */
+export type ResolvedCreate = NewJobRequest;
 
 /** Applies presets and cross-field rules to a schema-valid body. */
 export function resolveCreate(

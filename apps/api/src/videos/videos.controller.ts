@@ -1,4 +1,16 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
 import {
   ApiBody,
   ApiConsumes,
@@ -10,14 +22,34 @@ import {
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { header, type HttpReply, type HttpRequest } from '../common/http';
-import { ref, errorResponses } from '../openapi/openapi-refs';
-import { VideosService } from './videos.service';
 
+import { abortOnClose, header, type HttpReply, type HttpRequest, sendFile } from '../common/http';
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { JobEvents } from '../jobs/job-events';
+import type { Job } from '../jobs/job.types';
+import { InvalidJobState, JobFailed, OutputGone } from '../jobs/jobs.errors';
+import { JobsService } from '../jobs/jobs.service';
+import { StorageService } from '../storage/storage.service';
+import { errorResponses, ref } from '../wire/openapi-refs';
+import type { VideoObject } from '../wire/video.schema';
+import { CreateAndWait } from './create-and-wait';
+import { JobEventStream } from './event-stream';
+import { VideoPresenter } from './video-presenter';
+import { VideoRequests } from './video-requests';
+
+/** /v1/videos: the OpenAI Videos API shape plus t2v's extensions. Owns the request and reply. */
 @ApiTags('videos')
 @Controller('v1/videos')
 export class VideosController {
-  constructor(private readonly videos: VideosService) {}
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'syncWaitS'>,
+    private readonly requests: VideoRequests,
+    private readonly jobs: JobsService,
+    private readonly createAndWait: CreateAndWait,
+    private readonly presenter: VideoPresenter,
+    private readonly jobEvents: JobEvents,
+    private readonly storage: StorageService,
+  ) {}
 
   @Post()
   @HttpCode(200)
@@ -54,12 +86,18 @@ export class VideosController {
   })
   @ApiResponse({ status: 200, description: 'The video object.', schema: ref('Video') })
   @errorResponses(400, 401, 409, 413, 415, 429, 503)
-  async create(@Req() req: HttpRequest, @Res({ passthrough: true }) res: HttpReply, @Body() body: unknown) {
-    const idempotencyKey = header(req, 'idempotency-key');
-    const prefer = header(req, 'prefer');
-    const { video, waited } = await this.videos.create(req, res, body, idempotencyKey, prefer);
-    if (waited !== null) res.header('Preference-Applied', `wait=${waited}`);
-    this.videos.setPollHint(res, video);
+  async create(
+    @Req() req: HttpRequest,
+    @Res({ passthrough: true }) res: HttpReply,
+    @Body() body: unknown,
+  ): Promise<VideoObject> {
+    const request = await this.requests.createChecked(req, body);
+    const key = this.requests.idempotencyKey(header(req, 'idempotency-key'));
+    const wait = this.requests.preferWait(header(req, 'prefer'));
+    const job = await this.createAndWait.run(request, key, (wait ?? 0) * 1000, abortOnClose(res));
+    const video = await this.presenter.present(job);
+    if (wait !== null) res.header('Preference-Applied', `wait=${wait}`);
+    this.presenter.setPollHint(res, video);
     return video;
   }
 
@@ -82,7 +120,23 @@ export class VideosController {
   @ApiResponse({ status: 202, description: 'Still running; poll Location.', schema: ref('Video') })
   @errorResponses(400, 401, 409, 413, 415, 429, 500, 503)
   async createSync(@Req() req: HttpRequest, @Res() res: HttpReply, @Body() body: unknown): Promise<void> {
-    await this.videos.createSync(req, res, body, header(req, 'idempotency-key'));
+    const request = await this.requests.createChecked(req, body);
+    const key = this.requests.idempotencyKey(header(req, 'idempotency-key'));
+    const done = await this.createAndWait.run(request, key, this.config.syncWaitS * 1000, abortOnClose(res));
+    if (done.status === 'completed') {
+      res.code(200).header('x-video-id', done.id);
+      await this.sendFile(done, 'video', req, res);
+      return;
+    }
+    if (done.status === 'failed') {
+      throw new JobFailed(`Generation failed: ${done.errorCode}: ${done.errorMessage}`);
+    }
+    if (done.status === 'cancelled')
+      throw new InvalidJobState('cancelled', `Video ${done.id} was cancelled.`);
+    const video = await this.presenter.present(done);
+    res.code(202).header('Location', `/v1/videos/${done.id}`);
+    this.presenter.setPollHint(res, video);
+    await res.send(video);
   }
 
   @Get()
@@ -97,8 +151,16 @@ export class VideosController {
   })
   @ApiResponse({ status: 200, schema: ref('VideoList') })
   @errorResponses(400, 401)
-  list(@Query() query: Record<string, unknown>) {
-    return this.videos.list(query);
+  async list(@Query() query: Record<string, unknown>) {
+    const page = await this.jobs.list(this.requests.list(query));
+    const data = await Promise.all(page.data.map((j) => this.presenter.present(j)));
+    return {
+      object: 'list' as const,
+      data,
+      first_id: data[0]?.id ?? null,
+      last_id: data[data.length - 1]?.id ?? null,
+      has_more: page.hasMore,
+    };
   }
 
   @Get(':id')
@@ -106,9 +168,9 @@ export class VideosController {
   @ApiParam({ name: 'id', example: 'video_01JB7Z3Q8R4N6M2K5X9W0YVT1A' })
   @ApiResponse({ status: 200, schema: ref('Video') })
   @errorResponses(401, 404)
-  async retrieve(@Param('id') id: string, @Res({ passthrough: true }) res: HttpReply) {
-    const video = await this.videos.retrieve(id);
-    this.videos.setPollHint(res, video);
+  async retrieve(@Param('id') id: string, @Res({ passthrough: true }) res: HttpReply): Promise<VideoObject> {
+    const video = await this.presenter.present(await this.jobs.get(this.requests.id(id)));
+    this.presenter.setPollHint(res, video);
     return video;
   }
 
@@ -120,8 +182,9 @@ export class VideosController {
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, schema: ref('VideoDeleted') })
   @errorResponses(401, 404)
-  delete(@Param('id') id: string) {
-    return this.videos.delete(id);
+  async delete(@Param('id') id: string) {
+    await this.jobs.delete(this.requests.id(id));
+    return { id, object: 'video.deleted' as const, deleted: true as const };
   }
 
   @Post(':id/cancel')
@@ -133,8 +196,8 @@ export class VideosController {
   @ApiParam({ name: 'id' })
   @ApiResponse({ status: 200, schema: ref('Video') })
   @errorResponses(401, 404, 409)
-  cancel(@Param('id') id: string) {
-    return this.videos.cancel(id);
+  async cancel(@Param('id') id: string): Promise<VideoObject> {
+    return this.presenter.present(await this.jobs.cancel(this.requests.id(id)));
   }
 
   @Get(':id/content')
@@ -161,7 +224,16 @@ export class VideosController {
     @Req() req: HttpRequest,
     @Res() res: HttpReply,
   ) {
-    await this.videos.sendContent(id, variant, req, res);
+    const which = this.requests.variant(variant);
+    const job = await this.jobs.get(this.requests.id(id));
+    if (job.status !== 'completed') {
+      throw new InvalidJobState(
+        'not_ready',
+        `Video ${id} is ${job.status}; content exists once it is completed.`,
+      );
+    }
+    if (job.expired) throw new OutputGone(`The outputs of ${id} expired and were deleted.`);
+    await this.sendFile(job, which, req, res);
   }
 
   @Get(':id/events')
@@ -179,7 +251,32 @@ export class VideosController {
     content: { 'text/event-stream': { schema: { type: 'string' } } },
   })
   @errorResponses(401, 404)
-  async events(@Param('id') id: string, @Res() res: HttpReply) {
-    await this.videos.streamEvents(id, res);
+  async events(@Param('id') id: string, @Res() res: HttpReply): Promise<void> {
+    const job = await this.jobs.get(this.requests.id(id));
+    const stream = new JobEventStream(id, {
+      events: this.jobEvents,
+      jobs: this.jobs,
+      presenter: this.presenter,
+    });
+    await stream.open(job, res);
+  }
+
+  private sendFile(
+    job: Job,
+    variant: 'video' | 'thumbnail',
+    req: HttpRequest,
+    res: HttpReply,
+  ): Promise<void> {
+    return sendFile(
+      req,
+      res,
+      this.storage.pathFor(job.id, variant),
+      {
+        'content-type': variant === 'video' ? 'video/mp4' : 'image/jpeg',
+        'content-disposition': `inline; filename="${job.id}.${variant === 'video' ? 'mp4' : 'jpg'}"`,
+        'cache-control': 'private, max-age=3600',
+      },
+      () => new OutputGone(`The ${variant} of ${job.id} is missing.`),
+    );
   }
 }

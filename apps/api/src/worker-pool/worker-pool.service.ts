@@ -20,7 +20,7 @@ export class WorkerPoolService extends EventEmitter implements OnApplicationShut
     super();
   }
 
-  /** Spawns the workers. Called by the scheduler once the store is open. */
+  /** Spawns the workers. Called once the job store is open and dispatch has started. */
   start(): void {
     if (this.started) return;
     this.started = true;

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { ulid } from 'ulid';
 
 import { sampleJob } from '../../src/jobs/job-store.contract';
-import { RedisJobStore } from '../../src/jobs/redis/redis-job-store';
+import { RedisJobStore } from '../../src/queue/redis/redis-job-store';
 
 import { type ApiProcess, getJson, postJson, startApi, waitFor } from '../support/api-process';
 import { ffprobe } from '../support/ffprobe';

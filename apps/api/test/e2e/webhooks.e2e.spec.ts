@@ -1,5 +1,8 @@
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 import { Webhook } from 'standardwebhooks';
 
@@ -13,7 +16,7 @@ interface Received {
 }
 
 /** A loopback receiver that fails the first `failFirst` deliveries with a 500. */
-async function receiver(failFirst = 0) {
+async function receiver(failFirst = 0, port = 0) {
   const received: Received[] = [];
   let calls = 0;
   const server = http.createServer((req, res) => {
@@ -29,7 +32,7 @@ async function receiver(failFirst = 0) {
       res.writeHead(204).end();
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
   return { url, received, calls: () => calls, close: () => new Promise((r) => server.close(r)) };
 }
@@ -75,6 +78,75 @@ describe('webhooks (Standard Webhooks)', () => {
       expect(metrics).toMatch(/t2v_webhook_deliveries_total\{result="retry"\} 2/);
     } finally {
       await rx.close();
+      await api.stop();
+    }
+  });
+
+  it('keeps a delivery through an API restart while the receiver is down, and sends it once, signed', async () => {
+    // A port that refuses connections now and that the receiver takes later.
+    const down = await receiver();
+    const port = Number(new URL(down.url).port);
+    await down.close();
+    const env = {
+      T2V_WEBHOOK_SECRET: SECRET,
+      T2V_WEBHOOK_ALLOW_PRIVATE: 'true',
+      T2V_WEBHOOK_MAX_ATTEMPTS: '10',
+    };
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 't2v-outbox-'));
+    let api = await startApi(env, { dataDir });
+    let rx: Awaited<ReturnType<typeof receiver>> | null = null;
+    try {
+      const done = await postJson(
+        `${api.url}/v1/videos`,
+        { prompt: 'outbox', webhook_url: down.url },
+        { Prefer: 'wait=20' },
+      );
+      expect(done.json.status).toBe('completed');
+      await waitFor(
+        () => api.logs.some((l) => l.includes(`webhook for ${done.json.id}`) && l.includes('failed')),
+        10_000,
+        'a failed delivery attempt',
+      );
+      expect(await api.stop()).toBe(0);
+
+      rx = await receiver(0, port);
+      api = await startApi(env, { dataDir });
+      await waitFor(() => rx!.received.length === 1, 20_000, 'the delivery after the restart');
+      const event = new Webhook(SECRET).verify(
+        rx.received[0]!.body,
+        rx.received[0]!.headers as Record<string, string>,
+      ) as any;
+      expect(event).toMatchObject({
+        type: 'video.completed',
+        data: { id: done.json.id, status: 'completed' },
+      });
+      // Delivered once: the outbox entry is gone, nothing is sent again.
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(rx.received).toHaveLength(1);
+    } finally {
+      await rx?.close();
+      await api.stop();
+    }
+  });
+
+  it('sends the same webhook-id on every try of one event', async () => {
+    const api = await startApi({ T2V_WEBHOOK_SECRET: SECRET, T2V_WEBHOOK_ALLOW_PRIVATE: 'true' });
+    const ids: string[] = [];
+    let calls = 0;
+    const server = http.createServer((req, res) => {
+      ids.push(String(req.headers['webhook-id']));
+      req.resume();
+      req.on('end', () => res.writeHead(++calls <= 2 ? 503 : 204).end());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+      await postJson(`${api.url}/v1/videos`, { prompt: 'same id', webhook_url: url }, { Prefer: 'wait=20' });
+      await waitFor(() => calls === 3, 20_000, 'three tries');
+      expect(new Set(ids).size).toBe(1);
+      expect(ids[0]).toMatch(/^msg_/);
+    } finally {
+      await new Promise((r) => server.close(r));
       await api.stop();
     }
   });

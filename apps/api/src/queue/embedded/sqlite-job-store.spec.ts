@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { jobStoreContract, sampleJob } from './job-store.contract';
+import { jobStoreContract, sampleJob } from '../../jobs/job-store.contract';
 import { SqliteJobStore } from './sqlite-job-store';
 
 const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-store-')), 'jobs.sqlite');

@@ -1,6 +1,11 @@
 import { type RedisServer, startRedis } from '../../../test/support/redis-server';
-import { jobStoreContract, sampleJob } from '../job-store.contract';
-import { IdempotencyKeyTaken, IdenticalJobActive, QueueFull, StoreUnavailable } from '../job-store.errors';
+import { jobStoreContract, sampleJob } from '../../jobs/job-store.contract';
+import {
+  IdempotencyKeyTaken,
+  IdenticalJobActive,
+  QueueFull,
+  StoreUnavailable,
+} from '../../jobs/job-store.errors';
 import { RedisJobStore } from './redis-job-store';
 
 let redis: RedisServer;

@@ -1,10 +1,16 @@
 import type { JobStatus } from '@t2v/contracts';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 
-import type { JobStore } from '../job-store';
-import { IdempotencyKeyTaken, IdenticalJobActive, QueueFull, StoreUnavailable } from '../job-store.errors';
-import type { Job, JobPatch, ListPage, ListQuery } from '../job.types';
-import { CLAIM_NEXT, DELETE, INSERT, MUTATE } from './redis-scripts';
+import type { JobStore, OutboxDelivery, OutboxIntent } from '../../jobs/job-store';
+import {
+  IdempotencyKeyTaken,
+  IdenticalJobActive,
+  QueueFull,
+  StoreUnavailable,
+} from '../../jobs/job-store.errors';
+import type { Job, JobPatch, ListPage, ListQuery } from '../../jobs/job.types';
+import { closeRedis, connectQuietly, redisClient } from './redis-connection';
+import { CLAIM_DELIVERIES, CLAIM_NEXT, DELETE, INSERT, MUTATE, RESCHEDULE_DELIVERY } from './redis-scripts';
 
 /** Replies that mean "Redis cannot take this now", not "the request is wrong". */
 const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MISCONF)\b/;
@@ -14,21 +20,8 @@ interface ScriptCommands {
   t2vMutate(...args: Array<string | number>): Promise<string[] | null>;
   t2vClaimNext(...args: Array<string | number>): Promise<string[] | null>;
   t2vDelete(...args: Array<string | number>): Promise<number>;
-}
-
-/**
- * Connection options for every short command t2v sends: no offline queue and short timeouts, so
- * a create fails in well under a second when Redis is down instead of waiting for it.
- */
-export function fastFailOptions(): RedisOptions {
-  return {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    connectTimeout: 800,
-    commandTimeout: 800,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(100 * times, 1000),
-  };
+  t2vClaimDeliveries(...args: Array<string | number>): Promise<string[]>;
+  t2vRescheduleDelivery(...args: Array<string | number>): Promise<number>;
 }
 
 /**
@@ -49,13 +42,13 @@ export class RedisJobStore implements JobStore {
     readonly prefix: string,
     private readonly maxQueue = 0,
   ) {
-    this.client = new Redis(url, fastFailOptions()) as Redis & ScriptCommands;
-    // Errors surface on the commands; the connection's own events only feed reconnects.
-    this.client.on('error', () => undefined);
+    this.client = redisClient(url, 'command', { commandTimeout: 800 }) as Redis & ScriptCommands;
     this.client.defineCommand('t2vInsert', { numberOfKeys: 0, lua: INSERT });
     this.client.defineCommand('t2vMutate', { numberOfKeys: 0, lua: MUTATE });
     this.client.defineCommand('t2vClaimNext', { numberOfKeys: 0, lua: CLAIM_NEXT });
     this.client.defineCommand('t2vDelete', { numberOfKeys: 0, lua: DELETE });
+    this.client.defineCommand('t2vClaimDeliveries', { numberOfKeys: 0, lua: CLAIM_DELIVERIES });
+    this.client.defineCommand('t2vRescheduleDelivery', { numberOfKeys: 0, lua: RESCHEDULE_DELIVERY });
   }
 
   private key(...parts: string[]): string {
@@ -63,20 +56,12 @@ export class RedisJobStore implements JobStore {
   }
 
   async open(): Promise<void> {
-    if (this.client.status !== 'wait') return;
     // Redis down at boot is not fatal: the client keeps reconnecting and /readyz says why.
-    await this.client.connect().catch(() => undefined);
+    await connectQuietly(this.client);
   }
 
   async close(): Promise<void> {
-    if (this.client.status === 'end') return;
-    if (this.client.status === 'ready') {
-      await Promise.race([
-        this.client.quit().catch(() => undefined),
-        new Promise((r) => setTimeout(r, 1000).unref()),
-      ]);
-    }
-    this.client.disconnect();
+    await closeRedis(this.client);
   }
 
   /** Runs one Redis call, turning connection trouble into StoreUnavailable. */
@@ -90,7 +75,7 @@ export class RedisJobStore implements JobStore {
     }
   }
 
-  async insert(job: Omit<Job, 'seq'>): Promise<Job> {
+  async insert(job: Omit<Job, 'seq'>, outbox?: OutboxIntent): Promise<Job> {
     const reply = await this.call(() =>
       this.client.t2vInsert(
         this.prefix,
@@ -99,6 +84,7 @@ export class RedisJobStore implements JobStore {
         job.idempotencyKey ?? '',
         job.cacheKey ?? '',
         job.status === 'queued' ? this.maxQueue : 0,
+        outbox ? JSON.stringify(outbox) : '',
         ...encode(job),
       ),
     );
@@ -138,9 +124,15 @@ export class RedisJobStore implements JobStore {
     return this.mutate(id, [], '', 0, patch);
   }
 
-  async transition(id: string, from: JobStatus[], to: JobStatus, patch: JobPatch = {}): Promise<Job | null> {
+  async transition(
+    id: string,
+    from: JobStatus[],
+    to: JobStatus,
+    patch: JobPatch = {},
+    outbox?: OutboxIntent,
+  ): Promise<Job | null> {
     if (from.length === 0) return null;
-    return this.mutate(id, from, to, 0, patch);
+    return this.mutate(id, from, to, 0, patch, outbox);
   }
 
   /**
@@ -157,9 +149,11 @@ export class RedisJobStore implements JobStore {
     to: JobStatus | '',
     delta: number,
     patch: JobPatch,
+    outbox?: OutboxIntent,
   ): Promise<Job | null> {
+    const intent = outbox ? JSON.stringify(outbox) : '';
     const reply = await this.call(() =>
-      this.client.t2vMutate(this.prefix, id, from.join(','), to, delta, ...encode(patch)),
+      this.client.t2vMutate(this.prefix, id, from.join(','), to, delta, intent, ...encode(patch)),
     );
     return reply ? decode(pairs(reply)) : null;
   }
@@ -223,6 +217,31 @@ export class RedisJobStore implements JobStore {
   async findExpired(now: number): Promise<Job[]> {
     const ids = await this.call(() => this.client.zrangebyscore(this.key('expiry'), '-inf', String(now)));
     return (await this.getMany(ids)).filter((j) => !j.expired && j.expiresAt !== null && j.expiresAt <= now);
+  }
+
+  async claimDeliveries(now: number, leaseMs: number, limit: number): Promise<OutboxDelivery[]> {
+    const flat = await this.call(() =>
+      this.client.t2vClaimDeliveries(this.prefix, now, now + leaseMs, limit),
+    );
+    const out: OutboxDelivery[] = [];
+    for (let i = 0; i < flat.length; i += 3) {
+      out.push({
+        ...(JSON.parse(flat[i]!) as OutboxIntent),
+        job: JSON.parse(flat[i + 1]!) as Job,
+        attempts: Number(flat[i + 2]),
+      });
+    }
+    return out;
+  }
+
+  async rescheduleDelivery(id: string, dueAt: number, attempts: number): Promise<void> {
+    await this.call(() => this.client.t2vRescheduleDelivery(this.prefix, id, dueAt, attempts));
+  }
+
+  async removeDelivery(id: string): Promise<void> {
+    await this.call(() =>
+      this.client.multi().del(this.key('outbox', id)).zrem(this.key('outbox'), id).exec(),
+    );
   }
 
   /**

@@ -4,14 +4,19 @@ import * as path from 'node:path';
 import type { JobStatus } from '@t2v/contracts';
 import Database from 'better-sqlite3';
 
-import type { JobStore } from './job-store';
-import { IdempotencyKeyTaken, QueueFull } from './job-store.errors';
-import type { Job, JobPatch, ListPage, ListQuery } from './job.types';
+import type { JobStore, OutboxDelivery, OutboxIntent } from '../../jobs/job-store';
+import { IdempotencyKeyTaken, QueueFull } from '../../jobs/job-store.errors';
+import type { Job, JobPatch, ListPage, ListQuery } from '../../jobs/job.types';
 import { SortedSeqs } from './sorted-seqs';
+
+/** Records kept in memory after a read or write: this process is the file's only writer. */
+const CACHED_RECORDS = 10_000;
 
 /**
  * The embedded driver's store: one SQLite file in WAL mode with synchronous=FULL, so a job the
- * API has acknowledged survives a crash of the process or the machine.
+ * API has acknowledged survives a crash of the process or the machine. The API is the file's
+ * only writer, so records are also kept in a bounded write-through cache: a read of a recent job
+ * does not touch SQLite or parse JSON.
  */
 export class SqliteJobStore implements JobStore {
   readonly driver = 'embedded';
@@ -20,6 +25,7 @@ export class SqliteJobStore implements JobStore {
   /** Inserts waiting for the next group commit (one fsync for all creates of one event-loop turn). */
   private pending: Array<{
     job: Omit<Job, 'seq'>;
+    outbox: OutboxIntent | undefined;
     resolve: (job: Job) => void;
     reject: (err: unknown) => void;
   }> = [];
@@ -50,6 +56,14 @@ export class SqliteJobStore implements JobStore {
       );
       CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
       CREATE INDEX IF NOT EXISTS jobs_cache ON jobs(cache_key, status);
+      CREATE TABLE IF NOT EXISTS webhook_outbox (
+        id TEXT PRIMARY KEY,
+        due_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        intent TEXT NOT NULL,
+        job TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox(due_at);
     `);
     this.db = db;
     this.queued.clear();
@@ -66,6 +80,7 @@ export class SqliteJobStore implements JobStore {
 
   async close(): Promise<void> {
     this.statements.clear();
+    this.cache.clear();
     this.db?.close();
     this.db = null;
   }
@@ -91,9 +106,9 @@ export class SqliteJobStore implements JobStore {
    * Resolves once the job is committed (fsynced). Concurrent inserts share one transaction: a
    * burst of creates costs one disk flush, not one each.
    */
-  insert(job: Omit<Job, 'seq'>): Promise<Job> {
+  insert(job: Omit<Job, 'seq'>, outbox?: OutboxIntent): Promise<Job> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ job, resolve, reject });
+      this.pending.push({ job, outbox, resolve, reject });
       if (this.pending.length === 1) setImmediate(() => this.flushInserts());
     });
   }
@@ -109,7 +124,7 @@ export class SqliteJobStore implements JobStore {
       this.conn.transaction(() => {
         // The bound is checked inside the commit, so concurrent creates cannot overshoot it.
         let queued = this.queued.size;
-        for (const { job } of batch) {
+        for (const { job, outbox } of batch) {
           if (job.status === 'queued' && queued >= this.maxQueued) {
             results.push({ ok: false, error: new QueueFull(queued) });
             continue;
@@ -124,7 +139,9 @@ export class SqliteJobStore implements JobStore {
               job.expired ? 1 : 0,
               JSON.stringify(job),
             );
-            results.push({ ok: true, job: { ...job, seq: Number(info.lastInsertRowid) } });
+            const inserted = { ...job, seq: Number(info.lastInsertRowid) };
+            if (outbox) this.addDelivery(outbox, inserted);
+            results.push({ ok: true, job: inserted });
             if (job.status === 'queued') queued += 1;
           } catch (error) {
             // A reused Idempotency-Key fails that row only, with the error both drivers use.
@@ -144,9 +161,11 @@ export class SqliteJobStore implements JobStore {
     }
     batch.forEach((item, i) => {
       const r = results[i]!;
-      if (r.ok) this.track(r.job.seq, null, r.job.status);
-      if (r.ok) item.resolve(r.job);
-      else item.reject(r.error);
+      if (r.ok) {
+        this.track(r.job.seq, null, r.job.status);
+        this.remember(r.job);
+        item.resolve(r.job);
+      } else item.reject(r.error);
     });
   }
 
@@ -157,42 +176,102 @@ export class SqliteJobStore implements JobStore {
   }
 
   async get(id: string): Promise<Job | null> {
-    return this.read(this.sql('SELECT seq, body FROM jobs WHERE id = ?').get(id));
+    return this.load(id);
+  }
+
+  /** The record, from the cache or the file. Callers get a copy they may change. */
+  private load(id: string): Job | null {
+    const cached = this.cache.get(id);
+    if (cached) return structuredClone(cached);
+    const job = this.read(this.sql('SELECT seq, body FROM jobs WHERE id = ?').get(id));
+    if (job) this.remember(job);
+    return job;
+  }
+
+  private readonly cache = new Map<string, Job>();
+
+  /** Keeps a copy of a committed record; the oldest entries go first when the cache is full. */
+  private remember(job: Job): void {
+    this.cache.delete(job.id);
+    this.cache.set(job.id, structuredClone(job));
+    if (this.cache.size > CACHED_RECORDS) this.cache.delete(this.cache.keys().next().value!);
   }
 
   async update(id: string, patch: JobPatch): Promise<Job | null> {
-    const change = this.conn.transaction(() => {
-      const job = this.read(this.sql('SELECT seq, body FROM jobs WHERE id = ?').get(id));
-      if (!job) return null;
-      const next = { ...job, ...patch };
-      this.write(next);
-      return { prev: job.status, next };
-    })();
-    if (!change) return null;
-    this.track(change.next.seq, change.prev, change.next.status);
-    return change.next;
+    return this.change(id, null, (job) => ({ ...job, ...patch }));
   }
 
-  async transition(id: string, from: JobStatus[], to: JobStatus, patch: JobPatch = {}): Promise<Job | null> {
+  async transition(
+    id: string,
+    from: JobStatus[],
+    to: JobStatus,
+    patch: JobPatch = {},
+    outbox?: OutboxIntent,
+  ): Promise<Job | null> {
+    return this.change(id, from, (job) => ({ ...job, ...patch, status: to }), outbox);
+  }
+
+  /** One committed change of one record (and its outbox entry), mirrored into the indexes. */
+  private change(
+    id: string,
+    from: JobStatus[] | null,
+    apply: (job: Job) => Job,
+    outbox?: OutboxIntent,
+  ): Job | null {
     const change = this.conn.transaction(() => {
-      const job = this.read(this.sql('SELECT seq, body FROM jobs WHERE id = ?').get(id));
-      if (!job || !from.includes(job.status)) return null;
-      const next: Job = { ...job, ...patch, status: to };
+      const job = this.load(id);
+      if (!job || (from && !from.includes(job.status))) return null;
+      const next = apply(job);
       this.write(next);
+      if (outbox) this.addDelivery(outbox, next);
       return { prev: job.status, next };
     })();
     if (!change) return null;
     this.track(change.next.seq, change.prev, change.next.status);
+    this.remember(change.next);
     return change.next;
   }
 
   async delete(id: string): Promise<boolean> {
     const row = this.sql('SELECT seq, status FROM jobs WHERE id = ?').get(id) as
       { seq: number; status: JobStatus } | undefined;
+    this.cache.delete(id);
     if (!row) return false;
     const deleted = this.sql('DELETE FROM jobs WHERE id = ?').run(id).changes > 0;
     if (deleted) this.track(row.seq, row.status, null);
     return deleted;
+  }
+
+  private addDelivery(intent: OutboxIntent, job: Job): void {
+    this.sql(`INSERT INTO webhook_outbox (id, due_at, attempts, intent, job) VALUES (?, ?, 0, ?, ?)`).run(
+      intent.id,
+      intent.at,
+      JSON.stringify(intent),
+      JSON.stringify(job),
+    );
+  }
+
+  async claimDeliveries(now: number, leaseMs: number, limit: number): Promise<OutboxDelivery[]> {
+    return this.conn.transaction(() => {
+      const rows = this.sql(
+        `SELECT id, attempts, intent, job FROM webhook_outbox WHERE due_at <= ? ORDER BY due_at LIMIT ?`,
+      ).all(now, limit) as Array<{ id: string; attempts: number; intent: string; job: string }>;
+      const lease = this.sql(`UPDATE webhook_outbox SET due_at = ? WHERE id = ?`);
+      for (const row of rows) lease.run(now + leaseMs, row.id);
+      return rows.map((row) => ({
+        ...(JSON.parse(row.intent) as OutboxIntent),
+        job: JSON.parse(row.job) as Job,
+        attempts: row.attempts,
+      }));
+    })();
+  }
+
+  async rescheduleDelivery(id: string, dueAt: number, attempts: number): Promise<void> {
+    this.sql(`UPDATE webhook_outbox SET due_at = ?, attempts = ? WHERE id = ?`).run(dueAt, attempts, id);
+  }
+
+  async removeDelivery(id: string): Promise<void> {
+    this.sql(`DELETE FROM webhook_outbox WHERE id = ?`).run(id);
   }
 
   async list(query: ListQuery): Promise<ListPage> {
@@ -224,6 +303,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async claimNext(now: number): Promise<Job | null> {
+    if (this.queued.size === 0) return null;
     const claimed = this.conn.transaction(() => {
       const job = this.read(
         this.sql(`SELECT seq, body FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1`).get(),
@@ -239,7 +319,10 @@ export class SqliteJobStore implements JobStore {
       this.write(next);
       return next;
     })();
-    if (claimed) this.track(claimed.seq, 'queued', 'in_progress');
+    if (claimed) {
+      this.track(claimed.seq, 'queued', 'in_progress');
+      this.remember(claimed);
+    }
     return claimed;
   }
 

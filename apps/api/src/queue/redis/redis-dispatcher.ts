@@ -1,30 +1,18 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { isTerminal } from '@t2v/contracts';
-import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { type Job as BullJob, Queue, WaitingError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
-import type { Gauge } from 'prom-client';
+import type { Redis } from 'ioredis';
 
-import { APP_CONFIG, type AppConfig } from '../../config/app-config';
-import { METRIC } from '../../metrics/metrics';
-import { WorkerPoolService } from '../../worker-pool/worker-pool.service';
+import type { AppConfig } from '../../config/app-config';
+import { MAX_ATTEMPTS } from '../../jobs/job-runner';
+import { StoreUnavailable } from '../../jobs/job-store.errors';
+import type { Job } from '../../jobs/job.types';
+import type { DispatchContext, JobDispatcher } from '../../jobs/queue-driver';
 import type { WorkerSupervisor } from '../../worker-pool/worker-supervisor';
-import { JobEvents } from '../job-events';
-import { JOB_STORE, type JobStore } from '../job-store';
-import { StoreUnavailable } from '../job-store.errors';
-import type { Job } from '../job.types';
-import { type ExternalDispatcher, MAX_ATTEMPTS, SchedulerService } from '../scheduler.service';
-import { RedisEventBus } from './redis-event-bus';
+import { closeRedis, redisClient } from './redis-connection';
 import type { RedisJobStore } from './redis-job-store';
 
 const QUEUE = 'jobs';
-
-/** What `enqueue` needs; JobsService depends on this token only in redis mode. */
-export const JOB_DISPATCH = Symbol('JOB_DISPATCH');
-export interface JobDispatch {
-  /** Puts an inserted queued job on the shared queue. Rejects with StoreUnavailable. */
-  enqueue(job: Job): Promise<void>;
-}
 
 interface LocalRun {
   done: Promise<void>;
@@ -38,15 +26,10 @@ interface LocalRun {
  * survivor, which runs it again unless it already had its retry (then INTERRUPTED).
  * The record, not BullMQ, is the truth about a job: BullMQ only says who runs it now.
  */
-@Injectable()
-export class RedisDispatcher
-  implements JobDispatch, ExternalDispatcher, OnApplicationBootstrap, OnApplicationShutdown
-{
+export class RedisDispatcher implements JobDispatcher {
   private readonly logger = new Logger('redis-dispatch');
-  private readonly store: RedisJobStore;
   private queue: Queue | null = null;
   private worker: Worker | null = null;
-  private bus: RedisEventBus | null = null;
   private queueClient: Redis | null = null;
   private workerClient: Redis | null = null;
   private readonly reserved = new Set<WorkerSupervisor>();
@@ -56,48 +39,24 @@ export class RedisDispatcher
   private paused = false;
   private stopping = false;
   private reconcileTimer: NodeJS.Timeout | null = null;
+  private readonly onPoolState = () => this.followPool();
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(JOB_STORE) store: JobStore,
-    private readonly pool: WorkerPoolService,
-    private readonly scheduler: SchedulerService,
-    private readonly events: JobEvents,
-    @InjectMetric(METRIC.queueDepth) private readonly queueDepth: Gauge<string>,
-    @InjectMetric(METRIC.jobsInProgress) private readonly inProgress: Gauge<string>,
-  ) {
-    this.store = store as RedisJobStore;
+    private readonly config: Pick<AppConfig, 'redisUrl' | 'redisPrefix' | 'redisLockS' | 'devices'>,
+    private readonly store: RedisJobStore,
+    private readonly ctx: DispatchContext,
+  ) {}
+
+  private get draining(): boolean {
+    return this.ctx.shutdown.draining;
   }
 
-  private get url(): string {
-    return this.config.redisUrl!;
-  }
-
-  async onApplicationBootstrap(): Promise<void> {
-    const prefix = this.config.redisPrefix;
-    this.bus = new RedisEventBus(this.url, prefix, this.store.client, {
-      job: (job) => this.events.deliver(job),
-      cancel: (id) => this.pool.find(id)?.cancel(id),
-    });
-    this.events.attachTransport(this.bus);
-    this.bus.start();
-    this.scheduler.attachDispatcher(this);
-
+  async start(): Promise<void> {
+    const url = this.config.redisUrl!;
     // Producer: fails fast like the store. Worker: BullMQ's blocking reads need no retry limit.
-    this.queueClient = new Redis(this.url, {
-      enableOfflineQueue: false,
-      connectTimeout: 800,
-      commandTimeout: 2000,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (n) => Math.min(100 * n, 1000),
-    });
-    this.queueClient.on('error', () => undefined);
-    this.workerClient = new Redis(this.url, {
-      maxRetriesPerRequest: null,
-      retryStrategy: (n) => Math.min(100 * n, 1000),
-    });
-    this.workerClient.on('error', () => undefined);
-    const bullPrefix = `${prefix}:bull`;
+    this.queueClient = redisClient(url, 'command', { lazyConnect: false });
+    this.workerClient = redisClient(url, 'blocking', { lazyConnect: false });
+    const bullPrefix = `${this.config.redisPrefix}:bull`;
     this.queue = new Queue(QUEUE, { connection: this.queueClient, prefix: bullPrefix });
     this.queue.on('error', () => undefined);
     const lockMs = this.config.redisLockS * 1000;
@@ -115,18 +74,7 @@ export class RedisDispatcher
     this.worker.on('error', (err) => this.logger.debug(`bullmq worker: ${err.message}`));
     this.worker.on('failed', (job, err) => void this.onBullFailed(job, err));
 
-    // Queue depth and jobs in progress come from Redis at each scrape: every replica says the same.
-    const depth = this.queueDepth as Gauge<string> & { collect?: () => Promise<void> };
-    depth.collect = async () => {
-      try {
-        this.queueDepth.set(await this.store.count('queued'));
-        this.inProgress.set(await this.store.count('in_progress'));
-      } catch {
-        /* Redis down: keep the last value; /readyz says why */
-      }
-    };
-
-    this.pool.on('state', () => this.followPool());
+    this.ctx.pool.on('state', this.onPoolState);
     this.followPool();
     const every = Math.max(5000, lockMs);
     this.reconcileTimer = setInterval(() => void this.reconcile(), every);
@@ -135,8 +83,8 @@ export class RedisDispatcher
 
   /** Takes jobs only while a local worker has the model loaded. */
   private followPool(): void {
-    if (!this.worker || this.stopping || this.scheduler.draining) return;
-    const loaded = this.pool.hasLoadedWorker();
+    if (!this.worker || this.stopping || this.draining) return;
+    const loaded = this.ctx.pool.hasLoadedWorker();
     if (loaded && !this.running_) {
       this.running_ = true;
       this.worker.run().catch((err: Error) => this.logger.error(`bullmq worker stopped: ${err.message}`));
@@ -149,7 +97,12 @@ export class RedisDispatcher
     }
   }
 
-  async enqueue(job: Job): Promise<void> {
+  /** Puts an inserted queued job on the shared queue. Rejects with StoreUnavailable. */
+  async accepted(job: Job): Promise<void> {
+    await this.enqueue(job);
+  }
+
+  private async enqueue(job: Job): Promise<void> {
     try {
       await this.queue!.add(
         'generate',
@@ -184,11 +137,11 @@ export class RedisDispatcher
     }
     const record = await this.store.get(id);
     if (!record || isTerminal(record.status)) return 'gone';
-    if (this.scheduler.draining) return this.backToWait(bull, token);
+    if (this.draining) return this.backToWait(bull, token);
     if (record.status === 'in_progress') {
       // Its replica stopped mid-run (SIGKILL, node lost): take over, once.
       if (record.attempts >= MAX_ATTEMPTS) {
-        await this.scheduler.fail(
+        await this.ctx.lifecycle.fail(
           record,
           'INTERRUPTED',
           `the replica running it stopped on each of ${record.attempts} attempts`,
@@ -204,19 +157,13 @@ export class RedisDispatcher
       if (!job) return 'gone';
       let handBack!: () => void;
       const handedBack = new Promise<'handback'>((resolve) => (handBack = () => resolve('handback')));
-      const done = this.scheduler.execute(worker, job);
+      const done = this.ctx.runner.run(worker, job);
       this.running.set(id, { done, handBack });
       const how = await Promise.race([done.then(() => 'done' as const), handedBack]);
       if (how === 'handback') {
         // Shutdown grace is over: back to the queue without counting this attempt.
-        const requeued = await this.store.transition(id, ['in_progress'], 'queued', {
-          attempts: job.attempts - 1,
-          progress: 0,
-          startedAt: null,
-        });
-        if (requeued) this.events.publish(requeued);
+        await this.ctx.lifecycle.requeue(job, { countAttempt: false, reason: 'handed back at shutdown' });
         worker.cancel(id);
-        this.logger.warn(`handed ${id} back to the queue (shutdown)`);
         return this.backToWait(bull, token);
       }
       // A worker crash requeues the record (retry): give the delivery back to the queue too.
@@ -237,8 +184,8 @@ export class RedisDispatcher
   /** A READY local worker no other delivery holds, or null once draining. */
   private async reserveWorker(): Promise<WorkerSupervisor | null> {
     for (;;) {
-      if (this.scheduler.draining || this.stopping) return null;
-      const worker = this.pool.workers.find((w) => w.state === 'READY' && !this.reserved.has(w));
+      if (this.draining || this.stopping) return null;
+      const worker = this.ctx.pool.workers.find((w) => w.state === 'READY' && !this.reserved.has(w));
       if (worker) {
         this.reserved.add(worker);
         return worker;
@@ -257,7 +204,7 @@ export class RedisDispatcher
       if ((await bull.getState()) !== 'failed') return;
       const record = await this.store.get(bull.id);
       if (record && !isTerminal(record.status)) {
-        await this.scheduler.fail(record, 'INTERRUPTED', `the queue gave up on it: ${err.message}`);
+        await this.ctx.lifecycle.fail(record, 'INTERRUPTED', `the queue gave up on it: ${err.message}`);
       }
     } catch (e) {
       this.logger.warn(`could not record the failure of ${bull.id}: ${(e as Error).message}`);
@@ -289,13 +236,13 @@ export class RedisDispatcher
         const state = bull ? await bull.getState() : 'missing';
         if (state !== 'missing' && state !== 'failed' && state !== 'completed') continue;
         if (record.attempts >= MAX_ATTEMPTS) {
-          await this.scheduler.fail(
+          await this.ctx.lifecycle.fail(
             record,
             'INTERRUPTED',
             `lost while running on each of ${record.attempts} attempts`,
           );
         } else if (
-          await this.store.transition(record.id, ['in_progress'], 'queued', { progress: 0, startedAt: null })
+          await this.ctx.lifecycle.requeue(record, { countAttempt: true, reason: 'its run was lost' })
         ) {
           if (bull) await bull.remove();
           await this.enqueue(record);
@@ -315,22 +262,17 @@ export class RedisDispatcher
     await Promise.race([Promise.allSettled([...this.processing]), sleep(5000)]);
   }
 
-  cancelRemote(jobId: string): void {
-    this.bus?.cancel(jobId);
-  }
-
-  async onApplicationShutdown(): Promise<void> {
+  async stop(): Promise<void> {
     this.stopping = true;
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
-    this.events.attachTransport(null);
+    this.ctx.pool.off('state', this.onPoolState);
     if (this.worker) {
       // Graceful close lets BullMQ finish its bookkeeping; pointless while Redis is unreachable.
       if (this.workerClient?.status === 'ready') await bounded(this.worker.close(), 5000);
       await bounded(this.worker.close(true), 2000);
     }
     await bounded(this.queue?.close(), 2000);
-    await this.bus?.stop();
-    for (const client of [this.queueClient, this.workerClient]) if (client) await closeClient(client);
+    for (const client of [this.queueClient, this.workerClient]) if (client) await closeRedis(client);
   }
 }
 
@@ -341,10 +283,4 @@ function sleep(ms: number): Promise<void> {
 /** Waits for `p` at most `ms`, ignoring its failure. */
 async function bounded(p: Promise<unknown> | undefined, ms: number): Promise<void> {
   await Promise.race([Promise.resolve(p).catch(() => undefined), sleep(ms)]);
-}
-
-/** QUIT when connected (bounded), otherwise drop the socket: a queued QUIT would wait forever. */
-export async function closeClient(client: Redis): Promise<void> {
-  if (client.status === 'ready') await bounded(client.quit(), 1000);
-  client.disconnect();
 }

@@ -12,6 +12,8 @@
  *   P:cache:<cacheKey>  ZSET id -> seq of every job with that cache key
  *   P:inflight:<cacheKey> STRING the queued or running job with that cache key
  *   P:expiry            ZSET id -> expiresAt of jobs whose outputs are not expired yet
+ *   P:outbox            ZSET webhook id -> when it is due (or its lease ends)
+ *   P:outbox:<id>       HASH intent (JSON), job (JSON snapshot at the change), attempts
  *
  * All scripts take no KEYS: the prefix comes as ARGV[1] (a standalone Redis, not a cluster).
  */
@@ -44,8 +46,27 @@ local function reindex(P, id, key, old, new)
   end
 end
 
+-- The job hash as one JSON object (its values are JSON already; seq a plain integer).
+local function snapshot(key)
+  local flat = redis.call('HGETALL', key)
+  local parts = {}
+  for i = 1, #flat, 2 do
+    parts[#parts + 1] = cjson.encode(flat[i]) .. ':' .. flat[i + 1]
+  end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+-- Writes a webhook owed by the change just made to the job at key (intent '' = none).
+local function add_delivery(P, key, intent)
+  if intent == '' then return end
+  local e = cjson.decode(intent)
+  redis.call('HSET', P .. ':outbox:' .. e.id, 'intent', intent, 'job', snapshot(key), 'attempts', '0')
+  redis.call('ZADD', P .. ':outbox', string.format('%.0f', e.at), e.id)
+end
+
 -- Applies field/value pairs from ARGV[first..] and the status change; nil unless in "from".
-local function mutate(P, id, from, to, delta, first)
+-- With an outbox intent, the delivery is written in the same script.
+local function mutate(P, id, from, to, delta, intent, first)
   local key = P .. ':job:' .. id
   local raw = redis.call('HGET', key, 'status')
   if not raw then return nil end
@@ -68,13 +89,14 @@ local function mutate(P, id, from, to, delta, first)
   end
   redis.call('HSET', key, 'status', cjson.encode(new))
   reindex(P, id, key, old, new)
+  add_delivery(P, key, intent)
   return redis.call('HGETALL', key)
 end
 `;
 
 /**
- * ARGV: P, id, status, idempotencyKey|'', cacheKey|'', maxQueue (0 = unbounded), then field/value
- * pairs. Returns {'OK', seq} or a refusal: {'EXISTS'}, {'IDEM', id}, {'ACTIVE', id}, {'FULL', n}.
+ * ARGV: P, id, status, idempotencyKey|'', cacheKey|'', maxQueue (0 = unbounded), outbox intent
+ * JSON|'', then field/value pairs. Returns {'OK', seq} or a refusal: {'EXISTS'}, {'IDEM', id}, {'ACTIVE', id}, {'FULL', n}.
  */
 export const INSERT = `${PRELUDE}
 local P, id, status, idem, ck, maxq = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
@@ -95,7 +117,7 @@ if status == 'queued' and maxq > 0 then
 end
 if idem ~= '' then redis.call('SET', P .. ':idem:' .. idem, id) end
 local seq = redis.call('INCR', P .. ':seq')
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   redis.call('HSET', key, ARGV[i], ARGV[i + 1])
 end
 redis.call('HSET', key, 'seq', seq)
@@ -105,12 +127,16 @@ if ck ~= '' then
   if active then redis.call('SET', P .. ':inflight:' .. ck, id) end
 end
 reindex(P, id, key, nil, status)
+add_delivery(P, key, ARGV[7])
 return {'OK', seq}
 `;
 
-/** ARGV: P, id, from (comma list, '' = any), to ('' = unchanged), attempts delta, field/value pairs. */
+/**
+ * ARGV: P, id, from (comma list, '' = any), to ('' = unchanged), attempts delta, outbox intent
+ * JSON|'', field/value pairs.
+ */
 export const MUTATE = `${PRELUDE}
-return mutate(ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), 6)
+return mutate(ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], 7)
 `;
 
 /** ARGV: P, field/value pairs. Takes the oldest queued job: in_progress, one more attempt. */
@@ -118,7 +144,7 @@ export const CLAIM_NEXT = `${PRELUDE}
 local P = ARGV[1]
 local head = redis.call('ZRANGE', P .. ':status:queued', 0, 0)
 if #head == 0 then return nil end
-return mutate(P, head[1], 'queued', 'in_progress', 1, 2)
+return mutate(P, head[1], 'queued', 'in_progress', 1, '', 2)
 `;
 
 /** ARGV: P, id. Removes the record and every index entry; 1 if it existed. */
@@ -139,5 +165,37 @@ if ck then
 end
 if idem and redis.call('GET', P .. ':idem:' .. idem) == id then redis.call('DEL', P .. ':idem:' .. idem) end
 redis.call('DEL', key)
+return 1
+`;
+
+/**
+ * ARGV: P, now, lease end, limit. Outbox entries due at `now`, each leased (its due time moved to
+ * the lease end) in the same script, so two replicas never hold one entry at once. Returns flat
+ * triples: intent, job, attempts.
+ */
+export const CLAIM_DELIVERIES = `
+local P = ARGV[1]
+local ids = redis.call('ZRANGEBYSCORE', P .. ':outbox', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))
+local out = {}
+for _, id in ipairs(ids) do
+  local v = redis.call('HMGET', P .. ':outbox:' .. id, 'intent', 'job', 'attempts')
+  if v[1] then
+    redis.call('ZADD', P .. ':outbox', ARGV[3], id)
+    out[#out + 1] = v[1]
+    out[#out + 1] = v[2]
+    out[#out + 1] = v[3]
+  else
+    redis.call('ZREM', P .. ':outbox', id)
+  end
+end
+return out
+`;
+
+/** ARGV: P, id, due, attempts. Puts a leased entry back (if it still exists). */
+export const RESCHEDULE_DELIVERY = `
+local P, id = ARGV[1], ARGV[2]
+if redis.call('EXISTS', P .. ':outbox:' .. id) == 0 then return 0 end
+redis.call('HSET', P .. ':outbox:' .. id, 'attempts', ARGV[4])
+redis.call('ZADD', P .. ':outbox', ARGV[3], id)
 return 1
 `;

@@ -1,5 +1,7 @@
 import type { ThrottlerLimitDetail, ThrottlerStorage } from '@nestjs/throttler';
-import Redis from 'ioredis';
+import type { Redis } from 'ioredis';
+
+import { closeRedis, redisClient } from './redis-connection';
 
 type ThrottlerStorageRecord = Omit<ThrottlerLimitDetail, 'ttl' | 'limit' | 'key' | 'tracker'>;
 
@@ -18,14 +20,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     url: string,
     private readonly prefix: string,
   ) {
-    this.redis = new Redis(url, {
-      lazyConnect: false,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 800,
-      commandTimeout: 800,
-    });
-    this.redis.on('error', () => undefined);
+    this.redis = redisClient(url, 'command', { lazyConnect: false, commandTimeout: 800 });
   }
 
   async increment(key: string, ttl: number, limit: number): Promise<ThrottlerStorageRecord> {
@@ -39,6 +34,6 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   }
 
   async close(): Promise<void> {
-    this.redis.disconnect();
+    await closeRedis(this.redis);
   }
 }

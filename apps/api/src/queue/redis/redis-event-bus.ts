@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 
 import { Logger } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
-import type { JobEventTransport } from '../job-events';
-import type { Job } from '../job.types';
+import type { Job } from '../../jobs/job.types';
+import type { JobTransport } from '../../jobs/queue-driver';
+import { closeRedis, redisClient } from './redis-connection';
 
 type BusMessage = { o: string; t: 'job'; job: Job } | { o: string; t: 'cancel'; id: string };
 
@@ -13,23 +14,31 @@ type BusMessage = { o: string; t: 'job'; job: Job } | { o: string; t: 'cancel'; 
  * and waits on replica B follow a job running on A, and cancel requests for a running job.
  * Each replica ignores its own messages (it delivered them locally already).
  */
-export class RedisEventBus implements JobEventTransport {
+export class RedisEventBus implements JobTransport {
   private readonly logger = new Logger('redis-bus');
   private readonly origin = randomUUID();
   private readonly channel: string;
   private readonly subscriber: Redis;
+  private readonly jobListeners: Array<(job: Job) => void> = [];
+  private readonly cancelListeners: Array<(id: string) => void> = [];
 
   constructor(
     url: string,
     prefix: string,
     /** Publishes on the store's connection: a lost message is no worse than a missed poll. */
     private readonly publisher: Redis,
-    private readonly handlers: { job(job: Job): void; cancel(id: string): void },
   ) {
     this.channel = `${prefix}:events`;
-    this.subscriber = new Redis(url, { lazyConnect: true, retryStrategy: (n) => Math.min(100 * n, 1000) });
-    this.subscriber.on('error', () => undefined);
+    this.subscriber = redisClient(url, 'subscriber');
     this.subscriber.on('message', (_channel: string, raw: string) => this.onMessage(raw));
+  }
+
+  onJob(listener: (job: Job) => void): void {
+    this.jobListeners.push(listener);
+  }
+
+  onCancel(listener: (id: string) => void): void {
+    this.cancelListeners.push(listener);
   }
 
   /** Not awaited on purpose: with Redis down at boot, the subscription waits for it. */
@@ -42,13 +51,7 @@ export class RedisEventBus implements JobEventTransport {
   }
 
   async stop(): Promise<void> {
-    if (this.subscriber.status === 'ready') {
-      await Promise.race([
-        this.subscriber.quit().catch(() => undefined),
-        new Promise((r) => setTimeout(r, 1000).unref()),
-      ]);
-    }
-    this.subscriber.disconnect();
+    await closeRedis(this.subscriber);
   }
 
   publish(job: Job): void {
@@ -71,7 +74,7 @@ export class RedisEventBus implements JobEventTransport {
       return;
     }
     if (message.o === this.origin) return;
-    if (message.t === 'job') this.handlers.job(message.job);
-    else if (message.t === 'cancel') this.handlers.cancel(message.id);
+    if (message.t === 'job') for (const l of this.jobListeners) l(message.job);
+    else if (message.t === 'cancel') for (const l of this.cancelListeners) l(message.id);
   }
 }

@@ -1,0 +1,184 @@
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { type RedisServer, startRedis } from '../../test/support/redis-server';
+import { EmbeddedDispatcher } from '../queue/embedded/embedded-dispatcher';
+import { SqliteJobStore } from '../queue/embedded/sqlite-job-store';
+import { RedisDispatcher } from '../queue/redis/redis-dispatcher';
+import { RedisJobStore } from '../queue/redis/redis-job-store';
+import type { StorageService } from '../storage/storage.service';
+import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
+import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
+import { JobEvents } from './job-events';
+import { JobLifecycle, OutboxSignal } from './job-lifecycle';
+import { JobRunner } from './job-runner';
+import { sampleJob } from './job-store.contract';
+import type { JobStore } from './job-store';
+import type { Job } from './job.types';
+import type { DispatchContext, JobTransport } from './queue-driver';
+import { ShutdownService } from './shutdown.service';
+
+const metric = { inc() {}, set() {}, observe() {}, labels: () => metric } as never;
+const transport: JobTransport = { publish() {}, cancel() {}, onJob() {}, onCancel() {} };
+
+/** A lifecycle over `store` that records every change it announces. */
+function harness(store: JobStore) {
+  const events = new JobEvents({ transport });
+  const published: Job[] = [];
+  const publish = events.publish.bind(events);
+  events.publish = (job: Job) => {
+    published.push(job);
+    publish(job);
+  };
+  const lifecycle = new JobLifecycle(
+    { outputTtlHours: 1 },
+    store,
+    events,
+    new OutboxSignal(),
+    metric,
+    metric,
+    metric,
+    metric,
+    metric,
+    metric,
+  );
+  return { lifecycle, published };
+}
+
+/** A pool with no loaded worker: dispatchers start but run nothing. */
+function idlePool(): WorkerPoolService {
+  return Object.assign(new EventEmitter(), {
+    workers: [],
+    acquire: () => null,
+    find: () => undefined,
+    hasLoadedWorker: () => false,
+  }) as unknown as WorkerPoolService;
+}
+
+/**
+ * Every path that puts a running job back in the queue goes through JobLifecycle.requeue: each
+ * announces exactly one change (status queued, progress 0, no start time) and counts attempts by
+ * the one rule (a crash or a lost run counts; a shutdown hand-back does not).
+ */
+describe('requeue paths', () => {
+  let store: SqliteJobStore;
+  beforeEach(async () => {
+    store = new SqliteJobStore(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-requeue-')), 'j.sqlite'));
+    await store.open();
+  });
+  afterEach(() => store.close());
+
+  const expectOneRequeue = (published: Job[], id: string, attempts: number) => {
+    expect(published.map((j) => [j.id, j.status, j.progress, j.startedAt, j.attempts])).toEqual([
+      [id, 'queued', 0, null, attempts],
+    ]);
+  };
+
+  it('restart recovery: counted, announced once', async () => {
+    await store.insert(sampleJob());
+    const claimed = (await store.claimNext(Date.now()))!;
+    const { lifecycle, published } = harness(store);
+    const ctx = {
+      lifecycle,
+      pool: idlePool(),
+      shutdown: new ShutdownService(),
+    } as unknown as DispatchContext;
+    const dispatcher = new EmbeddedDispatcher(store, ctx);
+    await dispatcher.start();
+    await dispatcher.stop();
+    expectOneRequeue(published, claimed.id, 1);
+    expect((await store.get(claimed.id))!.status).toBe('queued');
+  });
+
+  it('restart recovery of a job already retried: fails it INTERRUPTED instead', async () => {
+    await store.insert(sampleJob({ attempts: 1 }));
+    const claimed = (await store.claimNext(Date.now()))!;
+    expect(claimed.attempts).toBe(2);
+    const { lifecycle, published } = harness(store);
+    const ctx = {
+      lifecycle,
+      pool: idlePool(),
+      shutdown: new ShutdownService(),
+    } as unknown as DispatchContext;
+    const dispatcher = new EmbeddedDispatcher(store, ctx);
+    await dispatcher.start();
+    await dispatcher.stop();
+    expect(published.map((j) => [j.status, j.errorCode])).toEqual([['failed', 'INTERRUPTED']]);
+  });
+
+  it('worker crash: counted, announced once', async () => {
+    await store.insert(sampleJob());
+    const claimed = (await store.claimNext(Date.now()))!;
+    const { lifecycle, published } = harness(store);
+    const storage = { pathFor: () => '/nowhere', stat: async () => null, remove: async () => {} };
+    const runner = new JobRunner(
+      store,
+      { transport },
+      lifecycle,
+      storage as unknown as StorageService,
+      idlePool(),
+      new ShutdownService(),
+    );
+    const worker = {
+      ready: null,
+      runJob: () => Promise.resolve<RunOutcome>({ kind: 'crashed', reason: 'exit 137' }),
+    } as unknown as WorkerSupervisor;
+    await runner.run(worker, claimed);
+    // The run's start is announced too; the requeue is the one change to `queued`.
+    expectOneRequeue(
+      published.filter((j) => j.status === 'queued'),
+      claimed.id,
+      1,
+    );
+  });
+
+  it('shutdown hand-back: not counted, announced once', async () => {
+    await store.insert(sampleJob());
+    const claimed = (await store.claimNext(Date.now()))!;
+    const { lifecycle, published } = harness(store);
+    await lifecycle.requeue(claimed, { countAttempt: false, reason: 'handed back at shutdown' });
+    expectOneRequeue(published, claimed.id, 0);
+  });
+
+  describe('with the redis driver', () => {
+    let redis: RedisServer;
+    beforeAll(async () => {
+      redis = await startRedis();
+    });
+    afterAll(async () => {
+      await redis.stop();
+    });
+
+    it('a run lost with its replica, found by reconciliation: counted, announced once, back in line', async () => {
+      const rstore = new RedisJobStore(redis.url, 'requeue');
+      await rstore.open();
+      const { lifecycle, published } = harness(rstore);
+      const ctx = {
+        lifecycle,
+        pool: idlePool(),
+        shutdown: new ShutdownService(),
+      } as unknown as DispatchContext;
+      const dispatcher = new RedisDispatcher(
+        { redisUrl: redis.url, redisPrefix: 'requeue', redisLockS: 1, devices: ['cpu'] },
+        rstore,
+        ctx,
+      );
+      try {
+        await rstore.insert(sampleJob());
+        // Claimed by a replica that died before BullMQ ever saw the job: no queue entry at all.
+        const claimed = (await rstore.claimNext(Date.now() - 60_000))!;
+        await dispatcher.start();
+        await (dispatcher as unknown as { reconcile(): Promise<void> }).reconcile();
+        expectOneRequeue(published, claimed.id, 1);
+        // And it is on the shared queue again, for any replica to take.
+        const queue = (dispatcher as unknown as { queue: { getJob(id: string): Promise<unknown> } }).queue;
+        expect(await queue.getJob(claimed.id)).toBeTruthy();
+      } finally {
+        await dispatcher.stop();
+        await rstore.close();
+      }
+    });
+  });
+});

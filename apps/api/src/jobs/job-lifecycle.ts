@@ -1,0 +1,172 @@
+import { EventEmitter } from 'node:events';
+
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { isJobErrorCode, type JobErrorCode, type JobStatus } from '@t2v/contracts';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Counter, Histogram } from 'prom-client';
+import { ulid } from 'ulid';
+
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { METRIC } from '../metrics/metrics';
+import { JobEvents } from './job-events';
+import { JOB_STORE, type JobStore, type OutboxIntent } from './job-store';
+import type { Job, JobTimings } from './job.types';
+
+/** Tells the webhook deliverer that the outbox holds something new (it also polls). */
+@Injectable()
+export class OutboxSignal extends EventEmitter {
+  notify(): void {
+    this.emit('written');
+  }
+}
+
+/** How a job goes back to the queue: whether the run that ended counts as one of its attempts. */
+export interface Requeue {
+  /** False only when the run was handed back unfinished on purpose (shutdown). */
+  countAttempt: boolean;
+  /** For the log: why the run ended. */
+  reason: string;
+}
+
+/**
+ * The one owner of every status change of a job after it is accepted. Each method makes the
+ * transition in the store (with the webhook it owes, in the same commit), announces it, and
+ * counts it; the dispatchers, the runner and the job service call these and nothing else.
+ * See docs/architecture/10-api.md for the states and who calls what.
+ */
+@Injectable()
+export class JobLifecycle {
+  private readonly logger = new Logger('lifecycle');
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'outputTtlHours'>,
+    @Inject(JOB_STORE) private readonly store: JobStore,
+    private readonly events: JobEvents,
+    private readonly outbox: OutboxSignal,
+    @InjectMetric(METRIC.jobsSubmitted) private readonly submitted: Counter<string>,
+    @InjectMetric(METRIC.jobsFinished) private readonly finished: Counter<string>,
+    @InjectMetric(METRIC.cacheHits) private readonly cacheHits: Counter<string>,
+    @InjectMetric(METRIC.queueWait) private readonly queueWait: Histogram<string>,
+    @InjectMetric(METRIC.inference) private readonly inference: Histogram<string>,
+    @InjectMetric(METRIC.encode) private readonly encode: Histogram<string>,
+  ) {}
+
+  /** A new job was inserted, queued. */
+  accepted(job: Job): void {
+    this.submitted.inc({ model: job.model });
+    this.events.publish(job);
+  }
+
+  /**
+   * Inserts `record`, a completed copy of a cached result, with the webhook it owes. Counted as
+   * submitted and finished both, so submitted minus finished stays the jobs in flight.
+   */
+  async insertCached(record: Omit<Job, 'seq'>): Promise<Job> {
+    const intent = this.intent(record, 'completed', record.completedAt ?? Date.now());
+    const job = await this.store.insert(record, intent);
+    this.submitted.inc({ model: job.model });
+    this.finished.inc({ model: job.model, status: 'completed' });
+    this.cacheHits.inc();
+    this.events.publish(job);
+    if (intent) this.outbox.notify();
+    return job;
+  }
+
+  /** A claimed job's run has begun on a worker (`loadS`: that worker's model load time). */
+  async started(job: Job, loadS: number | null): Promise<void> {
+    const queueS =
+      job.startedAt && job.attempts === 1 ? (job.startedAt - job.createdAt) / 1000 : job.timings.queue_s;
+    if (job.attempts === 1 && queueS !== null) this.queueWait.observe(queueS);
+    const timings: JobTimings = { ...job.timings, queue_s: queueS, load_s: loadS };
+    const started = await this.store.transition(job.id, ['in_progress'], 'in_progress', { timings });
+    if (started) this.events.publish(started);
+  }
+
+  /**
+   * Progress of a running job. Best effort: with the store briefly unreachable (Redis restarting)
+   * this update is dropped; the next one, or the terminal write, carries the state forward.
+   */
+  progress(job: Job, progress: number): void {
+    this.store.transition(job.id, ['in_progress'], 'in_progress', { progress }).then(
+      (j) => {
+        if (j) this.events.publish(j);
+      },
+      (err: unknown) => this.logger.warn(`progress of ${job.id} not recorded: ${(err as Error).message}`),
+    );
+  }
+
+  async complete(job: Job, result: { inference_s: number; encode_s: number }): Promise<Job | null> {
+    const now = Date.now();
+    const done = await this.settle(job, ['in_progress'], 'completed', {
+      progress: 100,
+      completedAt: now,
+      expiresAt: now + this.config.outputTtlHours * 3600_000,
+      timings: { ...job.timings, ...result },
+    });
+    if (done) {
+      this.inference.observe(result.inference_s);
+      this.encode.observe(result.encode_s);
+    }
+    return done;
+  }
+
+  async fail(job: Job, code: JobErrorCode | string, message: string): Promise<Job | null> {
+    const errorCode: JobErrorCode = isJobErrorCode(code) ? code : 'ENGINE_ERROR';
+    const failed = await this.settle(job, ['queued', 'in_progress'], 'failed', {
+      errorCode,
+      errorMessage: message,
+      completedAt: Date.now(),
+    });
+    if (failed) this.logger.warn(`${job.id} failed: ${errorCode}: ${message}`);
+    return failed;
+  }
+
+  /** Queued or running becomes cancelled; null if it was neither any more. */
+  cancel(job: Job): Promise<Job | null> {
+    return this.settle(job, ['queued', 'in_progress'], 'cancelled', { completedAt: Date.now() });
+  }
+
+  /**
+   * A running job goes back to the queue, from the start. Every path (restart recovery, worker
+   * crash, shutdown hand-back, a lost run found by reconciliation) comes through here, so each
+   * publishes the change and counts attempts by the same rule.
+   */
+  async requeue(job: Job, how: Requeue): Promise<Job | null> {
+    const requeued = await this.store.transition(job.id, ['in_progress'], 'queued', {
+      progress: 0,
+      startedAt: null,
+      ...(how.countAttempt ? {} : { attempts: Math.max(0, job.attempts - 1) }),
+    });
+    if (requeued) {
+      this.logger.warn(
+        `requeued ${job.id} (${how.reason}; attempt ${how.countAttempt ? 'counted' : 'not counted'})`,
+      );
+      this.events.publish(requeued);
+    }
+    return requeued;
+  }
+
+  private async settle(
+    job: Job,
+    from: JobStatus[],
+    to: 'completed' | 'failed' | 'cancelled',
+    patch: Partial<Job>,
+  ): Promise<Job | null> {
+    const intent = this.intent(job, to, Date.now());
+    const settled = await this.store.transition(job.id, from, to, patch, intent);
+    if (!settled) return null;
+    this.finished.inc({ model: settled.model, status: to });
+    this.events.publish(settled);
+    if (intent) this.outbox.notify();
+    return settled;
+  }
+
+  private intent(
+    job: Pick<Job, 'webhookUrl'>,
+    to: 'completed' | 'failed' | 'cancelled',
+    at: number,
+  ): OutboxIntent | undefined {
+    if (!job.webhookUrl) return undefined;
+    return { id: `msg_${ulid()}`, event: `video.${to}`, url: job.webhookUrl, at };
+  }
+}

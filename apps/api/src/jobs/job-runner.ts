@@ -1,0 +1,128 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { GenerateRequest } from '@t2v/contracts';
+
+import { StorageService } from '../storage/storage.service';
+import { WorkerPoolService } from '../worker-pool/worker-pool.service';
+import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
+import { JobLifecycle } from './job-lifecycle';
+import { JOB_STORE, type JobStore } from './job-store';
+import { StoreUnavailable } from './job-store.errors';
+import type { Job } from './job.types';
+import { QUEUE_DRIVER, type QueueDriver } from './queue-driver';
+import { ShutdownService } from './shutdown.service';
+
+/** A job whose worker died is run at most this many times in all. */
+export const MAX_ATTEMPTS = 2;
+
+/**
+ * Runs one claimed job on one worker and records the outcome through the lifecycle. Knows
+ * nothing of how the job was dispatched: both drivers' dispatchers call `run`.
+ */
+@Injectable()
+export class JobRunner {
+  private readonly logger = new Logger('runner');
+
+  constructor(
+    @Inject(JOB_STORE) private readonly store: JobStore,
+    @Inject(QUEUE_DRIVER) private readonly driver: Pick<QueueDriver, 'transport'>,
+    private readonly lifecycle: JobLifecycle,
+    private readonly storage: StorageService,
+    private readonly pool: WorkerPoolService,
+    private readonly shutdown: ShutdownService,
+  ) {
+    // Another replica was asked to cancel a job this one runs.
+    driver.transport.onCancel((id) => this.pool.find(id)?.cancel(id));
+  }
+
+  /** Asks whichever worker runs `jobId`, here or on another replica, to stop within a step. */
+  stop(jobId: string): void {
+    this.pool.find(jobId)?.cancel(jobId);
+    this.driver.transport.cancel(jobId);
+  }
+
+  /** Runs a claimed job on `worker` and records the outcome. Never rejects. */
+  async run(worker: WorkerSupervisor, job: Job): Promise<void> {
+    const request: GenerateRequest = {
+      type: 'generate',
+      job_id: job.id,
+      params: job.params,
+      out_path: this.storage.pathFor(job.id, 'video'),
+      thumbnail_path: this.storage.pathFor(job.id, 'thumbnail'),
+    };
+    let lastProgress = -1;
+    // Hand the job over before any await: runJob marks the worker BUSY synchronously, so the
+    // dispatch loop cannot give the same worker a second job.
+    const running = worker.runJob(request, (step, total) => {
+      const progress = Math.min(99, Math.floor((step / total) * 100));
+      if (progress === lastProgress) return;
+      lastProgress = progress;
+      this.lifecycle.progress(job, progress);
+    });
+    try {
+      await this.lifecycle.started(job, worker.ready?.load_s ?? null);
+    } catch (err) {
+      this.logger.warn(`start of ${job.id} not recorded: ${(err as Error).message}`);
+    }
+    const outcome = await running;
+    // A shared store may be briefly unreachable (Redis restarting): keep the outcome and retry.
+    for (let tries = 1; ; tries++) {
+      try {
+        await this.settle(job, outcome);
+        return;
+      } catch (err) {
+        if (err instanceof StoreUnavailable && tries < 120 && !this.shutdown.draining) {
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        this.logger.error(`could not record the outcome of ${job.id}: ${(err as Error).message}`);
+        return;
+      }
+    }
+  }
+
+  private async settle(job: Job, outcome: RunOutcome): Promise<void> {
+    const current = await this.store.get(job.id);
+    const sameRun = current?.attempts === job.attempts && current.startedAt === job.startedAt;
+    if (!current || current.status !== 'in_progress' || !sameRun) {
+      // Cancelled or deleted while running: whatever the worker produced is not wanted. Any other
+      // state belongs to another run of this job (taken over, handed back, already completed:
+      // the same output path), which this outcome must not touch.
+      if (outcome.kind === 'done' && (!current || current.status === 'cancelled'))
+        await this.storage.remove(job.id);
+      return;
+    }
+    switch (outcome.kind) {
+      case 'done': {
+        if (!(await this.storage.stat(job.id, 'video'))) {
+          await this.lifecycle.fail(
+            current,
+            'STORAGE_ERROR',
+            'the worker reported done but the MP4 is not in place',
+          );
+          return;
+        }
+        const { inference_s, encode_s } = outcome.event.timings;
+        await this.lifecycle.complete(current, { inference_s, encode_s });
+        return;
+      }
+      case 'error':
+        if (outcome.code === 'CANCELLED') await this.lifecycle.cancel(current);
+        else await this.lifecycle.fail(current, outcome.code, outcome.message);
+        return;
+      case 'crashed':
+        if (current.attempts < MAX_ATTEMPTS) {
+          await this.lifecycle.requeue(current, {
+            countAttempt: true,
+            reason: `worker crashed: ${outcome.reason}`,
+          });
+        } else {
+          await this.lifecycle.fail(
+            current,
+            'WORKER_CRASHED',
+            `worker crashed on every attempt: ${outcome.reason}`,
+          );
+        }
+        return;
+    }
+  }
+}

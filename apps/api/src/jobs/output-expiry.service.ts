@@ -1,0 +1,39 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { StorageService } from '../storage/storage.service';
+import { JOB_STORE, type JobStore } from './job-store';
+
+/** Deletes the outputs of completed jobs once they expire; the record stays, marked expired. */
+@Injectable()
+export class OutputExpiryService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('expiry');
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'expirySweepS'>,
+    @Inject(JOB_STORE) private readonly store: JobStore,
+    private readonly storage: StorageService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.sweep(), this.config.expirySweepS * 1000);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async sweep(): Promise<void> {
+    try {
+      for (const job of await this.store.findExpired(Date.now())) {
+        await this.storage.remove(job.id);
+        await this.store.update(job.id, { expired: true });
+        this.logger.log(`outputs of ${job.id} expired and were removed`);
+      }
+    } catch (err) {
+      this.logger.error(`expiry sweep failed: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import { Injectable, Logger } from '@nestjs/common';
+
+/** What readers see of the shutdown: whether this process is draining. */
+export interface ShutdownState {
+  readonly draining: boolean;
+}
+
+/**
+ * Whether this process is draining before it stops. Written once, by `begin` (SIGTERM in
+ * main.ts); read by readiness (503 from then on), the job service (refuses new jobs) and the
+ * dispatchers (take no more jobs).
+ */
+@Injectable()
+export class ShutdownService implements ShutdownState {
+  private readonly logger = new Logger('shutdown');
+  private state = false;
+
+  get draining(): boolean {
+    return this.state;
+  }
+
+  begin(reason: string): void {
+    if (this.state) return;
+    this.state = true;
+    this.logger.log(`draining: ${reason}`);
+  }
+}

@@ -1,0 +1,39 @@
+import type { DispatchContext, JobDispatcher, JobTransport, QueueDriver } from '../../jobs/queue-driver';
+import { EmbeddedDispatcher } from './embedded-dispatcher';
+import { SqliteJobStore } from './sqlite-job-store';
+
+/** One process, one SQLite file: nobody else to tell about changes or cancels. */
+const LOCAL_ONLY: JobTransport = {
+  publish: () => undefined,
+  cancel: () => undefined,
+  onJob: () => undefined,
+  onCancel: () => undefined,
+};
+
+/** The embedded queue driver (`T2V_QUEUE=embedded`): a SQLite file and an in-process pump. */
+export class EmbeddedDriver implements QueueDriver {
+  readonly name = 'embedded';
+  readonly store: SqliteJobStore;
+  readonly transport = LOCAL_ONLY;
+  readonly sharedOutputs = false;
+
+  constructor(file: string, maxQueue: number) {
+    this.store = new SqliteJobStore(file, maxQueue);
+  }
+
+  throttlerStorage(): undefined {
+    return undefined;
+  }
+
+  createDispatcher(context: DispatchContext): JobDispatcher {
+    return new EmbeddedDispatcher(this.store, context);
+  }
+
+  open(): Promise<void> {
+    return this.store.open();
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}

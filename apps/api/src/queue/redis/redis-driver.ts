@@ -1,0 +1,47 @@
+import type { AppConfig } from '../../config/app-config';
+import type { DispatchContext, JobDispatcher, QueueDriver } from '../../jobs/queue-driver';
+import { RedisDispatcher } from './redis-dispatcher';
+import { RedisEventBus } from './redis-event-bus';
+import { RedisJobStore } from './redis-job-store';
+import { RedisThrottlerStorage } from './redis-throttler.storage';
+
+type RedisDriverConfig = Pick<AppConfig, 'redisUrl' | 'redisPrefix' | 'redisLockS' | 'devices' | 'maxQueue'>;
+
+/**
+ * The redis queue driver (`T2V_QUEUE=redis`): records and the queue in Redis, so any number of
+ * replicas share them; BullMQ dispatch; changes and cancels over pub/sub. See ADR 0040.
+ */
+export class RedisDriver implements QueueDriver {
+  readonly name = 'redis';
+  readonly store: RedisJobStore;
+  readonly transport: RedisEventBus;
+  /** Every replica writes into the one output volume. */
+  readonly sharedOutputs = true;
+  private throttler: RedisThrottlerStorage | null = null;
+
+  constructor(private readonly config: RedisDriverConfig) {
+    this.store = new RedisJobStore(config.redisUrl!, config.redisPrefix, config.maxQueue);
+    this.transport = new RedisEventBus(config.redisUrl!, config.redisPrefix, this.store.client);
+  }
+
+  /** Rate-limit counters in Redis, so a client's limit is the same on every replica. */
+  throttlerStorage(): RedisThrottlerStorage {
+    this.throttler ??= new RedisThrottlerStorage(this.config.redisUrl!, this.config.redisPrefix);
+    return this.throttler;
+  }
+
+  createDispatcher(context: DispatchContext): JobDispatcher {
+    return new RedisDispatcher(this.config, this.store, context);
+  }
+
+  async open(): Promise<void> {
+    await this.store.open();
+    this.transport.start();
+  }
+
+  async close(): Promise<void> {
+    await this.transport.stop();
+    await this.throttler?.close();
+    await this.store.close();
+  }
+}

@@ -1,0 +1,32 @@
+import { z } from 'zod';
+
+const range = z.object({ min: z.number(), max: z.number(), default: z.number() });
+
+/** The public model object (GET /v1/models). Also documents the spec. */
+export const modelObjectSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal('model'),
+    created: z.number().int(),
+    owned_by: z.string(),
+    engine: z.enum(['synthetic', 'wan-tiny', 'wan']),
+    description: z.string(),
+    presets: z.object({
+      sizes: z.array(z.string()),
+      default_size: z.string(),
+      fps: z.number().int(),
+      fps_range: z.object({ min: z.number(), max: z.number() }),
+      seconds: range,
+      max_frames: z.number().int(),
+      num_inference_steps: range,
+      guidance_scale: range,
+      max_prompt_length: z.number().int(),
+    }),
+  })
+  .describe('Model');
+
+export type ModelObject = z.infer<typeof modelObjectSchema>;
+
+export const modelListSchema = z
+  .object({ object: z.literal('list'), data: z.array(modelObjectSchema) })
+  .describe('ModelList');

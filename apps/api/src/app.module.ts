@@ -48,7 +48,7 @@ export class AppModule {
         MetricsModule,
         QueueDriverModule.forConfig(config),
         JobsModule,
-        WebhooksModule.forConfig(config),
+        WebhooksModule,
         ModelsModule,
         VideosModule,
         CompatModule,

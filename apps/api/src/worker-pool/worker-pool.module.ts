@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 
-import { WorkerMetricsService } from '../metrics/worker-metrics.service';
+import { WorkerMetricsService } from './worker-metrics.service';
 import { WorkerPoolService } from './worker-pool.service';
 
 /** The supervised engine workers of this process, and their metrics. Knows nothing of queues. */

@@ -190,7 +190,6 @@ export class WorkerSupervisor extends EventEmitter {
         this.consecutiveFailures = 0;
         this.logger.log(`ready: ${event.model} on ${event.device} (load ${event.load_s}s)`);
         this.setState('READY');
-        this.emit('ready', event);
         break;
       case 'heartbeat':
         this.heartbeat = event;

@@ -179,10 +179,10 @@ export class SqliteJobStore implements JobStore {
     return this.load(id);
   }
 
-  /** The record, from the cache or the file. Callers get a copy they may change. */
+  /** The record, from the cache or the file. Records are immutable (frozen): change = new object. */
   private load(id: string): Job | null {
     const cached = this.cache.get(id);
-    if (cached) return structuredClone(cached);
+    if (cached) return cached;
     const job = this.read(this.sql('SELECT seq, body FROM jobs WHERE id = ?').get(id));
     if (job) this.remember(job);
     return job;
@@ -190,10 +190,14 @@ export class SqliteJobStore implements JobStore {
 
   private readonly cache = new Map<string, Job>();
 
-  /** Keeps a copy of a committed record; the oldest entries go first when the cache is full. */
+  /**
+   * Keeps a committed record; the oldest entries go first when the cache is full. Frozen, so the
+   * cached copy can be handed out as it is: a caller that tried to change it would throw.
+   */
   private remember(job: Job): void {
+    deepFreeze(job);
     this.cache.delete(job.id);
-    this.cache.set(job.id, structuredClone(job));
+    this.cache.set(job.id, job);
     if (this.cache.size > CACHED_RECORDS) this.cache.delete(this.cache.keys().next().value!);
   }
 
@@ -387,4 +391,12 @@ export class SqliteJobStore implements JobStore {
     const r = row as { seq: number; body: string };
     return { ...(JSON.parse(r.body) as Omit<Job, 'seq'>), seq: r.seq };
   }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }

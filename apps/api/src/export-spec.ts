@@ -4,11 +4,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { createApp } from '../bootstrap';
-import { JsonLogger } from '../common/json-logger';
-import { loadConfig } from '../config/config.schema';
-import { ModelsService } from '../models/models.service';
-import { buildOpenApiDocument } from './openapi';
+import { createApp } from './bootstrap';
+import { JsonLogger } from './common/json-logger';
+import { loadConfig } from './config/config.schema';
+import { ModelsService } from './models/models.service';
+import { buildOpenApiDocument } from './openapi/openapi';
 
 /**
  * Writes the OpenAPI document without starting a server or workers (default configuration).

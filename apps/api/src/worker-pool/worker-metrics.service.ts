@@ -2,9 +2,9 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Gauge } from 'prom-client';
 
-import { WorkerPoolService } from '../worker-pool/worker-pool.service';
-import { WORKER_STATES, type WorkerSupervisor } from '../worker-pool/worker-supervisor';
-import { METRIC } from './metrics';
+import { METRIC } from '../metrics/metrics';
+import { WorkerPoolService } from './worker-pool.service';
+import { WORKER_STATES, type WorkerSupervisor } from './worker-supervisor';
 
 /** Mirrors the worker pool into Prometheus: state per worker, restarts, load time, GPU memory. */
 @Injectable()

@@ -26,7 +26,7 @@ const UNLOGGED_ROUTES = new Set(['/metrics', '/healthz', '/readyz']);
  * The security headers helmet sets, computed once: with these options none depends on the request,
  * so each response gets them from a list instead of running helmet's middleware chain per request.
  */
-export function securityHeaders(): Array<[string, string]> {
+function securityHeaders(): Array<[string, string]> {
   const headers = new Map<string, string>();
   const sink = {
     setHeader: (name: string, value: unknown) => void headers.set(name.toLowerCase(), String(value)),

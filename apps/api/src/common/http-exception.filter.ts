@@ -88,7 +88,7 @@ function fromDomainError(e: unknown): ApiError | null {
   return null;
 }
 
-export function toApiError(exception: unknown, req?: RequestLike): ApiError {
+function toApiError(exception: unknown, req?: RequestLike): ApiError {
   if (exception instanceof ApiError) return exception;
   const domain = fromDomainError(exception);
   if (domain) return domain;

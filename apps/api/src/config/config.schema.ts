@@ -10,7 +10,7 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
  * Every environment variable the API reads, validated once at boot. Nothing else reads
  * `process.env`: a bad value stops the process with a message naming the variable.
  */
-export const envSchema = z.object({
+const envSchema = z.object({
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),

@@ -2,7 +2,7 @@ import { ulid } from 'ulid';
 
 import type { Job } from './job.types';
 
-export function newJobId(): string {
+function newJobId(): string {
   return `video_${ulid()}`;
 }
 

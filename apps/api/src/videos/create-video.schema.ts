@@ -1,6 +1,5 @@
 import { z } from 'zod';
 
-import type { GenerateParams } from '@t2v/contracts';
 
 import { ApiError } from '../common/api-error';
 import type { NewJobRequest } from '../jobs/job.types';

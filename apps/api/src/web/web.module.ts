@@ -56,7 +56,7 @@ export const PLAYGROUND_CSP = [
  * the user has typed an API key; every call it makes then goes through the API's guard like any
  * other client's.
  */
-export function createWebHook(root: string, logger?: Pick<Logger, 'warn'>): onRequestHookHandler {
+function createWebHook(root: string, logger?: Pick<Logger, 'warn'>): onRequestHookHandler {
   const index = join(root, 'index.html');
   if (!existsSync(index)) {
     logger?.warn(`playground not built (${index} is missing): run \`npx nx run web:build\``);

@@ -9,5 +9,6 @@ module.exports = {
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper: {
     '^@t2v/contracts$': path.join(__dirname, 'libs/contracts/src/index.ts'),
+    '^@t2v/testing/(.*)$': path.join(__dirname, 'libs/testing/src/$1'),
   },
 };

@@ -9,6 +9,9 @@ module.exports = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: path.join(__dirname, 'tsconfig.spec.json') }],
   },
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    '^@t2v/testing/(.*)$': path.join(__dirname, '../../libs/testing/src/$1'),
+  },
   testMatch: ['<rootDir>/src/**/*.spec.ts'],
 };

@@ -15,6 +15,9 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: path.join(__dirname, 'tsconfig.spec.json') }],
   },
   // Sources import siblings as './x.js' (NodeNext); under jest they resolve to './x.ts'.
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    '^@t2v/testing/(.*)$': path.join(__dirname, '../../libs/testing/src/$1'),
+  },
   testMatch: ['<rootDir>/src/**/*.spec.ts'],
 };

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { ExitCode } from './exit-codes.js';
-import { fakeApi } from './testing/fake-api.js';
+import { FAKE_MODEL, fakeApi } from './testing/fake-api.js';
 import { runCli } from './testing/capture.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 't2v-cli-'));
@@ -58,7 +58,9 @@ describe('t2v generate', () => {
     const { code, stdout, stderr } = await runCli(['generate', 'a fox', '--size', '7x7']);
     expect(code).toBe(ExitCode.REQUEST_REJECTED);
     expect(stdout).toBe('');
-    expect(stderr.split('\n')[0]).toBe("t2v: Unsupported size '7x7'. Supported sizes: 256x256, 320x192.");
+    expect(stderr.split('\n')[0]).toBe(
+      `t2v: Unsupported size '7x7'. Supported sizes: ${FAKE_MODEL.presets.sizes.join(', ')}.`,
+    );
     expect(stderr).toContain('status 400');
     expect(stderr).toContain('param size');
     expect(stderr).toContain('code unsupported_size');
@@ -157,8 +159,10 @@ describe('t2v list / get / download / cancel / delete / models', () => {
   it('lists models with presets', async () => {
     const { code, stdout } = await runCli(['models']);
     expect(code).toBe(0);
+    const sizes = FAKE_MODEL.presets.sizes.join(',');
+    expect(sizes).toContain('320x192,192x320,256x256');
     expect(stdout).toMatch(
-      /t2v-synthetic\s+synthetic\s+320x192\s+256x256,320x192\s+1-10 \(1\)\s+1-100 \(8\)\s+24/,
+      new RegExp(String.raw`t2v-synthetic\s+synthetic\s+320x192\s+${sizes}\s+1-10 \(1\)\s+1-100 \(8\)\s+24`),
     );
   });
 

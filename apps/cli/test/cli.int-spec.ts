@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { type LiveApi, startApi, WORKSPACE_ROOT } from './live-api.js';
+import { type LiveApi, startApi, WORKSPACE_ROOT } from '@t2v/testing/live-api';
 
 const BIN = join(WORKSPACE_ROOT, 'apps/cli/dist/main.js');
 const FFPROBE = process.env['FFPROBE'] ?? '/usr/bin/ffprobe';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 
-import { type LiveApi, startApi, WORKSPACE_ROOT } from './live-api';
+import { type LiveApi, startApi, WORKSPACE_ROOT } from '@t2v/testing/live-api';
 
 /**
  * The playground in a real headless Chromium against the real API (synthetic engine): presets,
@@ -29,6 +29,20 @@ async function launch(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/** The live API, once it serves the built page at `/`. */
+async function startPlaygroundApi(env: Record<string, string>): Promise<LiveApi> {
+  const api = await startApi(env);
+  const page = await fetch(`${api.url}/`).catch(() => undefined);
+  if (!page?.ok || !page.headers.get('content-type')?.startsWith('text/html')) {
+    await api.stop();
+    throw new Error(
+      `The API does not serve the playground at / (status ${page?.status}): build it (\`npx nx run web:build\`) ` +
+        'and import WebModule.serve() in apps/api/src/app.module.ts.',
+    );
+  }
+  return api;
 }
 
 /** Records what must not happen: requests to any other origin, and script errors. */
@@ -59,7 +73,7 @@ describe('playground (headless Chromium, synthetic engine)', () => {
 
   beforeAll(async () => {
     // 60 ms a step: slow enough to watch progress advance and to cancel, quick enough for CI.
-    api = await startApi({ T2V_SYNTHETIC_STEP_MS: '60' });
+    api = await startPlaygroundApi({ T2V_SYNTHETIC_STEP_MS: '60' });
     browser = await launch();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: api.url });
@@ -247,7 +261,7 @@ describe('playground with a busy server (headless Chromium)', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    api = await startApi({ T2V_SYNTHETIC_STEP_MS: '100', T2V_MAX_QUEUE: '1' });
+    api = await startPlaygroundApi({ T2V_SYNTHETIC_STEP_MS: '100', T2V_MAX_QUEUE: '1' });
     browser = await launch();
   });
 
@@ -299,7 +313,7 @@ describe('playground with API keys (headless Chromium)', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    api = await startApi({ T2V_SYNTHETIC_STEP_MS: '10', T2V_API_KEYS: KEY });
+    api = await startPlaygroundApi({ T2V_SYNTHETIC_STEP_MS: '10', T2V_API_KEYS: KEY });
     browser = await launch();
   });
 

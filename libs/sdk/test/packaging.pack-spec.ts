@@ -8,7 +8,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { type LiveApi, startApi, WORKSPACE_ROOT } from './live-api.js';
+import { type LiveApi, startApi, WORKSPACE_ROOT } from '@t2v/testing/live-api';
 
 const SDK_DIR = join(WORKSPACE_ROOT, 'libs/sdk');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';

@@ -16,7 +16,7 @@ import {
   type Video,
   type VideoEventName,
 } from '../src/index.js';
-import { type LiveApi, startApi } from './live-api.js';
+import { type LiveApi, startApi } from '@t2v/testing/live-api';
 
 const FFPROBE = process.env['FFPROBE'] ?? '/usr/bin/ffprobe';
 

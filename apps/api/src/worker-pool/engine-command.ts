@@ -14,6 +14,22 @@ export interface EngineLaunch {
 }
 
 /**
+ * The synthetic engine is its own project (apps/engine-synthetic). The built API starts its build
+ * (`nx run api:build` builds it first); the API running from sources (unit tests) starts its
+ * sources, transpiled on the fly, as it does itself.
+ */
+function syntheticEngineCommand(): string[] {
+  if (path.extname(__filename) === '.ts') {
+    const source = path.join(ROOT, 'apps/engine-synthetic/src/main.ts');
+    return [process.execPath, '-r', '@swc-node/register', source];
+  }
+  const compiled = path.join(ROOT, 'dist/apps/engine-synthetic/main.js');
+  if (!fs.existsSync(compiled))
+    throw new Error(`${compiled} is missing: build the synthetic engine (npx nx run engine-synthetic:build)`);
+  return [process.execPath, compiled];
+}
+
+/**
  * How to start one worker of the configured engine. Engines are processes behind the protocol:
  * the API never imports them.
  */
@@ -35,11 +51,7 @@ export function engineLaunch(config: AppConfig, device: string, ffmpeg: string):
   if (config.workerCommand) return { command: config.workerCommand, env };
   if (config.engine === 'synthetic') {
     env['T2V_SYNTHETIC_STEP_MS'] = String(config.syntheticStepMs);
-    const compiled = path.join(__dirname, '../engines/synthetic/main.js');
-    if (fs.existsSync(compiled)) return { command: [process.execPath, compiled], env };
-    // Running from sources (unit tests): transpile on the fly.
-    const source = path.join(__dirname, '../engines/synthetic/main.ts');
-    return { command: [process.execPath, '-r', '@swc-node/register', source], env };
+    return { command: syntheticEngineCommand(), env };
   }
   const workerDir = path.join(ROOT, 'apps/worker');
   env['PYTHONPATH'] = path.join(workerDir, 'src');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import type { GenerateRequest } from '@t2v/contracts';
 
-import { WorkerHarness } from './worker-harness';
+import { WorkerHarness } from '@t2v/testing/worker-harness';
 
 const fake = (name: string, env: NodeJS.ProcessEnv = {}): WorkerHarness =>
   new WorkerHarness(process.execPath, [join(__dirname, `${name}.js`)], { FAKE_HEARTBEAT_MS: '20', ...env });

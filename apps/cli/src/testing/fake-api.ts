@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 
 import type { Transport, TransportRequest, TransportResponse, Video } from '@t2v/sdk';
+import { assertSpecKeys, enumOf, modelPresets, readSpec, specLimits } from '@t2v/testing/openapi-presets';
 
 /** Behaviour switches of the fake API. */
 export interface FakeApiOptions {
@@ -12,7 +13,28 @@ export interface FakeApiOptions {
   hang?: boolean;
 }
 
-const SIZES = ['256x256', '320x192'];
+/** The committed OpenAPI document: the fake's model, limits and error vocabulary come from it. */
+const SPEC = readSpec();
+const LIMITS = specLimits(SPEC);
+/** The served model as the fake lists it: the spec's limits with the synthetic engine's defaults. */
+export const FAKE_MODEL = {
+  id: LIMITS.model,
+  object: 'model',
+  created: 1,
+  owned_by: 't2v',
+  engine: 'synthetic',
+  description: 'test pattern',
+  presets: modelPresets(
+    { default_size: '320x192', fps: 24, seconds: 1, num_inference_steps: 8, guidance_scale: 5 },
+    SPEC,
+  ),
+};
+assertSpecKeys(SPEC, 'Model', FAKE_MODEL);
+if (!enumOf(SPEC, 'Model', 'engine').includes(FAKE_MODEL.engine))
+  throw new Error(`the spec's Model.engine has no '${FAKE_MODEL.engine}'`);
+const ERROR_TYPES = enumOf(SPEC, 'ErrorResponse', 'error', 'type');
+const ERROR_CODES = enumOf(SPEC, 'ErrorResponse', 'error', 'code');
+const SIZES = FAKE_MODEL.presets.sizes;
 
 /**
  * An in-memory t2v API behind the SDK's transport seam: enough of the routes for the CLI's
@@ -28,13 +50,22 @@ export function fakeApi(options: FakeApiOptions = {}) {
     headers: { 'content-type': 'application/json', 'x-request-id': `req_${requests.length}`, ...headers },
     body: Readable.from([Buffer.from(JSON.stringify(body))]),
   });
-  const error = (status: number, message: string, type: string, code: string, param: string | null = null) =>
-    json(status, { error: { message, type, param, code } });
+  const error = (
+    status: number,
+    message: string,
+    type: string,
+    code: string,
+    param: string | null = null,
+  ) => {
+    if (!ERROR_TYPES.includes(type) || !ERROR_CODES.includes(code))
+      throw new Error(`the spec's ErrorResponse has no type '${type}' or code '${code}'`);
+    return json(status, { error: { message, type, param, code } });
+  };
 
   const make = (prompt: string, size: string, steps: number): Video => ({
     id: `video_${String(next++).padStart(3, '0')}`,
     object: 'video',
-    model: 't2v-synthetic',
+    model: FAKE_MODEL.id,
     status: 'queued',
     progress: 0,
     created_at: 1_800_000_000 + next,
@@ -71,37 +102,14 @@ export function fakeApi(options: FakeApiOptions = {}) {
     }
     switch (key) {
       case 'GET /v1/models':
-        return json(200, {
-          object: 'list',
-          data: [
-            {
-              id: 't2v-synthetic',
-              object: 'model',
-              created: 1,
-              owned_by: 't2v',
-              engine: 'synthetic',
-              description: 'test pattern',
-              presets: {
-                sizes: SIZES,
-                default_size: '320x192',
-                fps: 24,
-                fps_range: { min: 1, max: 60 },
-                seconds: { min: 1, max: 10, default: 1 },
-                max_frames: 241,
-                num_inference_steps: { min: 1, max: 100, default: 8 },
-                guidance_scale: { min: 0, max: 20, default: 5 },
-                max_prompt_length: 2000,
-              },
-            },
-          ],
-        });
+        return json(200, { object: 'list', data: [FAKE_MODEL] });
       case 'POST /v1/videos': {
         const body = JSON.parse(String(request.body)) as {
           prompt: string;
           size?: string;
           num_inference_steps?: number;
         };
-        const size = body.size ?? '320x192';
+        const size = body.size ?? FAKE_MODEL.presets.default_size;
         if (!SIZES.includes(size)) {
           return error(
             400,
@@ -112,6 +120,7 @@ export function fakeApi(options: FakeApiOptions = {}) {
           );
         }
         const created = make(body.prompt, size, body.num_inference_steps ?? 4);
+        assertSpecKeys(SPEC, 'Video', created);
         videos.set(created.id, created);
         return json(200, created);
       }

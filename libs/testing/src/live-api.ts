@@ -2,17 +2,18 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-/** The workspace root, from this file's location. */
-export const WORKSPACE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+import { WORKSPACE_ROOT } from './workspace-root.js';
 
-/** A running API process (synthetic engine) on a loopback port. */
+export { WORKSPACE_ROOT };
+
+/** A running API process (synthetic engine unless `env` says otherwise) on a loopback port. */
 export interface LiveApi {
   url: string;
   /** Everything the process wrote, for failure messages. */
   logs: () => string;
+  /** SIGTERM (SIGKILL after 10 s), then removes the data directory. */
   stop: () => Promise<void>;
 }
 
@@ -29,13 +30,15 @@ async function freePort(): Promise<number> {
 }
 
 /**
- * Starts `dist/apps/api/main.js` (build it first: `npx nx run api:build`) with its own data dir,
- * waits until `/readyz` answers 200 (bounded), and returns a handle that kills it.
+ * Starts the built API (`dist/apps/api/main.js`; build it first with `npx nx run api:build`) on a
+ * free loopback port with its own data directory, waits until `/readyz` answers 200 (bounded by
+ * `readyTimeoutMs`), and returns a handle that stops it. Keys are off and a stop drains for at
+ * most a second, so a test that ends with a job still running does not wait out the default grace.
  */
 export async function startApi(env: Record<string, string> = {}, readyTimeoutMs = 30_000): Promise<LiveApi> {
   const main = join(WORKSPACE_ROOT, 'dist/apps/api/main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run npx nx run api:build first.`);
-  const dataDir = mkdtempSync(join(tmpdir(), 't2v-sdk-it-'));
+  const dataDir = mkdtempSync(join(tmpdir(), 't2v-live-api-'));
   const port = await freePort();
   let output = '';
   const child: ChildProcess = spawn(process.execPath, [main], {
@@ -47,6 +50,7 @@ export async function startApi(env: Record<string, string> = {}, readyTimeoutMs 
       T2V_DATA_DIR: dataDir,
       T2V_STORAGE_DIR: join(dataDir, 'videos'),
       T2V_SYNTHETIC_STEP_MS: '20',
+      T2V_SHUTDOWN_GRACE_S: '1',
       LOG_LEVEL: 'warn',
       T2V_API_KEYS: '',
       ...env,

@@ -8,11 +8,11 @@ import { join, resolve } from 'node:path';
 
 import type { GenerateParams, GenerateRequest, WorkerEvent } from '@t2v/contracts';
 
-import { WorkerHarness } from '../../../test/fake-workers/worker-harness';
+import { WorkerHarness } from '@t2v/testing/worker-harness';
 
 jest.setTimeout(60000);
 
-const REPO_ROOT = resolve(__dirname, '../../../../..');
+const REPO_ROOT = resolve(__dirname, '../../..');
 const MAIN = join(__dirname, 'main.ts');
 const FFPROBE = process.env['FFPROBE'] ?? 'ffprobe';
 const FFMPEG = process.env['T2V_FFMPEG'] ?? 'ffmpeg';

@@ -1,0 +1,204 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { WORKSPACE_ROOT } from './workspace-root.js';
+
+/** The committed OpenAPI document (written by `npx nx run api:spec`, checked for drift in CI). */
+export const SPEC_PATH = join(WORKSPACE_ROOT, 'libs/sdk/openapi/openapi.json');
+
+/** The parts of a JSON schema node this reader looks at. */
+export interface SchemaNode {
+  type?: string;
+  description?: string;
+  enum?: string[];
+  minimum?: number;
+  maximum?: number;
+  maxLength?: number;
+  properties?: Record<string, SchemaNode>;
+  required?: string[];
+}
+
+export interface OpenApiSpec {
+  components: { schemas: Record<string, SchemaNode> };
+}
+
+export function readSpec(path: string = SPEC_PATH): OpenApiSpec {
+  return JSON.parse(readFileSync(path, 'utf8')) as OpenApiSpec;
+}
+
+export interface Bounds {
+  min: number;
+  max: number;
+}
+
+/** What the spec states about the served model: the limits of a create request. */
+export interface SpecLimits {
+  /** The loaded model's id (the default of `model`). */
+  model: string;
+  sizes: string[];
+  seconds: Bounds;
+  fps_range: Bounds;
+  max_frames: number;
+  num_inference_steps: Bounds;
+  guidance_scale: Bounds;
+  max_prompt_length: number;
+}
+
+/** The defaults a fake chooses: the spec states limits, not defaults. Each is checked against the limits. */
+export interface PresetDefaults {
+  default_size: string;
+  fps: number;
+  seconds: number;
+  num_inference_steps: number;
+  guidance_scale: number;
+}
+
+/** A model's `presets`, in the shape of the spec's `Model.presets`. */
+export interface ModelPresets {
+  sizes: string[];
+  default_size: string;
+  fps: number;
+  fps_range: Bounds;
+  seconds: Bounds & { default: number };
+  max_frames: number;
+  num_inference_steps: Bounds & { default: number };
+  guidance_scale: Bounds & { default: number };
+  max_prompt_length: number;
+}
+
+export class SpecShapeError extends Error {
+  constructor(where: string, expected: string) {
+    super(`${SPEC_PATH}: ${where} no longer states ${expected}; update libs/testing/src/openapi-presets.ts`);
+    this.name = 'SpecShapeError';
+  }
+}
+
+function schema(spec: OpenApiSpec, name: string): SchemaNode {
+  const node = spec.components?.schemas?.[name];
+  if (!node) throw new SpecShapeError(`components.schemas`, `a ${name} schema`);
+  return node;
+}
+
+function property(parent: SchemaNode, parentName: string, name: string): SchemaNode {
+  const node = parent.properties?.[name];
+  if (!node) throw new SpecShapeError(`${parentName}.properties`, `'${name}'`);
+  return node;
+}
+
+function bounds(node: SchemaNode, where: string): Bounds {
+  if (typeof node.minimum !== 'number' || typeof node.maximum !== 'number')
+    throw new SpecShapeError(where, 'a minimum and a maximum');
+  return { min: node.minimum, max: node.maximum };
+}
+
+function number(value: number | undefined, where: string, what: string): number {
+  if (typeof value !== 'number') throw new SpecShapeError(where, what);
+  return value;
+}
+
+function described(node: SchemaNode, where: string, pattern: RegExp, what: string): RegExpMatchArray {
+  const match = pattern.exec(node.description ?? '');
+  if (!match) throw new SpecShapeError(`${where}.description`, what);
+  return match;
+}
+
+/** Reads the create request's limits from the spec (its constraints and, for sizes, seconds and model, its descriptions). */
+export function specLimits(spec: OpenApiSpec = readSpec()): SpecLimits {
+  const create = schema(spec, 'CreateVideoRequest');
+  const field = (name: string) => property(create, 'CreateVideoRequest', name);
+  const at = (name: string) => `CreateVideoRequest.${name}`;
+  const sizes = described(
+    field('size'),
+    at('size'),
+    /presets: (\d+x\d+(?:, \d+x\d+)*)\./,
+    'the preset sizes',
+  );
+  const seconds = described(
+    field('seconds'),
+    at('seconds'),
+    /\((\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)\)/,
+    'a (min-max) range',
+  );
+  const model = described(
+    field('model'),
+    at('model'),
+    /defaults to the loaded model \(([^)]+)\)/,
+    'the loaded model',
+  );
+  return {
+    model: model[1]!,
+    sizes: sizes[1]!.split(', '),
+    seconds: { min: Number(seconds[1]), max: Number(seconds[2]) },
+    fps_range: bounds(field('fps'), at('fps')),
+    max_frames: number(field('num_frames').maximum, at('num_frames'), 'a maximum'),
+    num_inference_steps: bounds(field('num_inference_steps'), at('num_inference_steps')),
+    guidance_scale: bounds(field('guidance_scale'), at('guidance_scale')),
+    max_prompt_length: number(field('prompt').maxLength, at('prompt'), 'a maxLength'),
+  };
+}
+
+function within(value: number, range: Bounds, name: string): number {
+  if (!(value >= range.min && value <= range.max))
+    throw new RangeError(`default ${name} ${value} is outside the spec's ${range.min}..${range.max}`);
+  return value;
+}
+
+/**
+ * A model's presets as `GET /v1/models` would serve them: the spec's limits with the caller's
+ * defaults, each checked against those limits; the keys are checked against `Model.presets`.
+ */
+export function modelPresets(defaults: PresetDefaults, spec: OpenApiSpec = readSpec()): ModelPresets {
+  const limits = specLimits(spec);
+  if (!limits.sizes.includes(defaults.default_size))
+    throw new RangeError(`default size ${defaults.default_size} is not one of ${limits.sizes.join(', ')}`);
+  const presets: ModelPresets = {
+    sizes: limits.sizes,
+    default_size: defaults.default_size,
+    fps: within(defaults.fps, limits.fps_range, 'fps'),
+    fps_range: limits.fps_range,
+    seconds: { ...limits.seconds, default: within(defaults.seconds, limits.seconds, 'seconds') },
+    max_frames: limits.max_frames,
+    num_inference_steps: {
+      ...limits.num_inference_steps,
+      default: within(defaults.num_inference_steps, limits.num_inference_steps, 'num_inference_steps'),
+    },
+    guidance_scale: {
+      ...limits.guidance_scale,
+      default: within(defaults.guidance_scale, limits.guidance_scale, 'guidance_scale'),
+    },
+    max_prompt_length: limits.max_prompt_length,
+  };
+  const wanted = property(schema(spec, 'Model'), 'Model', 'presets').required ?? [];
+  const have = Object.keys(presets);
+  if (wanted.length !== have.length || !wanted.every((key) => have.includes(key)))
+    throw new SpecShapeError(
+      'Model.presets.required',
+      `the keys ${have.join(', ')} (it says ${wanted.join(', ')})`,
+    );
+  return presets;
+}
+
+/** The values of an enum the spec states, e.g. `enumOf(spec, 'Model', 'engine')`. */
+export function enumOf(spec: OpenApiSpec, ...path: [string, ...string[]]): string[] {
+  const [name, ...props] = path;
+  let node = schema(spec, name);
+  let where = name;
+  for (const prop of props) {
+    node = property(node, where, prop);
+    where += `.${prop}`;
+  }
+  if (!node.enum) throw new SpecShapeError(where, 'an enum');
+  return node.enum;
+}
+
+/** Throws unless `value` has exactly the properties the spec's `name` schema lists. */
+export function assertSpecKeys(spec: OpenApiSpec, name: string, value: object): void {
+  const wanted = Object.keys(schema(spec, name).properties ?? {});
+  const have = Object.keys(value);
+  const missing = wanted.filter((key) => !have.includes(key));
+  const extra = have.filter((key) => !wanted.includes(key));
+  if (missing.length || extra.length)
+    throw new Error(
+      `not a ${name} of ${SPEC_PATH}: missing [${missing.join(', ')}], extra [${extra.join(', ')}]`,
+    );
+}

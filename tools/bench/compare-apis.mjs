@@ -1,7 +1,8 @@
 // A/B of built APIs: `node tools/bench/compare-apis.mjs <main.js> <main.js> … [--seconds N]`
-// measures create and retrieve (50 connections) of each build and of the bare node:http baseline,
-// every server in its own process, two rounds each, one server at a time; prints the best round of
-// each and the ratios. For comparing another commit's build: `git worktree add ../ab <commit>`,
+// measures create and retrieve (50 connections) of each build, of the bare node:http baseline and
+// of the framework floor (NestJS + Fastify doing the same in-memory work), every server in its own
+// process, two rounds each, one server at a time; prints the best round of each and its ratios to
+// both. For comparing another commit's build: `git worktree add ../ab <commit>`,
 // then `npm ci && npx nx build api` there. Loopback only, bounded in time.
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,7 @@ if (args.length === 0) {
 const running = [];
 try {
   running.push({ name: 'bare node:http', ...(await startNodeServer(path.join(HERE, 'bare-server.mjs'))) });
+  running.push({ name: 'framework floor', ...(await startNodeServer(path.join(HERE, 'nest-floor.mjs'))) });
   for (const a of args) running.push({ name: a, ...(await startBuiltApi(API_ENV, path.resolve(a))) });
   for (const s of running) await measure(s.url, 1);
   const best = new Map();
@@ -35,10 +37,12 @@ try {
     }
   }
   const bare = best.get('bare node:http');
+  const floor = best.get('framework floor');
   for (const [name, r] of best) {
-    const ratio = (k) => (r[k] / bare[k]).toFixed(3);
+    const ratio = (k, base) => (r[k] / base[k]).toFixed(3);
     console.log(
-      `${name}: create ${r.create}/s (${ratio('create')}×), retrieve ${r.retrieve}/s (${ratio('retrieve')}×)`,
+      `${name}: create ${r.create}/s (${ratio('create', bare)}× bare, ${ratio('create', floor)}× floor), ` +
+        `retrieve ${r.retrieve}/s (${ratio('retrieve', bare)}× bare, ${ratio('retrieve', floor)}× floor)`,
     );
   }
 } finally {

@@ -22,11 +22,23 @@ import { buildOpenApiDocument } from './openapi/openapi';
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const UNLOGGED_ROUTES = new Set(['/metrics', '/healthz', '/readyz']);
 
+/** Helmet's headers that protect any response, JSON and media included. */
+const EVERY_RESPONSE = new Set([
+  'strict-transport-security',
+  'x-content-type-options',
+  'x-frame-options',
+  'cross-origin-resource-policy',
+  'referrer-policy',
+]);
+
 /**
  * The security headers helmet sets, computed once: with these options none depends on the request,
  * so each response gets them from a list instead of running helmet's middleware chain per request.
+ * Split in two (ADR 0006): what every response needs, and what only matters to a document a browser
+ * renders (cross-origin isolation, legacy IE and Flash switches, DNS prefetch): the playground and
+ * the API reference get both; JSON and media get the first, five headers instead of eleven.
  */
-function securityHeaders(): Array<[string, string]> {
+function securityHeaders(): { every: Array<[string, string]>; documents: Array<[string, string]> } {
   const headers = new Map<string, string>();
   const sink = {
     setHeader: (name: string, value: unknown) => void headers.set(name.toLowerCase(), String(value)),
@@ -39,7 +51,13 @@ function securityHeaders(): Array<[string, string]> {
     // Other origins may embed the MP4s and thumbnails (players, galleries).
     crossOriginResourcePolicy: { policy: 'cross-origin' },
   })({} as never, sink, () => undefined);
-  return [...headers];
+  const all = [...headers];
+  return { every: all.filter(([n]) => EVERY_RESPONSE.has(n)), documents: all };
+}
+
+/** Paths that serve HTML a browser renders: the playground and Swagger UI. */
+function isDocument(url: string): boolean {
+  return url === '/' || url.startsWith('/?') || url.startsWith('/index.html') || url.startsWith('/docs');
 }
 
 /** Builds the app (not listening). Shared by main.ts, the spec export and the e2e tests. */
@@ -101,7 +119,8 @@ function addRequestHooks(
     const incoming = request.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const raw = reply.raw;
-    for (const [name, value] of security) raw.setHeader(name, value);
+    for (const [name, value] of isDocument(request.url) ? security.documents : security.every)
+      raw.setHeader(name, value);
     raw.setHeader('x-request-id', requestId);
     setRequestId(request.raw, requestId);
     done();

@@ -312,6 +312,12 @@ describe('API end to end (synthetic engine)', () => {
       expect(page.headers.get('strict-transport-security')).toMatch(/^max-age=/);
       expect(page.headers.get('x-frame-options')).toBe('SAMEORIGIN');
     }
+    // Headers that only matter to a rendered document are on the playground and Swagger UI only.
+    for (const doc of [await fetch(`${base}/`), await fetch(`${base}/docs`)]) {
+      expect(doc.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+      expect(doc.headers.get('x-dns-prefetch-control')).toBe('off');
+    }
+    expect(res.headers.get('cross-origin-opener-policy')).toBeNull();
     const fresh = await fetch(`${base}/v1/models`, { headers: { 'x-request-id': 'bad id with spaces' } });
     expect(fresh.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });

@@ -49,7 +49,9 @@ def test_a_real_stream_matches_the_spec(stream: requests.Response) -> None:
 def test_a_wrong_status_in_data_fails(stream: requests.Response) -> None:
     wrong = copy.deepcopy(SPEC)
     for variant in wrong["components"]["schemas"]["VideoStreamEvent"]["oneOf"]:
-        variant["properties"]["data"]["contentSchema"]["allOf"][1]["properties"]["status"]["enum"] = ["failed"]
+        variant["properties"]["data"]["contentSchema"]["allOf"][1]["properties"]["status"]["enum"] = [
+            "failed"
+        ]
     with pytest.raises(Exception, match="SSE event"):
         events_operation(wrong).validate_response(stream)
 

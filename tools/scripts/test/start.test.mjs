@@ -1,6 +1,6 @@
 // `npm start` as a newcomer meets it: the one ready line and its three addresses, the README's CLI
-// line run as written, and the Python engine with a missing module (reported once, not retried)
-// or with no Python at all (stops at once, naming the setup command).
+// line run as written, Ctrl-C; the Python engine with its venv, with a missing module (reported
+// once, not retried) or with no Python at all (stops at once, naming the setup command).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -179,6 +179,17 @@ describe('npm start', () => {
     assert.match(log, /SIGINT: draining/);
     assert.match(log, /"stopped"|stopped/);
     assert.doesNotMatch(log, /again: exiting now/);
+    await server.stop();
+  });
+
+  it('T2V_ENGINE=wan-tiny: checks the worker venv, loads the real pipeline, says so in one ready line', async () => {
+    const server = await npmStart({ T2V_ENGINE: 'wan-tiny', T2V_WORKER_STARTUP_TIMEOUT_S: '600' });
+    // The venv exists (this target depends on worker:setup), so the check is quick and says so.
+    await server.line(/setup-venv: .* is up to date/, 120_000);
+    const ready = await server.line(/\[t2v\] ready/, 600_000);
+    assert.match(ready, /ready \(wan-tiny\): playground http:\/\/127\.0\.0\.1:\d+\//);
+    const models = await (await fetch(`http://127.0.0.1:${server.port}/v1/models`)).json();
+    assert.deepEqual([models.data[0].id, models.data[0].engine], ['wan-tiny-random', 'wan-tiny']);
     await server.stop();
   });
 

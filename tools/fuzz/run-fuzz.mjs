@@ -1,5 +1,6 @@
 // Fuzzes the running API from the committed OpenAPI spec with schemathesis (examples, coverage,
-// fuzzing and stateful phases): no 5xx, only documented status codes. Loopback only, bounded.
+// fuzzing and stateful phases): no 5xx, only documented status codes, every response body (each
+// SSE event of the events stream included) valid against its schema. Loopback only, bounded.
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,7 @@ try {
       '--url',
       url,
       '--checks',
-      'not_a_server_error,status_code_conformance',
+      'not_a_server_error,status_code_conformance,response_schema_conformance',
       '--max-examples',
       examples,
       '--workers',
@@ -38,6 +39,13 @@ try {
     { stdio: 'inherit', timeout: 10 * 60_000, env: { ...process.env, NO_COLOR: '1' } },
   );
   status = r.status ?? 1;
+  // The events stream, event by event, against the spec; and a wrong spec must fail on it.
+  const sse = spawnSync(
+    path.join(ROOT, 'tools/fuzz/.venv/bin/python'),
+    ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', path.join(ROOT, 'tools/fuzz/test_sse_conformance.py')],
+    { stdio: 'inherit', timeout: 2 * 60_000, env: { ...process.env, T2V_FUZZ_URL: url, NO_COLOR: '1' } },
+  );
+  if (status === 0) status = sse.status ?? 1;
 } finally {
   api.stop();
 }

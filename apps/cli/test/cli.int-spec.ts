@@ -121,4 +121,18 @@ describe('t2v against the live API', () => {
     expect(models.code).toBe(0);
     expect(models.stdout).toContain('synthetic');
   });
+
+  it('exits 0 without a word when the reader of its output goes away (`t2v --help | head`)', async () => {
+    for (const args of [['--help'], ['list', '--json']]) {
+      const child = spawn(process.execPath, [BIN, ...args], {
+        env: { PATH: process.env['PATH'] ?? '', T2V_BASE_URL: api.url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout.destroy(); // the reader is gone before the first write: every write is EPIPE
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+      expect({ args, code, stderr }).toEqual({ args, code: 0, stderr: '' });
+    }
+  });
 });

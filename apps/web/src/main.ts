@@ -5,7 +5,7 @@ import { isTerminalStatus, type T2V, type Video, type VideoCreateParams } from '
 import { apiKeyStore, contentURL, createClient, mediaURL } from './sdk/client';
 import { ApiKeyPanel } from './ui/api-key';
 import { byId } from './ui/dom';
-import { describeError } from './ui/format';
+import { describeError, modelLine } from './ui/format';
 import { Gallery } from './ui/gallery';
 import { GenerateForm } from './ui/generate-form';
 import { JobView } from './ui/job-view';
@@ -49,7 +49,7 @@ class Playground {
       const model = models.data[0];
       if (!model) throw new Error('The server lists no model.');
       this.form.applyPresets(model);
-      this.modelInfo.textContent = `${model.id} · ${model.engine}${model.engine === 'synthetic' ? ' (test pattern, not a real model)' : ''}`;
+      this.modelInfo.textContent = modelLine(model);
       this.modelInfo.title = model.description;
     } catch (error) {
       const described = describeError(error);

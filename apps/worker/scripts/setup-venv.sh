@@ -6,6 +6,7 @@
 #                a venv built by another interpreter version is rebuilt; when unset, any
 #                working venv built from the same locks is kept.
 #   T2V_VENV     venv location (default: apps/worker/.venv)
+#   T2V_SETUP_PROGRESS=1  show pip's download progress (npm start sets it: the first build is GBs)
 set -euo pipefail
 
 worker_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,7 +36,9 @@ started=$SECONDS
 rm -rf "$venv"
 "$python" -m venv "$venv"
 # PyPI's Linux torch wheel is the CUDA build; it runs on CPU as is (docs/adr/0010).
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+quiet=(--quiet)
+[[ "${T2V_SETUP_PROGRESS:-}" == 1 ]] && quiet=()
+"$venv/bin/python" -m pip install "${quiet[@]}" --disable-pip-version-check --no-input \
   -r "$worker_dir/requirements.lock" -r "$worker_dir/requirements-dev.lock"
 "$venv/bin/python" -m pip check
 echo "$want" >"$stamp"

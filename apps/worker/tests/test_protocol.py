@@ -153,3 +153,9 @@ def test_error_codes_match_the_typescript_list() -> None:
     block = source.split("WORKER_ERROR_CODES = [", 1)[1].split("]", 1)[0]
     ts_codes = tuple(part.strip().strip("'\"") for part in block.split(",") if part.strip())
     assert ts_codes == protocol.WORKER_ERROR_CODES
+
+
+def test_permanent_exit_status_matches_the_typescript_constant() -> None:
+    source = (FIXTURES.parents[1] / "src" / "protocol.ts").read_text()
+    ts_value = source.split("export const WORKER_EXIT_PERMANENT = ", 1)[1].split(";", 1)[0]
+    assert int(ts_value) == protocol.EXIT_PERMANENT

@@ -8,6 +8,14 @@ import { JOB_ERROR_CODES, type JobErrorCode } from './job';
 
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * Exit status of a worker whose model load failed in a way no restart can heal (a missing module,
+ * a wrong model path, a bad setting): sysexits' EX_CONFIG. The supervisor says so once and stops
+ * restarting it. Any other exit before `ready` is retried with backoff. Same value as
+ * `EXIT_PERMANENT` in the Python worker's protocol.py.
+ */
+export const WORKER_EXIT_PERMANENT = 78;
+
 /** Parameters the API resolved for one generation. Sizes and frame counts are already valid. */
 export interface GenerateParams {
   prompt: string;

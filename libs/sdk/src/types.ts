@@ -60,14 +60,8 @@ export type ModelList = Schemas['ModelList'];
 /** The API's error envelope `{"error":{"message","type","param","code"}}`. */
 export type ErrorResponse = Schemas['ErrorResponse'];
 
-/** Names of the messages on `GET /v1/videos/{id}/events`. */
-export type VideoEventName =
-  | 'video.queued'
-  | 'video.in_progress'
-  | 'video.progress'
-  | 'video.completed'
-  | 'video.failed'
-  | 'video.cancelled';
+/** Names of the messages on `GET /v1/videos/{id}/events` (from the spec's `VideoStreamEvent`). */
+export type VideoEventName = Schemas['VideoStreamEvent']['event'];
 
 /** One message of the events stream: its name and the full video object at that moment. */
 export interface VideoEvent {

@@ -45,6 +45,7 @@ export class HealthController {
       id: w.spec.id,
       state: w.state,
       ...(w.lastError ? { reason: w.lastError } : {}),
+      ...(w.permanent ? { permanent: true } : {}),
       restarts: w.restarts,
     }));
     return this.pool.hasLoadedWorker() ? session.up({ workers }) : session.down({ workers });

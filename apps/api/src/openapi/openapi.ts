@@ -8,6 +8,49 @@ import { errorResponseSchema } from '../wire/error.schema';
 import { modelListSchema, modelObjectSchema } from '../wire/model.schema';
 import { videoDeletedSchema, videoListSchema, videoObjectSchema } from '../wire/video.schema';
 
+/**
+ * One message of `GET /v1/videos/{id}/events` as an SSE client parses it: `event` names it, `data` is
+ * one line of JSON, the video object at that moment (its `progress` and `queue_position` included).
+ * OpenAPI 3.0 has no sequential media types, so the schema of `text/event-stream` describes one
+ * parsed event (the reading OpenAPI 3.2's `itemSchema` makes explicit) and `data` carries its JSON
+ * schema as `contentMediaType` + `contentSchema`. Each event name fixes the status in `data`.
+ */
+const VIDEO_STREAM_EVENTS: ReadonlyArray<[names: string[], status: string, meaning: string]> = [
+  [['video.queued'], 'queued', 'waiting; sent again when `queue_position` changes'],
+  [
+    ['video.in_progress', 'video.progress'],
+    'in_progress',
+    'running; one `video.progress` per denoising step',
+  ],
+  [['video.completed'], 'completed', 'the MP4 is ready; the stream ends'],
+  [['video.failed'], 'failed', '`error` says why; the stream ends'],
+  [['video.cancelled'], 'cancelled', 'the stream ends'],
+];
+
+function videoStreamEventSchema(): Record<string, unknown> {
+  return {
+    description:
+      'One Server-Sent Event: `event:` names it, `data:` is the video object as JSON. Comment lines ' +
+      '(`: ping`) keep the connection open and carry no event.',
+    oneOf: VIDEO_STREAM_EVENTS.map(([names, status, meaning]) => ({
+      type: 'object',
+      description: `${names.join(', ')}: ${meaning}.`,
+      required: ['event', 'data'],
+      properties: {
+        event: { type: 'string', enum: names },
+        data: {
+          type: 'string',
+          description: `The video object (status \`${status}\`) as one line of JSON.`,
+          contentMediaType: 'application/json',
+          contentSchema: {
+            allOf: [{ $ref: '#/components/schemas/Video' }, { properties: { status: { enum: [status] } } }],
+          },
+        },
+      },
+    })),
+  };
+}
+
 function toSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
   const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<
     string,
@@ -43,6 +86,7 @@ export function buildOpenApiDocument(app: INestApplication, model: ModelDescript
     Model: toSchema(modelObjectSchema, 'output'),
     ModelList: toSchema(modelListSchema, 'output'),
     ErrorResponse: toSchema(errorResponseSchema, 'output'),
+    VideoStreamEvent: videoStreamEventSchema(),
   } as NonNullable<OpenAPIObject['components']>['schemas'];
   return document;
 }

@@ -247,8 +247,8 @@ export class VideosController {
   @ApiProduces('text/event-stream')
   @ApiResponse({
     status: 200,
-    description: 'An event stream.',
-    content: { 'text/event-stream': { schema: { type: 'string' } } },
+    description: 'An event stream; the schema is that of one event (`VideoStreamEvent`).',
+    content: { 'text/event-stream': { schema: ref('VideoStreamEvent') } },
   })
   @errorResponses(401, 404)
   async events(@Param('id') id: string, @Res() res: HttpReply): Promise<void> {

@@ -62,6 +62,14 @@ function until(w: WorkerSupervisor, state: WorkerState, timeoutMs = 5000): Promi
   });
 }
 
+async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('WorkerSupervisor', () => {
   const live: WorkerSupervisor[] = [];
   const track = (w: WorkerSupervisor) => (live.push(w), w);
@@ -102,7 +110,48 @@ describe('WorkerSupervisor', () => {
     expect(w.lastError).toContain('MODEL_LOAD_FAILED');
     await new Promise((r) => setTimeout(r, 600));
     expect(w.restarts).toBeGreaterThanOrEqual(2);
+    expect(w.permanent).toBe(false);
     expect(['FAILED', 'STARTING']).toContain(w.state);
+  });
+
+  it('doubles the delay between restarts of a transient load failure, up to the cap', async () => {
+    const w = track(
+      supervisor('crash-in-setup', { FAKE_SETUP_MS: '1' }, { backoffBaseMs: 40, backoffMaxMs: 160 }),
+    );
+    const failedAt: number[] = [];
+    const startedAt: number[] = [];
+    w.on('state', (s: WorkerState) => {
+      if (s === 'FAILED') failedAt.push(Date.now());
+      if (s === 'STARTING') startedAt.push(Date.now());
+    });
+    w.start();
+    await waitUntil(() => startedAt.length >= 6, 10_000);
+    // Gap between failure i and the next start: at least the scheduled delay 40, 80, 160, 160, 160.
+    const gaps = failedAt.slice(0, 5).map((t, i) => startedAt[i + 1]! - t);
+    [40, 80, 160, 160, 160].forEach((delay, i) => expect(gaps[i]).toBeGreaterThanOrEqual(delay - 5));
+  });
+
+  it('does not restart a worker whose load failure is permanent (exit 78), and says why', async () => {
+    const w = track(supervisor('crash-in-setup', { FAKE_SETUP_MS: '10', FAKE_EXIT_CODE: '78' }));
+    const failures: string[] = [];
+    w.on('permanent-failure', (reason: string) => failures.push(reason));
+    w.start();
+    await until(w, 'FAILED');
+    await new Promise((r) => setTimeout(r, 500)); // ten backoff periods
+    expect(w.state).toBe('FAILED');
+    expect(w.restarts).toBe(0);
+    expect(w.permanent).toBe(true);
+    expect(w.lastError).toMatch(/MODEL_LOAD_FAILED: model directory .*\(permanent: not retried/);
+    expect(failures).toHaveLength(1);
+  });
+
+  it('treats exit 78 after ready as an ordinary crash (only a load failure is permanent)', async () => {
+    const w = track(supervisor('exit-mid-job', { FAKE_EXIT_MODE: 'exit', FAKE_EXIT_CODE: '78' }));
+    w.start();
+    await until(w, 'READY');
+    expect((await w.runJob(request('job-78'), () => undefined)).kind).toBe('crashed');
+    await until(w, 'READY');
+    expect(w.permanent).toBe(false);
   });
 
   it('fails a job whose worker exits mid-job, then restarts the worker', async () => {
@@ -166,6 +215,10 @@ describe('WorkerSupervisor', () => {
     w.start();
     await until(w, 'FAILED');
     expect(w.lastError).toMatch(/spawn failed/);
+    // Not there now, not there in a second: no crash loop.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(w.permanent).toBe(true);
+    expect(w.restarts).toBe(0);
   });
 
   it('lets a running job finish on stop (shutdown), then reports STOPPED', async () => {

@@ -11,6 +11,7 @@ import {
   parseWorkerEvent,
   type ReadyEvent,
   type WorkerErrorCode,
+  WORKER_EXIT_PERMANENT,
   type WorkerRequest,
 } from '@t2v/contracts';
 
@@ -48,6 +49,8 @@ interface ActiveRun {
  * Owns one worker process: spawns it, reads its events, watches its heartbeat and restarts it
  * with backoff. Exposes an explicit state machine that health checks and metrics read:
  * STARTING → READY ⇄ BUSY, any → FAILED (then STARTING again after backoff), → STOPPED on shutdown.
+ * A load failure the worker calls permanent (exit status WORKER_EXIT_PERMANENT) or a command that
+ * cannot be spawned at all stays FAILED: restarting would fail the same way (docs/adr/0014).
  */
 export class WorkerSupervisor extends EventEmitter {
   private readonly logger: Logger;
@@ -67,6 +70,9 @@ export class WorkerSupervisor extends EventEmitter {
 
   /** Why the worker is not READY, for /readyz. */
   lastError: string | null = null;
+  /** True once a failure was classified permanent: no restart is scheduled. */
+  permanent = false;
+  private lastLoggedFailure: string | null = null;
   restarts = 0;
   ready: ReadyEvent | null = null;
   heartbeat: HeartbeatEvent | null = null;
@@ -90,6 +96,7 @@ export class WorkerSupervisor extends EventEmitter {
 
   start(): void {
     this.stopping = false;
+    this.permanent = false;
     this.spawnChild();
   }
 
@@ -144,7 +151,7 @@ export class WorkerSupervisor extends EventEmitter {
         detached: true,
       });
     } catch (err) {
-      this.onExit(null, null, `spawn failed: ${(err as Error).message}`);
+      this.onExit(null, null, `spawn failed: ${(err as Error).message}`, isPermanentSpawnError(err));
       return;
     }
     this.child = child;
@@ -152,7 +159,7 @@ export class WorkerSupervisor extends EventEmitter {
       // ENOENT and friends: 'exit' may never come, so finish here.
       if (this.child === child) {
         this.child = null;
-        this.onExit(null, null, `spawn failed: ${err.message}`);
+        this.onExit(null, null, `spawn failed: ${err.message}`, isPermanentSpawnError(err));
       }
     });
     child.stdin!.on('error', () => undefined);
@@ -206,8 +213,8 @@ export class WorkerSupervisor extends EventEmitter {
         break;
       case 'error':
         if (event.job_id === null) {
+          // Reported once, with the exit that follows it (onExit).
           this.workerError = `${event.code}: ${event.message}`;
-          this.logger.error(this.workerError);
         } else {
           this.finishRun(event.job_id, { kind: 'error', code: event.code, message: event.message });
         }
@@ -262,12 +269,19 @@ export class WorkerSupervisor extends EventEmitter {
     }
   }
 
-  private onExit(code: number | null, signal: NodeJS.Signals | null, spawnError: string | null): void {
+  private onExit(
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    spawnError: string | null,
+    spawnPermanent = false,
+  ): void {
     this.clearTimers();
     const how = spawnError ?? this.killReason ?? `exited (code ${code}, signal ${signal})`;
     const wasReady = this.ready !== null;
     const tail = this.workerError ?? this.stderrTail.slice(-3).join(' | ');
     const reason = wasReady ? how : `${how} before ready${tail ? `: ${tail}` : ''}`;
+    const permanent =
+      spawnPermanent || (!wasReady && this.killReason === null && code === WORKER_EXIT_PERMANENT);
     const run = this.run;
     this.run = null;
     if (this.stopping) {
@@ -275,15 +289,35 @@ export class WorkerSupervisor extends EventEmitter {
       run?.resolve({ kind: 'crashed', reason: 'worker stopped' });
       return;
     }
+    if (permanent) {
+      this.permanent = true;
+      this.lastError = `${reason} (permanent: not retried; fix it and restart the API)`;
+      this.logger.error(`worker cannot start and will not be restarted: ${reason}`);
+      this.setState('FAILED');
+      run?.resolve({ kind: 'crashed', reason });
+      this.emit('permanent-failure', this.lastError);
+      return;
+    }
     this.lastError = reason;
-    this.logger.error(`worker exited: ${reason}`);
-    this.setState('FAILED');
-    run?.resolve({ kind: 'crashed', reason });
     this.consecutiveFailures += 1;
-    this.restarts += 1;
-    this.emit('restart');
     const base = this.spec.backoffBaseMs ?? 500;
     const delay = Math.min(this.spec.backoffMaxMs ?? 30_000, base * 2 ** (this.consecutiveFailures - 1));
+    // A transient failure that repeats word for word is logged in full once, then briefly.
+    const repeat = !wasReady && reason === this.lastLoggedFailure;
+    if (repeat) {
+      this.logger.warn(
+        `worker still failing to load (attempt ${this.consecutiveFailures}), retrying in ${delay / 1000}s`,
+      );
+    } else {
+      this.logger.error(
+        `worker exited: ${reason}${wasReady ? '' : `; retrying with backoff (next in ${delay / 1000}s)`}`,
+      );
+    }
+    this.lastLoggedFailure = wasReady ? null : reason;
+    this.setState('FAILED');
+    run?.resolve({ kind: 'crashed', reason });
+    this.restarts += 1;
+    this.emit('restart');
     this.restartTimer = setTimeout(() => this.spawnChild(), delay);
   }
 
@@ -303,4 +337,10 @@ export class WorkerSupervisor extends EventEmitter {
       if (t) clearTimeout(t);
     this.startupTimer = this.silenceTimer = this.restartTimer = this.stallTimer = null;
   }
+}
+
+/** A command that is not there or not executable: the same on every retry. */
+function isPermanentSpawnError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOENT' || code === 'EACCES' || code === 'ENOTDIR';
 }

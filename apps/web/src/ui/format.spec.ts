@@ -1,6 +1,6 @@
 import { APIConnectionError, APIError, type Video } from '@t2v/sdk';
 
-import { describeError, elapsedSeconds, formatSeconds, progressDetail } from './format';
+import { describeError, elapsedSeconds, formatSeconds, modelLine, progressDetail } from './format';
 
 const video = (patch: Partial<Video>): Video =>
   ({
@@ -14,6 +14,18 @@ const video = (patch: Partial<Video>): Video =>
   }) as Video;
 
 describe('format', () => {
+  it('names the loaded model and engine, and says what a test engine renders', () => {
+    expect(modelLine({ id: 't2v-synthetic', engine: 'synthetic' })).toBe(
+      't2v-synthetic · synthetic (test pattern, not a real model)',
+    );
+    expect(modelLine({ id: 'wan-tiny-random', engine: 'wan-tiny' })).toBe(
+      'wan-tiny-random · wan-tiny (real Wan pipeline with tiny random weights: expect noise, not pictures)',
+    );
+    expect(modelLine({ id: 'Wan2.2-TI2V-5B-Diffusers', engine: 'wan' })).toBe(
+      'Wan2.2-TI2V-5B-Diffusers · wan',
+    );
+  });
+
   it('says where a job stands', () => {
     expect(progressDetail(video({ status: 'queued', queue_position: 3 }))).toBe('position 3 in the queue');
     expect(progressDetail(video({ status: 'in_progress', progress: 50 }))).toBe('step 10 of 20 · 50%');

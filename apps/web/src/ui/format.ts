@@ -17,6 +17,17 @@ const STATUS_LABEL: Record<VideoStatus, string> = {
   cancelled: 'Cancelled',
 };
 
+const ENGINE_NOTE: Record<string, string> = {
+  synthetic: 'test pattern, not a real model',
+  'wan-tiny': 'real Wan pipeline with tiny random weights: expect noise, not pictures',
+};
+
+/** The model line: which model and engine are loaded, and what a test engine's output will be. */
+export function modelLine(model: { id: string; engine: string }): string {
+  const note = ENGINE_NOTE[model.engine];
+  return `${model.id} · ${model.engine}${note ? ` (${note})` : ''}`;
+}
+
 /** The word shown on a status badge. */
 export function statusLabel(status: VideoStatus): string {
   return STATUS_LABEL[status] ?? status;

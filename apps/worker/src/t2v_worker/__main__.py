@@ -42,7 +42,7 @@ def main() -> int:
     from .config import ConfigError, load_config
     from .engines import create_engine
     from .engines.base import hub_offline
-    from .errors import WorkerError
+    from .errors import SETUP_HINT, WorkerError, is_permanent
     from .output import find_ffmpeg
     from .server import Emitter, Heartbeat, Server
 
@@ -53,7 +53,7 @@ def main() -> int:
     except ConfigError as exc:
         log.error("bad configuration: %s", exc)
         emitter.emit(protocol.error(None, "MODEL_LOAD_FAILED", f"bad configuration: {exc}"))
-        return 2
+        return protocol.EXIT_PERMANENT
 
     engine = create_engine(config)
     heartbeat = Heartbeat(emitter, engine, config.heartbeat_interval_s)
@@ -71,10 +71,14 @@ def main() -> int:
     except WorkerError as exc:
         log.error("model load failed: %s", exc)
         emitter.emit(protocol.error(None, "MODEL_LOAD_FAILED", str(exc)))
-        return 1
+        return protocol.EXIT_PERMANENT if is_permanent(exc) else 1
     except Exception as exc:  # noqa: BLE001 - whatever broke, the supervisor gets one clear line
         log.exception("model load failed")
-        emitter.emit(protocol.error(None, "MODEL_LOAD_FAILED", f"{type(exc).__name__}: {exc}"))
+        message = f"{type(exc).__name__}: {exc}"
+        if is_permanent(exc):
+            emitter.emit(protocol.error(None, "MODEL_LOAD_FAILED", f"{message}; {SETUP_HINT}"))
+            return protocol.EXIT_PERMANENT
+        emitter.emit(protocol.error(None, "MODEL_LOAD_FAILED", message))
         return 1
     load_s = time.monotonic() - started
     log.info("ready: %s (%s) on %s in %.2fs", engine.model_id, engine.name, engine.device, load_s)

@@ -31,7 +31,32 @@ class StorageError(WorkerError):
 
 
 class ModelLoadFailed(WorkerError):
+    """The model cannot be loaded. ``permanent``: retrying the same process cannot heal it (a
+    missing module, a wrong path, a bad setting), so the worker exits with ``EXIT_PERMANENT``."""
+
     code = "MODEL_LOAD_FAILED"
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+SETUP_HINT = (
+    "the worker's Python environment is not set up: run `npx nx run worker:setup` "
+    "(`npm start` runs it for the wan and wan-tiny engines)"
+)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True for load failures that will fail the same way on every restart."""
+    if isinstance(exc, ModelLoadFailed):
+        return exc.permanent
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ImportError):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

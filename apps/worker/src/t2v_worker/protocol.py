@@ -15,6 +15,11 @@ from typing import Any
 
 PROTOCOL_VERSION = 1
 
+EXIT_PERMANENT = 78
+"""Exit status after a load failure that retrying cannot heal (sysexits' EX_CONFIG): the
+supervisor reports it once and does not restart the worker. Any other non-zero status before
+``ready`` is retried with backoff. Same value as ``WORKER_EXIT_PERMANENT`` in protocol.ts."""
+
 WORKER_ERROR_CODES = (
     "CANCELLED",
     "INVALID_PARAMS",

@@ -528,6 +528,38 @@ export interface components {
           | 'internal_error';
       };
     };
+    /** @description One Server-Sent Event: `event:` names it, `data:` is the video object as JSON. Comment lines (`: ping`) keep the connection open and carry no event. */
+    VideoStreamEvent:
+      | {
+          /** @enum {string} */
+          event: 'video.queued';
+          /** @description The video object (status `queued`) as one line of JSON. */
+          data: string;
+        }
+      | {
+          /** @enum {string} */
+          event: 'video.in_progress' | 'video.progress';
+          /** @description The video object (status `in_progress`) as one line of JSON. */
+          data: string;
+        }
+      | {
+          /** @enum {string} */
+          event: 'video.completed';
+          /** @description The video object (status `completed`) as one line of JSON. */
+          data: string;
+        }
+      | {
+          /** @enum {string} */
+          event: 'video.failed';
+          /** @description The video object (status `failed`) as one line of JSON. */
+          data: string;
+        }
+      | {
+          /** @enum {string} */
+          event: 'video.cancelled';
+          /** @description The video object (status `cancelled`) as one line of JSON. */
+          data: string;
+        };
   };
   responses: never;
   parameters: never;
@@ -1010,13 +1042,13 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description An event stream. */
+      /** @description An event stream; the schema is that of one event (`VideoStreamEvent`). */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
-          'text/event-stream': string;
+          'text/event-stream': components['schemas']['VideoStreamEvent'];
         };
       };
       /** @description Missing or invalid API key. */

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import WorkerConfig
-from ..errors import ModelLoadFailed
+from ..errors import SETUP_HINT, ModelLoadFailed
 from ..params import EngineLimits, GenerateParams, validate
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,10 @@ class WanPipelineEngine(Engine):
         hub_offline()
         try:
             import torch
-        except Exception as exc:  # noqa: BLE001
-            raise ModelLoadFailed(f"cannot import torch: {exc}") from exc
+        except ImportError as exc:
+            raise ModelLoadFailed(f"cannot import torch: {exc}; {SETUP_HINT}", permanent=True) from exc
+        except Exception as exc:  # noqa: BLE001 - e.g. a CUDA library that is not there yet
+            raise ModelLoadFailed(f"cannot import torch: {type(exc).__name__}: {exc}") from exc
         self.torch = torch
         if self.config.device == "cuda":
             if not torch.cuda.is_available():

@@ -13,7 +13,7 @@ import logging
 import os
 from typing import Any
 
-from ..errors import ModelLoadFailed
+from ..errors import SETUP_HINT, ModelLoadFailed
 from ..params import EngineLimits, GenerateParams
 from .base import WanPipelineEngine
 
@@ -36,9 +36,16 @@ def check_model_dir(path: str) -> None:
     """Raises ModelLoadFailed naming the path and everything missing, before any heavy import."""
     hint = f"expected a diffusers-format Wan2.2-TI2V-5B directory with {EXPECTED}"
     if not os.path.exists(path):
-        raise ModelLoadFailed(f"model directory {path} does not exist; {hint}")
+        mount = _empty_ancestor(path)
+        if mount is not None:
+            # Nothing at all under the mount point: a volume that is not there yet. Retried.
+            raise ModelLoadFailed(
+                f"model directory {path} does not exist and {mount} is empty "
+                f"(a volume not mounted yet?); {hint}"
+            )
+        raise ModelLoadFailed(f"model directory {path} does not exist; {hint}", permanent=True)
     if not os.path.isdir(path):
-        raise ModelLoadFailed(f"model path {path} is not a directory; {hint}")
+        raise ModelLoadFailed(f"model path {path} is not a directory; {hint}", permanent=True)
     missing: list[str] = []
     index_path = os.path.join(path, "model_index.json")
     if not os.path.isfile(index_path):
@@ -66,8 +73,23 @@ def check_model_dir(path: str) -> None:
     if index.get("_class_name") != "WanPipeline":
         raise ModelLoadFailed(
             f"model directory {path}: model_index.json names {index.get('_class_name')!r}, "
-            "expected 'WanPipeline'"
+            "expected 'WanPipeline'",
+            permanent=True,
         )
+
+
+def _empty_ancestor(path: str) -> str | None:
+    """The nearest existing ancestor of a missing ``path`` when it is an empty directory (other
+    than ``/``): an unpopulated mount point. None when that ancestor has content (a wrong path)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if parent in ("", os.sep) or not os.path.isdir(parent):
+        return None
+    try:
+        return parent if not os.listdir(parent) else None
+    except OSError:
+        return None
 
 
 def model_id_for(path: str) -> str:
@@ -99,7 +121,10 @@ class WanEngine(WanPipelineEngine):
             )
         except ModelLoadFailed:
             raise
+        except ImportError as exc:
+            raise ModelLoadFailed(f"cannot import diffusers: {exc}; {SETUP_HINT}", permanent=True) from exc
         except Exception as exc:  # noqa: BLE001 - any loader failure is a load failure
+            # Files that are still being copied fail here too: retried with backoff.
             raise ModelLoadFailed(f"cannot load the Wan pipeline from {path}: {exc}") from exc
         self._place(pipe)
         if self.config.vae_tiling:
@@ -109,7 +134,7 @@ class WanEngine(WanPipelineEngine):
                 pipe.transformer.set_attention_backend(self.config.attention_backend)
             except Exception as exc:  # noqa: BLE001
                 raise ModelLoadFailed(
-                    f"T2V_ATTENTION_BACKEND={self.config.attention_backend}: {exc}"
+                    f"T2V_ATTENTION_BACKEND={self.config.attention_backend}: {exc}", permanent=True
                 ) from exc
         self.model_id = model_id_for(path)
         log.info(

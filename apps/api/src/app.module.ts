@@ -44,15 +44,16 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forConfig(config),
-        PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } }),
         MetricsModule,
         QueueDriverModule.forConfig(config),
-        JobsModule,
-        WebhooksModule,
-        ModelsModule,
+        // Routes are documented in this order (the OpenAPI spec follows it).
         VideosModule,
+        ModelsModule,
         CompatModule,
         HealthModule,
+        PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } }),
+        JobsModule,
+        WebhooksModule,
         WebModule.serve(),
         ...(rateLimited
           ? [

@@ -27,6 +27,4 @@ export const modelObjectSchema = z
 
 export type ModelObject = z.infer<typeof modelObjectSchema>;
 
-export const modelListSchema = z
-  .object({ object: z.literal('list'), data: z.array(modelObjectSchema) })
-  .describe('ModelList');
+export const modelListSchema = z.object({ object: z.literal('list'), data: z.array(modelObjectSchema) });

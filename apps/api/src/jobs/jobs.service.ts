@@ -190,6 +190,8 @@ export class JobsService {
       seconds: req.seconds,
       metadata: req.metadata,
       webhookUrl: req.webhookUrl,
+      user: req.user,
+      adjusted: req.adjusted,
       createdAt: now,
       startedAt: null,
       completedAt: null,

@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { type ModelDescriptor, modelFor } from './model-presets';
 
-/** The model this deployment serves (one per deployment) and its presets. */
+/** The model this deployment serves (one per deployment), its presets and its aliases. */
 @Injectable()
 export class ModelsService {
   readonly model: ModelDescriptor;
@@ -12,16 +12,28 @@ export class ModelsService {
     this.model = modelFor(config);
   }
 
-  toObject() {
+  /** The model object under its id, or under one of its aliases (then `alias_for` names the model). */
+  toObject(name: string = this.model.id) {
     const m = this.model;
     return {
-      id: m.id,
+      id: name,
       object: 'model' as const,
       created: m.created,
       owned_by: m.owned_by,
       engine: m.engine,
       description: m.description,
+      alias_for: name === m.id ? null : m.id,
+      aliases: m.aliases,
       presets: m.presets,
     };
+  }
+
+  /** The model first, then one entry per alias. */
+  list() {
+    return [this.model.id, ...this.model.aliases].map((name) => this.toObject(name));
+  }
+
+  has(name: string): boolean {
+    return name === this.model.id || this.model.aliases.includes(name);
   }
 }

@@ -5,7 +5,8 @@ import { isTerminal } from '@t2v/contracts';
 import { z } from 'zod';
 
 import { ApiError } from '../common/api-error';
-import { abortOnClose, type HttpReply, type HttpRequest, mediaType, sendFile } from '../common/http';
+import { abortOnClose, header, type HttpReply, type HttpRequest, mediaType, sendFile } from '../common/http';
+import { type CreatePreferences, createPreferences, preferenceApplied } from '../common/prefer';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { JobEvents } from '../jobs/job-events';
 import type { Job } from '../jobs/job.types';
@@ -20,7 +21,7 @@ import {
   resolveCreate,
   zodToApiError,
 } from './create-video.schema';
-import { toVideoObject, type VideoObject } from './video.presenter';
+import { ADJUSTED_HEADER, adjustedHeader, toVideoObject, type VideoObject } from './video.presenter';
 
 const listQuerySchema = z.strictObject({
   after: z.string().min(1).max(64).optional(),
@@ -63,14 +64,51 @@ export class VideosService {
       throw ApiError.badRequest(null, 'The request body must be a JSON object.', 'invalid_json');
     }
     const input = multipart ? coerceMultipart(body as Record<string, unknown>) : body;
-    const parsed = this.schema.safeParse(input);
-    if (!parsed.success) throw zodToApiError(parsed.error, this.accepted, input);
-    return resolveCreate(parsed.data, this.model, randomSeed);
+    return this.resolve(req, input);
+  }
+
+  /** Validates create fields already in their JSON types; `Prefer: handling` applies. */
+  resolve(req: Pick<HttpRequest, 'headers'>, input: unknown): ResolvedCreate {
+    const prefs = this.preferences(req);
+    try {
+      const parsed = this.schema.safeParse(input);
+      if (!parsed.success) throw zodToApiError(parsed.error, this.accepted, input);
+      return resolveCreate(parsed.data, this.model, randomSeed, prefs.handling);
+    } catch (err) {
+      const applied = preferenceApplied(prefs, null);
+      if (err instanceof ApiError && applied) Object.assign(err.headers, { 'Preference-Applied': applied });
+      throw err;
+    }
+  }
+
+  /** `Prefer` of a create: `handling` (default: T2V_PARAM_HANDLING) and `wait`. */
+  preferences(req: Pick<HttpRequest, 'headers'>): CreatePreferences {
+    return createPreferences(header(req, 'prefer'), {
+      handling: this.config.paramHandling,
+      maxWaitS: this.config.maxWaitS,
+    });
+  }
+
+  /** `Preference-Applied` and `t2v-adjusted` of a create's answer. */
+  setCreateHeaders(
+    req: Pick<HttpRequest, 'headers'>,
+    res: HttpReply,
+    job: Pick<Job, 'adjusted'>,
+    waited: number | null,
+  ): void {
+    const applied = preferenceApplied(this.preferences(req), waited);
+    if (applied) res.header('Preference-Applied', applied);
+    const adjusted = adjustedHeader(job.adjusted);
+    if (adjusted) res.header(ADJUSTED_HEADER, adjusted);
   }
 
   /** parseCreate plus the checks that need I/O (the webhook target). */
-  async parseCreateChecked(req: HttpRequest, body: unknown): Promise<ResolvedCreate> {
-    const resolved = this.parseCreate(req, body);
+  parseCreateChecked(req: HttpRequest, body: unknown): Promise<ResolvedCreate> {
+    return this.checkWebhook(this.parseCreate(req, body));
+  }
+
+  /** The check of a resolved create that needs I/O: the webhook target. */
+  async checkWebhook(resolved: ResolvedCreate): Promise<ResolvedCreate> {
     if (resolved.webhookUrl) {
       const problem = await this.webhooks.urlProblem(resolved.webhookUrl);
       if (problem) throw ApiError.badRequest('webhook_url', `webhook_url ${problem}.`);
@@ -83,15 +121,17 @@ export class VideosService {
     res: HttpReply,
     body: unknown,
     idempotencyKey: string | undefined,
-    prefer: string | undefined,
-  ): Promise<{ video: VideoObject; waited: number | null }> {
+  ): Promise<VideoObject> {
     const resolved = await this.parseCreateChecked(req, body);
     const key = this.idempotencyKey(idempotencyKey);
     const { job } = await this.jobs.create(resolved, key);
-    const wait = this.preferWait(prefer);
-    if (wait === null) return { video: await this.present(await this.jobs.get(job.id)), waited: null };
-    const done = await this.jobs.waitForTerminal(job.id, wait * 1000, abortOnClose(res));
-    return { video: await this.present(done), waited: wait };
+    const { wait } = this.preferences(req);
+    const done =
+      wait === null
+        ? await this.jobs.get(job.id)
+        : await this.jobs.waitForTerminal(job.id, wait * 1000, abortOnClose(res));
+    this.setCreateHeaders(req, res, done, wait);
+    return this.present(done);
   }
 
   async createSync(
@@ -103,6 +143,7 @@ export class VideosService {
     const resolved = await this.parseCreateChecked(req, body);
     const { job } = await this.jobs.create(resolved, this.idempotencyKey(idempotencyKey));
     const done = await this.jobs.waitForTerminal(job.id, this.config.syncWaitS * 1000, abortOnClose(res));
+    this.setCreateHeaders(req, res, done, null);
     if (done.status === 'completed') {
       res.code(200).header('x-video-id', done.id);
       await this.sendFile(done, 'video', req, res);
@@ -264,12 +305,5 @@ export class VideosService {
     if (key.length > 255)
       throw ApiError.badRequest('Idempotency-Key', 'Idempotency-Key must be at most 255 characters.');
     return key;
-  }
-
-  private preferWait(prefer: string | undefined): number | null {
-    if (!prefer) return null;
-    const m = /(?:^|[,;\s])wait=(\d+)/.exec(prefer);
-    if (!m) return null;
-    return Math.min(Number(m[1]), this.config.maxWaitS);
   }
 }

@@ -51,7 +51,7 @@ export class GenerateController {
     const resolved = await this.videos.checkWebhook(this.videos.resolve(req, coerceMultipart(query)));
     const { job } = await this.jobs.create(resolved, null);
     const done = await this.jobs.waitForTerminal(job.id, this.config.maxWaitS * 1000, abortOnClose(res));
-    this.videos.setCreateHeaders(req, res, done, null);
+    this.videos.setCreateHeaders(req, res, resolved, null);
     const video = await this.videos.present(done);
     const file = this.storage.pathFor(done.id, 'video');
     const json = preferredType(req.headers.accept, ['text/plain', 'application/json']) === 'application/json';

@@ -89,16 +89,20 @@ export class VideosService {
     });
   }
 
-  /** `Preference-Applied` and `t2v-adjusted` of a create's answer. */
+  /**
+   * `Preference-Applied` and `t2v-adjusted` of a create's answer. The header tells what was done
+   * to this request; the body is the job, which for an identical seeded request already in flight
+   * is the first requester's (with its own `adjusted`).
+   */
   setCreateHeaders(
     req: Pick<HttpRequest, 'headers'>,
     res: HttpReply,
-    job: Pick<Job, 'adjusted'>,
+    resolved: Pick<ResolvedCreate, 'adjusted'>,
     waited: number | null,
   ): void {
     const applied = preferenceApplied(this.preferences(req), waited);
     if (applied) res.header('Preference-Applied', applied);
-    const adjusted = adjustedHeader(job.adjusted);
+    const adjusted = adjustedHeader(resolved.adjusted);
     if (adjusted) res.header(ADJUSTED_HEADER, adjusted);
   }
 
@@ -130,7 +134,7 @@ export class VideosService {
       wait === null
         ? await this.jobs.get(job.id)
         : await this.jobs.waitForTerminal(job.id, wait * 1000, abortOnClose(res));
-    this.setCreateHeaders(req, res, done, wait);
+    this.setCreateHeaders(req, res, resolved, wait);
     return this.present(done);
   }
 
@@ -143,7 +147,7 @@ export class VideosService {
     const resolved = await this.parseCreateChecked(req, body);
     const { job } = await this.jobs.create(resolved, this.idempotencyKey(idempotencyKey));
     const done = await this.jobs.waitForTerminal(job.id, this.config.syncWaitS * 1000, abortOnClose(res));
-    this.setCreateHeaders(req, res, done, null);
+    this.setCreateHeaders(req, res, resolved, null);
     if (done.status === 'completed') {
       res.code(200).header('x-video-id', done.id);
       await this.sendFile(done, 'video', req, res);

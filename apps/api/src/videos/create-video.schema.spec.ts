@@ -142,6 +142,13 @@ describe('create request resolution (Wan2.2-TI2V-5B presets)', () => {
     }
   });
 
+  it('reports a value both off the grid and out of range as out of range, strict or not', () => {
+    expect(refusal({ prompt: 'p', num_frames: 124 }, 'strict').message).toMatch(
+      /the model makes 5 to 121 frames/,
+    );
+    expect(refusal({ prompt: 'p', size: '1920x1080' }, 'strict').message).toMatch(/sides must be 32 to 1280/);
+  });
+
   it('compares seconds with num_frames after snapping', () => {
     expect(resolve({ prompt: 'p', num_frames: 80, seconds: 5, fps: 16 }).params.num_frames).toBe(81);
     expect(refusal({ prompt: 'p', num_frames: 80, seconds: 4, fps: 16 })).toMatchObject({

@@ -199,21 +199,8 @@ export function resolveCreate(
   const fps = body.fps ?? p.fps;
   let numFrames: number;
   let seconds: string;
-  if (body.num_frames !== undefined) {
-    numFrames = snapFrames(body.num_frames);
-    if (numFrames !== body.num_frames) {
-      if (strict) {
-        throw ApiError.badRequest(
-          'num_frames',
-          `Invalid 'num_frames': ${body.num_frames} is not of the form 4k+1 (e.g. 17, 81, 121); ` +
-            `the nearest is ${numFrames}. Refused under handling=strict.`,
-        );
-      }
-      adjusted['num_frames'] = { requested: body.num_frames, used: numFrames };
-    }
-  } else {
-    numFrames = framesForSeconds(body.seconds ?? p.seconds.default, fps);
-  }
+  if (body.num_frames !== undefined) numFrames = snapFrames(body.num_frames);
+  else numFrames = framesForSeconds(body.seconds ?? p.seconds.default, fps);
   if (numFrames < MIN_FRAMES || numFrames > p.max_frames) {
     const field = body.num_frames !== undefined ? 'num_frames' : 'seconds';
     const asked =
@@ -225,6 +212,17 @@ export function resolveCreate(
       `${asked} is ${numFrames} frames; the model makes ${MIN_FRAMES} to ${p.max_frames} frames ` +
         `(its maximum of ${p.max_frames} frames is ${secondsForFrames(p.max_frames, fps)} s at ${fps} fps).`,
     );
+  }
+  // Limits first: a value both off the grid and out of range is reported as out of range.
+  if (body.num_frames !== undefined && numFrames !== body.num_frames) {
+    if (strict) {
+      throw ApiError.badRequest(
+        'num_frames',
+        `Invalid 'num_frames': ${body.num_frames} is not of the form 4k+1 (e.g. 17, 81, 121); ` +
+          `the nearest is ${numFrames}. Refused under handling=strict.`,
+      );
+    }
+    adjusted['num_frames'] = { requested: body.num_frames, used: numFrames };
   }
   if (body.seconds !== undefined) {
     const fromSeconds = framesForSeconds(body.seconds, fps);

@@ -91,6 +91,7 @@ export async function createApp(
         'retry-after',
         'location',
         'preference-applied',
+        't2v-adjusted',
         'content-range',
       ],
       maxAge: 600,

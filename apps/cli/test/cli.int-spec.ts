@@ -85,7 +85,7 @@ describe('t2v against the live API', () => {
     const result = await t2v(['generate', 'x', '--size', '7x7']);
     expect(result.code).toBe(3);
     expect(result.stderr.split('\n')[0]).toBe(
-      "t2v: Unsupported size '7x7'. Supported sizes: 1280x704, 704x1280, 832x480, 480x832, 320x192, 192x320, 256x256.",
+      "t2v: Unsupported size '7x7': sides must be 32 to 1280 pixels (multiples of 32) and at most 901120 pixels in all. Tested presets: 1280x704, 704x1280, 832x480, 480x832, 320x192, 192x320, 256x256.",
     );
     expect(result.stderr).toContain('param size');
   });

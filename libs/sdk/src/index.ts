@@ -50,6 +50,8 @@ export type {
   paths,
   PresetRange,
   Video,
+  VideoAdjustment,
+  VideoAdjustments,
   VideoContentVariant,
   VideoCreateParams,
   VideoDeleted,

@@ -84,6 +84,8 @@ describe('public surface', () => {
        "UnprocessableEntityError",
        "VERSION",
        "Video",
+       "VideoAdjustment",
+       "VideoAdjustments",
        "VideoContentOptions",
        "VideoContentVariant",
        "VideoCreateOptions",

@@ -22,12 +22,22 @@ export type VideoStatus = Video['status'];
 /** Why a video failed: a code from a closed set (`GPU_OOM`, `WORKER_CRASHED`, …) and a message. */
 export type VideoError = NonNullable<Video['error']>;
 
+/**
+ * Request values the server changed to fit the model's grid, by field (`size`, `width`, `height`,
+ * `num_frames`, `seconds`): `{ size: { requested: '1280x720', used: '1280x704' } }`.
+ */
+export type VideoAdjustments = Video['adjusted'];
+
+/** One adjusted field: what was requested and what is generated. */
+export type VideoAdjustment = VideoAdjustments[string];
+
 /** Seconds spent in each phase (`queue_s`, `load_s`, `inference_s`, `encode_s`); null when not reached. */
 export type VideoTimings = Video['timings'];
 
 /**
  * Body of `POST /v1/videos`. `prompt` is required. Use `size` or `width`+`height`, and `seconds`
- * or `num_frames`; contradicting values and unknown fields are a 400.
+ * or `num_frames` (values off the model's grid are snapped and reported in `Video.adjusted`);
+ * contradicting values and unknown fields are a 400. `user` identifies your end user.
  */
 export type VideoCreateParams = Schemas['CreateVideoRequest'];
 

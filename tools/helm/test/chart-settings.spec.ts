@@ -32,6 +32,14 @@ beforeAll(async () => {
   ]);
 });
 
+describe('request handling settings', () => {
+  it('passes the parameter handling, and the model aliases when there are any', () => {
+    expect(config(defaults)['T2V_PARAM_HANDLING']).toBe('lenient');
+    expect(config(defaults)).not.toHaveProperty('T2V_MODEL_ALIASES');
+    expect(config(prod)['T2V_MODEL_ALIASES']).toBe('sora-2,sora-2-pro');
+  });
+});
+
 describe('Deployment', () => {
   it('runs the API image with its config from a ConfigMap', () => {
     const c = api(defaults);

@@ -3,11 +3,14 @@ import { ThrottlerGuard, type ThrottlerLimitDetail } from '@nestjs/throttler';
 
 import { ApiError } from './api-error';
 import { type AuthenticatedRequest, OPEN_PATHS } from './api-key.guard';
+import { MAX_USER } from '../videos/create-video.schema';
 import { requestPath } from './http';
 
 /**
- * Per-principal limits: each API key (or token subject, or client address when auth is off) has
- * its own window, so one client's burst never throttles another. Runs after ApiKeyGuard.
+ * Per-principal limits: each API key (or token subject; else the request's `user`; else the client
+ * address) has its own window, so one client's burst never throttles another. Runs after
+ * ApiKeyGuard. `user` is self-declared: it shares out a gateway's traffic fairly, but only keys
+ * enforce a limit on a client that does not cooperate (docs/adr/0009).
  */
 @Injectable()
 export class RateLimitGuard extends ThrottlerGuard {
@@ -17,7 +20,10 @@ export class RateLimitGuard extends ThrottlerGuard {
   }
 
   protected override async getTracker(req: Record<string, unknown>): Promise<string> {
-    return ((req as unknown as AuthenticatedRequest).principal ?? `ip:${String(req['ip'])}`) as string;
+    const principal = (req as unknown as AuthenticatedRequest).principal;
+    if (principal) return principal;
+    const user = declaredUser(req['body']) ?? declaredUser(req['query']);
+    return user ? `user:${user}` : `ip:${String(req['ip'])}`;
   }
 
   protected override async throwThrottlingException(
@@ -34,4 +40,11 @@ export class RateLimitGuard extends ThrottlerGuard {
       { 'Retry-After': String(retryAfter) },
     );
   }
+}
+
+/** A well-formed `user` field of a create (JSON or form body, or /generate's query); else null. */
+function declaredUser(fields: unknown): string | null {
+  if (fields === null || typeof fields !== 'object') return null;
+  const user = (fields as Record<string, unknown>)['user'];
+  return typeof user === 'string' && user.length > 0 && user.length <= MAX_USER ? user : null;
 }

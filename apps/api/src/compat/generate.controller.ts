@@ -29,9 +29,14 @@ export class GenerateController {
     summary: 'Generate and wait (compatibility)',
     description:
       'Answers `Video generated at <path>` as text, or JSON when Accept prefers application/json. ' +
-      'Still running at the deadline: 202.',
+      'Still running at the deadline: 202. Besides `prompt`, any field of CreateVideoRequest may be given ' +
+      'as a query parameter (`size`, `width`, `height`, `num_frames`, `seconds`, `fps`, `seed`, `user`, …); ' +
+      'they are snapped and reported as on POST /v1/videos (`t2v-adjusted`, `Prefer: handling=strict`).',
   })
   @ApiQuery({ name: 'prompt', required: true })
+  @ApiQuery({ name: 'size', required: false, description: 'WIDTHxHEIGHT, snapped to the model grid.' })
+  @ApiQuery({ name: 'num_frames', required: false, description: 'Snapped to the nearest 4k+1.' })
+  @ApiQuery({ name: 'user', required: false, description: 'End-user identifier.' })
   @ApiProduces('text/plain', 'application/json')
   @ApiResponse({ status: 200, description: 'Generated.' })
   @ApiResponse({ status: 202, description: 'Still running; poll /v1/videos/{id}.' })
@@ -41,18 +46,12 @@ export class GenerateController {
     @Req() req: HttpRequest,
     @Res() res: HttpReply,
   ): Promise<void> {
-    const unknown = Object.keys(query).find((k) => k !== 'prompt');
-    if (unknown)
-      throw ApiError.badRequest(
-        unknown,
-        `Unknown query parameter '${unknown}'. Accepted: prompt.`,
-        'unknown_field',
-      );
-    const prompt = query['prompt'];
-    if (typeof prompt !== 'string')
+    if (typeof query['prompt'] !== 'string')
       throw ApiError.badRequest('prompt', "Missing required query parameter 'prompt'.", 'missing_field');
-    const request = this.requests.create(req, { prompt });
+    // The create fields as query parameters, typed as in a multipart form.
+    const request = await this.requests.fromQuery(req, query);
     const done = await this.createAndWait.run(request, null, this.config.maxWaitS * 1000, abortOnClose(res));
+    this.presenter.setCreateHeaders(res, this.requests.preferences(req), request.adjusted, null);
     const video = await this.presenter.present(done);
     const file = this.storage.pathFor(done.id, 'video');
     const json = preferredType(req.headers.accept, ['text/plain', 'application/json']) === 'application/json';

@@ -54,6 +54,32 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ T2V_QUEUE: 'kafka' })).toThrow(/accepted: embedded, redis/);
   });
 
+  it('reads the parameter handling and the model aliases', () => {
+    expect(loadConfig({})).toMatchObject({ paramHandling: 'lenient', modelAliases: [] });
+    expect(loadConfig({ T2V_PARAM_HANDLING: 'strict' }).paramHandling).toBe('strict');
+    expect(() => loadConfig({ T2V_PARAM_HANDLING: 'loose' })).toThrow(/accepted: lenient, strict/);
+    expect(
+      loadConfig({ T2V_MODEL_ALIASES: 'sora-2=t2v-synthetic, sora-2-pro , gpt:video.1' }).modelAliases,
+    ).toEqual(['sora-2', 'sora-2-pro', 'gpt:video.1']);
+    expect(
+      loadConfig({ T2V_ENGINE: 'wan', T2V_MODEL_PATH: '/m', T2V_MODEL_ALIASES: 'sora-2=Wan2.2-TI2V-5B' })
+        .modelAliases,
+    ).toEqual(['sora-2']);
+  });
+
+  it.each([
+    [
+      'sora-2=Wan2.2-TI2V-5B',
+      /'sora-2=Wan2.2-TI2V-5B': the loaded model is t2v-synthetic \(T2V_ENGINE=synthetic\)/,
+    ],
+    ['sora 2', /T2V_MODEL_ALIASES: 'sora 2': expected name=t2v-synthetic/],
+    ['a=b=c', /'a=b=c': expected name=/],
+    ['sora-2,sora-2', /sora-2 is already a name of the model/],
+    ['t2v-synthetic', /t2v-synthetic is already a name of the model/],
+  ])('refuses T2V_MODEL_ALIASES=%s', (value, message) => {
+    expect(() => loadConfig({ T2V_MODEL_ALIASES: value })).toThrow(message);
+  });
+
   it('keeps secrets out of the environment handed to workers', () => {
     const c = loadConfig({ T2V_API_KEYS: 'a,b', REDIS_URL: 'redis://x:6379', HOME: '/root' });
     expect(c.apiKeys).toEqual(['a', 'b']);

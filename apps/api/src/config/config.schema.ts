@@ -3,6 +3,8 @@ import * as path from 'node:path';
 
 import { z } from 'zod';
 
+import { modelIdFor } from '../models/model-presets';
+
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -85,6 +87,8 @@ const envSchema = z.object({
   T2V_JWT_ISSUER: z.string().min(1).optional(),
   T2V_JWT_AUDIENCE: z.string().min(1).optional(),
   T2V_RATE_LIMIT_PER_MIN: int(0, 1_000_000).default(0),
+  T2V_PARAM_HANDLING: z.enum(['lenient', 'strict']).default('lenient'),
+  T2V_MODEL_ALIASES: z.string().optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -136,8 +140,15 @@ export interface AppConfig {
   corsOrigins: string[];
   /** OIDC JWT validation (all three set together), besides or instead of API keys. */
   jwt: { jwksUrl: string; issuer: string; audience: string } | null;
-  /** Requests per minute per API key / token subject / client address; 0 = no limit. */
+  /** Requests per minute per API key / token subject / `user` / client address; 0 = no limit. */
   rateLimitPerMin: number;
+  /**
+   * `lenient`: sizes and frame counts off the model's grid are snapped to it (and reported);
+   * `strict`: they are a 400. A request's `Prefer: handling=…` overrides it.
+   */
+  paramHandling: Env['T2V_PARAM_HANDLING'];
+  /** Other names requests may use for the loaded model (e.g. `sora-2`). */
+  modelAliases: string[];
   /** Environment handed to worker processes: the API's own, less its secrets. */
   childEnv: Record<string, string>;
 }
@@ -173,6 +184,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       'invalid configuration:\n  T2V_JWT_JWKS_URL, T2V_JWT_ISSUER, T2V_JWT_AUDIENCE: set all three or none',
     );
   }
+  const modelAliases = parseAliases(e.T2V_MODEL_ALIASES ?? '', e.T2V_ENGINE);
   let fileKeys: string[] = [];
   if (e.T2V_API_KEYS_FILE) {
     try {
@@ -210,6 +222,8 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
         ? { jwksUrl: e.T2V_JWT_JWKS_URL, issuer: e.T2V_JWT_ISSUER, audience: e.T2V_JWT_AUDIENCE }
         : null,
     rateLimitPerMin: e.T2V_RATE_LIMIT_PER_MIN,
+    paramHandling: e.T2V_PARAM_HANDLING,
+    modelAliases,
     outputTtlHours: e.T2V_OUTPUT_TTL_HOURS,
     syntheticStepMs: e.T2V_SYNTHETIC_STEP_MS,
     maxPromptLength: e.T2V_MAX_PROMPT_LENGTH,
@@ -242,4 +256,36 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       ),
     ),
   };
+}
+
+const ALIAS = /^[A-Za-z0-9][\w.:-]{0,63}$/;
+
+/**
+ * `T2V_MODEL_ALIASES`: comma-separated `name=<model id>` (or a bare `name`, meaning the loaded
+ * model). A target other than the model this engine serves is a boot error, so a list written for
+ * one engine is not silently applied to another.
+ */
+function parseAliases(value: string, engine: Env['T2V_ENGINE']): string[] {
+  const id = modelIdFor(engine);
+  const names: string[] = [];
+  const problems: string[] = [];
+  for (const entry of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const [name = '', target, ...rest] = entry.split('=').map((s) => s.trim());
+    if (!ALIAS.test(name) || rest.length > 0) {
+      problems.push(`'${entry}': expected name=${id} (a name of letters, digits, '.', '_', ':' or '-')`);
+    } else if (target !== undefined && target !== id) {
+      problems.push(`'${entry}': the loaded model is ${id} (T2V_ENGINE=${engine})`);
+    } else if (name === id || names.includes(name)) {
+      problems.push(`'${entry}': ${name} is already a name of the model`);
+    } else {
+      names.push(name);
+    }
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration:\n  T2V_MODEL_ALIASES: ${problems.join('; ')}`);
+  }
+  return names;
 }

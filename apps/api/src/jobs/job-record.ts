@@ -21,6 +21,8 @@ export function newJobRecord(
     seconds: '1',
     metadata: {},
     webhookUrl: null,
+    user: null,
+    adjusted: {},
     createdAt: now,
     startedAt: null,
     completedAt: null,

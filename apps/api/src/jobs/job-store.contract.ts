@@ -49,6 +49,20 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
       expect(await store.get('video_missing')).toBeNull();
     });
 
+    it('keeps user and adjusted through insert, claim and transitions', async () => {
+      const adjusted = {
+        size: { requested: '1280x720', used: '1280x704' },
+        num_frames: { requested: 80, used: 81 },
+      };
+      const job = await store.insert(sampleJob({ user: 'user-42', adjusted }));
+      expect(await store.get(job.id)).toMatchObject({ user: 'user-42', adjusted });
+      expect(await store.claimNext(10)).toMatchObject({ id: job.id, user: 'user-42', adjusted });
+      await store.transition(job.id, ['in_progress'], 'completed', { progress: 100, completedAt: 11 });
+      expect(await store.get(job.id)).toMatchObject({ status: 'completed', user: 'user-42', adjusted });
+      const [listed] = (await store.list({ limit: 1, order: 'desc' })).data;
+      expect(listed).toMatchObject({ id: job.id, user: 'user-42', adjusted });
+    });
+
     it('claims queued jobs in FIFO order, one at a time', async () => {
       const a = await store.insert(sampleJob());
       const b = await store.insert(sampleJob());

@@ -7,6 +7,15 @@ export interface JobTimings {
   encode_s: number | null;
 }
 
+/** A request value changed to fit the model's grid (a size snapped, a frame count rounded). */
+export interface Adjustment {
+  requested: string | number;
+  used: string | number;
+}
+
+/** Adjustments by request field (`size`, `width`, `height`, `num_frames`, `seconds`). */
+export type Adjustments = Record<string, Adjustment>;
+
 /** A job as the store keeps it. Times are unix milliseconds. */
 export interface Job {
   id: string;
@@ -20,6 +29,10 @@ export interface Job {
   seconds: string;
   metadata: Record<string, string>;
   webhookUrl: string | null;
+  /** The request's `user` (absent on records written before it existed). */
+  user?: string | null;
+  /** What was snapped to fit the model's grid (absent on records written before it existed). */
+  adjusted?: Adjustments;
   createdAt: number;
   startedAt: number | null;
   completedAt: number | null;
@@ -59,4 +72,8 @@ export interface NewJobRequest {
   seedExplicit: boolean;
   metadata: Record<string, string>;
   webhookUrl: string | null;
+  /** The request's `user`: stored, returned, the rate-limit identity when no key names the caller. */
+  user: string | null;
+  /** What was changed to fit the model's grid: `{field: {requested, used}}`; empty when nothing. */
+  adjusted: Adjustments;
 }

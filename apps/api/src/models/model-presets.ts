@@ -14,6 +14,8 @@ export interface ModelDescriptor {
   /** Unix seconds; fixed per model so the listing is stable. */
   created: number;
   description: string;
+  /** Other names a request may use for this model (`T2V_MODEL_ALIASES`), e.g. `sora-2`. */
+  aliases: string[];
   presets: {
     sizes: string[];
     default_size: string;
@@ -21,6 +23,12 @@ export interface ModelDescriptor {
     fps_range: { min: number; max: number };
     seconds: Range;
     max_frames: number;
+    /** Width and height are multiples of this (requests are snapped to it). */
+    size_multiple: number;
+    /** Largest width or height, after snapping. */
+    max_side: number;
+    /** Largest width × height, after snapping. */
+    max_pixels: number;
     num_inference_steps: Range;
     guidance_scale: Range;
     max_prompt_length: number;
@@ -29,7 +37,21 @@ export interface ModelDescriptor {
 
 const WAN_SIZES = ['1280x704', '704x1280', '832x480', '480x832'];
 
-export function modelFor(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>): ModelDescriptor {
+/** The Wan 2.2 grid and limits: 32-pixel sides up to 1280, at most 1280×704 pixels (its 720p). */
+const WAN_GRID = { size_multiple: 32, max_side: 1280, max_pixels: 1280 * 704 };
+
+export function modelFor(
+  config: Pick<AppConfig, 'engine' | 'maxPromptLength'> & Partial<Pick<AppConfig, 'modelAliases'>>,
+): ModelDescriptor {
+  return { ...baseModel(config), aliases: config.modelAliases ?? [] };
+}
+
+/** The id each engine serves: what `T2V_MODEL_ALIASES` targets must name. */
+export function modelIdFor(engine: AppConfig['engine']): string {
+  return baseModel({ engine, maxPromptLength: 1 }).id;
+}
+
+function baseModel(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>): Omit<ModelDescriptor, 'aliases'> {
   const max_prompt_length = config.maxPromptLength;
   switch (config.engine) {
     case 'wan':
@@ -46,6 +68,7 @@ export function modelFor(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>):
           fps_range: { min: 8, max: 30 },
           seconds: { min: 1, max: 5, default: 5 },
           max_frames: 121,
+          ...WAN_GRID,
           num_inference_steps: { min: 1, max: 100, default: 50 },
           guidance_scale: { min: 0, max: 20, default: 5 },
           max_prompt_length,
@@ -66,6 +89,10 @@ export function modelFor(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>):
           fps_range: { min: 1, max: 30 },
           seconds: { min: 1, max: 4, default: 2 },
           max_frames: 33,
+          // rope_max_seq_len=32 positions per axis in the tiny transformer: 512 px = 16 tokens.
+          size_multiple: 32,
+          max_side: 512,
+          max_pixels: 512 * 512,
           num_inference_steps: { min: 1, max: 50, default: 4 },
           guidance_scale: { min: 0, max: 20, default: 5 },
           max_prompt_length,
@@ -86,20 +113,11 @@ export function modelFor(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>):
           fps_range: { min: 1, max: 60 },
           seconds: { min: 1, max: 10, default: 1 },
           max_frames: 241,
+          ...WAN_GRID,
           num_inference_steps: { min: 1, max: 100, default: 8 },
           guidance_scale: { min: 0, max: 20, default: 5 },
           max_prompt_length,
         },
       };
   }
-}
-
-/** Frames for a duration: the nearest count of the form 4k+1 (the Wan VAE's temporal stride). */
-export function framesForSeconds(seconds: number, fps: number): number {
-  return 4 * Math.max(0, Math.round((seconds * fps) / 4)) + 1;
-}
-
-export function secondsForFrames(frames: number, fps: number): string {
-  const s = (frames - 1) / fps;
-  return String(Math.round(s * 100) / 100);
 }

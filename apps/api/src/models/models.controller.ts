@@ -11,19 +11,22 @@ export class ModelsController {
   constructor(private readonly models: ModelsService) {}
 
   @Get()
-  @ApiOperation({ summary: 'List models', description: 'The loaded model and its presets.' })
+  @ApiOperation({
+    summary: 'List models',
+    description: 'The loaded model and its presets, then one entry per alias (T2V_MODEL_ALIASES).',
+  })
   @ApiResponse({ status: 200, schema: ref('ModelList') })
   @errorResponses(401)
   list() {
-    return { object: 'list' as const, data: [this.models.toObject()] };
+    return { object: 'list' as const, data: this.models.list() };
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'Retrieve a model' })
+  @ApiOperation({ summary: 'Retrieve a model', description: 'By id or alias.' })
   @ApiResponse({ status: 200, schema: ref('Model') })
   @errorResponses(401, 404)
   retrieve(@Param('id') id: string) {
-    if (id !== this.models.model.id) throw ApiError.notFound('model', id);
-    return this.models.toObject();
+    if (!this.models.has(id)) throw ApiError.notFound('model', id);
+    return this.models.toObject(id);
   }
 }

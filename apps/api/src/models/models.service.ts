@@ -4,7 +4,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { ModelObject } from '../wire/model.schema';
 import { type ModelDescriptor, modelFor } from './model-presets';
 
-/** The model this deployment serves (one per deployment) and its presets. */
+/** The model this deployment serves (one per deployment), its presets and its aliases. */
 @Injectable()
 export class ModelsService {
   readonly model: ModelDescriptor;
@@ -13,17 +13,31 @@ export class ModelsService {
     this.model = modelFor(config);
   }
 
-  /** The public model object (its schema, `wire/model.schema.ts`, also documents the spec). */
-  toObject(): ModelObject {
+  /**
+   * The public model object (its schema, `wire/model.schema.ts`, also documents the spec), under
+   * its id or under one of its aliases (then `alias_for` names the model).
+   */
+  toObject(name: string = this.model.id): ModelObject {
     const m = this.model;
     return {
-      id: m.id,
+      id: name,
       object: 'model',
       created: m.created,
       owned_by: m.owned_by,
       engine: m.engine,
       description: m.description,
+      alias_for: name === m.id ? null : m.id,
+      aliases: m.aliases,
       presets: m.presets,
     };
+  }
+
+  /** The model first, then one entry per alias. */
+  list() {
+    return [this.model.id, ...this.model.aliases].map((name) => this.toObject(name));
+  }
+
+  has(name: string): boolean {
+    return name === this.model.id || this.model.aliases.includes(name);
   }
 }

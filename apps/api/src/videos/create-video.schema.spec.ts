@@ -1,12 +1,24 @@
 import { modelFor } from '../models/model-presets';
 import { createVideoSchema, resolveCreate, zodToApiError } from './create-video.schema';
 
-const wan = modelFor({ engine: 'wan', maxPromptLength: 100 });
+import { ApiError } from '../common/api-error';
+import { type Handling } from './create-video.schema';
+
+const wan = modelFor({ engine: 'wan', maxPromptLength: 100, modelAliases: ['sora-2'] });
 const schema = createVideoSchema(wan);
-const resolve = (body: Record<string, unknown>) => {
+const resolve = (body: Record<string, unknown>, handling: Handling = 'lenient') => {
   const parsed = schema.safeParse(body);
   if (!parsed.success) throw zodToApiError(parsed.error, Object.keys(schema.shape), body);
-  return resolveCreate(parsed.data, wan, () => 7);
+  return resolveCreate(parsed.data, wan, () => 7, handling);
+};
+const refusal = (body: Record<string, unknown>, handling: Handling = 'lenient') => {
+  try {
+    resolve(body, handling);
+  } catch (err) {
+    if (err instanceof ApiError)
+      return { status: err.status, param: err.param, code: err.code, message: err.message };
+  }
+  throw new Error('accepted');
 };
 
 describe('create request resolution (Wan2.2-TI2V-5B presets)', () => {
@@ -34,22 +46,131 @@ describe('create request resolution (Wan2.2-TI2V-5B presets)', () => {
     expect(resolve({ prompt: 'p', seconds }).params.num_frames).toBe(frames);
   });
 
-  it('accepts vLLM-Omni style width/height/num_frames', () => {
+  it('accepts width/height/num_frames on the grid as they are', () => {
     const r = resolve({ prompt: 'p', width: 832, height: 480, num_frames: 81, flow_shift: 5 });
     expect(r.params).toMatchObject({ width: 832, height: 480, num_frames: 81, flow_shift: 5 });
     expect(r.seconds).toBe('3.33');
   });
 
-  it('lists the supported sizes when the size is not a preset', () => {
-    expect(() => resolve({ prompt: 'p', size: '1920x1080' })).toThrow(
-      'Supported sizes: 1280x704, 704x1280, 832x480, 480x832',
-    );
+  it('refuses a size beyond the model limits, naming them and the presets', () => {
+    expect(refusal({ prompt: 'p', size: '1920x1080' })).toEqual({
+      status: 400,
+      param: 'size',
+      code: 'unsupported_size',
+      message:
+        "Unsupported size '1920x1080' (1920x1056 on the 32-pixel grid): sides must be 32 to 1280 pixels " +
+        '(multiples of 32) and at most 901120 pixels in all. Tested presets: 1280x704, 704x1280, 832x480, 480x832.',
+    });
+    expect(refusal({ prompt: 'p', width: 1280, height: 1280 })).toMatchObject({ param: 'width' });
+    expect(refusal({ prompt: 'p', size: '7x7' })).toMatchObject({ param: 'size', code: 'unsupported_size' });
+    expect(refusal({ prompt: 'p', width: 640, height: 20 })).toMatchObject({ param: 'height' });
   });
 
   it('refuses more frames than the model makes', () => {
-    expect(() => resolve({ prompt: 'p', seconds: 5, fps: 30 })).toThrow(
-      /exceeds the model's maximum of 121 frames/,
+    expect(refusal({ prompt: 'p', seconds: 5, fps: 30 })).toMatchObject({
+      param: 'seconds',
+      message: expect.stringMatching(/5 s at 30 fps is 149 frames; the model makes 5 to 121 frames/),
+    });
+    expect(refusal({ prompt: 'p', num_frames: 124 })).toMatchObject({ param: 'num_frames' });
+    expect(resolve({ prompt: 'p', num_frames: 123 }).params.num_frames).toBe(121);
+    expect(refusal({ prompt: 'p', num_frames: 3 })).toMatchObject({ param: 'num_frames' });
+  });
+
+  it.each([
+    [
+      'size',
+      { size: '1280x720' },
+      { width: 1280, height: 704 },
+      { size: { requested: '1280x720', used: '1280x704' } },
+    ],
+    [
+      'size',
+      { size: '720x1280' },
+      { width: 704, height: 1280 },
+      { size: { requested: '720x1280', used: '704x1280' } },
+    ],
+    [
+      'height',
+      { width: 1280, height: 720 },
+      { width: 1280, height: 704 },
+      { height: { requested: 720, used: 704 } },
+    ],
+    [
+      'width',
+      { width: 854, height: 480 },
+      { width: 832, height: 480 },
+      { width: { requested: 854, used: 832 } },
+    ],
+    ['num_frames', { num_frames: 80 }, { num_frames: 81 }, { num_frames: { requested: 80, used: 81 } }],
+    ['seconds', { seconds: 1, fps: 30 }, { num_frames: 29 }, { seconds: { requested: '1', used: '0.93' } }],
+  ])('snaps %s and reports it, or refuses it under handling=strict', (field, body, params, adjusted) => {
+    const r = resolve({ prompt: 'p', ...body });
+    expect(r.params).toMatchObject(params);
+    expect(r.adjusted).toEqual(adjusted);
+    const refused = refusal({ prompt: 'p', ...body }, 'strict');
+    expect(refused).toMatchObject({ status: 400, param: field });
+    expect(refused.message).toMatch(/Refused under handling=strict/);
+  });
+
+  it("takes vLLM-Omni's quick start: 1280x720, 80 frames at 16 fps → 1280x704, 81 frames, 5 s", () => {
+    const r = resolve({
+      prompt: 'p',
+      width: 1280,
+      height: 720,
+      num_frames: 80,
+      fps: 16,
+      num_inference_steps: 40,
+    });
+    expect(r.params).toMatchObject({
+      width: 1280,
+      height: 704,
+      num_frames: 81,
+      fps: 16,
+      num_inference_steps: 40,
+    });
+    expect(r.seconds).toBe('5');
+    expect(r.adjusted).toEqual({
+      height: { requested: 720, used: 704 },
+      num_frames: { requested: 80, used: 81 },
+    });
+  });
+
+  it('adjusts nothing (and strict accepts) what is on the grid', () => {
+    for (const body of [{}, { size: '832x480', num_frames: 81 }, { seconds: 4 }, { seconds: '3', fps: 16 }]) {
+      expect(resolve({ prompt: 'p', ...body }).adjusted).toEqual({});
+      expect(resolve({ prompt: 'p', ...body }, 'strict').adjusted).toEqual({});
+    }
+  });
+
+  it('reports a value both off the grid and out of range as out of range, strict or not', () => {
+    expect(refusal({ prompt: 'p', num_frames: 124 }, 'strict').message).toMatch(
+      /the model makes 5 to 121 frames/,
     );
+    expect(refusal({ prompt: 'p', size: '1920x1080' }, 'strict').message).toMatch(/sides must be 32 to 1280/);
+  });
+
+  it('compares seconds with num_frames after snapping', () => {
+    expect(resolve({ prompt: 'p', num_frames: 80, seconds: 5, fps: 16 }).params.num_frames).toBe(81);
+    expect(refusal({ prompt: 'p', num_frames: 80, seconds: 4, fps: 16 })).toMatchObject({
+      param: 'num_frames',
+      code: 'conflicting_fields',
+    });
+  });
+
+  it('accepts the configured aliases as the model, and lists them for an unknown one', () => {
+    expect(resolve({ prompt: 'p', model: 'sora-2' }).model).toBe('Wan2.2-TI2V-5B');
+    expect(refusal({ prompt: 'p', model: 'sora-2-pro' })).toMatchObject({
+      param: 'model',
+      message: "Unknown model 'sora-2-pro'. Available: Wan2.2-TI2V-5B, sora-2.",
+    });
+  });
+
+  it('keeps a bounded user', () => {
+    expect(resolve({ prompt: 'p', user: 'user-123' }).user).toBe('user-123');
+    expect(resolve({ prompt: 'p' }).user).toBeNull();
+    expect(refusal({ prompt: 'p', user: 'x'.repeat(257) })).toMatchObject({ param: 'user' });
+    expect(refusal({ prompt: 'p', user: '' })).toMatchObject({ param: 'user' });
+    expect(refusal({ prompt: 'p', user: 'a\nb' })).toMatchObject({ param: 'user' });
   });
 
   it('bounds the prompt length by configuration', () => {

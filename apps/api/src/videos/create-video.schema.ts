@@ -1,15 +1,18 @@
 import { z } from 'zod';
 
-
 import { ApiError } from '../common/api-error';
-import type { NewJobRequest } from '../jobs/job.types';
-import { framesForSeconds, type ModelDescriptor, secondsForFrames } from '../models/model-presets';
+import type { Adjustments, NewJobRequest } from '../jobs/job.types';
+import { framesForSeconds, secondsForFrames, snapFrames, snapSize } from '../models/grid';
+import type { ModelDescriptor } from '../models/model-presets';
 
 const MAX_SEED = 2 ** 32 - 1;
+export const MAX_USER = 256;
+const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
 
 /** The create request body. Unknown fields are rejected; names follow OpenAI and vLLM-Omni. */
 export function createVideoSchema(model: ModelDescriptor) {
   const p = model.presets;
+  const grid = `${p.size_multiple}-pixel grid`;
   return z
     .strictObject({
       prompt: z
@@ -18,28 +21,50 @@ export function createVideoSchema(model: ModelDescriptor) {
         .min(1, 'must not be empty')
         .max(p.max_prompt_length, `must be at most ${p.max_prompt_length} characters`)
         .describe('What the video shows.'),
-      model: z.string().optional().describe(`Model id; defaults to the loaded model (${model.id}).`),
+      model: z
+        .string()
+        .optional()
+        .describe(`Model id or alias (see GET /v1/models); defaults to the loaded model (${model.id}).`),
       seconds: z
         .union([z.number(), z.string().regex(/^\d+(\.\d+)?$/, 'must be a number of seconds, e.g. "4"')])
         .transform(Number)
         .pipe(z.number().min(p.seconds.min).max(p.seconds.max))
         .optional()
-        .describe(`Duration in seconds (${p.seconds.min}-${p.seconds.max}); string or number.`),
+        .describe(
+          `Duration in seconds (${p.seconds.min}-${p.seconds.max}); string or number. seconds × fps frame ` +
+            'intervals, rounded to a multiple of 4 (4k+1 frames; ties down); `seconds` reports the result.',
+        ),
       size: z
         .string()
-        .regex(/^\d+x\d+$/, 'must be "WIDTHxHEIGHT", e.g. "1280x704"')
+        .regex(/^\d+x\d+$/, 'must be "WIDTHxHEIGHT", e.g. "1280x720"')
         .optional()
-        .describe(`One of the model presets: ${p.sizes.join(', ')}.`),
-      width: z.number().int().positive().optional().describe('Alternative to size, with height.'),
-      height: z.number().int().positive().optional().describe('Alternative to size, with width.'),
+        .describe(
+          `WIDTHxHEIGHT, snapped to the model's ${grid}: each side to the nearest multiple of ` +
+            `${p.size_multiple}, never more pixels than requested (1280x720 → 1280x704, 854x480 → 832x480); ` +
+            `sides ${p.size_multiple}-${p.max_side}, at most ${p.max_pixels} pixels after snapping. ` +
+            `Tested presets: ${p.sizes.join(', ')}.`,
+        ),
+      width: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe(`Alternative to size, with height; snapped like size.`),
+      height: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe(`Alternative to size, with width; snapped like size.`),
       num_frames: z
         .number()
         .int()
-        .min(5)
-        .max(p.max_frames)
-        .refine((n) => (n - 1) % 4 === 0, 'must be of the form 4k+1, e.g. 17, 81, 121')
+        .positive()
         .optional()
-        .describe('Alternative to seconds: frame count of the form 4k+1.'),
+        .describe(
+          `Alternative to seconds: the frame count, snapped to the nearest 4k+1 (ties down: 80 → 81, ` +
+            `79 → 77); 5-${p.max_frames} after snapping.`,
+        ),
       fps: z.number().int().min(p.fps_range.min).max(p.fps_range.max).optional(),
       negative_prompt: z.string().max(p.max_prompt_length).nullable().optional(),
       seed: z
@@ -67,6 +92,16 @@ export function createVideoSchema(model: ModelDescriptor) {
         .refine((m) => Object.keys(m).length <= 16, 'at most 16 keys')
         .optional()
         .describe('Up to 16 string pairs, returned as is.'),
+      user: z
+        .string()
+        .min(1, 'must not be empty')
+        .max(MAX_USER, `must be at most ${MAX_USER} characters`)
+        .regex(NO_CONTROL_CHARS, 'must not contain control characters')
+        .optional()
+        .describe(
+          `End-user identifier (up to ${MAX_USER} characters): stored and returned; the rate-limit ` +
+            'identity when no API key identifies the caller.',
+        ),
     })
     .describe('CreateVideoRequest');
 }
@@ -126,64 +161,84 @@ export function zodToApiError(error: z.ZodError, accepted: string[], input: unkn
 /** A create request with the model's presets applied: what the job service accepts. */
 export type ResolvedCreate = NewJobRequest;
 
-/** Applies presets and cross-field rules to a schema-valid body. */
+/**
+ * `lenient` snaps off-grid sizes and frame counts and reports it; `strict` makes each such
+ * adjustment the 400 it names (RFC 7240 `Prefer: handling=strict`).
+ */
+export type Handling = 'lenient' | 'strict';
+
+/** Applies presets, aliases, grid snapping and cross-field rules to a schema-valid body. */
 export function resolveCreate(
   body: CreateVideoBody,
   model: ModelDescriptor,
   randomSeed: () => number,
+  handling: Handling = 'lenient',
 ): ResolvedCreate {
   const p = model.presets;
-  if (body.model !== undefined && body.model !== model.id) {
-    throw ApiError.badRequest('model', `Unknown model '${body.model}'. Available: ${model.id}.`);
-  }
-  let size = body.size;
-  if (body.width !== undefined || body.height !== undefined) {
-    if (body.width === undefined || body.height === undefined) {
-      const missing = body.width === undefined ? 'width' : 'height';
-      throw ApiError.badRequest(missing, 'width and height must be given together.', 'missing_field');
-    }
-    const fromWH = `${body.width}x${body.height}`;
-    if (size !== undefined && size !== fromWH) {
-      throw ApiError.badRequest(
-        'size',
-        `size '${size}' contradicts width/height ${fromWH}.`,
-        'conflicting_fields',
-      );
-    }
-    size = fromWH;
-  }
-  size ??= p.default_size;
-  if (!p.sizes.includes(size)) {
+  if (body.model !== undefined && body.model !== model.id && !model.aliases.includes(body.model)) {
     throw ApiError.badRequest(
-      body.size !== undefined ? 'size' : 'width',
-      `Unsupported size '${size}'. Supported sizes: ${p.sizes.join(', ')}.`,
-      'unsupported_size',
+      'model',
+      `Unknown model '${body.model}'. Available: ${[model.id, ...model.aliases].join(', ')}.`,
     );
   }
-  const [width, height] = size.split('x').map(Number) as [number, number];
+  const adjusted: Adjustments = {};
+  const strict = handling === 'strict';
+  const { width, height } = resolveSize(body, model, adjusted, strict);
+
   const fps = body.fps ?? p.fps;
   let numFrames: number;
   let seconds: string;
-  if (body.num_frames !== undefined) {
-    numFrames = body.num_frames;
-    if (body.seconds !== undefined && framesForSeconds(body.seconds, fps) !== numFrames) {
+  if (body.num_frames !== undefined) numFrames = snapFrames(body.num_frames);
+  else numFrames = framesForSeconds(body.seconds ?? p.seconds.default, fps);
+  if (numFrames < MIN_FRAMES || numFrames > p.max_frames) {
+    const field = body.num_frames !== undefined ? 'num_frames' : 'seconds';
+    const asked =
+      body.num_frames !== undefined
+        ? `num_frames ${body.num_frames}`
+        : `${body.seconds ?? p.seconds.default} s at ${fps} fps`;
+    throw ApiError.badRequest(
+      field,
+      `${asked} is ${numFrames} frames; the model makes ${MIN_FRAMES} to ${p.max_frames} frames ` +
+        `(its maximum of ${p.max_frames} frames is ${secondsForFrames(p.max_frames, fps)} s at ${fps} fps).`,
+    );
+  }
+  // Limits first: a value both off the grid and out of range is reported as out of range.
+  if (body.num_frames !== undefined && numFrames !== body.num_frames) {
+    if (strict) {
       throw ApiError.badRequest(
         'num_frames',
-        `num_frames ${numFrames} contradicts seconds ${body.seconds} at ${fps} fps (${framesForSeconds(body.seconds, fps)} frames).`,
+        `Invalid 'num_frames': ${body.num_frames} is not of the form 4k+1 (e.g. 17, 81, 121); ` +
+          `the nearest is ${numFrames}. Refused under handling=strict.`,
+      );
+    }
+    adjusted['num_frames'] = { requested: body.num_frames, used: numFrames };
+  }
+  if (body.seconds !== undefined) {
+    const fromSeconds = framesForSeconds(body.seconds, fps);
+    if (body.num_frames !== undefined && fromSeconds !== numFrames) {
+      throw ApiError.badRequest(
+        'num_frames',
+        `num_frames ${body.num_frames} contradicts seconds ${body.seconds} at ${fps} fps (${fromSeconds} frames).`,
         'conflicting_fields',
       );
     }
-    seconds = body.seconds !== undefined ? String(body.seconds) : secondsForFrames(numFrames, fps);
+    // Exact when seconds × fps is a whole number of frame intervals; else the nearest duration.
+    const exact = Math.abs((fromSeconds - 1) / fps - body.seconds) < 1e-9;
+    if (exact) {
+      seconds = String(body.seconds);
+    } else {
+      seconds = secondsForFrames(fromSeconds, fps);
+      if (strict) {
+        throw ApiError.badRequest(
+          'seconds',
+          `Invalid 'seconds': ${body.seconds} s at ${fps} fps is not a whole number of 4-frame steps ` +
+            `(frames are 4k+1); the nearest is ${seconds} s (${fromSeconds} frames). Refused under handling=strict.`,
+        );
+      }
+      adjusted['seconds'] = { requested: String(body.seconds), used: seconds };
+    }
   } else {
-    const s = body.seconds ?? p.seconds.default;
-    numFrames = framesForSeconds(s, fps);
-    seconds = String(s);
-  }
-  if (numFrames > p.max_frames) {
-    throw ApiError.badRequest(
-      body.num_frames !== undefined ? 'num_frames' : 'seconds',
-      `${numFrames} frames at ${fps} fps exceeds the model's maximum of ${p.max_frames} frames.`,
-    );
+    seconds = secondsForFrames(numFrames, fps);
   }
   return {
     model: model.id,
@@ -191,6 +246,8 @@ export function resolveCreate(
     seedExplicit: body.seed !== undefined,
     metadata: body.metadata ?? {},
     webhookUrl: body.webhook_url ?? null,
+    user: body.user ?? null,
+    adjusted,
     params: {
       prompt: body.prompt,
       negative_prompt: body.negative_prompt ?? null,
@@ -204,4 +261,80 @@ export function resolveCreate(
       flow_shift: body.flow_shift ?? null,
     },
   };
+}
+
+const MIN_FRAMES = 5;
+
+/** size or width+height → the snapped size within the model's limits (see snapSize). */
+function resolveSize(
+  body: CreateVideoBody,
+  model: ModelDescriptor,
+  adjusted: Adjustments,
+  strict: boolean,
+): { width: number; height: number } {
+  const p = model.presets;
+  let requested: string | undefined = body.size;
+  const separate = body.width !== undefined || body.height !== undefined;
+  if (separate) {
+    if (body.width === undefined || body.height === undefined) {
+      const missing = body.width === undefined ? 'width' : 'height';
+      throw ApiError.badRequest(missing, 'width and height must be given together.', 'missing_field');
+    }
+    const fromWH = `${body.width}x${body.height}`;
+    if (body.size !== undefined && body.size !== fromWH) {
+      throw ApiError.badRequest(
+        'size',
+        `size '${body.size}' contradicts width/height ${fromWH}.`,
+        'conflicting_fields',
+      );
+    }
+    requested = fromWH;
+  }
+  if (requested === undefined) {
+    const [w, h] = p.default_size.split('x').map(Number) as [number, number];
+    return { width: w, height: h };
+  }
+  const [rw, rh] = requested.split('x').map(Number) as [number, number];
+  // Named after what the client sent: `size`, or the side(s) given separately.
+  const field = body.size !== undefined || !separate ? 'size' : null;
+  const limits =
+    `sides must be ${p.size_multiple} to ${p.max_side} pixels (multiples of ${p.size_multiple}) and at ` +
+    `most ${p.max_pixels} pixels in all. Tested presets: ${p.sizes.join(', ')}.`;
+  const snapped = snapSize(rw, rh, p.size_multiple);
+  if (snapped === null) {
+    throw ApiError.badRequest(
+      field ?? (rw < p.size_multiple ? 'width' : 'height'),
+      `Unsupported size '${requested}': ${limits}`,
+      'unsupported_size',
+    );
+  }
+  const [width, height] = snapped;
+  const used = `${width}x${height}`;
+  if (width > p.max_side || height > p.max_side || width * height > p.max_pixels) {
+    const onGrid = used === requested ? '' : ` (${used} on the ${p.size_multiple}-pixel grid)`;
+    throw ApiError.badRequest(
+      field ?? (width > p.max_side || width * height > p.max_pixels ? 'width' : 'height'),
+      `Unsupported size '${requested}'${onGrid}: ${limits}`,
+      'unsupported_size',
+    );
+  }
+  if (used !== requested) {
+    const changed = field
+      ? [field]
+      : (['width', 'height'] as const).filter((k) => (k === 'width' ? width !== rw : height !== rh));
+    if (strict) {
+      throw ApiError.badRequest(
+        changed[0]!,
+        `Unsupported size '${requested}': not on the model's ${p.size_multiple}-pixel grid; the nearest size ` +
+          `is ${used}. Refused under handling=strict.`,
+        'unsupported_size',
+      );
+    }
+    if (field) adjusted['size'] = { requested, used };
+    else {
+      if (width !== rw) adjusted['width'] = { requested: rw, used: width };
+      if (height !== rh) adjusted['height'] = { requested: rh, used: height };
+    }
+  }
+  return { width, height };
 }

@@ -2,10 +2,12 @@ import { Inject, Injectable } from '@nestjs/common';
 import { isTerminal } from '@t2v/contracts';
 
 import type { HttpReply } from '../common/http';
+import { type CreatePreferences, preferenceApplied } from '../common/prefer';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { Job } from '../jobs/job.types';
 import { JobsService } from '../jobs/jobs.service';
-import { toVideoObject, type VideoObject } from '../wire/video.schema';
+import type { Adjustments } from '../jobs/job.types';
+import { ADJUSTED_HEADER, adjustedHeader, toVideoObject, type VideoObject } from '../wire/video.schema';
 
 /** Jobs as public video objects (with the queue position while queued), and the poll hint. */
 @Injectable()
@@ -17,6 +19,23 @@ export class VideoPresenter {
 
   async present(job: Job): Promise<VideoObject> {
     return toVideoObject(job, job.status === 'queued' ? await this.jobs.queuePosition(job) : null);
+  }
+
+  /**
+   * `Preference-Applied` and `t2v-adjusted` of a create's answer. The header tells what was done
+   * to this request; the body is the job, which for an identical seeded request already in flight
+   * is the first requester's (with its own `adjusted`).
+   */
+  setCreateHeaders(
+    res: HttpReply,
+    prefs: CreatePreferences,
+    adjusted: Adjustments,
+    waited: number | null,
+  ): void {
+    const applied = preferenceApplied(prefs, waited);
+    if (applied) res.header('Preference-Applied', applied);
+    const value = adjustedHeader(adjusted);
+    if (value) res.header(ADJUSTED_HEADER, value);
   }
 
   /** `openai-poll-after-ms` on answers about a job that is not finished. */

@@ -2,7 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { z } from 'zod';
 
 import { ApiError } from '../common/api-error';
-import { type HttpRequest, mediaType } from '../common/http';
+import { header, type HttpRequest, mediaType } from '../common/http';
+import { type CreatePreferences, createPreferences, preferenceApplied } from '../common/prefer';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { randomSeed } from '../jobs/jobs.service';
 import type { ListQuery } from '../jobs/job.types';
@@ -35,7 +36,7 @@ export class VideoRequests {
   private readonly accepted: string[];
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'maxWaitS'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'maxWaitS' | 'paramHandling'>,
     private readonly models: ModelsService,
     private readonly webhooks: WebhookPolicy,
   ) {
@@ -55,14 +56,46 @@ export class VideoRequests {
       throw ApiError.badRequest(null, 'The request body must be a JSON object.', 'invalid_json');
     }
     const input = multipart ? coerceMultipart(body as Record<string, unknown>) : body;
-    const parsed = this.schema.safeParse(input);
-    if (!parsed.success) throw zodToApiError(parsed.error, this.accepted, input);
-    return resolveCreate(parsed.data, this.models.model, randomSeed);
+    return this.fields(req, input);
+  }
+
+  /**
+   * Validates create fields already in their JSON types and resolves them against the model:
+   * presets, aliases, grid snapping (`Prefer: handling` decides snap or refuse). A refusal names
+   * the handling it applied in `Preference-Applied`.
+   */
+  private fields(req: Headers, input: unknown): ResolvedCreate {
+    const prefs = this.preferences(req);
+    try {
+      const parsed = this.schema.safeParse(input);
+      if (!parsed.success) throw zodToApiError(parsed.error, this.accepted, input);
+      return resolveCreate(parsed.data, this.models.model, randomSeed, prefs.handling);
+    } catch (err) {
+      const applied = preferenceApplied(prefs, null);
+      if (err instanceof ApiError && applied) Object.assign(err.headers, { 'Preference-Applied': applied });
+      throw err;
+    }
   }
 
   /** `create` plus the checks that need I/O (the webhook target). */
-  async createChecked(req: Headers, body: unknown): Promise<ResolvedCreate> {
-    const resolved = this.create(req, body);
+  createChecked(req: Headers, body: unknown): Promise<ResolvedCreate> {
+    return this.checkWebhook(this.create(req, body));
+  }
+
+  /** The create fields given as query parameters (GET /generate), typed as in a multipart form. */
+  fromQuery(req: Headers, query: Record<string, unknown>): Promise<ResolvedCreate> {
+    return this.checkWebhook(this.fields(req, coerceMultipart(query)));
+  }
+
+  /** The `Prefer` of a create: `handling` (default T2V_PARAM_HANDLING) and `wait` (bounded). */
+  preferences(req: Headers): CreatePreferences {
+    return createPreferences(header(req, 'prefer'), {
+      handling: this.config.paramHandling,
+      maxWaitS: this.config.maxWaitS,
+    });
+  }
+
+  private async checkWebhook(resolved: ResolvedCreate): Promise<ResolvedCreate> {
     if (resolved.webhookUrl) {
       const problem = await this.webhooks.urlProblem(resolved.webhookUrl);
       if (problem) throw ApiError.badRequest('webhook_url', `webhook_url ${problem}.`);
@@ -87,14 +120,6 @@ export class VideoRequests {
     if (key.length > 255)
       throw ApiError.badRequest('Idempotency-Key', 'Idempotency-Key must be at most 255 characters.');
     return key;
-  }
-
-  /** Seconds asked for by `Prefer: wait=N` (bounded by T2V_MAX_WAIT_S), or null. */
-  preferWait(prefer: string | undefined): number | null {
-    if (!prefer) return null;
-    const m = /(?:^|[,;\s])wait=(\d+)/.exec(prefer);
-    if (!m) return null;
-    return Math.min(Number(m[1]), this.config.maxWaitS);
   }
 
   variant(value: unknown): 'video' | 'thumbnail' {

@@ -37,6 +37,28 @@ import { JobEventStream } from './event-stream';
 import { VideoPresenter } from './video-presenter';
 import { VideoRequests } from './video-requests';
 
+const PREFER = {
+  name: 'Prefer',
+  required: false,
+  description:
+    '`wait=N`: wait up to N seconds for a terminal state. `handling=strict`: a value off the model grid ' +
+    'is a 400 naming the field instead of being snapped; `handling=lenient` snaps whatever the server default ' +
+    '(T2V_PARAM_HANDLING). Honoured preferences are named in `Preference-Applied` (RFC 7240).',
+};
+
+const CREATE_HEADERS = {
+  't2v-adjusted': {
+    description:
+      'What was snapped to the model grid, as in `adjusted` (RFC 8941 dictionary): ' +
+      '`size;requested="1280x720";used="1280x704", num_frames;requested=80;used=81`. Absent when nothing was.',
+    schema: { type: 'string' as const },
+  },
+  'Preference-Applied': {
+    description: 'The honoured `Prefer` preferences, e.g. `handling=strict, wait=30`.',
+    schema: { type: 'string' as const },
+  },
+};
+
 /** /v1/videos: the OpenAI Videos API shape plus t2v's extensions. Owns the request and reply. */
 @ApiTags('videos')
 @Controller('v1/videos')
@@ -57,7 +79,9 @@ export class VideosController {
     summary: 'Create a video job',
     description:
       'Queues a generation and answers with the video object (status `queued`). JSON or multipart/form-data. ' +
-      '`Idempotency-Key` makes retries safe; `Prefer: wait=N` waits up to N seconds for completion.',
+      '`Idempotency-Key` makes retries safe; `Prefer: wait=N` waits up to N seconds for completion. ' +
+      "Sizes and frame counts off the model's grid are snapped to it and reported in `adjusted` and the " +
+      '`t2v-adjusted` header; `Prefer: handling=strict` makes them a 400 instead.',
   })
   @ApiConsumes('application/json', 'multipart/form-data')
   @ApiBody({
@@ -79,12 +103,13 @@ export class VideosController {
     },
   })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key and body: same job.' })
-  @ApiHeader({
-    name: 'Prefer',
-    required: false,
-    description: '`wait=N`: wait up to N seconds for a terminal state.',
+  @ApiHeader(PREFER)
+  @ApiResponse({
+    status: 200,
+    description: 'The video object.',
+    schema: ref('Video'),
+    headers: CREATE_HEADERS,
   })
-  @ApiResponse({ status: 200, description: 'The video object.', schema: ref('Video') })
   @errorResponses(400, 401, 409, 413, 415, 429, 503)
   async create(
     @Req() req: HttpRequest,
@@ -93,10 +118,10 @@ export class VideosController {
   ): Promise<VideoObject> {
     const request = await this.requests.createChecked(req, body);
     const key = this.requests.idempotencyKey(header(req, 'idempotency-key'));
-    const wait = this.requests.preferWait(header(req, 'prefer'));
-    const job = await this.createAndWait.run(request, key, (wait ?? 0) * 1000, abortOnClose(res));
+    const prefs = this.requests.preferences(req);
+    const job = await this.createAndWait.run(request, key, (prefs.wait ?? 0) * 1000, abortOnClose(res));
     const video = await this.presenter.present(job);
-    if (wait !== null) res.header('Preference-Applied', `wait=${wait}`);
+    this.presenter.setCreateHeaders(res, prefs, request.adjusted, prefs.wait);
     this.presenter.setPollHint(res, video);
     return video;
   }
@@ -111,11 +136,13 @@ export class VideosController {
   @ApiConsumes('application/json', 'multipart/form-data')
   @ApiBody({ schema: ref('CreateVideoRequest') })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key and body: same job.' })
+  @ApiHeader({ ...PREFER, description: '`handling=strict|lenient`: refuse or snap off-grid values.' })
   @ApiProduces('video/mp4', 'application/json')
   @ApiResponse({
     status: 200,
     description: 'The MP4.',
     content: { 'video/mp4': { schema: { type: 'string', format: 'binary' } } },
+    headers: CREATE_HEADERS,
   })
   @ApiResponse({ status: 202, description: 'Still running; poll Location.', schema: ref('Video') })
   @errorResponses(400, 401, 409, 413, 415, 429, 500, 503)
@@ -123,6 +150,7 @@ export class VideosController {
     const request = await this.requests.createChecked(req, body);
     const key = this.requests.idempotencyKey(header(req, 'idempotency-key'));
     const done = await this.createAndWait.run(request, key, this.config.syncWaitS * 1000, abortOnClose(res));
+    this.presenter.setCreateHeaders(res, this.requests.preferences(req), request.adjusted, null);
     if (done.status === 'completed') {
       res.code(200).header('x-video-id', done.id);
       await this.sendFile(done, 'video', req, res);

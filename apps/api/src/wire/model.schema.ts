@@ -11,6 +11,8 @@ export const modelObjectSchema = z
     owned_by: z.string(),
     engine: z.enum(['synthetic', 'wan-tiny', 'wan']),
     description: z.string(),
+    alias_for: z.string().nullable().describe('For an alias: the id of the model it names.'),
+    aliases: z.array(z.string()).describe('Other names requests may use for the model.'),
     presets: z.object({
       sizes: z.array(z.string()),
       default_size: z.string(),
@@ -18,6 +20,9 @@ export const modelObjectSchema = z
       fps_range: z.object({ min: z.number(), max: z.number() }),
       seconds: range,
       max_frames: z.number().int(),
+      size_multiple: z.number().int().describe('Width and height are snapped to multiples of this.'),
+      max_side: z.number().int().describe('Largest width or height (after snapping).'),
+      max_pixels: z.number().int().describe('Largest width × height (after snapping).'),
       num_inference_steps: range,
       guidance_scale: range,
       max_prompt_length: z.number().int(),

@@ -1,7 +1,7 @@
 import { JOB_ERROR_CODES, JOB_STATUSES } from '@t2v/contracts';
 import { z } from 'zod';
 
-import type { Job } from '../jobs/job.types';
+import type { Adjustments, Job } from '../jobs/job.types';
 
 const unix = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
 
@@ -30,6 +30,16 @@ export const videoObjectSchema = z
     queue_position: z.number().int().nullable().describe('1-based while queued.'),
     cached: z.boolean().describe('Served from the result cache.'),
     metadata: z.record(z.string(), z.string()),
+    user: z.string().nullable().describe("The request's `user`, if any."),
+    adjusted: z
+      .record(
+        z.string(),
+        z.object({ requested: z.union([z.string(), z.number()]), used: z.union([z.string(), z.number()]) }),
+      )
+      .describe(
+        "Request values changed to fit the model's grid, by field (`size`, `width`, `height`, `num_frames`, " +
+          '`seconds`): e.g. `{"size": {"requested": "1280x720", "used": "1280x704"}}`. Empty when nothing was.',
+      ),
     timings: z.object({
       queue_s: z.number().nullable(),
       load_s: z.number().nullable(),
@@ -66,8 +76,26 @@ export function toVideoObject(job: Job, queuePosition: number | null): VideoObje
     queue_position: queuePosition,
     cached: job.cached,
     metadata: job.metadata,
+    user: job.user ?? null,
+    adjusted: job.adjusted ?? {},
     timings: job.timings,
   };
+}
+
+/** Response header naming what was adjusted (same content as the video object's `adjusted`). */
+export const ADJUSTED_HEADER = 't2v-adjusted';
+
+/**
+ * `adjusted` as an RFC 8941 structured-field dictionary, one member per field with `requested` and
+ * `used` parameters: `size;requested="1280x720";used="1280x704", num_frames;requested=80;used=81`.
+ * `null` when nothing was adjusted.
+ */
+export function adjustedHeader(adjusted: Adjustments | undefined): string | null {
+  const entries = Object.entries(adjusted ?? {});
+  if (entries.length === 0) return null;
+  const item = (v: string | number) =>
+    typeof v === 'number' ? String(v) : `"${v.replace(/[\\"]/g, '\\$&')}"`;
+  return entries.map(([k, a]) => `${k};requested=${item(a.requested)};used=${item(a.used)}`).join(', ');
 }
 
 export const videoListSchema = z

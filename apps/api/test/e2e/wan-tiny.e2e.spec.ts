@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { getJson, postJson, startApi } from '../support/api-process';
+import OpenAI from 'openai';
+
+import { getJson, postJson, startApi, waitFor } from '../support/api-process';
 import { ffprobe } from '../support/ffprobe';
 
 /**
@@ -13,7 +15,12 @@ import { ffprobe } from '../support/ffprobe';
 describe('API with T2V_ENGINE=wan-tiny (Python worker, diffusers WanPipeline)', () => {
   it('generates a video end to end over HTTP', async () => {
     const api = await startApi(
-      { T2V_ENGINE: 'wan-tiny', T2V_WORKER_STARTUP_TIMEOUT_S: '300', T2V_HEARTBEAT_TIMEOUT_S: '120' },
+      {
+        T2V_ENGINE: 'wan-tiny',
+        T2V_WORKER_STARTUP_TIMEOUT_S: '300',
+        T2V_HEARTBEAT_TIMEOUT_S: '120',
+        T2V_MODEL_ALIASES: 'sora-2',
+      },
       { timeoutMs: 300_000 },
     );
     try {
@@ -52,6 +59,53 @@ describe('API with T2V_ENGINE=wan-tiny (Python worker, diffusers WanPipeline)', 
       const metrics = await (await fetch(`${api.url}/metrics`)).text();
       expect(metrics).toMatch(/t2v_model_load_seconds\{worker="cpu-0"\} [0-9.]+/);
       expect(metrics).toMatch(/t2v_job_inference_seconds_count 1/);
+
+      // The official openai client, an alias and an off-grid size: the worker makes the snapped
+      // size (the OpenAI sizes themselves exceed this tiny model's 512-pixel limit: a 400 naming it).
+      const openai = new OpenAI({ baseURL: `${api.url}/v1`, apiKey: 'not-checked', maxRetries: 0 });
+      const tooBig = await openai.videos
+        .create({ model: 'sora-2', prompt: 'a cat', size: '1280x720' })
+        .catch((e: unknown) => e);
+      expect(tooBig).toMatchObject({ status: 400, param: 'size', code: 'unsupported_size' });
+      const strict = await openai.videos
+        .create(
+          { model: 'sora-2', prompt: 'a cat', size: '260x130' as OpenAI.Videos.VideoSize },
+          {
+            headers: { Prefer: 'handling=strict' },
+          },
+        )
+        .catch((e: unknown) => e);
+      expect(strict).toMatchObject({ status: 400, param: 'size' });
+      const created = await openai.videos.create({
+        model: 'sora-2',
+        prompt: 'a cat dancing in the rain',
+        size: '260x130' as OpenAI.Videos.VideoSize,
+      });
+      expect(created).toMatchObject({
+        size: '256x128',
+        adjusted: { size: { requested: '260x130', used: '256x128' } },
+      });
+      let snapped: any;
+      await waitFor(
+        async () => {
+          snapped = await openai.videos.retrieve(created.id);
+          return ['completed', 'failed'].includes(snapped.status);
+        },
+        240_000,
+        'the snapped wan-tiny job',
+      );
+      expect(snapped).toMatchObject({
+        status: 'completed',
+        model: 'wan-tiny-random',
+        size: '256x128',
+        num_frames: 17,
+      });
+      const snappedFile = path.join(path.dirname(file), 'snapped.mp4');
+      fs.writeFileSync(
+        snappedFile,
+        Buffer.from(await (await openai.videos.downloadContent(created.id)).arrayBuffer()),
+      );
+      expect(ffprobe(snappedFile)).toMatchObject({ width: 256, height: 128, frames: 17 });
     } finally {
       expect(await api.stop()).toBe(0);
     }

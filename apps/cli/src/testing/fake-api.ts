@@ -85,6 +85,8 @@ export function fakeApi(options: FakeApiOptions = {}) {
     queue_position: 2,
     cached: false,
     metadata: {},
+    user: null,
+    adjusted: {},
     timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },
   });
 

@@ -20,7 +20,7 @@ export interface paths {
     put?: never;
     /**
      * Create a video job
-     * @description Queues a generation and answers with the video object (status `queued`). JSON or multipart/form-data. `Idempotency-Key` makes retries safe; `Prefer: wait=N` waits up to N seconds for completion.
+     * @description Queues a generation and answers with the video object (status `queued`). JSON or multipart/form-data. `Idempotency-Key` makes retries safe; `Prefer: wait=N` waits up to N seconds for completion. Sizes and frame counts off the model's grid are snapped to it and reported in `adjusted` and the `t2v-adjusted` header; `Prefer: handling=strict` makes them a 400 instead.
      */
     post: operations['Videos_create'];
     delete?: never;
@@ -142,7 +142,7 @@ export interface paths {
     };
     /**
      * List models
-     * @description The loaded model and its presets.
+     * @description The loaded model and its presets, then one entry per alias (T2V_MODEL_ALIASES).
      */
     get: operations['Models_list'];
     put?: never;
@@ -160,7 +160,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Retrieve a model */
+    /**
+     * Retrieve a model
+     * @description By id or alias.
+     */
     get: operations['Models_retrieve'];
     put?: never;
     post?: never;
@@ -179,7 +182,7 @@ export interface paths {
     };
     /**
      * Generate and wait (compatibility)
-     * @description Answers `Video generated at <path>` as text, or JSON when Accept prefers application/json. Still running at the deadline: 202.
+     * @description Answers `Video generated at <path>` as text, or JSON when Accept prefers application/json. Still running at the deadline: 202. Besides `prompt`, any field of CreateVideoRequest may be given as a query parameter (`size`, `width`, `height`, `num_frames`, `seconds`, `fps`, `seed`, `user`, …); they are snapped and reported as on POST /v1/videos (`t2v-adjusted`, `Prefer: handling=strict`).
      */
     get: operations['Generate_generate'];
     put?: never;
@@ -265,17 +268,17 @@ export interface components {
     CreateVideoRequest: {
       /** @description What the video shows. */
       prompt: string;
-      /** @description Model id; defaults to the loaded model (t2v-synthetic). */
+      /** @description Model id or alias (see GET /v1/models); defaults to the loaded model (t2v-synthetic). */
       model?: string;
-      /** @description Duration in seconds (1-10); string or number. */
+      /** @description Duration in seconds (1-10); string or number. seconds × fps frame intervals, rounded to a multiple of 4 (4k+1 frames; ties down); `seconds` reports the result. */
       seconds?: number | string;
-      /** @description One of the model presets: 1280x704, 704x1280, 832x480, 480x832, 320x192, 192x320, 256x256. */
+      /** @description WIDTHxHEIGHT, snapped to the model's 32-pixel grid: each side to the nearest multiple of 32, never more pixels than requested (1280x720 → 1280x704, 854x480 → 832x480); sides 32-1280, at most 901120 pixels after snapping. Tested presets: 1280x704, 704x1280, 832x480, 480x832, 320x192, 192x320, 256x256. */
       size?: string;
-      /** @description Alternative to size, with height. */
+      /** @description Alternative to size, with height; snapped like size. */
       width?: number;
-      /** @description Alternative to size, with width. */
+      /** @description Alternative to size, with width; snapped like size. */
       height?: number;
-      /** @description Alternative to seconds: frame count of the form 4k+1. */
+      /** @description Alternative to seconds: the frame count, snapped to the nearest 4k+1 (ties down: 80 → 81, 79 → 77); 5-241 after snapping. */
       num_frames?: number;
       fps?: number;
       negative_prompt?: string | null;
@@ -293,6 +296,8 @@ export interface components {
       metadata?: {
         [key: string]: string;
       };
+      /** @description End-user identifier (up to 256 characters): stored and returned; the rate-limit identity when no API key identifies the caller. */
+      user?: string;
     };
     /** @description Video */
     Video: {
@@ -339,6 +344,15 @@ export interface components {
       cached: boolean;
       metadata: {
         [key: string]: string;
+      };
+      /** @description The request's `user`, if any. */
+      user: string | null;
+      /** @description Request values changed to fit the model's grid, by field (`size`, `width`, `height`, `num_frames`, `seconds`): e.g. `{"size": {"requested": "1280x720", "used": "1280x704"}}`. Empty when nothing was. */
+      adjusted: {
+        [key: string]: {
+          requested: string | number;
+          used: string | number;
+        };
       };
       timings: {
         queue_s: number | null;
@@ -396,6 +410,15 @@ export interface components {
         metadata: {
           [key: string]: string;
         };
+        /** @description The request's `user`, if any. */
+        user: string | null;
+        /** @description Request values changed to fit the model's grid, by field (`size`, `width`, `height`, `num_frames`, `seconds`): e.g. `{"size": {"requested": "1280x720", "used": "1280x704"}}`. Empty when nothing was. */
+        adjusted: {
+          [key: string]: {
+            requested: string | number;
+            used: string | number;
+          };
+        };
         timings: {
           queue_s: number | null;
           load_s: number | null;
@@ -425,6 +448,10 @@ export interface components {
       /** @enum {string} */
       engine: 'synthetic' | 'wan-tiny' | 'wan';
       description: string;
+      /** @description For an alias: the id of the model it names. */
+      alias_for: string | null;
+      /** @description Other names requests may use for the model. */
+      aliases: string[];
       presets: {
         sizes: string[];
         default_size: string;
@@ -439,6 +466,12 @@ export interface components {
           default: number;
         };
         max_frames: number;
+        /** @description Width and height are snapped to multiples of this. */
+        size_multiple: number;
+        /** @description Largest width or height (after snapping). */
+        max_side: number;
+        /** @description Largest width × height (after snapping). */
+        max_pixels: number;
         num_inference_steps: {
           min: number;
           max: number;
@@ -464,6 +497,10 @@ export interface components {
         /** @enum {string} */
         engine: 'synthetic' | 'wan-tiny' | 'wan';
         description: string;
+        /** @description For an alias: the id of the model it names. */
+        alias_for: string | null;
+        /** @description Other names requests may use for the model. */
+        aliases: string[];
         presets: {
           sizes: string[];
           default_size: string;
@@ -478,6 +515,12 @@ export interface components {
             default: number;
           };
           max_frames: number;
+          /** @description Width and height are snapped to multiples of this. */
+          size_multiple: number;
+          /** @description Largest width or height (after snapping). */
+          max_side: number;
+          /** @description Largest width × height (after snapping). */
+          max_pixels: number;
           num_inference_steps: {
             min: number;
             max: number;
@@ -616,7 +659,7 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /** @description `wait=N`: wait up to N seconds for a terminal state. */
+        /** @description `wait=N`: wait up to N seconds for a terminal state. `handling=strict`: a value off the model grid is a 400 naming the field instead of being snapped; `handling=lenient` snaps whatever the server default (T2V_PARAM_HANDLING). Honoured preferences are named in `Preference-Applied` (RFC 7240). */
         Prefer?: string;
         /** @description Same key and body: same job. */
         'Idempotency-Key'?: string;
@@ -634,6 +677,10 @@ export interface operations {
       /** @description The video object. */
       200: {
         headers: {
+          /** @description What was snapped to the model grid, as in `adjusted` (RFC 8941 dictionary): `size;requested="1280x720";used="1280x704", num_frames;requested=80;used=81`. Absent when nothing was. */
+          't2v-adjusted'?: string;
+          /** @description The honoured `Prefer` preferences, e.g. `handling=strict, wait=30`. */
+          'Preference-Applied'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -709,6 +756,8 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
+        /** @description `handling=strict|lenient`: refuse or snap off-grid values. */
+        Prefer?: string;
         /** @description Same key and body: same job. */
         'Idempotency-Key'?: string;
       };
@@ -725,6 +774,10 @@ export interface operations {
       /** @description The MP4. */
       200: {
         headers: {
+          /** @description What was snapped to the model grid, as in `adjusted` (RFC 8941 dictionary): `size;requested="1280x720";used="1280x704", num_frames;requested=80;used=81`. Absent when nothing was. */
+          't2v-adjusted'?: string;
+          /** @description The honoured `Prefer` preferences, e.g. `handling=strict, wait=30`. */
+          'Preference-Applied'?: string;
           [name: string]: unknown;
         };
         content: {
@@ -1141,6 +1194,12 @@ export interface operations {
   Generate_generate: {
     parameters: {
       query: {
+        /** @description End-user identifier. */
+        user?: unknown;
+        /** @description Snapped to the nearest 4k+1. */
+        num_frames?: unknown;
+        /** @description WIDTHxHEIGHT, snapped to the model grid. */
+        size?: unknown;
         prompt: unknown;
       };
       header?: never;

@@ -23,6 +23,23 @@ function route(routes: Record<string, (request: TransportRequest) => FakeAnswer>
   };
 }
 
+describe('videos.create', () => {
+  it('sends handling and wait in one Prefer header, and exposes adjusted', async () => {
+    const adjusted = { size: { requested: '1280x720', used: '1280x704' } };
+    const fake = fakeTransport([
+      route({ 'POST /v1/videos': () => ({ json: videoFixture({ size: '1280x704', adjusted }) }) }),
+    ]);
+    const client = new T2V({ transport: fake.transport, env: {} });
+    const video = await client.videos.create(
+      { prompt: 'a fox', size: '1280x720', user: 'u-1' },
+      { handling: 'strict', wait: 5 },
+    );
+    expect(video.adjusted).toEqual(adjusted);
+    expect(fake.requests[0]!.headers['prefer']).toBe('handling=strict, wait=5');
+    expect(JSON.parse(String(fake.requests[0]!.body))).toMatchObject({ user: 'u-1', size: '1280x720' });
+  });
+});
+
 describe('videos.createAndWait', () => {
   it('follows the events stream and reports queue position then progress', async () => {
     const queued = videoFixture({ queue_position: 2 });

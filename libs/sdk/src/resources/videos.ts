@@ -28,6 +28,12 @@ export interface VideoCreateOptions extends RequestOptions {
    * (`Prefer: wait=N`). The request timeout is raised to cover it.
    */
   wait?: number;
+  /**
+   * `strict`: a size or frame count off the model's grid is a `BadRequestError` naming the field
+   * instead of being snapped (`Prefer: handling=strict`); `lenient` asks for snapping on a server
+   * whose default is strict. Snapped values are reported in `video.adjusted`.
+   */
+  handling?: 'strict' | 'lenient';
 }
 
 /** Options of `videos.content()` and `videos.downloadTo()`. */
@@ -37,7 +43,7 @@ export interface VideoContentOptions extends RequestOptions {
 }
 
 /** Options of `videos.createAndWait()`. */
-export type CreateAndWaitOptions = WaitOptions & Pick<VideoCreateOptions, 'idempotencyKey'>;
+export type CreateAndWaitOptions = WaitOptions & Pick<VideoCreateOptions, 'idempotencyKey' | 'handling'>;
 
 const EVENT_NAMES: ReadonlySet<string> = new Set<VideoEventName>([
   'video.queued',
@@ -61,10 +67,11 @@ async function* readEvents(body: AsyncIterable<Uint8Array>, signal: AbortSignal 
 export class Videos extends APIResource {
   /** Creates a video job; resolves with the video object (status `queued` unless `wait` was given). */
   async create(params: VideoCreateParams, options: VideoCreateOptions = {}): Promise<Video> {
-    const { idempotencyKey, wait, ...request } = options;
+    const { idempotencyKey, wait, handling, ...request } = options;
     const headers: Record<string, string> = {};
     if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
-    if (wait !== undefined) headers['prefer'] = `wait=${wait}`;
+    const prefer = [handling !== undefined && `handling=${handling}`, wait !== undefined && `wait=${wait}`];
+    if (prefer.some(Boolean)) headers['prefer'] = prefer.filter(Boolean).join(', ');
     const timeout =
       wait !== undefined ? Math.max(request.timeout ?? 0, wait * 1000 + 30_000) : request.timeout;
     const response = await this._client.json<Video>(
@@ -211,13 +218,14 @@ export class Videos extends APIResource {
    * created object first (queue position), then every update. Resolves with the terminal video.
    */
   async createAndWait(params: VideoCreateParams, options: CreateAndWaitOptions = {}): Promise<Video> {
-    const { idempotencyKey, ...wait } = options;
+    const { idempotencyKey, handling, ...wait } = options;
     const created = await this.create(params, {
       signal: wait.signal,
       timeout: wait.timeout,
       maxRetries: wait.maxRetries,
       headers: wait.headers,
       ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+      ...(handling !== undefined ? { handling } : {}),
     });
     return waitForVideo(this, this._client, created.id, created, wait);
   }

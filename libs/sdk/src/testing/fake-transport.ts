@@ -81,6 +81,8 @@ export function videoFixture(overrides: Partial<Record<string, unknown>> = {}) {
     queue_position: 0,
     cached: false,
     metadata: null,
+    user: null,
+    adjusted: {},
     timings: null,
     ...overrides,
   };

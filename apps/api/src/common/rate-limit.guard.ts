@@ -3,7 +3,7 @@ import { ThrottlerGuard, type ThrottlerLimitDetail } from '@nestjs/throttler';
 
 import { ApiError } from './api-error';
 import { type AuthenticatedRequest, OPEN_PATHS } from './api-key.guard';
-import { MAX_USER } from '../videos/create-video.schema';
+import { MAX_USER } from './request-limits';
 import { requestPath } from './http';
 
 /**

@@ -3,7 +3,12 @@ import * as path from 'node:path';
 
 import { z } from 'zod';
 
-import { modelIdFor } from '../models/model-presets';
+/** The model id each engine serves (its presets are in models/model-presets.ts). */
+export const MODEL_IDS = {
+  wan: 'Wan2.2-TI2V-5B',
+  'wan-tiny': 'wan-tiny-random',
+  synthetic: 't2v-synthetic',
+} as const;
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -266,7 +271,7 @@ const ALIAS = /^[A-Za-z0-9][\w.:-]{0,63}$/;
  * one engine is not silently applied to another.
  */
 function parseAliases(value: string, engine: Env['T2V_ENGINE']): string[] {
-  const id = modelIdFor(engine);
+  const id = MODEL_IDS[engine];
   const names: string[] = [];
   const problems: string[] = [];
   for (const entry of value

@@ -1,4 +1,5 @@
 import type { AppConfig } from '../config/app-config';
+import { MODEL_IDS } from '../config/config.schema';
 
 export interface Range {
   min: number;
@@ -46,17 +47,12 @@ export function modelFor(
   return { ...baseModel(config), aliases: config.modelAliases ?? [] };
 }
 
-/** The id each engine serves: what `T2V_MODEL_ALIASES` targets must name. */
-export function modelIdFor(engine: AppConfig['engine']): string {
-  return baseModel({ engine, maxPromptLength: 1 }).id;
-}
-
 function baseModel(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>): Omit<ModelDescriptor, 'aliases'> {
   const max_prompt_length = config.maxPromptLength;
   switch (config.engine) {
     case 'wan':
       return {
-        id: 'Wan2.2-TI2V-5B',
+        id: MODEL_IDS.wan,
         engine: 'wan',
         owned_by: 'wan-ai',
         created: 1753747200,
@@ -76,7 +72,7 @@ function baseModel(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>): Omit<
       };
     case 'wan-tiny':
       return {
-        id: 'wan-tiny-random',
+        id: MODEL_IDS['wan-tiny'],
         engine: 'wan-tiny',
         owned_by: 't2v',
         created: 1764288000,
@@ -100,7 +96,7 @@ function baseModel(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>): Omit<
       };
     case 'synthetic':
       return {
-        id: 't2v-synthetic',
+        id: MODEL_IDS.synthetic,
         engine: 'synthetic',
         owned_by: 't2v',
         created: 1764288000,

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 
 import { ApiError } from '../common/api-error';
+import { MAX_USER } from '../common/request-limits';
 import type { Adjustments, NewJobRequest } from '../jobs/job.types';
 import { framesForSeconds, secondsForFrames, snapFrames, snapSize } from '../models/grid';
 import type { ModelDescriptor } from '../models/model-presets';
 
 const MAX_SEED = 2 ** 32 - 1;
-export const MAX_USER = 256;
 const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
 
 /** The create request body. Unknown fields are rejected; names follow OpenAI and vLLM-Omni. */

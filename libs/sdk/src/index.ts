@@ -50,6 +50,7 @@ export type {
   paths,
   PresetRange,
   Video,
+  VideoAcceleration,
   VideoContentVariant,
   VideoCreateParams,
   VideoDeleted,

@@ -142,7 +142,8 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
     const request: GenerateRequest = {
       type: 'generate',
       job_id: job.id,
-      params: job.params,
+      // A record stored before `acceleration` existed asks for the default.
+      params: { ...job.params, acceleration: job.params.acceleration ?? 'auto' },
       out_path: this.storage.pathFor(job.id, 'video'),
       thumbnail_path: this.storage.pathFor(job.id, 'thumbnail'),
     };
@@ -211,6 +212,7 @@ export class SchedulerService implements OnApplicationBootstrap, OnApplicationSh
           completedAt: now,
           expiresAt: now + this.config.outputTtlHours * 3600_000,
           timings: { ...current.timings, inference_s, encode_s },
+          acceleration: outcome.event.acceleration,
         });
         if (done) {
           this.inference.observe(inference_s);

@@ -23,15 +23,61 @@ export interface ModelDescriptor {
     max_frames: number;
     num_inference_steps: Range;
     guidance_scale: Range;
+    /** Scheduler flow shift used when a request gives none; null: the scheduler's own. */
+    flow_shift: number | null;
     max_prompt_length: number;
+  };
+  /** How this deployment runs the model; a request may opt out with `"acceleration": "none"`. */
+  acceleration: {
+    compile: AppConfig['compile'];
+    cache: string;
+    /** Configured attention backend; null: picked by the worker (logged at load). */
+    attention: string | null;
+  };
+  /** Path of the model profile in effect, or null. */
+  profile: string | null;
+}
+
+type ModelConfig = Pick<AppConfig, 'engine' | 'maxPromptLength'> &
+  Partial<Pick<AppConfig, 'compile' | 'cache' | 'attentionBackend' | 'modelProfile'>>;
+
+/** The engine's model, with the profile's id, defaults and ranges applied. */
+export function modelFor(config: ModelConfig): ModelDescriptor {
+  const base = baseModel(config.engine, config.maxPromptLength);
+  const wanEngine = config.engine !== 'synthetic';
+  const profile = config.modelProfile?.profile;
+  const model: ModelDescriptor = {
+    ...base,
+    acceleration: wanEngine
+      ? {
+          compile: config.compile ?? 'off',
+          cache: config.cache ?? 'off',
+          attention: config.attentionBackend ?? null,
+        }
+      : { compile: 'off', cache: 'off', attention: null },
+    profile: config.modelProfile?.path ?? null,
+  };
+  if (!profile) return model;
+  return {
+    ...model,
+    id: profile.id ?? model.id,
+    description: profile.description ?? model.description,
+    presets: {
+      ...model.presets,
+      num_inference_steps: profile.num_inference_steps ?? model.presets.num_inference_steps,
+      guidance_scale: profile.guidance_scale ?? model.presets.guidance_scale,
+      flow_shift: profile.flow_shift ?? model.presets.flow_shift,
+    },
   };
 }
 
 const WAN_SIZES = ['1280x704', '704x1280', '832x480', '480x832'];
 
-export function modelFor(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>): ModelDescriptor {
-  const max_prompt_length = config.maxPromptLength;
-  switch (config.engine) {
+function baseModel(
+  engine: AppConfig['engine'],
+  max_prompt_length: number,
+): Omit<ModelDescriptor, 'acceleration' | 'profile'> {
+  switch (engine) {
     case 'wan':
       return {
         id: 'Wan2.2-TI2V-5B',
@@ -48,6 +94,7 @@ export function modelFor(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>):
           max_frames: 121,
           num_inference_steps: { min: 1, max: 100, default: 50 },
           guidance_scale: { min: 0, max: 20, default: 5 },
+          flow_shift: null,
           max_prompt_length,
         },
       };
@@ -68,6 +115,7 @@ export function modelFor(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>):
           max_frames: 33,
           num_inference_steps: { min: 1, max: 50, default: 4 },
           guidance_scale: { min: 0, max: 20, default: 5 },
+          flow_shift: null,
           max_prompt_length,
         },
       };
@@ -88,6 +136,7 @@ export function modelFor(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>):
           max_frames: 241,
           num_inference_steps: { min: 1, max: 100, default: 8 },
           guidance_scale: { min: 0, max: 20, default: 5 },
+          flow_shift: null,
           max_prompt_length,
         },
       };

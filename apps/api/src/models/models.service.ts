@@ -22,6 +22,8 @@ export class ModelsService {
       engine: m.engine,
       description: m.description,
       presets: m.presets,
+      acceleration: m.acceleration,
+      profile: m.profile,
     };
   }
 }

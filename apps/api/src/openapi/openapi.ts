@@ -25,8 +25,23 @@ const modelSchema = z
       max_frames: z.number().int(),
       num_inference_steps: range,
       guidance_scale: range,
+      flow_shift: z
+        .number()
+        .nullable()
+        .describe('Used when a request gives none; null: the scheduler default.'),
       max_prompt_length: z.number().int(),
     }),
+    acceleration: z
+      .object({
+        compile: z.enum(['off', 'blocks']),
+        cache: z.string().describe('off or first-block:<threshold>'),
+        attention: z
+          .string()
+          .nullable()
+          .describe('Configured attention backend; null: picked by the worker.'),
+      })
+      .describe('How this deployment runs the model; a request opts out with "acceleration": "none".'),
+    profile: z.string().nullable().describe('Model profile file in effect (defaults and ranges), or null.'),
   })
   .describe('Model');
 

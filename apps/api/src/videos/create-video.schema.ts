@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import type { GenerateParams } from '@t2v/contracts';
+import { ACCELERATION_MODES, type GenerateParams } from '@t2v/contracts';
 
 import { ApiError } from '../common/api-error';
 import { framesForSeconds, type ModelDescriptor, secondsForFrames } from '../models/model-presets';
@@ -57,6 +57,13 @@ export function createVideoSchema(model: ModelDescriptor) {
         .optional(),
       guidance_scale: z.number().min(p.guidance_scale.min).max(p.guidance_scale.max).optional(),
       flow_shift: z.number().min(0).max(100).nullable().optional(),
+      acceleration: z
+        .enum(ACCELERATION_MODES)
+        .optional()
+        .describe(
+          `auto (default): the deployment's step cache (${model.acceleration.cache}) and compiled blocks ` +
+            `(${model.acceleration.compile}); none: every step computed in full, for a reference render.`,
+        ),
       webhook_url: z
         .url({ protocol: /^https?$/ })
         .max(2048)
@@ -207,7 +214,8 @@ export function resolveCreate(
       num_inference_steps: body.num_inference_steps ?? p.num_inference_steps.default,
       guidance_scale: body.guidance_scale ?? p.guidance_scale.default,
       seed: body.seed ?? randomSeed(),
-      flow_shift: body.flow_shift ?? null,
+      flow_shift: body.flow_shift ?? p.flow_shift,
+      acceleration: body.acceleration ?? 'auto',
     },
   };
 }

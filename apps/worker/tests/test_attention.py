@@ -45,3 +45,15 @@ def test_a_backend_that_loads_but_fails_its_probe_is_skipped(caplog: pytest.LogC
 def test_no_backend_at_all_fails_the_load() -> None:
     with pytest.raises(ModelLoadFailed, match="no attention backend loads: _flash_3: .*; native: "):
         pick_attention_backend(Transformer(set()), GPU_ATTENTION_ORDER)
+
+
+@pytest.mark.slow
+def test_the_probe_runs_a_real_attention() -> None:
+    from t2v_worker.engines.accel import probe_attention
+    from t2v_worker.engines.wan_tiny import build_components
+
+    torch = pytest.importorskip("torch")
+    transformer = build_components(torch)["transformer"]
+    assert pick_attention_backend(
+        transformer, ("_flash_3", "native"), lambda: probe_attention(transformer)
+    ) == ("native")

@@ -81,7 +81,7 @@ class Accelerator:
             return configured
         if not device.startswith("cuda"):
             return "native"
-        return pick_attention_backend(transformer, GPU_ATTENTION_ORDER)
+        return pick_attention_backend(transformer, GPU_ATTENTION_ORDER, lambda: probe_attention(transformer))
 
     # ---- per job -----------------------------------------------------------------------------
 
@@ -123,6 +123,20 @@ def compile_blocks(transformer: Any) -> None:
     for block in transformer.blocks:
         block.forward = torch.compile(block.forward, fullgraph=True)
     log.info("compiling the transformer block (%d blocks share it)", len(transformer.blocks))
+
+
+def probe_attention(transformer: Any, tokens: int = 256) -> None:
+    """One self-attention of the first block on a small input, with the backend just set."""
+    import torch
+
+    config = transformer.config
+    width = config.num_attention_heads * config.attention_head_dim
+    param = next(transformer.parameters())
+    x = torch.randn(1, tokens, width, device=param.device, dtype=param.dtype)
+    with torch.inference_mode():
+        out = transformer.blocks[0].attn1(x)
+    if not torch.isfinite(out).all():
+        raise RuntimeError("non-finite output")
 
 
 def pick_attention_backend(

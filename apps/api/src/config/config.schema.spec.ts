@@ -46,6 +46,7 @@ describe('loadConfig', () => {
     ['T2V_CACHE', 'first-block:1.5', /T2V_CACHE="first-block:1.5"/],
     ['T2V_CACHE', 'teacache:0.1', /T2V_CACHE="teacache:0.1"/],
     ['T2V_ATTENTION_BACKEND', 'Flash Attention', /T2V_ATTENTION_BACKEND="Flash Attention"/],
+    ['T2V_MAX_PIXEL_FRAMES', '0', /T2V_MAX_PIXEL_FRAMES="0"/],
   ])('rejects %s=%s naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
@@ -57,6 +58,7 @@ describe('loadConfig', () => {
       loadConfig({ T2V_COMPILE: 'blocks', T2V_CACHE: 'first-block:0.05', T2V_ATTENTION_BACKEND: '_flash_3' }),
     ).toMatchObject({ compile: 'blocks', cache: 'first-block:0.05', attentionBackend: '_flash_3' });
     expect(loadConfig({ T2V_CACHE: 'first-block:1' }).cache).toBe('first-block:1');
+    expect(loadConfig({ T2V_MAX_PIXEL_FRAMES: '58572800' }).maxPixelFrames).toBe(58572800);
   });
 
   describe('model profile', () => {

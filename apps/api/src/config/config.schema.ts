@@ -80,6 +80,7 @@ export const envSchema = z.object({
     )
     .default('off'),
   T2V_MODEL_PROFILE: z.string().min(1).optional(),
+  T2V_MAX_PIXEL_FRAMES: int(1, 1e12).optional(),
   T2V_ATTENTION_BACKEND: z
     .string()
     .trim()
@@ -148,6 +149,8 @@ export interface AppConfig {
   attentionBackend: string | undefined;
   /** The model profile in effect (file beside the weights or T2V_MODEL_PROFILE), and its path. */
   modelProfile: { path: string; profile: ModelProfile } | null;
+  /** Refuse (400) jobs whose width × height × frames exceed this (per-GPU memory budget). */
+  maxPixelFrames: number | undefined;
   expirySweepS: number;
   drainDelayS: number;
   shutdownGraceS: number;
@@ -254,6 +257,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     cache: e.T2V_CACHE,
     attentionBackend: e.T2V_ATTENTION_BACKEND,
     modelProfile,
+    maxPixelFrames: e.T2V_MAX_PIXEL_FRAMES,
     expirySweepS: e.T2V_EXPIRY_SWEEP_S,
     drainDelayS: e.T2V_DRAIN_DELAY_S,
     shutdownGraceS: e.T2V_SHUTDOWN_GRACE_S,

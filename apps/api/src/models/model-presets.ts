@@ -26,6 +26,8 @@ export interface ModelDescriptor {
     /** Scheduler flow shift used when a request gives none; null: the scheduler's own. */
     flow_shift: number | null;
     max_prompt_length: number;
+    /** Width × height × frames a job may have on this deployment's GPUs; null: no budget. */
+    max_pixel_frames: number | null;
   };
   /** How this deployment runs the model; a request may opt out with `"acceleration": "none"`. */
   acceleration: {
@@ -39,7 +41,7 @@ export interface ModelDescriptor {
 }
 
 type ModelConfig = Pick<AppConfig, 'engine' | 'maxPromptLength'> &
-  Partial<Pick<AppConfig, 'compile' | 'cache' | 'attentionBackend' | 'modelProfile'>>;
+  Partial<Pick<AppConfig, 'compile' | 'cache' | 'attentionBackend' | 'modelProfile' | 'maxPixelFrames'>>;
 
 /** The engine's model, with the profile's id, defaults and ranges applied. */
 export function modelFor(config: ModelConfig): ModelDescriptor {
@@ -48,6 +50,7 @@ export function modelFor(config: ModelConfig): ModelDescriptor {
   const profile = config.modelProfile?.profile;
   const model: ModelDescriptor = {
     ...base,
+    presets: { ...base.presets, max_pixel_frames: config.maxPixelFrames ?? null },
     acceleration: wanEngine
       ? {
           compile: config.compile ?? 'off',
@@ -76,7 +79,9 @@ const WAN_SIZES = ['1280x704', '704x1280', '832x480', '480x832'];
 function baseModel(
   engine: AppConfig['engine'],
   max_prompt_length: number,
-): Omit<ModelDescriptor, 'acceleration' | 'profile'> {
+): Omit<ModelDescriptor, 'acceleration' | 'profile' | 'presets'> & {
+  presets: Omit<ModelDescriptor['presets'], 'max_pixel_frames'>;
+} {
   switch (engine) {
     case 'wan':
       return {

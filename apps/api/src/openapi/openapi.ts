@@ -30,6 +30,13 @@ const modelSchema = z
         .nullable()
         .describe('Used when a request gives none; null: the scheduler default.'),
       max_prompt_length: z.number().int(),
+      max_pixel_frames: z
+        .number()
+        .int()
+        .nullable()
+        .describe(
+          'Width × height × frames a job may have on this deployment (GPU memory budget); null: none.',
+        ),
     }),
     acceleration: z
       .object({

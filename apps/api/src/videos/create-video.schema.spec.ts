@@ -119,3 +119,36 @@ describe('create request resolution with a distilled-checkpoint profile', () => 
     expect(() => resolveFast({ prompt: 'p', ...extra })).toThrow(expect.objectContaining({ param }));
   });
 });
+
+describe('the per-GPU pixel-frame budget (T2V_MAX_PIXEL_FRAMES)', () => {
+  const budget = 1280 * 704 * 65;
+  const small = modelFor({ engine: 'wan', maxPromptLength: 100, maxPixelFrames: budget });
+  const smallSchema = createVideoSchema(small);
+  const resolveSmall = (body: Record<string, unknown>) => {
+    const parsed = smallSchema.safeParse(body);
+    if (!parsed.success) throw zodToApiError(parsed.error, Object.keys(smallSchema.shape), body);
+    return resolveCreate(parsed.data, small, () => 7);
+  };
+
+  it('is served with the presets', () => {
+    expect(small.presets.max_pixel_frames).toBe(budget);
+    expect(wan.presets.max_pixel_frames).toBeNull();
+  });
+
+  it('refuses a job over it with what fits at that size, and accepts what fits', () => {
+    expect(() => resolveSmall({ prompt: 'p' })).toThrow(
+      expect.objectContaining({
+        status: 400,
+        param: 'seconds',
+        message:
+          "1280x704 × 121 frames exceeds this deployment's GPU memory budget of 58572800 pixel-frames " +
+          '(T2V_MAX_PIXEL_FRAMES); at 1280x704 up to 65 frames (2.67 s at 24 fps) fit.',
+      }),
+    );
+    expect(() => resolveSmall({ prompt: 'p', num_frames: 81 })).toThrow(
+      expect.objectContaining({ param: 'num_frames' }),
+    );
+    expect(resolveSmall({ prompt: 'p', num_frames: 65 }).params.num_frames).toBe(65);
+    expect(resolveSmall({ prompt: 'p', size: '832x480' }).params.num_frames).toBe(121);
+  });
+});

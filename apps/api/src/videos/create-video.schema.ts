@@ -198,6 +198,20 @@ export function resolveCreate(
       `${numFrames} frames at ${fps} fps exceeds the model's maximum of ${p.max_frames} frames.`,
     );
   }
+  const budget = p.max_pixel_frames;
+  if (budget !== null && width * height * numFrames > budget) {
+    // What fits at this size: the largest 4k+1 frame count within the budget.
+    const fits = Math.floor((Math.floor(budget / (width * height)) - 1) / 4) * 4 + 1;
+    const hint =
+      fits >= 5
+        ? `at ${size} up to ${fits} frames (${secondsForFrames(fits, fps)} s at ${fps} fps) fit`
+        : `a smaller size is needed`;
+    throw ApiError.badRequest(
+      body.num_frames !== undefined ? 'num_frames' : 'seconds',
+      `${size} × ${numFrames} frames exceeds this deployment's GPU memory budget of ${budget} pixel-frames ` +
+        `(T2V_MAX_PIXEL_FRAMES); ${hint}.`,
+    );
+  }
   return {
     model: model.id,
     seconds,

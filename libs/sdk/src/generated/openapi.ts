@@ -493,6 +493,8 @@ export interface components {
         /** @description Used when a request gives none; null: the scheduler default. */
         flow_shift: number | null;
         max_prompt_length: number;
+        /** @description Width × height × frames a job may have on this deployment (GPU memory budget); null: none. */
+        max_pixel_frames: number | null;
       };
       /** @description How this deployment runs the model; a request opts out with "acceleration": "none". */
       acceleration: {
@@ -545,6 +547,8 @@ export interface components {
           /** @description Used when a request gives none; null: the scheduler default. */
           flow_shift: number | null;
           max_prompt_length: number;
+          /** @description Width × height × frames a job may have on this deployment (GPU memory budget); null: none. */
+          max_pixel_frames: number | null;
         };
         /** @description How this deployment runs the model; a request opts out with "acceleration": "none". */
         acceleration: {

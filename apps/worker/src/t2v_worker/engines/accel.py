@@ -81,7 +81,11 @@ class Accelerator:
             return configured
         if not device.startswith("cuda"):
             return "native"
-        return pick_attention_backend(transformer, GPU_ATTENTION_ORDER, lambda: probe_attention(transformer))
+        # With CPU offload the weights are not on the GPU yet: a probe would run on the CPU, where
+        # no GPU backend runs. Then the first backend diffusers accepts is taken.
+        on_gpu = next(transformer.parameters()).device.type == "cuda"
+        probe = (lambda: probe_attention(transformer)) if on_gpu else None
+        return pick_attention_backend(transformer, GPU_ATTENTION_ORDER, probe)
 
     # ---- per job -----------------------------------------------------------------------------
 

@@ -34,6 +34,14 @@ export function newVideo(body, queuePosition) {
     cached: false,
     metadata: {},
     timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },
+    acceleration: {
+      requested: 'auto',
+      cache: null,
+      compile: null,
+      attention: null,
+      transformer_passes: null,
+      planned_passes: null,
+    },
   };
 }
 

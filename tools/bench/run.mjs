@@ -47,6 +47,22 @@ if (fs.existsSync(python)) {
   throw new Error('the worker venv is missing: run `npx nx run worker:setup` first');
 }
 
+console.error('[bench] wan-tiny: step cache on/off, guidance 5 vs 1');
+const accelRun = spawnSync(
+  python,
+  [path.join(ROOT, 'apps/worker/scripts/accel_bench.py'), '--jobs', short ? '1' : '5'],
+  { encoding: 'utf8', timeout: 15 * 60_000 },
+);
+if (accelRun.status !== 0) throw new Error(`accel_bench.py failed: ${accelRun.stderr}`);
+const accel = JSON.parse(accelRun.stdout);
+console.error(JSON.stringify(accel));
+if (
+  accel.cache_on.passes >= accel.cache_on.planned_passes ||
+  accel.guidance_1.passes * 2 !== accel.guidance_5.passes
+) {
+  throw new Error(`wan-tiny pass counts are not what the options promise: ${JSON.stringify(accel)}`);
+}
+
 if (short) {
   for (const [name, v] of Object.entries({
     create: http.t2v.create.errors,
@@ -54,9 +70,16 @@ if (short) {
   })) {
     if (v !== 0) throw new Error(`${name} had ${v} errors`);
   }
-  console.log('bench smoke: 3 benchmarks ran, 0 errors');
+  console.log('bench smoke: 4 benchmarks ran, 0 errors');
   process.exit(0);
 }
+
+// The GPU section is written by tools/bench/gpu/bench.py --write-docs on a GPU machine: keep it.
+const previous = fs.readFileSync(path.join(ROOT, 'docs/benchmarks.md'), 'utf8');
+const gpuStart = previous.indexOf('<!-- gpu-bench:start -->');
+const gpuEnd = previous.indexOf('<!-- gpu-bench:end -->');
+if (gpuStart < 0 || gpuEnd < gpuStart) throw new Error('docs/benchmarks.md lost its GPU section markers');
+const gpuSection = previous.slice(gpuStart, gpuEnd + '<!-- gpu-bench:end -->'.length) + '\n';
 
 const row = (name, r) => `| ${name} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} |`;
 const doc = `# Benchmarks
@@ -120,12 +143,24 @@ Job: ${latency.job}.
 The warm worker is **${latency.speedup}×** faster per job; worker start to ready took
 ${latency.worker_start_to_ready_s} s.
 
-## GPU
+## wan-tiny: step cache and guidance
 
-\`tools/bench/gpu/bench.py\` times the full-size TI2V-5B transformer and VAE at 1280×704×121; see
-its README. No GPU figures yet.
-`;
+Transformer passes and seconds per job (\`apps/worker/scripts/accel_bench.py\`, warm engines, the
+first job not counted). Job: ${accel.job}. The tiny transformer is a small part of a wan-tiny job
+(text encoder, VAE decode and Python overhead dominate), so the passes show what each option
+removes and the seconds only bound its overhead; on the full-size model a pass is ≈ 520 TFLOP
+and dominates (see the GPU section).
+
+| configuration | passes / planned | median s per job |
+|---|---|---|
+| guidance 5, no cache | ${accel.cache_off.passes} / ${accel.cache_off.planned_passes} | ${accel.cache_off.median_s} |
+| guidance 5, \`${accel.cache}\` | ${accel.cache_on.passes} / ${accel.cache_on.planned_passes} | ${accel.cache_on.median_s} |
+| guidance 1 (no unconditional pass) | ${accel.guidance_1.passes} / ${accel.guidance_1.planned_passes} | ${accel.guidance_1.median_s} |
+
+Cached / uncached: **${accel.cache_speedup}×** speed; guidance 1 / guidance 5: **${accel.guidance_1_speedup}×**.
+
+${gpuSection}`;
 fs.writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), doc);
 console.log(
-  `wrote docs/benchmarks.md (create ${http.ratio.create}×, retrieve ${http.ratio.retrieve}×, cache ${seed.speedup}×, warm ${latency.speedup}×)`,
+  `wrote docs/benchmarks.md (create ${http.ratio.create}×, retrieve ${http.ratio.retrieve}×, cache ${seed.speedup}×, warm ${latency.speedup}×, step cache ${accel.cache_speedup}×)`,
 );

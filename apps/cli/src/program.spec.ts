@@ -24,6 +24,7 @@ describe('t2v generate', () => {
       '7',
       '--steps',
       '4',
+      '--no-acceleration',
     ]);
     expect(code).toBe(ExitCode.OK);
     expect(stdout).toBe(`${out}\n`);
@@ -40,6 +41,7 @@ describe('t2v generate', () => {
       seconds: 1,
       seed: 7,
       num_inference_steps: 4,
+      acceleration: 'none',
     });
     expect(api.requests[0]!.headers['idempotency-key']).toBeDefined();
   });
@@ -131,6 +133,7 @@ describe('t2v list / get / download / cancel / delete / models', () => {
     const got = await runCli(['get', 'video_001'], { api });
     expect(got.stdout).toMatch(/^id\s+video_001$/m);
     expect(got.stdout).toMatch(/^status\s+completed$/m);
+    expect(got.stdout).toMatch(/^acceleration\s+auto: cache -, compile -, attention -, passes -$/m);
     const missing = await runCli(['get', 'video_nope'], { api });
     expect(missing.code).toBe(ExitCode.NOT_FOUND);
     expect(missing.stderr.split('\n')[0]).toBe("t2v: No video with id 'video_nope'.");

@@ -72,6 +72,10 @@ function buildProgram(
     .option('--fps <n>', 'frames per second', integer('--fps', 1))
     .option('--model <id>', 'model id (default: the loaded model)')
     .option('--thumbnail <file>', 'also write the JPEG thumbnail here')
+    .option(
+      '--no-acceleration',
+      "every step in full: the server's step cache does not apply (a reference render)",
+    )
     .addOption(new Option('--poll', 'poll instead of following the events stream').hideHelp())
     .action((prompt: string, options: GenerateOptions, cmd: Command) =>
       act((client, global) => generate(client, prompt, options, global, io), cmd),

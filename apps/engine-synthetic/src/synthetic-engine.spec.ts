@@ -38,6 +38,7 @@ function params(overrides: Partial<GenerateParams> = {}): GenerateParams {
     guidance_scale: 5,
     seed: 42,
     flow_shift: null,
+    acceleration: 'auto',
     ...overrides,
   };
 }
@@ -162,6 +163,7 @@ describe('synthetic engine process', () => {
         width: 320,
         height: 192,
         timings: { inference_s: expect.any(Number), encode_s: expect.any(Number) },
+        acceleration: { cache: 'off', compile: 'off', attention: null, passes: null, planned_passes: null },
       },
     ]);
     expect(done.type).toBe('done');

@@ -211,6 +211,8 @@ export class SyntheticWorker {
       width: params.width,
       height: params.height,
       timings: { inference_s: round3(inferenceS), encode_s: round3(encodeS) },
+      // No transformer: nothing to cache, compile or count.
+      acceleration: { cache: 'off', compile: 'off', attention: null, passes: null, planned_passes: null },
     });
   }
 

@@ -39,6 +39,7 @@ def request(job_id: str, out_dir: str, args: argparse.Namespace) -> str:
                 "guidance_scale": 5.0,
                 "seed": 1,
                 "flow_shift": None,
+                "acceleration": "auto",
             },
             "out_path": os.path.join(out_dir, f"{job_id}.mp4"),
             "thumbnail_path": os.path.join(out_dir, f"{job_id}.jpg"),

@@ -105,8 +105,10 @@ def test_from_wire_normalises_numbers() -> None:
             "guidance_scale": 5,
             "seed": 3,
             "flow_shift": 3,
+            "acceleration": "none",
         }
     )
+    assert params.acceleration == "none"
     assert params.width == 128 and isinstance(params.width, int)
     assert params.guidance_scale == 5.0 and isinstance(params.guidance_scale, float)
     assert params.flow_shift == 3.0
@@ -146,8 +148,36 @@ def test_config_defaults_and_values() -> None:
         ({"T2V_VAE_TILING": "maybe"}, "T2V_VAE_TILING"),
         ({"T2V_HEARTBEAT_INTERVAL_S": "0"}, "T2V_HEARTBEAT_INTERVAL_S"),
         ({"T2V_WARMUP": "2"}, "T2V_WARMUP"),
+        ({"T2V_COMPILE": "max-autotune"}, "T2V_COMPILE"),
+        ({"T2V_CACHE": "first-block"}, "T2V_CACHE"),
+        ({"T2V_CACHE": "first-block:0"}, "T2V_CACHE"),
+        ({"T2V_CACHE": "first-block:2"}, "T2V_CACHE"),
+        ({"T2V_CACHE": "taylorseer:4"}, "T2V_CACHE"),
+        ({"T2V_WARMUP_SHAPES": "1280x704"}, "T2V_WARMUP_SHAPES"),
     ],
 )
 def test_bad_config_names_the_variable(env: dict[str, str], name: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_config(env)
+
+
+def test_acceleration_config() -> None:
+    config = load_config({})
+    assert (config.compile, str(config.cache), config.model_profile, config.warmup_shapes) == (
+        "off",
+        "off",
+        None,
+        (),
+    )
+    config = load_config(
+        {
+            "T2V_COMPILE": "blocks",
+            "T2V_CACHE": "first-block:0.05",
+            "T2V_MODEL_PROFILE": "/models/fast/t2v-profile.json",
+            "T2V_WARMUP_SHAPES": "1280x704x121, 704x1280x121",
+        }
+    )
+    assert config.compile == "blocks" and config.cache.threshold == 0.05
+    assert str(config.cache) == "first-block:0.05"
+    assert config.model_profile == "/models/fast/t2v-profile.json"
+    assert config.warmup_shapes == ((1280, 704, 121), (704, 1280, 121))

@@ -84,6 +84,7 @@ def _generate(**params: object) -> str:
         "guidance_scale": 1,
         "seed": 1,
         "flow_shift": None,
+        "acceleration": "auto",
     }
     base.update(params)
     return json.dumps(
@@ -126,7 +127,24 @@ def test_constructed_events_are_valid() -> None:
         protocol.ready("wan-tiny-random", "wan-tiny", "cpu", 4.2),
         protocol.progress("j", 0, 4),
         protocol.progress("j", 4, 4),
-        protocol.done("j", "/a.mp4", "/a.jpg", 17, 8, 128, 128, 0.4, 0.1),
+        protocol.done(
+            "j",
+            "/a.mp4",
+            "/a.jpg",
+            17,
+            8,
+            128,
+            128,
+            0.4,
+            0.1,
+            {
+                "cache": "first-block:0.05",
+                "compile": "off",
+                "attention": "native",
+                "passes": 5,
+                "planned_passes": 8,
+            },
+        ),
         protocol.error("j", "CANCELLED", "cancelled at step 2 of 4"),
         protocol.error(None, "MODEL_LOAD_FAILED", "missing"),
         protocol.heartbeat(None, None, 123),

@@ -17,7 +17,7 @@ from t2v_worker.config import WorkerConfig
 from t2v_worker.engines.base import Engine
 from t2v_worker.output import find_ffmpeg
 from t2v_worker.params import EngineLimits, GenerateParams, validate
-from t2v_worker.server import Emitter, Heartbeat, Server
+from t2v_worker.server import Emitter, Heartbeat, Server, oom_message
 from worker_support import generate_request
 
 
@@ -226,9 +226,39 @@ def test_out_of_memory_fails_the_job_and_the_worker_keeps_serving(
     engine = FakeEngine(fail_with=error, fail_at=2)
     server, out = _server(engine)
     _run(server, generate_request("j1", tmp_path), generate_request("j2", tmp_path))
-    assert out.terminal("j1")["code"] == "GPU_OOM"
+    error = out.terminal("j1")
+    assert error["code"] == "GPU_OOM"
+    # Names what ran out and where, and what is likely to fit.
+    assert "128x128, 17 frames, at denoising step 2 of 4" in error["message"]
+    assert "try 9 frames at 128x128" in error["message"]
     assert engine.freed == 1
     assert out.terminal("j2")["type"] == "done"
+
+
+@pytest.mark.parametrize(
+    ("params", "step", "expected"),
+    [
+        (
+            {"width": 1280, "height": 704, "num_frames": 121, "num_inference_steps": 50},
+            7,
+            "GPU out of memory generating 1280x704, 121 frames, at denoising step 8 of 50 (boom); "
+            "try 61 frames at 1280x704 or 832x480 at 121 frames; T2V_CPU_OFFLOAD=model trades speed",
+        ),
+        (
+            {"width": 704, "height": 1280, "num_frames": 121, "num_inference_steps": 50},
+            50,
+            "generating 704x1280, 121 frames, while decoding the video (boom); try 61 frames at 704x1280 "
+            "or 480x832 at 121 frames; decoding fits in less memory with T2V_VAE_TILING=true",
+        ),
+        (
+            {"width": 128, "height": 128, "num_frames": 1, "num_inference_steps": 4},
+            0,
+            "try a smaller request",
+        ),
+    ],
+)
+def test_out_of_memory_message(params: dict[str, int], step: int, expected: str) -> None:
+    assert expected in oom_message(params, step, "boom")
 
 
 def test_engine_failure_is_reported_and_the_worker_keeps_serving(tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ def generate_request(job_id: str, out_dir: Path, **params: Any) -> dict[str, Any
         "guidance_scale": 5.0,
         "seed": 7,
         "flow_shift": None,
+        "acceleration": "auto",
     }
     base.update(params)
     return {

@@ -1,3 +1,4 @@
 export * from './errors';
 export * from './job';
+export * from './profile';
 export * from './protocol';

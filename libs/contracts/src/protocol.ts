@@ -16,6 +16,13 @@ export const PROTOCOL_VERSION = 1;
  */
 export const WORKER_EXIT_PERMANENT = 78;
 
+/**
+ * `auto`: the deployment's step cache and compiled blocks apply. `none`: the job runs every step in
+ * full (a reference-quality render); compiled blocks still apply since they compute the same thing.
+ */
+export const ACCELERATION_MODES = ['auto', 'none'] as const;
+export type AccelerationMode = (typeof ACCELERATION_MODES)[number];
+
 /** Parameters the API resolved for one generation. Sizes and frame counts are already valid. */
 export interface GenerateParams {
   prompt: string;
@@ -29,6 +36,7 @@ export interface GenerateParams {
   guidance_scale: number;
   seed: number;
   flow_shift: number | null;
+  acceleration: AccelerationMode;
 }
 
 export interface GenerateRequest {
@@ -67,6 +75,19 @@ export interface JobTimings {
   inference_s: number;
   encode_s: number;
 }
+/** What produced a finished video. */
+export interface DoneAcceleration {
+  /** Step cache in effect: `off` or `first-block:<threshold>`. */
+  cache: string;
+  /** `off` or `blocks`. */
+  compile: string;
+  /** Attention backend the transformer ran with; null for engines without one. */
+  attention: string | null;
+  /** Transformer passes actually computed (a pass served from the step cache is not counted). */
+  passes: number | null;
+  /** Passes a plain run computes: steps, times 2 with classifier-free guidance. */
+  planned_passes: number | null;
+}
 export interface DoneEvent {
   type: 'done';
   job_id: string;
@@ -77,6 +98,7 @@ export interface DoneEvent {
   width: number;
   height: number;
   timings: JobTimings;
+  acceleration: DoneAcceleration;
 }
 /** Worker-side failure codes: a subset of the job error codes, plus CANCELLED. */
 export const WORKER_ERROR_CODES = [
@@ -152,6 +174,7 @@ const paramsShape: Record<string, Check> = {
   guidance_scale: nonNegNum,
   seed: nonNegInt,
   flow_shift: nullable(num),
+  acceleration: oneOf(ACCELERATION_MODES),
 };
 
 const requestShapes: Record<WorkerRequest['type'], Record<string, Check>> = {
@@ -191,6 +214,13 @@ const eventShapes: Record<WorkerEvent['type'], Record<string, Check>> = {
     width: posInt,
     height: posInt,
     timings: obj({ inference_s: nonNegNum, encode_s: nonNegNum }),
+    acceleration: obj({
+      cache: nonEmpty,
+      compile: nonEmpty,
+      attention: nullable(nonEmpty),
+      passes: nullable(nonNegInt),
+      planned_passes: nullable(nonNegInt),
+    }),
   },
   error: {
     type: str,

@@ -50,6 +50,7 @@ export type {
   paths,
   PresetRange,
   Video,
+  VideoAcceleration,
   VideoAdjustment,
   VideoAdjustments,
   VideoContentVariant,

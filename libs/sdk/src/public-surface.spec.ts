@@ -84,6 +84,7 @@ describe('public surface', () => {
        "UnprocessableEntityError",
        "VERSION",
        "Video",
+       "VideoAcceleration",
        "VideoAdjustment",
        "VideoAdjustments",
        "VideoContentOptions",

@@ -35,6 +35,12 @@ export type VideoAdjustment = VideoAdjustments[string];
 export type VideoTimings = Video['timings'];
 
 /**
+ * What produced a video: the acceleration asked for (`auto` | `none`), the step cache, compile mode
+ * and attention backend it ran with, and the transformer passes computed against a plain run's.
+ */
+export type VideoAcceleration = Video['acceleration'];
+
+/**
  * Body of `POST /v1/videos`. `prompt` is required. Use `size` or `width`+`height`, and `seconds`
  * or `num_frames` (values off the model's grid are snapped and reported in `Video.adjusted`);
  * contradicting values and unknown fields are a 400. `user` identifies your end user.

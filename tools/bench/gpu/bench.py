@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 # Wan-AI/Wan2.2-TI2V-5B-Diffusers transformer/config.json.
@@ -308,6 +309,352 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# Attention backends the matrix tries, as the worker does on a GPU (fastest first), after the
+# eager PyTorch SDPA baseline.
+MATRIX_BACKENDS = ("_native_cudnn", "flash", "_flash_3")
+GPU_SECTION_START = "<!-- gpu-bench:start -->"
+GPU_SECTION_END = "<!-- gpu-bench:end -->"
+WORKER_SRC = Path(__file__).resolve().parents[3] / "apps" / "worker" / "src"
+
+
+class Budget:
+    """Wall-clock budget of the matrix: a case that would start after it is reported as skipped."""
+
+    def __init__(self, seconds: float) -> None:
+        self.started = time.perf_counter()
+        self.seconds = seconds
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def left(self) -> float:
+        return self.seconds - self.elapsed()
+
+
+def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
+    """Every configuration of the issue in one process, on one set of random weights.
+
+    Order: eager SDPA baseline; each other attention backend; compiled blocks (with the fastest
+    backend; they stay compiled for what follows); First Block Cache cost of a computed and of a
+    skipped pass; end to end (denoising + VAE decode) for 3 steps without CFG and 50 steps with
+    CFG at the chosen size. Each case records seconds per step, MFU and peak memory.
+    """
+    import torch
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device visible; use --tiny --device cpu for a smoke run")
+    if str(WORKER_SRC) not in sys.path:
+        sys.path.insert(0, str(WORKER_SRC))
+    from t2v_worker.engines.accel import compile_blocks
+
+    budget = Budget(args.budget_s)
+    dtype = getattr(torch, args.dtype)
+    built = time.perf_counter()
+    transformer, vae, tcfg, vcfg = build_models(argparse.Namespace(**{**vars(args), "compile": False}), torch)
+    build_s = time.perf_counter() - built
+    shape = latent_shape(args.height, args.width, args.frames, tcfg, vcfg)
+    text_len = TINY_TEXT_LEN if args.tiny else args.text_len
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    latents0 = torch.randn(
+        (1, vcfg["z_dim"], shape.latent_frames, shape.latent_height, shape.latent_width), generator=gen
+    ).to(args.device, dtype=torch.float32)
+    cond = torch.randn((1, text_len, tcfg["text_dim"]), generator=gen).to(args.device, dtype)
+    uncond = torch.randn((1, text_len, tcfg["text_dim"]), generator=gen).to(args.device, dtype)
+    flops_pass = transformer_flops(tcfg, shape.tokens, text_len)
+    device_name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu"
+    peak = args.peak_tflops or (bf16_peak_tflops(device_name) if args.device.startswith("cuda") else None)
+    on_cuda = args.device.startswith("cuda")
+
+    def passes(x: Any, t: Any, cfg: bool) -> Any:
+        timestep = torch.full((1, shape.tokens), float(t), device=args.device)
+        model_in = x.to(dtype)
+        with _cache_context(transformer, "cond"):
+            noise = transformer(
+                hidden_states=model_in, timestep=timestep, encoder_hidden_states=cond, return_dict=False
+            )[0]
+        if cfg:
+            with _cache_context(transformer, "uncond"):
+                noise_u = transformer(
+                    hidden_states=model_in, timestep=timestep, encoder_hidden_states=uncond, return_dict=False
+                )[0]
+            noise = noise_u + args.guidance_scale * (noise - noise_u)
+        return noise
+
+    def timed_steps(steps: int, warmup: int, cfg: bool) -> tuple[list[float], Any]:
+        scheduler = _scheduler(steps + warmup, args.device)
+        x = latents0.clone()
+        times: list[float] = []
+        for i, t in enumerate(scheduler.timesteps):
+            _sync(torch, args.device)
+            started = time.perf_counter()
+            x = scheduler.step(passes(x, t, cfg), t, x, return_dict=False)[0]
+            _sync(torch, args.device)
+            if i >= warmup:
+                times.append(time.perf_counter() - started)
+        return times, x
+
+    def case(name: str, body: Any, needs_s: float) -> dict[str, Any]:
+        if budget.left() < needs_s:
+            return {"case": name, "skipped": f"budget: {budget.left():.0f} s left, needs ≈ {needs_s:.0f} s"}
+        if on_cuda:
+            torch.cuda.reset_peak_memory_stats()
+        started = time.perf_counter()
+        try:
+            result = body()
+        except Exception as exc:  # noqa: BLE001 - an unavailable backend is a result, not a failure
+            return {"case": name, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+        result = {"case": name, **result, "wall_s": round(time.perf_counter() - started, 2)}
+        result["peak_gpu_mem_bytes"] = int(torch.cuda.max_memory_allocated()) if on_cuda else None
+        return result
+
+    def step_case(cfg: bool = True, warmup: int | None = None) -> dict[str, Any]:
+        times, _ = timed_steps(args.steps, args.warmup if warmup is None else warmup, cfg)
+        sec = statistics.median(times)
+        flops = flops_pass * (2 if cfg else 1)
+        achieved = flops / sec / 1e12
+        return {
+            "sec_per_step": round(sec, 4),
+            "sec_per_step_all": [round(v, 4) for v in times],
+            "cfg": cfg,
+            "achieved_tflops": round(achieved, 2),
+            "mfu": None if not peak else round(achieved / peak, 4),
+        }
+
+    cases: list[dict[str, Any]] = []
+    step_guess = 4.0 if not args.tiny else 1.0  # s per CFG step at 720p on an H100-class GPU
+    with torch.inference_mode():
+        transformer.set_attention_backend("native")
+        baseline = case("eager, native SDPA (baseline)", step_case, (args.steps + args.warmup) * step_guess)
+        cases.append(baseline)
+        best = ("native", baseline.get("sec_per_step", math.inf))
+        for backend in MATRIX_BACKENDS:
+
+            def backend_case(backend: str = backend) -> dict[str, Any]:
+                transformer.set_attention_backend(backend)
+                return step_case()
+
+            result = case(f"eager, {backend}", backend_case, (args.steps + args.warmup) * step_guess)
+            cases.append(result)
+            if result.get("sec_per_step", math.inf) < best[1]:
+                best = (backend, result["sec_per_step"])
+        transformer.set_attention_backend(best[0])
+
+        compiled = False
+        if not args.skip_compile:
+
+            def compile_case() -> dict[str, Any]:
+                nonlocal compiled
+                compile_blocks(transformer)
+                compiled = True
+                started = time.perf_counter()
+                timed_steps(1, 0, True)  # the compile happens here
+                first_step_s = time.perf_counter() - started
+                return {
+                    "backend": best[0],
+                    "first_step_with_compile_s": round(first_step_s, 2),
+                    **step_case(warmup=1),
+                }
+
+            cases.append(case(f"compiled blocks, {best[0]}", compile_case, 180 if not args.tiny else 10))
+
+            def other_size_case() -> dict[str, Any]:
+                # A size the warm-up did not compile: what its first job pays once.
+                h, w = (480, 832) if not args.tiny else (64, 64)
+                other = latent_shape(h, w, args.frames, tcfg, vcfg)
+                x = torch.randn(
+                    (1, vcfg["z_dim"], other.latent_frames, other.latent_height, other.latent_width),
+                    generator=gen,
+                ).to(args.device, dtype=torch.float32)
+                times = []
+                for _ in range(2):
+                    timestep = torch.full((1, other.tokens), 500.0, device=args.device)
+                    _sync(torch, args.device)
+                    started = time.perf_counter()
+                    for enc in (cond, uncond):
+                        transformer(
+                            hidden_states=x.to(dtype),
+                            timestep=timestep,
+                            encoder_hidden_states=enc,
+                            return_dict=False,
+                        )
+                    _sync(torch, args.device)
+                    times.append(time.perf_counter() - started)
+                return {
+                    "size": f"{w}x{h}x{args.frames}",
+                    "first_step_with_recompile_s": round(times[0], 2),
+                    "sec_per_step": round(times[1], 4),
+                }
+
+            if compiled:
+                cases.append(
+                    case(
+                        "compiled blocks, a size outside the warmed set",
+                        other_size_case,
+                        120 if not args.tiny else 10,
+                    )
+                )
+
+        def first_block_case() -> dict[str, Any]:
+            from diffusers import FirstBlockCacheConfig
+
+            out: dict[str, Any] = {"backend": best[0], "compiled": compiled}
+            # Random weights do not decide skips as real ones do: force each kind of pass instead.
+            for kind, threshold in (("computed", 1e-12), ("skipped", 1e12)):
+                transformer.enable_cache(FirstBlockCacheConfig(threshold=threshold))
+                try:
+                    times, _ = timed_steps(args.steps, 1, True)
+                finally:
+                    transformer.disable_cache()
+                out[f"sec_per_step_{kind}"] = round(statistics.median(times), 4)
+            out["skipped_over_computed"] = round(
+                out["sec_per_step_skipped"] / out["sec_per_step_computed"], 4
+            )
+            return out
+
+        cases.append(
+            case(
+                "first-block cache: a computed vs a skipped step",
+                first_block_case,
+                2 * (args.steps + 1) * step_guess,
+            )
+        )
+
+        def end_to_end(steps: int, cfg: bool) -> dict[str, Any]:
+            _sync(torch, args.device)
+            started = time.perf_counter()
+            scheduler = _scheduler(steps, args.device)
+            x = latents0.clone()
+            for t in scheduler.timesteps:
+                x = scheduler.step(passes(x, t, cfg), t, x, return_dict=False)[0]
+            _sync(torch, args.device)
+            denoise_s = time.perf_counter() - started
+            decode_s = None
+            if vae is not None:
+                video = vae.decode(x.to(vae.dtype), return_dict=False)[0]
+                _sync(torch, args.device)
+                decode_s = time.perf_counter() - started - denoise_s
+                assert video.shape[2] == shape.frames, video.shape
+            return {
+                "backend": best[0],
+                "compiled": compiled,
+                "steps": steps,
+                "cfg": cfg,
+                "denoise_s": round(denoise_s, 2),
+                "vae_decode_s": None if decode_s is None else round(decode_s, 2),
+                "total_s": round(time.perf_counter() - started, 2),
+            }
+
+        cases.append(
+            case("end to end: 3 steps, no CFG", lambda: end_to_end(3, False), 3 * step_guess / 2 + 30)
+        )
+        long = args.e2e_steps
+        cases.append(
+            case(f"end to end: {long} steps, CFG", lambda: end_to_end(long, True), long * step_guess + 30)
+        )
+
+    return {
+        "model": "Wan2.2-TI2V-5B (random weights)" if not args.tiny else "wan-tiny (random weights)",
+        "device": device_name,
+        "torch": torch.__version__,
+        "diffusers": __import__("diffusers").__version__,
+        "cuda": torch.version.cuda if on_cuda else None,
+        "dtype": args.dtype,
+        "vae_dtype": args.vae_dtype,
+        "shape": asdict(shape),
+        "tflop_per_pass": round(flops_pass / 1e12, 3),
+        "peak_bf16_tflops": peak,
+        "build_s": round(build_s, 1),
+        "budget_s": args.budget_s,
+        "elapsed_s": round(budget.elapsed(), 1),
+        "fastest_backend": best[0],
+        "cases": cases,
+    }
+
+
+def _scheduler(steps: int, device: str) -> Any:
+    from diffusers import UniPCMultistepScheduler
+
+    scheduler = UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=TI2V_5B_FLOW_SHIFT
+    )
+    scheduler.set_timesteps(steps, device=device)
+    return scheduler
+
+
+def _cache_context(transformer: Any, name: str) -> Any:
+    """diffusers' cache hooks keep one state per branch (cond / uncond), as WanPipeline names them."""
+    return (
+        transformer.cache_context(name) if hasattr(transformer, "cache_context") else contextlib.nullcontext()
+    )
+
+
+def _fmt(v: Any, unit: str = "") -> str:
+    return "–" if v is None else f"{v}{unit}"
+
+
+def matrix_markdown(result: dict[str, Any], command: str) -> str:
+    """The GPU section of docs/benchmarks.md, from one matrix result."""
+    shape = result["shape"]
+    lines = [
+        "## GPU",
+        "",
+        f"`{command}` on {result['device']} (torch {result['torch']}, diffusers {result['diffusers']}, "
+        f"CUDA {_fmt(result['cuda'])}); {result['model']}, {shape['width']}×{shape['height']}×{shape['frames']} "
+        f"({shape['tokens']} tokens), {result['dtype']} transformer, {result['vae_dtype']} VAE; "
+        f"{result['tflop_per_pass']} TFLOP per transformer pass; the whole matrix took {result['elapsed_s']} s.",
+        "",
+        "| case | s/step | MFU | peak GiB | notes |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    baseline = next((c.get("sec_per_step") for c in result["cases"] if "baseline" in c["case"]), None)
+    for c in result["cases"]:
+        mem = c.get("peak_gpu_mem_bytes")
+        mem_text = "–" if not mem else f"{mem / 2**30:.1f}"
+        if "skipped" in c or "error" in c:
+            lines.append(f"| {c['case']} | – | – | – | {c.get('skipped') or c.get('error')} |")
+            continue
+        sec = c.get("sec_per_step")
+        notes = []
+        if sec and baseline:
+            notes.append(f"{baseline / sec:.2f}× the baseline")
+        if "first_step_with_compile_s" in c:
+            notes.append(f"first step with compile {c['first_step_with_compile_s']} s")
+        if "first_step_with_recompile_s" in c:
+            notes.append(f"{c['size']}: first step with recompile {c['first_step_with_recompile_s']} s")
+            sec = None  # another size: not comparable with the baseline
+        if "sec_per_step_computed" in c:
+            sec = c["sec_per_step_computed"]
+            notes.append(
+                f"skipped step {c['sec_per_step_skipped']} s = {c['skipped_over_computed']}× a computed one"
+            )
+        if "total_s" in c:
+            notes.append(
+                f"**{c['total_s']} s end to end** (denoise {c['denoise_s']} s, VAE decode {_fmt(c['vae_decode_s'])} s)"
+            )
+        mfu = c.get("mfu")
+        lines.append(
+            f"| {c['case']} | {_fmt(sec)} | {'–' if mfu is None else f'{100 * mfu:.1f}%'} | {mem_text} | {'; '.join(notes)} |"
+        )
+    lines += [
+        "",
+        "Random weights: speed does not depend on weight values, but they do not decide cache skips as a",
+        "trained model does, so the cache row gives the cost of each kind of step, not a skip rate. End to",
+        "end is denoising plus VAE decode with the fastest configuration; the text encoder (one UMT5 pass)",
+        "and the H.264 encode are not included.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_gpu_section(doc_path: str, section: str) -> None:
+    """Replaces the text between the GPU markers of ``doc_path`` (npm run bench keeps it)."""
+    text = Path(doc_path).read_text(encoding="utf-8")
+    start, end = text.find(GPU_SECTION_START), text.find(GPU_SECTION_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"{doc_path} has no {GPU_SECTION_START} … {GPU_SECTION_END} section")
+    new = text[: start + len(GPU_SECTION_START)] + "\n" + section + text[end:]
+    Path(doc_path).write_text(new, encoding="utf-8")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tiny", action="store_true", help="tiny configs (CPU smoke test)")
@@ -342,6 +689,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="override the bf16 peak used for MFU",
     )
     p.add_argument("--json", default=None, help="also write the result to this file")
+    p.add_argument(
+        "--matrix",
+        action="store_true",
+        help="every configuration in one run: backends, compiled blocks, step cache, end to end",
+    )
+    p.add_argument(
+        "--budget-s", type=float, default=450.0, help="matrix: skip cases that would end after this"
+    )
+    p.add_argument("--skip-compile", action="store_true", help="matrix: leave out compiled blocks")
+    p.add_argument("--e2e-steps", type=int, default=50, help="matrix: steps of the long end-to-end run")
+    p.add_argument("--write-docs", default=None, help="matrix: replace the GPU section of this markdown file")
     args = p.parse_args(argv)
     args.device = args.device or ("cpu" if args.tiny else "cuda")
     args.height = args.height or (128 if args.tiny else 704)
@@ -354,6 +712,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.matrix:
+        return main_matrix(args, argv if argv is not None else sys.argv[1:])
     with contextlib.redirect_stdout(sys.stderr):
         result = run(args)
     text = json.dumps(result, indent=2)
@@ -370,6 +730,28 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 0 if math.isfinite(result["sec_per_step_cfg"]) else 1
+
+
+def main_matrix(args: argparse.Namespace, argv: list[str]) -> int:
+    with contextlib.redirect_stdout(sys.stderr):
+        result = run_matrix(args)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n", encoding="utf-8")
+    if args.write_docs:
+        command = " ".join(["python tools/bench/gpu/bench.py", *argv])
+        write_gpu_section(args.write_docs, matrix_markdown(result, command))
+    for c in result["cases"]:
+        detail = (
+            c.get("skipped")
+            or c.get("error")
+            or c.get("sec_per_step")
+            or c.get("total_s")
+            or f"computed {c.get('sec_per_step_computed')} s, skipped {c.get('sec_per_step_skipped')} s"
+        )
+        print(f"{c['case']}: {detail}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

@@ -64,6 +64,33 @@ describe('Deployment', () => {
     expect(config(defaults)['T2V_MODEL_PATH']).toBeUndefined();
   });
 
+  it('passes the acceleration options, with the kernel cache on the volume only when compiling', async () => {
+    expect(config(defaults)).toMatchObject({ T2V_COMPILE: 'off', T2V_CACHE: 'off' });
+    for (const name of [
+      'TORCHINDUCTOR_CACHE_DIR',
+      'T2V_MODEL_PROFILE',
+      'T2V_ATTENTION_BACKEND',
+      'T2V_MAX_PIXEL_FRAMES',
+    ]) {
+      expect(config(defaults)[name]).toBeUndefined();
+    }
+    const fast = await render(['ci/default-values.yaml'], {
+      'config.compile': 'blocks',
+      'config.stepCache': 'first-block:0.05',
+      'config.modelProfile': '/models/FastWan2.2-TI2V-5B-Diffusers/t2v-profile.json',
+      'config.attentionBackend': '_flash_3',
+      'config.maxPixelFrames': 109045760,
+    });
+    expect(config(fast)).toMatchObject({
+      T2V_COMPILE: 'blocks',
+      TORCHINDUCTOR_CACHE_DIR: '/data/inductor-cache',
+      T2V_CACHE: 'first-block:0.05',
+      T2V_MODEL_PROFILE: '/models/FastWan2.2-TI2V-5B-Diffusers/t2v-profile.json',
+      T2V_ATTENTION_BACKEND: '_flash_3',
+      T2V_MAX_PIXEL_FRAMES: '109045760',
+    });
+  });
+
   it('requests GPUs in limits and derives one worker per GPU', () => {
     expect(api(defaults).resources.limits['nvidia.com/gpu']).toBeUndefined();
     expect(api(t4).resources.limits['nvidia.com/gpu']).toBe(1);

@@ -194,6 +194,9 @@ describe('values.schema.json', () => {
   const cases: Array<[string, Record<string, HelmValue>, string]> = [
     ['an unknown key', { 'config.enigne': 'wan' }, "additional properties 'enigne' not allowed"],
     ['an unknown engine', { 'config.engine': 'sdxl' }, "value must be one of 'synthetic', 'wan-tiny', 'wan'"],
+    ['an unknown compile mode', { 'config.compile': 'max-autotune' }, "value must be one of 'off', 'blocks'"],
+    ['a step cache without threshold', { 'config.stepCache': 'first-block' }, '/config/stepCache'],
+    ['a relative model profile path', { 'config.modelProfile': 'profile.json' }, '/config/modelProfile'],
     [
       'a nodePort outside the range',
       { 'service.type': 'NodePort', 'service.nodePort': 8080 },

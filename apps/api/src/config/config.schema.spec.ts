@@ -1,3 +1,7 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
 import { ConfigError, loadConfig } from './config.schema';
 
 describe('loadConfig', () => {
@@ -32,9 +36,67 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud', /LOG_LEVEL="loud".*accepted: debug, info, warn, error/],
     ['T2V_WORKER_COMMAND', 'node x.js', /T2V_WORKER_COMMAND=.*JSON array/],
     ['T2V_VAE_TILING', 'yes', /T2V_VAE_TILING="yes"/],
+    ['T2V_COMPILE', 'max-autotune', /T2V_COMPILE="max-autotune".*accepted: off, blocks/],
+    [
+      'T2V_CACHE',
+      'first-block',
+      /T2V_CACHE="first-block": must be off or first-block:<threshold in \(0, 1\]>/,
+    ],
+    ['T2V_CACHE', 'first-block:0', /T2V_CACHE="first-block:0"/],
+    ['T2V_CACHE', 'first-block:1.5', /T2V_CACHE="first-block:1.5"/],
+    ['T2V_CACHE', 'teacache:0.1', /T2V_CACHE="teacache:0.1"/],
+    ['T2V_ATTENTION_BACKEND', 'Flash Attention', /T2V_ATTENTION_BACKEND="Flash Attention"/],
+    ['T2V_MAX_PIXEL_FRAMES', '0', /T2V_MAX_PIXEL_FRAMES="0"/],
   ])('rejects %s=%s naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('reads the acceleration options', () => {
+    expect(loadConfig({})).toMatchObject({ compile: 'off', cache: 'off', attentionBackend: undefined });
+    expect(
+      loadConfig({ T2V_COMPILE: 'blocks', T2V_CACHE: 'first-block:0.05', T2V_ATTENTION_BACKEND: '_flash_3' }),
+    ).toMatchObject({ compile: 'blocks', cache: 'first-block:0.05', attentionBackend: '_flash_3' });
+    expect(loadConfig({ T2V_CACHE: 'first-block:1' }).cache).toBe('first-block:1');
+    expect(loadConfig({ T2V_MAX_PIXEL_FRAMES: '58572800' }).maxPixelFrames).toBe(58572800);
+  });
+
+  describe('model profile', () => {
+    const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 't2v-profile-'));
+    const distilled = {
+      id: 'FastWan2.2-TI2V-5B',
+      num_inference_steps: { min: 1, max: 8, default: 3 },
+      guidance_scale: { min: 0, max: 1, default: 1 },
+      flow_shift: 8,
+    };
+
+    it('is read from beside the weights', () => {
+      const model = dir();
+      fs.writeFileSync(path.join(model, 't2v-profile.json'), JSON.stringify(distilled));
+      const c = loadConfig({ T2V_ENGINE: 'wan', T2V_MODEL_PATH: model });
+      expect(c.modelProfile).toEqual({ path: path.join(model, 't2v-profile.json'), profile: distilled });
+      expect(loadConfig({ T2V_ENGINE: 'wan', T2V_MODEL_PATH: dir() }).modelProfile).toBeNull();
+    });
+
+    it('is read from T2V_MODEL_PROFILE, which must exist and be valid', () => {
+      const file = path.join(dir(), 'p.json');
+      fs.writeFileSync(file, JSON.stringify(distilled));
+      expect(loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_MODEL_PROFILE: file }).modelProfile?.profile).toEqual(
+        distilled,
+      );
+      expect(() => loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_MODEL_PROFILE: `${file}.missing` })).toThrow(
+        /model profile .*p\.json\.missing: cannot read/,
+      );
+      fs.writeFileSync(file, '{"guidance_scale":{"min":0,"max":1,"default":2}}');
+      expect(() => loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_MODEL_PROFILE: file })).toThrow(
+        /model profile .*p\.json: guidance_scale needs min <= default <= max/,
+      );
+      fs.writeFileSync(file, '{oops');
+      expect(() => loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_MODEL_PROFILE: file })).toThrow(/: not JSON/);
+      expect(() => loadConfig({ T2V_MODEL_PROFILE: file })).toThrow(
+        /T2V_MODEL_PROFILE: only the wan and wan-tiny engines use a profile/,
+      );
+    });
   });
 
   it('needs a model path for the wan engine', () => {

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { MODEL_PROFILE_FILE, type ModelProfile, parseModelProfile } from '@t2v/contracts';
 import { z } from 'zod';
 
 /** The model id each engine serves (its presets are in models/model-presets.ts). */
@@ -76,6 +77,22 @@ const envSchema = z.object({
   T2V_CPU_OFFLOAD: z.enum(['none', 'model', 'sequential']).default('none'),
   T2V_VAE_TILING: bool.default(false),
   T2V_WARMUP: bool.default(false),
+  T2V_COMPILE: z.enum(['off', 'blocks']).default('off'),
+  T2V_CACHE: z
+    .string()
+    .trim()
+    .regex(
+      /^(off|first-block:(0?\.\d*[1-9]\d*|1(\.0*)?))$/,
+      'must be off or first-block:<threshold in (0, 1]>, e.g. first-block:0.05',
+    )
+    .default('off'),
+  T2V_MODEL_PROFILE: z.string().min(1).optional(),
+  T2V_MAX_PIXEL_FRAMES: int(1, 1e12).optional(),
+  T2V_ATTENTION_BACKEND: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9_]+$/, 'must be a diffusers attention backend name, e.g. flash, _native_cudnn, native')
+    .optional(),
   T2V_EXPIRY_SWEEP_S: z.coerce.number().positive().max(86_400).default(60),
   T2V_DRAIN_DELAY_S: z.coerce.number().min(0).max(600).default(0),
   T2V_SHUTDOWN_GRACE_S: z.coerce.number().min(0).max(86_400).default(30),
@@ -133,6 +150,16 @@ export interface AppConfig {
   cpuOffload: Env['T2V_CPU_OFFLOAD'];
   vaeTiling: boolean;
   warmup: boolean;
+  /** `blocks`: the repeated transformer block is compiled once (torch.compile) and reused. */
+  compile: Env['T2V_COMPILE'];
+  /** Step cache of the wan engines: `off` or `first-block:<threshold>`. */
+  cache: string;
+  /** Unset: picked on a GPU (fastest that loads), diffusers' default on CPU. */
+  attentionBackend: string | undefined;
+  /** The model profile in effect (file beside the weights or T2V_MODEL_PROFILE), and its path. */
+  modelProfile: { path: string; profile: ModelProfile } | null;
+  /** Refuse (400) jobs whose width × height × frames exceed this (per-GPU memory budget). */
+  maxPixelFrames: number | undefined;
   expirySweepS: number;
   drainDelayS: number;
   shutdownGraceS: number;
@@ -200,6 +227,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       );
     }
   }
+  const modelProfile = loadModelProfile(e);
   const dataDir = path.resolve(e.T2V_DATA_DIR);
   const devices =
     e.T2V_DEVICES === 'cpu'
@@ -244,6 +272,11 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     cpuOffload: e.T2V_CPU_OFFLOAD,
     vaeTiling: e.T2V_VAE_TILING,
     warmup: e.T2V_WARMUP,
+    compile: e.T2V_COMPILE,
+    cache: e.T2V_CACHE,
+    attentionBackend: e.T2V_ATTENTION_BACKEND,
+    modelProfile,
+    maxPixelFrames: e.T2V_MAX_PIXEL_FRAMES,
     expirySweepS: e.T2V_EXPIRY_SWEEP_S,
     drainDelayS: e.T2V_DRAIN_DELAY_S,
     shutdownGraceS: e.T2V_SHUTDOWN_GRACE_S,
@@ -293,4 +326,37 @@ function parseAliases(value: string, engine: Env['T2V_ENGINE']): string[] {
     throw new ConfigError(`invalid configuration:\n  T2V_MODEL_ALIASES: ${problems.join('; ')}`);
   }
   return names;
+}
+
+/**
+ * `T2V_MODEL_PROFILE` (must exist) or `<T2V_MODEL_PATH>/t2v-profile.json` (when present), parsed
+ * and validated; a bad profile stops the boot. Only the wan engines have profiles.
+ */
+function loadModelProfile(e: Env): AppConfig['modelProfile'] {
+  if (e.T2V_ENGINE === 'synthetic') {
+    if (e.T2V_MODEL_PROFILE) {
+      throw new ConfigError(
+        'invalid configuration:\n  T2V_MODEL_PROFILE: only the wan and wan-tiny engines use a profile',
+      );
+    }
+    return null;
+  }
+  let file = e.T2V_MODEL_PROFILE ? path.resolve(e.T2V_MODEL_PROFILE) : undefined;
+  if (!file && e.T2V_MODEL_PATH) {
+    const beside = path.resolve(e.T2V_MODEL_PATH, MODEL_PROFILE_FILE);
+    if (fs.existsSync(beside)) file = beside;
+  }
+  if (!file) return null;
+  const bad = (why: string) => new ConfigError(`invalid configuration:\n  model profile ${file}: ${why}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw bad(
+      err instanceof SyntaxError ? `not JSON: ${err.message}` : `cannot read: ${(err as Error).message}`,
+    );
+  }
+  const parsed = parseModelProfile(raw);
+  if (!parsed.ok) throw bad(parsed.error);
+  return { path: file, profile: parsed.value };
 }

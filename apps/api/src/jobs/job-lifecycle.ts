@@ -95,13 +95,19 @@ export class JobLifecycle {
     );
   }
 
-  async complete(job: Job, result: { inference_s: number; encode_s: number }): Promise<Job | null> {
+  /** The run produced its video (`acceleration`: what the worker says produced it). */
+  async complete(
+    job: Job,
+    result: { inference_s: number; encode_s: number; acceleration: Job['acceleration'] },
+  ): Promise<Job | null> {
     const now = Date.now();
+    const { inference_s, encode_s, acceleration } = result;
     const done = await this.settle(job, ['in_progress'], 'completed', {
       progress: 100,
       completedAt: now,
       expiresAt: now + this.config.outputTtlHours * 3600_000,
-      timings: { ...job.timings, ...result },
+      timings: { ...job.timings, inference_s, encode_s },
+      acceleration,
     });
     if (done) {
       this.inference.observe(result.inference_s);

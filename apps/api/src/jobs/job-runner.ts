@@ -45,7 +45,8 @@ export class JobRunner {
     const request: GenerateRequest = {
       type: 'generate',
       job_id: job.id,
-      params: job.params,
+      // A record stored before `acceleration` existed asks for the default.
+      params: { ...job.params, acceleration: job.params.acceleration ?? 'auto' },
       out_path: this.storage.pathFor(job.id, 'video'),
       thumbnail_path: this.storage.pathFor(job.id, 'thumbnail'),
     };
@@ -102,7 +103,11 @@ export class JobRunner {
           return;
         }
         const { inference_s, encode_s } = outcome.event.timings;
-        await this.lifecycle.complete(current, { inference_s, encode_s });
+        await this.lifecycle.complete(current, {
+          inference_s,
+          encode_s,
+          acceleration: outcome.event.acceleration ?? null,
+        });
         return;
       }
       case 'error':

@@ -21,6 +21,7 @@ export function sampleJob(overrides: Partial<Job> = {}): Omit<Job, 'seq'> {
       guidance_scale: 5,
       seed: 1,
       flow_shift: null,
+      acceleration: 'auto',
     },
     ...overrides,
   });

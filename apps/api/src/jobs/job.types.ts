@@ -1,4 +1,4 @@
-import type { GenerateParams, JobErrorCode, JobStatus } from '@t2v/contracts';
+import type { DoneAcceleration, GenerateParams, JobErrorCode, JobStatus } from '@t2v/contracts';
 
 export interface JobTimings {
   queue_s: number | null;
@@ -46,6 +46,8 @@ export interface Job {
   idempotencyKey: string | null;
   requestHash: string | null;
   timings: JobTimings;
+  /** What produced the video, as its worker reported (absent until it completes). */
+  acceleration?: DoneAcceleration | null;
   /** Outputs removed after expiry; the record stays. */
   expired: boolean;
 }

@@ -99,6 +99,7 @@ export class JobsService {
         completedAt: now,
         expiresAt: now + this.config.outputTtlHours * 3600_000,
         timings: { queue_s: 0, load_s: null, inference_s: 0, encode_s: 0 },
+        acceleration: done.acceleration ?? null,
       });
     }
     return this.store.findActiveByCacheKey(cacheKey);

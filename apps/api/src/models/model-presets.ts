@@ -32,7 +32,60 @@ export interface ModelDescriptor {
     max_pixels: number;
     num_inference_steps: Range;
     guidance_scale: Range;
+    /** Scheduler flow shift used when a request gives none; null: the scheduler's own. */
+    flow_shift: number | null;
     max_prompt_length: number;
+    /** Width × height × frames a job may have on this deployment's GPUs; null: no budget. */
+    max_pixel_frames: number | null;
+  };
+  /** How this deployment runs the model; a request may opt out with `"acceleration": "none"`. */
+  acceleration: {
+    compile: AppConfig['compile'];
+    cache: string;
+    /** Configured attention backend; null: picked by the worker (logged at load). */
+    attention: string | null;
+  };
+  /** Path of the model profile in effect, or null. */
+  profile: string | null;
+}
+
+type ModelConfig = Pick<AppConfig, 'engine' | 'maxPromptLength'> &
+  Partial<
+    Pick<
+      AppConfig,
+      'compile' | 'cache' | 'attentionBackend' | 'modelProfile' | 'maxPixelFrames' | 'modelAliases'
+    >
+  >;
+
+/** The engine's model, with its aliases and the profile's id, defaults and ranges applied. */
+export function modelFor(config: ModelConfig): ModelDescriptor {
+  const base = baseModel(config.engine, config.maxPromptLength);
+  const wanEngine = config.engine !== 'synthetic';
+  const profile = config.modelProfile?.profile;
+  const model: ModelDescriptor = {
+    ...base,
+    aliases: config.modelAliases ?? [],
+    presets: { ...base.presets, max_pixel_frames: config.maxPixelFrames ?? null },
+    acceleration: wanEngine
+      ? {
+          compile: config.compile ?? 'off',
+          cache: config.cache ?? 'off',
+          attention: config.attentionBackend ?? null,
+        }
+      : { compile: 'off', cache: 'off', attention: null },
+    profile: config.modelProfile?.path ?? null,
+  };
+  if (!profile) return model;
+  return {
+    ...model,
+    id: profile.id ?? model.id,
+    description: profile.description ?? model.description,
+    presets: {
+      ...model.presets,
+      num_inference_steps: profile.num_inference_steps ?? model.presets.num_inference_steps,
+      guidance_scale: profile.guidance_scale ?? model.presets.guidance_scale,
+      flow_shift: profile.flow_shift ?? model.presets.flow_shift,
+    },
   };
 }
 
@@ -41,15 +94,13 @@ const WAN_SIZES = ['1280x704', '704x1280', '832x480', '480x832'];
 /** The Wan 2.2 grid and limits: 32-pixel sides up to 1280, at most 1280×704 pixels (its 720p). */
 const WAN_GRID = { size_multiple: 32, max_side: 1280, max_pixels: 1280 * 704 };
 
-export function modelFor(
-  config: Pick<AppConfig, 'engine' | 'maxPromptLength'> & Partial<Pick<AppConfig, 'modelAliases'>>,
-): ModelDescriptor {
-  return { ...baseModel(config), aliases: config.modelAliases ?? [] };
-}
-
-function baseModel(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>): Omit<ModelDescriptor, 'aliases'> {
-  const max_prompt_length = config.maxPromptLength;
-  switch (config.engine) {
+function baseModel(
+  engine: AppConfig['engine'],
+  max_prompt_length: number,
+): Omit<ModelDescriptor, 'acceleration' | 'profile' | 'presets' | 'aliases'> & {
+  presets: Omit<ModelDescriptor['presets'], 'max_pixel_frames'>;
+} {
+  switch (engine) {
     case 'wan':
       return {
         id: MODEL_IDS.wan,
@@ -67,6 +118,7 @@ function baseModel(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>): Omit<
           ...WAN_GRID,
           num_inference_steps: { min: 1, max: 100, default: 50 },
           guidance_scale: { min: 0, max: 20, default: 5 },
+          flow_shift: null,
           max_prompt_length,
         },
       };
@@ -91,6 +143,7 @@ function baseModel(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>): Omit<
           max_pixels: 512 * 512,
           num_inference_steps: { min: 1, max: 50, default: 4 },
           guidance_scale: { min: 0, max: 20, default: 5 },
+          flow_shift: null,
           max_prompt_length,
         },
       };
@@ -112,6 +165,7 @@ function baseModel(config: Pick<AppConfig, 'engine' | 'maxPromptLength'>): Omit<
           ...WAN_GRID,
           num_inference_steps: { min: 1, max: 100, default: 8 },
           guidance_scale: { min: 0, max: 20, default: 5 },
+          flow_shift: null,
           max_prompt_length,
         },
       };

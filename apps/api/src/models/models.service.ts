@@ -29,6 +29,8 @@ export class ModelsService {
       alias_for: name === m.id ? null : m.id,
       aliases: m.aliases,
       presets: m.presets,
+      acceleration: m.acceleration,
+      profile: m.profile,
     };
   }
 

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+import { ACCELERATION_MODES } from '@t2v/contracts';
+
 import { ApiError } from '../common/api-error';
 import { MAX_USER } from '../common/request-limits';
 import type { Adjustments, NewJobRequest } from '../jobs/job.types';
@@ -82,6 +84,13 @@ export function createVideoSchema(model: ModelDescriptor) {
         .optional(),
       guidance_scale: z.number().min(p.guidance_scale.min).max(p.guidance_scale.max).optional(),
       flow_shift: z.number().min(0).max(100).nullable().optional(),
+      acceleration: z
+        .enum(ACCELERATION_MODES)
+        .optional()
+        .describe(
+          `auto (default): the deployment's step cache (${model.acceleration.cache}) and compiled blocks ` +
+            `(${model.acceleration.compile}); none: every step computed in full, for a reference render.`,
+        ),
       webhook_url: z
         .url({ protocol: /^https?$/ })
         .max(2048)
@@ -240,6 +249,21 @@ export function resolveCreate(
   } else {
     seconds = secondsForFrames(numFrames, fps);
   }
+  const budget = p.max_pixel_frames;
+  if (budget !== null && width * height * numFrames > budget) {
+    const size = `${width}x${height}`;
+    // What fits at this size: the largest 4k+1 frame count within the budget.
+    const fits = Math.floor((Math.floor(budget / (width * height)) - 1) / 4) * 4 + 1;
+    const hint =
+      fits >= 5
+        ? `at ${size} up to ${fits} frames (${secondsForFrames(fits, fps)} s at ${fps} fps) fit`
+        : `a smaller size is needed`;
+    throw ApiError.badRequest(
+      body.num_frames !== undefined ? 'num_frames' : 'seconds',
+      `${size} × ${numFrames} frames exceeds this deployment's GPU memory budget of ${budget} pixel-frames ` +
+        `(T2V_MAX_PIXEL_FRAMES); ${hint}.`,
+    );
+  }
   return {
     model: model.id,
     seconds,
@@ -258,7 +282,8 @@ export function resolveCreate(
       num_inference_steps: body.num_inference_steps ?? p.num_inference_steps.default,
       guidance_scale: body.guidance_scale ?? p.guidance_scale.default,
       seed: body.seed ?? randomSeed(),
-      flow_shift: body.flow_shift ?? null,
+      flow_shift: body.flow_shift ?? p.flow_shift,
+      acceleration: body.acceleration ?? 'auto',
     },
   };
 }

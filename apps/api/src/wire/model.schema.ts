@@ -25,8 +25,30 @@ export const modelObjectSchema = z
       max_pixels: z.number().int().describe('Largest width × height (after snapping).'),
       num_inference_steps: range,
       guidance_scale: range,
+      flow_shift: z
+        .number()
+        .nullable()
+        .describe('Used when a request gives none; null: the scheduler default.'),
       max_prompt_length: z.number().int(),
+      max_pixel_frames: z
+        .number()
+        .int()
+        .nullable()
+        .describe(
+          'Width × height × frames a job may have on this deployment (GPU memory budget); null: none.',
+        ),
     }),
+    acceleration: z
+      .object({
+        compile: z.enum(['off', 'blocks']),
+        cache: z.string().describe('off or first-block:<threshold>'),
+        attention: z
+          .string()
+          .nullable()
+          .describe('Configured attention backend; null: picked by the worker.'),
+      })
+      .describe('How this deployment runs the model; a request opts out with "acceleration": "none".'),
+    profile: z.string().nullable().describe('Model profile file in effect (defaults and ranges), or null.'),
   })
   .describe('Model');
 

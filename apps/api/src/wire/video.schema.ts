@@ -1,4 +1,4 @@
-import { JOB_ERROR_CODES, JOB_STATUSES } from '@t2v/contracts';
+import { ACCELERATION_MODES, JOB_ERROR_CODES, JOB_STATUSES } from '@t2v/contracts';
 import { z } from 'zod';
 
 import type { Adjustments, Job } from '../jobs/job.types';
@@ -46,6 +46,26 @@ export const videoObjectSchema = z
       inference_s: z.number().nullable(),
       encode_s: z.number().nullable(),
     }),
+    acceleration: z
+      .object({
+        requested: z.enum(ACCELERATION_MODES).describe('As asked in the create request.'),
+        cache: z.string().nullable().describe('Step cache that produced the video (off, first-block:…).'),
+        compile: z.string().nullable().describe('off or blocks.'),
+        attention: z.string().nullable().describe('Attention backend the transformer ran with.'),
+        transformer_passes: z
+          .number()
+          .int()
+          .nullable()
+          .describe('Transformer passes computed; fewer than planned when the step cache skipped some.'),
+        planned_passes: z
+          .number()
+          .int()
+          .nullable()
+          .describe('Passes of a plain run: steps, times 2 with classifier-free guidance.'),
+      })
+      .describe(
+        'What produced the video; null fields until it completes (and for engines with no transformer).',
+      ),
   })
   .describe('Video');
 
@@ -79,6 +99,15 @@ export function toVideoObject(job: Job, queuePosition: number | null): VideoObje
     user: job.user ?? null,
     adjusted: job.adjusted ?? {},
     timings: job.timings,
+    acceleration: {
+      // Records created before the field existed ran with the defaults.
+      requested: p.acceleration ?? 'auto',
+      cache: job.acceleration?.cache ?? null,
+      compile: job.acceleration?.compile ?? null,
+      attention: job.acceleration?.attention ?? null,
+      transformer_passes: job.acceleration?.passes ?? null,
+      planned_passes: job.acceleration?.planned_passes ?? null,
+    },
   };
 }
 

@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 import { loadConfig } from '../config/config.schema';
 import { engineLaunch } from './engine-command';
 
-const ROOT = resolve(__dirname, '../../../..');
+const ROOT = path.resolve(__dirname, '../../../..');
 
 describe('engineLaunch', () => {
   it('starts the synthetic engine project from its sources when the API runs from sources', () => {
@@ -13,9 +14,9 @@ describe('engineLaunch', () => {
       'cpu',
       '/usr/bin/ffmpeg',
     );
-    const main = resolve(ROOT, 'apps/engine-synthetic/src/main.ts');
+    const main = path.resolve(ROOT, 'apps/engine-synthetic/src/main.ts');
     expect(launch.command).toEqual([process.execPath, '-r', '@swc-node/register', main]);
-    expect(existsSync(main)).toBe(true);
+    expect(fs.existsSync(main)).toBe(true);
     expect(launch.env).toMatchObject({
       T2V_ENGINE: 'synthetic',
       T2V_FFMPEG: '/usr/bin/ffmpeg',
@@ -26,7 +27,37 @@ describe('engineLaunch', () => {
   it('starts the Python worker for the wan engines', () => {
     const launch = engineLaunch(loadConfig({ PATH: '/usr/bin', T2V_ENGINE: 'wan-tiny' }), '0', 'ffmpeg');
     expect(launch.command.slice(-3)).toEqual(['-u', '-m', 't2v_worker']);
-    expect(launch.cwd).toBe(resolve(ROOT, 'apps/worker'));
+    expect(launch.cwd).toBe(path.resolve(ROOT, 'apps/worker'));
     expect(launch.env['CUDA_VISIBLE_DEVICES']).toBe('0');
+  });
+});
+
+describe('engineLaunch: the acceleration options reach the Python worker', () => {
+  it('passes compile, cache and profile, and the preset shapes the warm-up compiles', () => {
+    const profile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-launch-')), 'p.json');
+    fs.writeFileSync(profile, JSON.stringify({ num_inference_steps: { min: 1, max: 8, default: 3 } }));
+    const config = loadConfig({
+      T2V_ENGINE: 'wan-tiny',
+      T2V_COMPILE: 'blocks',
+      T2V_CACHE: 'first-block:0.05',
+      T2V_MODEL_PROFILE: profile,
+      T2V_ATTENTION_BACKEND: 'native',
+    });
+    const { env } = engineLaunch(config, 'cpu', '/usr/bin/ffmpeg');
+    expect(env).toMatchObject({
+      T2V_COMPILE: 'blocks',
+      T2V_CACHE: 'first-block:0.05',
+      T2V_MODEL_PROFILE: profile,
+      T2V_ATTENTION_BACKEND: 'native',
+      // every wan-tiny preset size at the default 2 s × 8 fps = 17 frames
+      T2V_WARMUP_SHAPES: '128x128x17,256x128x17,128x256x17,256x256x17',
+    });
+  });
+
+  it('leaves the warm-up shapes out without compiled blocks', () => {
+    const { env } = engineLaunch(loadConfig({ T2V_ENGINE: 'wan-tiny' }), 'cpu', '/usr/bin/ffmpeg');
+    expect(env).toMatchObject({ T2V_COMPILE: 'off', T2V_CACHE: 'off' });
+    expect(env['T2V_WARMUP_SHAPES']).toBeUndefined();
+    expect(env['T2V_MODEL_PROFILE']).toBeUndefined();
   });
 });

@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { AppConfig } from '../config/app-config';
+import { framesForSeconds } from '../models/grid';
+import { modelFor } from '../models/model-presets';
 
 /** Repository (or image) root: the same four levels up from src/worker-pool and dist/apps/api/worker-pool. */
 const ROOT = path.resolve(__dirname, '../../../..');
@@ -59,9 +61,22 @@ export function engineLaunch(config: AppConfig, device: string, ffmpeg: string):
   env['T2V_CPU_OFFLOAD'] = config.cpuOffload;
   env['T2V_VAE_TILING'] = String(config.vaeTiling);
   if (config.modelPath) env['T2V_MODEL_PATH'] = path.resolve(config.modelPath);
+  env['T2V_COMPILE'] = config.compile;
+  env['T2V_CACHE'] = config.cache;
+  // The profile the API validated and serves in /v1/models is the one the worker loads.
+  if (config.modelProfile) env['T2V_MODEL_PROFILE'] = config.modelProfile.path;
+  if (config.attentionBackend) env['T2V_ATTENTION_BACKEND'] = config.attentionBackend;
+  if (config.compile === 'blocks') env['T2V_WARMUP_SHAPES'] = warmupShapes(config);
   const venvPython = path.join(workerDir, '.venv/bin/python');
   const python = config.python ?? (fs.existsSync(venvPython) ? venvPython : 'python3');
   return { command: [python, '-u', '-m', 't2v_worker'], env, cwd: workerDir };
+}
+
+/** Every preset size at the default duration: what the warm-up compiles the blocks for. */
+export function warmupShapes(config: AppConfig): string {
+  const p = modelFor(config).presets;
+  const frames = framesForSeconds(p.seconds.default, p.fps);
+  return p.sizes.map((size) => `${size}x${frames}`).join(',');
 }
 
 /** ffmpeg for encoders: explicit config, else the system's, else the static one shipped on npm. */

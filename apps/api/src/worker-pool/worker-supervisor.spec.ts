@@ -39,6 +39,7 @@ function request(jobId: string, steps = 5): GenerateRequest {
       guidance_scale: 1,
       seed: 1,
       flow_shift: null,
+      acceleration: 'auto',
     },
     out_path: '/tmp/none.mp4',
     thumbnail_path: '/tmp/none.jpg',

@@ -110,4 +110,74 @@ describe('API with T2V_ENGINE=wan-tiny (Python worker, diffusers WanPipeline)', 
       expect(await api.stop()).toBe(0);
     }
   }, 360_000);
+
+  it('serves a distilled profile with the step cache: presets, validation, passes, opt-out', async () => {
+    const profile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-profile-')), 't2v-profile.json');
+    fs.writeFileSync(
+      profile,
+      JSON.stringify({
+        id: 'wan-tiny-distilled',
+        num_inference_steps: { min: 1, max: 6, default: 3 },
+        guidance_scale: { min: 0, max: 1, default: 1 },
+      }),
+    );
+    const api = await startApi(
+      {
+        T2V_ENGINE: 'wan-tiny',
+        T2V_MODEL_PROFILE: profile,
+        T2V_CACHE: 'first-block:0.5',
+        T2V_WORKER_STARTUP_TIMEOUT_S: '300',
+        T2V_HEARTBEAT_TIMEOUT_S: '120',
+      },
+      { timeoutMs: 300_000 },
+    );
+    try {
+      const models = await getJson(`${api.url}/v1/models`);
+      expect(models.json.data[0]).toMatchObject({
+        id: 'wan-tiny-distilled',
+        profile,
+        acceleration: { cache: 'first-block:0.5', compile: 'off' },
+        presets: {
+          num_inference_steps: { min: 1, max: 6, default: 3 },
+          guidance_scale: { min: 0, max: 1, default: 1 },
+        },
+      });
+      const refused = await postJson(`${api.url}/v1/videos`, { prompt: 'a cat', guidance_scale: 5 });
+      expect(refused.status).toBe(400);
+      expect(refused.json.error).toMatchObject({ param: 'guidance_scale', code: 'invalid_value' });
+
+      // guidance 1 (the profile's default): one transformer pass per step at most.
+      const body = { prompt: 'a dog running on the beach', size: '128x128', seconds: 1, seed: 3 };
+      const cached = await postJson(`${api.url}/v1/videos`, body, { Prefer: 'wait=240' });
+      expect(cached.json).toMatchObject({
+        status: 'completed',
+        model: 'wan-tiny-distilled',
+        num_inference_steps: 3,
+      });
+      expect(cached.json.acceleration).toMatchObject({
+        requested: 'auto',
+        cache: 'first-block:0.5',
+        compile: 'off',
+        attention: 'native',
+        planned_passes: 3,
+      });
+      expect(cached.json.acceleration.transformer_passes).toBeGreaterThanOrEqual(1);
+      expect(cached.json.acceleration.transformer_passes).toBeLessThanOrEqual(3);
+
+      const full = await postJson(
+        `${api.url}/v1/videos`,
+        { ...body, num_inference_steps: 6, acceleration: 'none' },
+        { Prefer: 'wait=240' },
+      );
+      expect(full.json).toMatchObject({ status: 'completed', num_inference_steps: 6 });
+      expect(full.json.acceleration).toMatchObject({
+        requested: 'none',
+        cache: 'off',
+        transformer_passes: 6,
+        planned_passes: 6,
+      });
+    } finally {
+      expect(await api.stop()).toBe(0);
+    }
+  }, 360_000);
 });

@@ -22,6 +22,7 @@ const generate = (jobId: string, steps = 3): GenerateRequest => ({
     guidance_scale: 1,
     seed: 1,
     flow_shift: null,
+    acceleration: 'auto',
   },
   out_path: `/tmp/${jobId}.mp4`,
   thumbnail_path: `/tmp/${jobId}.jpg`,

@@ -19,6 +19,8 @@ export interface GenerateOptions {
   model?: string;
   thumbnail?: string;
   poll?: boolean;
+  /** commander's `--no-acceleration`: false asks for a full render (no step cache). */
+  acceleration?: boolean;
 }
 
 /**
@@ -41,6 +43,7 @@ export async function generate(
   if (options.negativePrompt !== undefined) params.negative_prompt = options.negativePrompt;
   if (options.guidanceScale !== undefined) params.guidance_scale = options.guidanceScale;
   if (options.fps !== undefined) params.fps = options.fps;
+  if (options.acceleration === false) params.acceleration = 'none';
 
   const started = Date.now();
   const bar = global.quiet ? undefined : new ProgressBar(io.stderr);

@@ -87,6 +87,14 @@ export async function get(client: T2V, id: string, global: GlobalOptions, io: Cl
       `queue ${fmt(t.queue_s)}, load ${fmt(t.load_s)}, inference ${fmt(t.inference_s)}, encode ${fmt(t.encode_s)}`,
     ]);
   }
+  if (video.acceleration) {
+    const a = video.acceleration;
+    const passes = a.transformer_passes === null ? '-' : `${a.transformer_passes}/${a.planned_passes ?? '-'}`;
+    rows.push([
+      'acceleration',
+      `${a.requested}: cache ${a.cache ?? '-'}, compile ${a.compile ?? '-'}, attention ${a.attention ?? '-'}, passes ${passes}`,
+    ]);
+  }
   const width = Math.max(...rows.map(([k]) => k.length));
   io.stdout.write(rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
 }

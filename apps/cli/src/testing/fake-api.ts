@@ -88,6 +88,14 @@ export function fakeApi(options: FakeApiOptions = {}) {
     user: null,
     adjusted: {},
     timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },
+    acceleration: {
+      requested: 'auto',
+      cache: null,
+      compile: null,
+      attention: null,
+      transformer_passes: null,
+      planned_passes: null,
+    },
   });
 
   const transport: Transport = async (request) => {

@@ -64,10 +64,11 @@ def main() -> int:
         ffmpeg = find_ffmpeg(config.ffmpeg)
         log.info("loading engine %s on %s (ffmpeg: %s)", config.engine, config.device, ffmpeg)
         engine.load()
-        if config.warmup:
+        # Compiled blocks always warm up: the first user job must not pay for compiling.
+        if config.warmup or config.compile == "blocks":
             warm_started = time.monotonic()
-            engine.generate(engine.warmup_params(), lambda _step, _total: None)
-            log.info("warm-up generation took %.2fs", time.monotonic() - warm_started)
+            engine.warmup()
+            log.info("warm-up took %.2fs", time.monotonic() - warm_started)
     except WorkerError as exc:
         log.error("model load failed: %s", exc)
         emitter.emit(protocol.error(None, "MODEL_LOAD_FAILED", str(exc)))

@@ -13,10 +13,44 @@ from dataclasses import dataclass
 ENGINES = ("wan", "wan-tiny")
 DEVICES = ("cpu", "cuda")
 OFFLOAD_MODES = ("none", "model", "sequential")
+COMPILE_MODES = ("off", "blocks")
+# On a GPU with no backend configured, the first of these that loads is used (``attention.py``).
+ATTENTION_AUTO = "auto"
 
 
 class ConfigError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """``T2V_CACHE``: ``off`` or ``first-block:<threshold>`` (diffusers' First Block Cache)."""
+
+    kind: str
+    threshold: float | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "first-block":
+            return f"first-block:{self.threshold:g}"
+        return "off"
+
+
+def parse_cache(raw: str) -> CacheSpec:
+    """Raises ConfigError naming T2V_CACHE and the accepted forms."""
+    value = raw.strip() or "off"
+    accepted = "accepted: off, first-block:<threshold in (0, 1]>"
+    if value == "off":
+        return CacheSpec("off")
+    kind, _, arg = value.partition(":")
+    if kind == "first-block":
+        try:
+            threshold = float(arg)
+        except ValueError:
+            raise ConfigError(f"T2V_CACHE={raw!r}: the threshold is not a number ({accepted})") from None
+        if not 0 < threshold <= 1:
+            raise ConfigError(f"T2V_CACHE={raw!r}: the threshold must be in (0, 1] ({accepted})")
+        return CacheSpec("first-block", threshold=threshold)
+    raise ConfigError(f"T2V_CACHE={raw!r} is not understood ({accepted})")
 
 
 @dataclass(frozen=True)
@@ -30,6 +64,11 @@ class WorkerConfig:
     warmup: bool = False
     ffmpeg: str | None = None
     attention_backend: str | None = None
+    compile: str = "off"
+    cache: CacheSpec = CacheSpec("off")
+    model_profile: str | None = None
+    # (width, height, frames) the warm-up runs, so compiled blocks are ready for the preset sizes.
+    warmup_shapes: tuple[tuple[int, int, int], ...] = ()
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -63,6 +102,20 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def parse_shapes(raw: str) -> tuple[tuple[int, int, int], ...]:
+    """``T2V_WARMUP_SHAPES``: comma-separated ``<width>x<height>x<frames>``, e.g. ``1280x704x121``."""
+    shapes: list[tuple[int, int, int]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        parts = item.split("x")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise ConfigError(f"T2V_WARMUP_SHAPES: {item!r} is not <width>x<height>x<frames>")
+        width, height, frames = (int(p) for p in parts)
+        shapes.append((width, height, frames))
+    return tuple(shapes)
+
+
 def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
     env = os.environ if env is None else env
     engine = _choice(env, "T2V_ENGINE", ENGINES, "wan-tiny")
@@ -79,4 +132,8 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
         warmup=_bool(env, "T2V_WARMUP", False),
         ffmpeg=env.get("T2V_FFMPEG", "").strip() or None,
         attention_backend=env.get("T2V_ATTENTION_BACKEND", "").strip() or None,
+        compile=_choice(env, "T2V_COMPILE", COMPILE_MODES, "off"),
+        cache=parse_cache(env.get("T2V_CACHE", "")),
+        model_profile=env.get("T2V_MODEL_PROFILE", "").strip() or None,
+        warmup_shapes=parse_shapes(env.get("T2V_WARMUP_SHAPES", "")),
     )

@@ -54,6 +54,8 @@ class GenerateParams:
     guidance_scale: float
     seed: int
     flow_shift: float | None
+    # "auto": the configured step cache applies; "none": every step computed in full.
+    acceleration: str = "auto"
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> GenerateParams:
@@ -69,6 +71,7 @@ class GenerateParams:
             guidance_scale=float(raw["guidance_scale"]),
             seed=int(raw["seed"]),
             flow_shift=None if raw["flow_shift"] is None else float(raw["flow_shift"]),
+            acceleration=raw["acceleration"],
         )
 
 

@@ -20,6 +20,8 @@ EXIT_PERMANENT = 78
 supervisor reports it once and does not restart the worker. Any other non-zero status before
 ``ready`` is retried with backoff. Same value as ``WORKER_EXIT_PERMANENT`` in protocol.ts."""
 
+ACCELERATION_MODES = ("auto", "none")
+
 WORKER_ERROR_CODES = (
     "CANCELLED",
     "INVALID_PARAMS",
@@ -112,6 +114,17 @@ PARAMS_SHAPE: dict[str, Check] = {
     "guidance_scale": _non_neg_num,
     "seed": _non_neg_int,
     "flow_shift": _nullable(_num),
+    "acceleration": _one_of(ACCELERATION_MODES),
+}
+
+# What produced a finished video: the step cache and compile mode in effect, the attention backend,
+# and the transformer passes computed against those a plain run computes (steps × 2 with CFG).
+ACCELERATION_SHAPE: dict[str, Check] = {
+    "cache": _non_empty,
+    "compile": _non_empty,
+    "attention": _nullable(_non_empty),
+    "passes": _nullable(_non_neg_int),
+    "planned_passes": _nullable(_non_neg_int),
 }
 
 REQUEST_SHAPES: dict[str, dict[str, Check]] = {
@@ -146,6 +159,7 @@ EVENT_SHAPES: dict[str, dict[str, Check]] = {
         "width": _pos_int,
         "height": _pos_int,
         "timings": _obj({"inference_s": _non_neg_num, "encode_s": _non_neg_num}),
+        "acceleration": _obj(ACCELERATION_SHAPE),
     },
     "error": {
         "type": _str,
@@ -229,6 +243,7 @@ def done(
     height: int,
     inference_s: float,
     encode_s: float,
+    acceleration: Mapping[str, Any],
 ) -> dict[str, Any]:
     return {
         "type": "done",
@@ -243,6 +258,7 @@ def done(
             "inference_s": round(max(inference_s, 0.0), 3),
             "encode_s": round(max(encode_s, 0.0), 3),
         },
+        "acceleration": dict(acceleration),
     }
 
 

@@ -23,7 +23,7 @@ from . import protocol
 from .engines.base import Engine
 from .errors import Cancelled, GpuOutOfMemory, WorkerError, is_out_of_memory
 from .output import write_outputs
-from .params import GenerateParams, validate
+from .params import TEMPORAL_MULTIPLE, GenerateParams
 
 log = logging.getLogger(__name__)
 
@@ -214,12 +214,13 @@ class Server:
         except Cancelled as exc:
             event = protocol.error(job.job_id, "CANCELLED", str(exc))
         except WorkerError as exc:
-            event = protocol.error(job.job_id, exc.code, str(exc))
             oom = isinstance(exc, GpuOutOfMemory)
+            message = oom_message(job.params, job.step, str(exc)) if oom else str(exc)
+            event = protocol.error(job.job_id, exc.code, message)
         except Exception as exc:  # noqa: BLE001 - one bad job must not take the worker down
             if is_out_of_memory(exc):
                 oom = True
-                event = protocol.error(job.job_id, "GPU_OOM", f"out of memory: {_short(exc)}")
+                event = protocol.error(job.job_id, "GPU_OOM", oom_message(job.params, job.step, _short(exc)))
             else:
                 log.exception("job %s failed", job.job_id)
                 event = protocol.error(job.job_id, "ENGINE_ERROR", f"{type(exc).__name__}: {_short(exc)}")
@@ -233,7 +234,7 @@ class Server:
 
     def _execute(self, job: Job) -> dict[str, Any]:
         params = GenerateParams.from_wire(job.params)
-        validate(params, self.engine.limits)  # before progress 0: a refused job never "starts"
+        self.engine.validate(params)  # before progress 0: a refused job never "starts"
         total = params.num_inference_steps
         self.emitter.emit(protocol.progress(job.job_id, 0, total))
         if job.cancel.is_set():
@@ -273,7 +274,37 @@ class Server:
             height,
             inference_s,
             encode_s,
+            self.engine.run_report(params),
         )
+
+
+def oom_message(params: dict[str, Any], step: int, detail: str) -> str:
+    """Names what ran out (size, frames, steps, where) and what is likely to fit instead."""
+    width, height, frames = params["width"], params["height"], params["num_frames"]
+    steps = params["num_inference_steps"]
+    where = "while decoding the video" if step >= steps else f"at denoising step {step + 1} of {steps}"
+    # Activation memory grows with pixels × frames; half the frames (still 4k+1) roughly halves it.
+    fewer = max(1, ((frames - 1) // 2) // TEMPORAL_MULTIPLE * TEMPORAL_MULTIPLE + 1)
+    hints = [f"{fewer} frames at {width}x{height}" if fewer < frames else None]
+    sizes = LANDSCAPE_SIZES if width >= height else PORTRAIT_SIZES
+    smaller = next((s for s in sizes if s[0] * s[1] < width * height), None)
+    if smaller is not None:
+        hints.append(f"{smaller[0]}x{smaller[1]} at {frames} frames")
+    tip = " or ".join(h for h in hints if h)
+    advice = f"try {tip}" if tip else "try a smaller request"
+    if step >= steps:
+        advice += "; decoding fits in less memory with T2V_VAE_TILING=true"
+    else:
+        advice += "; T2V_CPU_OFFLOAD=model trades speed for memory"
+    return (
+        f"GPU out of memory generating {width}x{height}, {frames} frames, {where} ({detail}); "
+        f"{advice}. The worker freed the memory and serves the next job."
+    )
+
+
+# Preset sizes of the engines, largest first, by orientation (a square request is landscape).
+LANDSCAPE_SIZES = ((1280, 704), (832, 480), (256, 128), (128, 128))
+PORTRAIT_SIZES = ((704, 1280), (480, 832), (128, 256), (128, 128))
 
 
 def _short(exc: BaseException, limit: int = 500) -> str:

@@ -288,6 +288,11 @@ export interface components {
       guidance_scale?: number;
       flow_shift?: number | null;
       /**
+       * @description auto (default): the deployment's step cache (off) and compiled blocks (off); none: every step computed in full, for a reference render.
+       * @enum {string}
+       */
+      acceleration?: 'auto' | 'none';
+      /**
        * Format: uri
        * @description Receives video.completed / video.failed / video.cancelled events.
        */
@@ -360,6 +365,24 @@ export interface components {
         inference_s: number | null;
         encode_s: number | null;
       };
+      /** @description What produced the video; null fields until it completes (and for engines with no transformer). */
+      acceleration: {
+        /**
+         * @description As asked in the create request.
+         * @enum {string}
+         */
+        requested: 'auto' | 'none';
+        /** @description Step cache that produced the video (off, first-block:…). */
+        cache: string | null;
+        /** @description off or blocks. */
+        compile: string | null;
+        /** @description Attention backend the transformer ran with. */
+        attention: string | null;
+        /** @description Transformer passes computed; fewer than planned when the step cache skipped some. */
+        transformer_passes: number | null;
+        /** @description Passes of a plain run: steps, times 2 with classifier-free guidance. */
+        planned_passes: number | null;
+      };
     };
     /** @description VideoList */
     VideoList: {
@@ -425,6 +448,24 @@ export interface components {
           inference_s: number | null;
           encode_s: number | null;
         };
+        /** @description What produced the video; null fields until it completes (and for engines with no transformer). */
+        acceleration: {
+          /**
+           * @description As asked in the create request.
+           * @enum {string}
+           */
+          requested: 'auto' | 'none';
+          /** @description Step cache that produced the video (off, first-block:…). */
+          cache: string | null;
+          /** @description off or blocks. */
+          compile: string | null;
+          /** @description Attention backend the transformer ran with. */
+          attention: string | null;
+          /** @description Transformer passes computed; fewer than planned when the step cache skipped some. */
+          transformer_passes: number | null;
+          /** @description Passes of a plain run: steps, times 2 with classifier-free guidance. */
+          planned_passes: number | null;
+        };
       }[];
       first_id: string | null;
       last_id: string | null;
@@ -482,8 +523,23 @@ export interface components {
           max: number;
           default: number;
         };
+        /** @description Used when a request gives none; null: the scheduler default. */
+        flow_shift: number | null;
         max_prompt_length: number;
+        /** @description Width × height × frames a job may have on this deployment (GPU memory budget); null: none. */
+        max_pixel_frames: number | null;
       };
+      /** @description How this deployment runs the model; a request opts out with "acceleration": "none". */
+      acceleration: {
+        /** @enum {string} */
+        compile: 'off' | 'blocks';
+        /** @description off or first-block:<threshold> */
+        cache: string;
+        /** @description Configured attention backend; null: picked by the worker. */
+        attention: string | null;
+      };
+      /** @description Model profile file in effect (defaults and ranges), or null. */
+      profile: string | null;
     };
     ModelList: {
       /** @enum {string} */
@@ -531,8 +587,23 @@ export interface components {
             max: number;
             default: number;
           };
+          /** @description Used when a request gives none; null: the scheduler default. */
+          flow_shift: number | null;
           max_prompt_length: number;
+          /** @description Width × height × frames a job may have on this deployment (GPU memory budget); null: none. */
+          max_pixel_frames: number | null;
         };
+        /** @description How this deployment runs the model; a request opts out with "acceleration": "none". */
+        acceleration: {
+          /** @enum {string} */
+          compile: 'off' | 'blocks';
+          /** @description off or first-block:<threshold> */
+          cache: string;
+          /** @description Configured attention backend; null: picked by the worker. */
+          attention: string | null;
+        };
+        /** @description Model profile file in effect (defaults and ranges), or null. */
+        profile: string | null;
       }[];
     };
     /** @description ErrorResponse */

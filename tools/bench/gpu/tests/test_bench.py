@@ -122,3 +122,28 @@ def test_refuses_cuda_without_a_gpu() -> None:
         pytest.skip("a GPU is present")
     with pytest.raises(SystemExit, match="no CUDA device"):
         bench.run(bench.parse_args(["--steps", "1"]))
+
+
+@pytest.mark.slow
+def test_tiny_matrix_writes_json_and_the_docs_section(tmp_path: Path) -> None:
+    """The one prepared GPU command, on tiny configs and a CPU: every case runs or says why not."""
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(
+        f"# B\n\nbefore\n\n{bench.GPU_SECTION_START}\nstale figures\n{bench.GPU_SECTION_END}\n\nafter\n"
+    )
+    out = tmp_path / "matrix.json"
+    argv = ["--tiny", "--dtype", "float32", "--steps", "1", "--warmup", "0", "--matrix", "--skip-compile"]
+    argv += ["--e2e-steps", "4", "--json", str(out), "--write-docs", str(doc)]
+    assert bench.main(argv) == 0
+    result = json.loads(out.read_text())
+    cases = {c["case"]: c for c in result["cases"]}
+    assert cases["eager, native SDPA (baseline)"]["sec_per_step"] > 0
+    # Backends that need a GPU package report why they are unavailable instead of failing the run.
+    assert "not usable" in cases["eager, flash"]["error"]
+    fbc = cases["first-block cache: a computed vs a skipped step"]
+    assert fbc["sec_per_step_computed"] > 0 and fbc["sec_per_step_skipped"] > 0
+    assert cases["end to end: 3 steps, no CFG"]["steps"] == 3
+    assert cases["end to end: 4 steps, CFG"]["vae_decode_s"] > 0
+    text = doc.read_text()
+    assert text.startswith("# B\n\nbefore\n") and text.endswith("after\n") and "stale figures" not in text
+    assert "| eager, native SDPA (baseline) |" in text and "s end to end**" in text

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
 from ..config import WorkerConfig
-from ..errors import SETUP_HINT, ModelLoadFailed
+from ..errors import SETUP_HINT, InvalidParams, ModelLoadFailed
 from ..params import EngineLimits, GenerateParams, validate
+from ..profile import ModelProfile, ProfileError, load_profile, profile_path
+from .accel import Accelerator
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +51,25 @@ class Engine:
     def warmup_params(self) -> GenerateParams:
         raise NotImplementedError
 
+    def warmup(self) -> None:
+        """Runs the warm-up generation(s) before ``ready``; nothing is written."""
+        started = time.monotonic()
+        self.generate(self.warmup_params(), lambda _step, _total: None)
+        log.info("warm-up generation took %.2fs", time.monotonic() - started)
+
+    def validate(self, params: GenerateParams) -> None:
+        """Raises InvalidParams for what this engine (and its model profile) cannot honour."""
+        validate(params, self.limits)
+
     def free_memory(self) -> None:
         gc.collect()
 
     def gpu_memory(self) -> tuple[int | None, int | None]:
         return None, None
+
+    def run_report(self, params: GenerateParams) -> dict[str, Any]:
+        """What produced the last job's video (``done.acceleration``). No transformer: nothing."""
+        return {"cache": "off", "compile": "off", "attention": None, "passes": None, "planned_passes": None}
 
 
 class WanPipelineEngine(Engine):
@@ -65,6 +83,19 @@ class WanPipelineEngine(Engine):
         self.torch: Any = None
         self._scheduler_class: Any = None
         self._scheduler_config: Any = None
+        self.profile: ModelProfile | None = None
+        self.accelerator = Accelerator(config)
+
+    def _load_profile(self) -> None:
+        """The profile narrows the engine's limits and sets the default flow shift."""
+        path = profile_path(self.config.model_path, self.config.model_profile)
+        if path is None:
+            return
+        try:
+            self.profile = load_profile(path)
+        except ProfileError as exc:
+            raise ModelLoadFailed(str(exc)) from exc
+        log.info("model profile %s: %s", path, self.profile)
 
     # Subclasses build the pipeline; everything after that is shared.
     def build_pipeline(self) -> Any:
@@ -72,6 +103,7 @@ class WanPipelineEngine(Engine):
 
     def load(self) -> None:
         hub_offline()
+        self._load_profile()
         try:
             import torch
         except ImportError as exc:
@@ -92,6 +124,9 @@ class WanPipelineEngine(Engine):
         pipe.set_progress_bar_config(disable=True)
         self._scheduler_class = type(pipe.scheduler)
         self._scheduler_config = dict(pipe.scheduler.config)
+        if self.profile is not None and self.profile.flow_shift is not None:
+            self._scheduler_config["flow_shift"] = self.profile.flow_shift
+        self.accelerator.setup(pipe, self.device)
         self.pipe = pipe
 
     def _fresh_scheduler(self, flow_shift: float | None) -> Any:
@@ -100,11 +135,47 @@ class WanPipelineEngine(Engine):
             overrides["flow_shift"] = float(flow_shift)
         return self._scheduler_class.from_config(self._scheduler_config, **overrides)
 
-    def generate(self, params: GenerateParams, on_step: StepCallback) -> Any:
+    def warmup_params(self) -> GenerateParams:
+        return self.within_profile(self.base_warmup_params())
+
+    def base_warmup_params(self) -> GenerateParams:
+        raise NotImplementedError
+
+    def within_profile(self, params: GenerateParams) -> GenerateParams:
+        """Steps and guidance moved into the profile's ranges (for the warm-up's own requests)."""
+        profile = self.profile
+        if profile is None:
+            return params
+        steps, guidance = params.num_inference_steps, params.guidance_scale
+        if profile.num_inference_steps is not None:
+            r = profile.num_inference_steps
+            steps = int(min(max(steps, r.min), r.max))
+        if profile.guidance_scale is not None:
+            r = profile.guidance_scale
+            guidance = float(min(max(guidance, r.min), r.max))
+        return dataclasses.replace(params, num_inference_steps=steps, guidance_scale=guidance)
+
+    def validate(self, params: GenerateParams) -> None:
         validate(params, self.limits)
+        steps = self.profile.num_inference_steps if self.profile else None
+        if steps is not None and not steps.min <= params.num_inference_steps <= steps.max:
+            raise InvalidParams(
+                f"num_inference_steps {params.num_inference_steps} is outside {steps.min}..{steps.max} "
+                f"(model profile {self.profile.source})"
+            )
+        guidance = self.profile.guidance_scale if self.profile else None
+        if guidance is not None and not guidance.min <= params.guidance_scale <= guidance.max:
+            raise InvalidParams(
+                f"guidance_scale {params.guidance_scale:g} is outside {guidance.min:g}..{guidance.max:g} "
+                f"(model profile {self.profile.source})"
+            )
+
+    def generate(self, params: GenerateParams, on_step: StepCallback) -> Any:
+        self.validate(params)
         torch = self.torch
         pipe = self.pipe
         pipe.scheduler = self._fresh_scheduler(params.flow_shift)
+        self.accelerator.begin_job(params.acceleration)
         total = params.num_inference_steps
 
         def step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -129,6 +200,32 @@ class WanPipelineEngine(Engine):
                 callback_on_step_end=step_end,
             )
         return output.frames[0]
+
+    def warmup(self) -> None:
+        """With compiled blocks, one step at every configured shape (CFG on: both passes), so the
+        first user job of a preset size finds its graph compiled; else the engine's small warm-up."""
+        base = self.warmup_params()
+        shapes = self.config.warmup_shapes if self.config.compile == "blocks" else ()
+        if not shapes:
+            super().warmup()
+            return
+        for width, height, frames in shapes:
+            params = self.within_profile(
+                dataclasses.replace(
+                    base,
+                    width=width,
+                    height=height,
+                    num_frames=frames,
+                    num_inference_steps=1,
+                    guidance_scale=5.0,
+                )
+            )
+            started = time.monotonic()
+            self.generate(params, lambda _step, _total: None)
+            log.info("warm-up at %dx%d, %d frames: %.2fs", width, height, frames, time.monotonic() - started)
+
+    def run_report(self, params: GenerateParams) -> dict[str, Any]:
+        return self.accelerator.report(params.num_inference_steps, params.guidance_scale)
 
     def free_memory(self) -> None:
         gc.collect()

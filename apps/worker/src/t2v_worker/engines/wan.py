@@ -129,13 +129,6 @@ class WanEngine(WanPipelineEngine):
         self._place(pipe)
         if self.config.vae_tiling:
             pipe.vae.enable_tiling()
-        if self.config.attention_backend:
-            try:
-                pipe.transformer.set_attention_backend(self.config.attention_backend)
-            except Exception as exc:  # noqa: BLE001
-                raise ModelLoadFailed(
-                    f"T2V_ATTENTION_BACKEND={self.config.attention_backend}: {exc}", permanent=True
-                ) from exc
         self.model_id = model_id_for(path)
         log.info(
             "wan: loaded %s on %s (offload=%s, vae_tiling=%s, flow_shift=%s)",
@@ -160,7 +153,7 @@ class WanEngine(WanPipelineEngine):
         else:
             pipe.to(self.device)
 
-    def warmup_params(self) -> GenerateParams:
+    def base_warmup_params(self) -> GenerateParams:
         # Small enough to take seconds, large enough to touch every kernel of the real path.
         return GenerateParams(
             prompt="warm up",

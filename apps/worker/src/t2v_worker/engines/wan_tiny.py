@@ -141,7 +141,7 @@ class WanTinyEngine(WanPipelineEngine):
         log.info("wan-tiny: random-initialised components (no download); its videos are noise by design")
         return pipe
 
-    def warmup_params(self) -> GenerateParams:
+    def base_warmup_params(self) -> GenerateParams:
         return GenerateParams(
             prompt="warm up",
             negative_prompt=None,

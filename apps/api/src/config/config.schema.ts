@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { MODEL_PROFILE_FILE, type ModelProfile, parseModelProfile } from '@t2v/contracts';
 import { z } from 'zod';
 
-/** The model id each engine serves (its presets are in models/model-presets.ts). */
+/** The model id each engine serves (its presets are in presets/model-presets.ts). */
 export const MODEL_IDS = {
   wan: 'Wan2.2-TI2V-5B',
   'wan-tiny': 'wan-tiny-random',

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { ModelObject } from '../wire/model.schema';
-import { type ModelDescriptor, modelFor } from './model-presets';
+import { type ModelDescriptor, modelFor } from '../presets/model-presets';
 
 /** The model this deployment serves (one per deployment), its presets and its aliases. */
 @Injectable()

@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { z } from 'zod';
 
-import type { ModelDescriptor } from '../models/model-presets';
+import type { ModelDescriptor } from '../presets/model-presets';
 import { createVideoSchema } from '../videos/create-video.schema';
 import { errorResponseSchema } from '../wire/error.schema';
 import { modelListSchema, modelObjectSchema } from '../wire/model.schema';

@@ -1,4 +1,4 @@
-import { modelFor } from '../models/model-presets';
+import { modelFor } from '../presets/model-presets';
 import { createVideoSchema, resolveCreate, zodToApiError } from './create-video.schema';
 
 import { ApiError } from '../common/api-error';

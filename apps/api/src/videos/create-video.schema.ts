@@ -5,8 +5,8 @@ import { ACCELERATION_MODES } from '@t2v/contracts';
 import { ApiError } from '../common/api-error';
 import { MAX_USER } from '../common/request-limits';
 import type { Adjustments, NewJobRequest } from '../jobs/job.types';
-import { framesForSeconds, secondsForFrames, snapFrames, snapSize } from '../models/grid';
-import type { ModelDescriptor } from '../models/model-presets';
+import { framesForSeconds, secondsForFrames, snapFrames, snapSize } from '../presets/grid';
+import type { ModelDescriptor } from '../presets/model-presets';
 
 const MAX_SEED = 2 ** 32 - 1;
 const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;

@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { AppConfig } from '../config/app-config';
-import { framesForSeconds } from '../models/grid';
-import { modelFor } from '../models/model-presets';
+import { framesForSeconds } from '../presets/grid';
+import { modelFor } from '../presets/model-presets';
 
 /** Repository (or image) root: the same four levels up from src/worker-pool and dist/apps/api/worker-pool. */
 const ROOT = path.resolve(__dirname, '../../../..');

@@ -39,9 +39,8 @@ function statusWith(
       availableReplicas: dep.available,
     },
   };
+  // related pods come in a PodList: no kind or apiVersion of their own
   const pod = {
-    apiVersion: 'v1',
-    kind: 'Pod',
     metadata: { name: 't2v-abc' },
     status: {
       phase: podPending ? 'Pending' : 'Running',
@@ -65,7 +64,7 @@ function statusWith(
       version: 5,
       info: {
         status: 'deployed',
-        resources: { 'apps/v1/Deployment': [deployment], 'v1/Pod(related)': [pod] },
+        resources: { 'v1/Deployment': [deployment], 'v1/Pod(related)': [{ kind: 'PodList', items: [pod] }] },
       },
     }),
   };

@@ -46,8 +46,12 @@ export function podProblems(status: HelmStatus): string[] {
   const out: string[] = [];
   for (const [key, objs] of Object.entries(status.info.resources ?? {})) {
     if (!key.includes('Pod')) continue;
-    for (const p of objs) {
-      if (p.kind !== 'Pod' || p.metadata === undefined) continue;
+    // related pods come as one PodList per workload; their items carry no kind of their own
+    const items = objs.flatMap((o) =>
+      o.kind === 'PodList' ? ((o as { items?: HelmLiveObject[] }).items ?? []) : [o],
+    );
+    for (const p of items) {
+      if ((p.kind !== undefined && p.kind !== 'Pod') || p.metadata === undefined) continue;
       const phase = p.status?.phase ?? 'Unknown';
       const conds: { type: string; status: string; reason?: string; message?: string }[] =
         p.status?.conditions ?? [];

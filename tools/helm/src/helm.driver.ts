@@ -140,7 +140,9 @@ export interface HelmLiveObject {
     ownerReferences?: { kind: string; name: string }[];
     labels?: Record<string, string>;
   };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   spec?: any;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   status?: any;
 }
 

@@ -166,6 +166,33 @@ afterEach(() => {
   }
 });
 
+describe('every CI scenario against the API server', () => {
+  const ns = 't2v-scenarios';
+  const scenarios = ['default', 'keda', 'production', 't4-nfs-nodeport'];
+
+  it.each(scenarios)(
+    'ci/%s-values.yaml: every object, CRD-backed ones included, passes a server-side dry run',
+    async (name) => {
+      if (!(await kube.find(R.namespaces, undefined, ns))) {
+        await namespace(ns);
+        await secret(ns, 't2v-api-keys', { 'api-keys': 'k' });
+        await secret(ns, 't2v-redis', { 'redis-password': 'p' });
+        await secret(ns, 't2v-redis-url', { 'redis-url': 'redis://redis.example:6379/0' });
+      }
+      const out = await helm.upgradeInstall(`t2v-${name}`, CHART_DIR, {
+        namespace: ns,
+        values: [path.join(CHART_DIR, `ci/${name}-values.yaml`)],
+        dryRun: true,
+      });
+      expect(out.stdout).toContain('STATUS: pending-install');
+      if (name === 'keda') expect(out.stdout).toContain('kind: ScaledObject');
+      if (name === 'production') expect(out.stdout).toContain('kind: ServiceMonitor');
+      // a dry run leaves nothing behind
+      expect(await helm.list({ namespace: ns })).toEqual([]);
+    },
+  );
+});
+
 describe('dev (CPU, synthetic engine)', () => {
   const ns = 't2v-dev';
 

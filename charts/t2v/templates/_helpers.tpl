@@ -221,6 +221,36 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- end -}}
 {{- end -}}
 
+{{/*
+Checks against the cluster at install and upgrade: Secrets the values name must already exist
+in the release namespace (nothing in the chart creates them; docs/deploy.md section 6), or the
+pods would wait forever in CreateContainerConfigError. Offline renders (helm template, lint) and
+a namespace the install creates right now see no cluster: its "default" ServiceAccount, which
+every live namespace has, is the sign of a reachable namespace.
+*/}}
+{{- define "t2v.validateCluster" -}}
+{{- $ns := .Release.Namespace -}}
+{{- if lookup "v1" "ServiceAccount" $ns "default" -}}
+{{- $m := list -}}
+{{- $v := .Values -}}
+{{- $need := list -}}
+{{- if $v.auth.existingSecret }}{{ $need = append $need (list "auth.existingSecret" $v.auth.existingSecret $v.auth.existingSecretKey) }}{{ end -}}
+{{- if and $v.redis.enabled $v.redis.auth.existingSecret }}{{ $need = append $need (list "redis.auth.existingSecret" $v.redis.auth.existingSecret $v.redis.auth.existingSecretKey) }}{{ end -}}
+{{- if and (eq $v.queue.driver "redis") $v.redis.external.existingSecret }}{{ $need = append $need (list "redis.external.existingSecret" $v.redis.external.existingSecret $v.redis.external.existingSecretKey) }}{{ end -}}
+{{- range $need -}}
+{{- $s := lookup "v1" "Secret" $ns (index . 1) -}}
+{{- if not $s -}}
+{{- $m = append $m (printf "%s: Secret %s not found in namespace %s; create it first (docs/deploy.md, Secrets)" (index . 0) (index . 1) $ns) -}}
+{{- else if not (hasKey ($s.data | default dict) (index . 2)) -}}
+{{- $m = append $m (printf "%s: Secret %s in namespace %s has no key %s" (index . 0) (index . 1) $ns (index . 2)) -}}
+{{- end -}}
+{{- end -}}
+{{- if $m -}}
+{{- fail (printf "\n\nCLUSTER CHECK:\n- %s\n" (join "\n- " $m)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "t2v.shmEnabled" -}}
 {{- if and .Values.shmSizeLimit (ne (toString .Values.shmSizeLimit) "0") }}true{{ end -}}
 {{- end -}}

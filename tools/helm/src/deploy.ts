@@ -1,12 +1,15 @@
 /**
  * Deploys the chart to one environment: lint with the environment's values, then
- * `helm upgrade --install --wait --atomic`, then print the release.
+ * `helm upgrade --install --wait --atomic`, then check the rollout itself (helm's --wait accepts
+ * a one-replica Deployment with no pod ready) and roll back as --atomic would when it does not
+ * finish in time, then print the release.
  * Usage: node -r @swc-node/register tools/helm/src/deploy.ts <dev|staging|prod> [--namespace=t2v] [--release=t2v]
  *        [--values=extra.yaml ...] [--timeout=30m] [--kube-context=ctx]
  */
 import path from 'node:path';
 
 import { HelmDriver, HelmRelease } from './helm.driver';
+import { RolloutError, parseHelmDuration, waitForRollout } from './rollout';
 
 export const ENVIRONMENTS = ['dev', 'staging', 'prod'] as const;
 export type Environment = (typeof ENVIRONMENTS)[number];
@@ -18,6 +21,8 @@ export interface DeployOptions {
   namespace?: string;
   extraValues?: string[];
   timeout?: string;
+  /** how often the rollout check polls the release (ms). */
+  pollMs?: number;
 }
 
 /** Default namespace per environment, as in docs/deploy.md. */
@@ -30,17 +35,36 @@ export async function deploy(helm: HelmDriver, opts: DeployOptions): Promise<Hel
     path.join(opts.chartDir, 'environments', `${opts.environment}.yaml`),
     ...(opts.extraValues ?? []),
   ];
+  // a cold model load from NFS takes minutes
+  const timeout = opts.timeout ?? '30m';
+  const deadline = Date.now() + parseHelmDuration(timeout);
+  const filter = `^${release.replace(/\./g, '\\.')}$`;
   await helm.lint(opts.chartDir, { strict: true, namespace, values });
+  const before = (await helm.list({ namespace, filter }))[0];
   await helm.upgradeInstall(release, opts.chartDir, {
     namespace,
     createNamespace: true,
     values,
     wait: true,
     atomic: true,
-    // a cold model load from NFS takes minutes
-    timeout: opts.timeout ?? '30m',
+    timeout,
   });
-  const releases = await helm.list({ namespace, filter: `^${release.replace(/\./g, '\\.')}$` });
+  try {
+    await waitForRollout(helm, release, namespace, deadline, opts.pollMs);
+  } catch (error) {
+    if (!(error instanceof RolloutError)) throw error;
+    // What --atomic does when its own wait fails: back to the previous revision, or nothing.
+    const undo = before
+      ? helm
+          .rollback(release, Number(before.revision), { namespace, wait: true, timeout: '5m' })
+          .then(() => `rolled back to revision ${before.revision}`)
+      : helm.uninstall(release, { namespace, wait: true }).then(() => 'uninstalled the failed release');
+    const outcome = await undo.catch(
+      (e: unknown) => `could not undo it: ${e instanceof Error ? e.message : String(e)}`,
+    );
+    throw new RolloutError(`${error.message}\n${outcome}`);
+  }
+  const releases = await helm.list({ namespace, filter });
   return releases[0];
 }
 

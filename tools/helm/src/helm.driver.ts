@@ -103,6 +103,49 @@ export interface UninstallOptions {
   timeout?: string;
 }
 
+export interface RollbackOptions {
+  namespace?: string;
+  wait?: boolean;
+  timeout?: string;
+}
+
+export interface StatusOptions {
+  namespace?: string;
+  /** include the release's live objects, with their status (`--show-resources`). */
+  showResources?: boolean;
+}
+
+/** `helm status -o json`: the fields this project reads. */
+export interface HelmStatus {
+  name: string;
+  namespace: string;
+  version: number;
+  info: {
+    status: string;
+    description?: string;
+    notes?: string;
+    /** live objects by "<apiVersion>/<Kind>" (related pods as "v1/Pod(related)"), with --show-resources. */
+    resources?: Record<string, HelmLiveObject[]>;
+  };
+}
+
+/** A live object as the API server returns it; only what status checks read is typed. */
+export interface HelmLiveObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    generation?: number;
+    ownerReferences?: { kind: string; name: string }[];
+    labels?: Record<string, string>;
+  };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  spec?: any;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  status?: any;
+}
+
 export interface ListOptions {
   namespace?: string;
   allNamespaces?: boolean;
@@ -215,6 +258,28 @@ export class HelmDriver {
     if (opts.timeout) args.push(`--timeout=${opts.timeout}`);
     args.push('--', checkRelease(release));
     return this.run(args);
+  }
+
+  /** Rolls `release` back to `revision` (0: the previous one). */
+  async rollback(release: string, revision: number, opts: RollbackOptions = {}): Promise<HelmOutput> {
+    if (!Number.isInteger(revision) || revision < 0) {
+      throw new HelmUsageError(`rollback: revision ${revision} is not a revision number`);
+    }
+    const args = ['rollback'];
+    if (opts.namespace !== undefined) args.push(`--namespace=${opts.namespace}`);
+    if (opts.wait) args.push('--wait');
+    if (opts.timeout) args.push(`--timeout=${opts.timeout}`);
+    args.push('--', checkRelease(release), String(revision));
+    return this.run(args);
+  }
+
+  async status(release: string, opts: StatusOptions = {}): Promise<HelmStatus> {
+    const args = ['status', '--output=json'];
+    if (opts.namespace !== undefined) args.push(`--namespace=${opts.namespace}`);
+    if (opts.showResources) args.push('--show-resources');
+    args.push('--', checkRelease(release));
+    const out = await this.run(args);
+    return JSON.parse(out.stdout) as HelmStatus;
   }
 
   async list(opts: ListOptions = {}): Promise<HelmRelease[]> {

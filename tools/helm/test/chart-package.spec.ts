@@ -12,7 +12,7 @@ let files: string[];
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 't2v-package-'));
   await helm.run(['package', `--destination=${tmp}`, '--', CHART_DIR], { global: false });
-  files = execFileSync('tar', ['-tzf', path.join(tmp, 't2v-0.1.0.tgz')], { encoding: 'utf8' })
+  files = execFileSync('tar', ['-tzf', path.join(tmp, 't2v-0.2.0.tgz')], { encoding: 'utf8' })
     .trim()
     .split('\n');
 });

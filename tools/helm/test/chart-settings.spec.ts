@@ -439,7 +439,7 @@ describe('availability and network', () => {
     });
   });
 
-  it('admits only the ingress controller, Prometheus and listed clients', () => {
+  it('admits only the ingress controller, Prometheus, the release helm test pod and listed clients', () => {
     const np = one(t4, 'NetworkPolicy', NAME) as Any;
     expect(np.spec.policyTypes).toEqual(['Ingress', 'Egress']);
     expect(np.spec.ingress).toEqual([
@@ -452,6 +452,15 @@ describe('availability and network', () => {
           {
             namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
             podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+          },
+          {
+            podSelector: {
+              matchLabels: {
+                'app.kubernetes.io/name': 't2v',
+                'app.kubernetes.io/instance': 't2v',
+                'app.kubernetes.io/component': 'test',
+              },
+            },
           },
           { ipBlock: { cidr: '10.0.0.0/16' } },
         ],

@@ -47,6 +47,11 @@ export async function startRegistry() {
       '    access: $all',
       '    proxy: upstream',
       'log: { type: stdout, format: pretty, level: warn }',
+      // Idle keep-alive connections stay open longer than any step of the test (a publish that
+      // builds first takes longer than the 5 s default, and a client reusing a connection the
+      // server has just closed sees "other side closed").
+      'server:',
+      '  keepAliveTimeout: 600',
       '',
     ].join('\n'),
   );

@@ -59,8 +59,11 @@ before(async () => {
   api = await startBuiltApi({ T2V_SYNTHETIC_STEP_MS: '1' });
   scratch = fs.mkdtempSync(path.join(os.tmpdir(), 't2v-scratch-app-'));
   // npm everywhere below talks to the local registry only, with a cache of its own.
+  // Without the npm_config_* an enclosing `npm test` exports (its prefix, workspaces, registry):
+  // those would send the scratch app's install into this workspace.
+  const inherited = Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k));
   env = {
-    ...process.env,
+    ...Object.fromEntries(inherited),
     NPM_CONFIG_USERCONFIG: registry.npmrc,
     NPM_CONFIG_CACHE: path.join(scratch, '.npm-cache'),
     NPM_CONFIG_AUDIT: 'false',

@@ -30,6 +30,9 @@ describe('the committed spec as presets', () => {
     expect(limits.max_frames).toBe(create['num_frames']!.maximum);
     expect(limits.max_prompt_length).toBe(create['prompt']!.maxLength);
     expect(limits.seconds.min).toBeLessThan(limits.seconds.max);
+    expect(create['size']!.description).toContain(`${limits.size_multiple}-pixel grid`);
+    expect(limits.max_side % limits.size_multiple).toBe(0);
+    expect(limits.max_pixels).toBeGreaterThanOrEqual(limits.max_side * limits.size_multiple);
   });
 
   it('serves presets with exactly the keys of Model.presets', () => {

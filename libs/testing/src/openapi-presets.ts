@@ -39,6 +39,12 @@ export interface SpecLimits {
   seconds: Bounds;
   fps_range: Bounds;
   max_frames: number;
+  /** The size grid (from the size description): sides are multiples of this… */
+  size_multiple: number;
+  /** …at most this long… */
+  max_side: number;
+  /** …with at most this many pixels. */
+  max_pixels: number;
   num_inference_steps: Bounds;
   guidance_scale: Bounds;
   max_prompt_length: number;
@@ -51,6 +57,9 @@ export interface PresetDefaults {
   seconds: number;
   num_inference_steps: number;
   guidance_scale: number;
+  /** Deployment settings the spec cannot state; null (the scheduler's own, no budget) unless given. */
+  flow_shift?: number | null;
+  max_pixel_frames?: number | null;
 }
 
 /** A model's `presets`, in the shape of the spec's `Model.presets`. */
@@ -61,9 +70,14 @@ export interface ModelPresets {
   fps_range: Bounds;
   seconds: Bounds & { default: number };
   max_frames: number;
+  size_multiple: number;
+  max_side: number;
+  max_pixels: number;
   num_inference_steps: Bounds & { default: number };
   guidance_scale: Bounds & { default: number };
+  flow_shift: number | null;
   max_prompt_length: number;
+  max_pixel_frames: number | null;
 }
 
 export class SpecShapeError extends Error {
@@ -119,6 +133,12 @@ export function specLimits(spec: OpenApiSpec = readSpec()): SpecLimits {
     /\((\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)\)/,
     'a (min-max) range',
   );
+  const grid = described(
+    field('size'),
+    at('size'),
+    /(\d+)-pixel grid.*sides \d+-(\d+), at most (\d+) pixels/s,
+    'the size grid (N-pixel grid; sides A-B, at most P pixels)',
+  );
   const model = described(
     field('model'),
     at('model'),
@@ -131,6 +151,9 @@ export function specLimits(spec: OpenApiSpec = readSpec()): SpecLimits {
     seconds: { min: Number(seconds[1]), max: Number(seconds[2]) },
     fps_range: bounds(field('fps'), at('fps')),
     max_frames: number(field('num_frames').maximum, at('num_frames'), 'a maximum'),
+    size_multiple: Number(grid[1]),
+    max_side: Number(grid[2]),
+    max_pixels: Number(grid[3]),
     num_inference_steps: bounds(field('num_inference_steps'), at('num_inference_steps')),
     guidance_scale: bounds(field('guidance_scale'), at('guidance_scale')),
     max_prompt_length: number(field('prompt').maxLength, at('prompt'), 'a maxLength'),
@@ -158,6 +181,9 @@ export function modelPresets(defaults: PresetDefaults, spec: OpenApiSpec = readS
     fps_range: limits.fps_range,
     seconds: { ...limits.seconds, default: within(defaults.seconds, limits.seconds, 'seconds') },
     max_frames: limits.max_frames,
+    size_multiple: limits.size_multiple,
+    max_side: limits.max_side,
+    max_pixels: limits.max_pixels,
     num_inference_steps: {
       ...limits.num_inference_steps,
       default: within(defaults.num_inference_steps, limits.num_inference_steps, 'num_inference_steps'),
@@ -166,7 +192,9 @@ export function modelPresets(defaults: PresetDefaults, spec: OpenApiSpec = readS
       ...limits.guidance_scale,
       default: within(defaults.guidance_scale, limits.guidance_scale, 'guidance_scale'),
     },
+    flow_shift: defaults.flow_shift ?? null,
     max_prompt_length: limits.max_prompt_length,
+    max_pixel_frames: defaults.max_pixel_frames ?? null,
   };
   const wanted = property(schema(spec, 'Model'), 'Model', 'presets').required ?? [];
   const have = Object.keys(presets);

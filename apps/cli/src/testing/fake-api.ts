@@ -24,10 +24,14 @@ export const FAKE_MODEL = {
   owned_by: 't2v',
   engine: 'synthetic',
   description: 'test pattern',
+  alias_for: null,
+  aliases: [],
   presets: modelPresets(
     { default_size: '320x192', fps: 24, seconds: 1, num_inference_steps: 8, guidance_scale: 5 },
     SPEC,
   ),
+  acceleration: { compile: 'off', cache: 'off', attention: null },
+  profile: null,
 };
 assertSpecKeys(SPEC, 'Model', FAKE_MODEL);
 if (!enumOf(SPEC, 'Model', 'engine').includes(FAKE_MODEL.engine))

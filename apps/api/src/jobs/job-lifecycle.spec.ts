@@ -11,41 +11,14 @@ import { RedisJobStore } from '../queue/redis/redis-job-store';
 import type { StorageService } from '../storage/storage.service';
 import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
-import { JobEvents } from './job-events';
-import { JobLifecycle, OutboxSignal } from './job-lifecycle';
 import { JobRunner } from './job-runner';
-import { sampleJob } from './job-store.contract';
-import type { JobStore } from './job-store';
+import { LOCAL_TRANSPORT, lifecycleHarness, sampleJob } from './job-store.contract';
 import type { Job } from './job.types';
-import type { DispatchContext, JobTransport } from './queue-driver';
+import type { DispatchContext } from './queue-driver';
 import { ShutdownService } from './shutdown.service';
 
-const metric = { inc() {}, set() {}, observe() {}, labels: () => metric } as never;
-const transport: JobTransport = { publish() {}, cancel() {}, onJob() {}, onCancel() {} };
-
-/** A lifecycle over `store` that records every change it announces. */
-function harness(store: JobStore) {
-  const events = new JobEvents({ transport });
-  const published: Job[] = [];
-  const publish = events.publish.bind(events);
-  events.publish = (job: Job) => {
-    published.push(job);
-    publish(job);
-  };
-  const lifecycle = new JobLifecycle(
-    { outputTtlHours: 1 },
-    store,
-    events,
-    new OutboxSignal(),
-    metric,
-    metric,
-    metric,
-    metric,
-    metric,
-    metric,
-  );
-  return { lifecycle, published };
-}
+const transport = LOCAL_TRANSPORT;
+const harness = lifecycleHarness;
 
 /** A pool with no loaded worker: dispatchers start but run nothing. */
 function idlePool(): WorkerPoolService {

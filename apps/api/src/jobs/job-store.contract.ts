@@ -1,7 +1,40 @@
+import { JobEvents } from './job-events';
+import { JobLifecycle, OutboxSignal } from './job-lifecycle';
 import { newJobRecord } from './job-record';
 import type { JobStore, OutboxIntent } from './job-store';
 import { IdempotencyKeyTaken } from './job-store.errors';
 import type { Job } from './job.types';
+import type { JobTransport } from './queue-driver';
+
+/** A metric that records nothing: the job tests are about state, not figures. */
+export const NO_METRIC = { inc() {}, set() {}, observe() {}, labels: () => NO_METRIC } as never;
+/** The transport of a single process: nobody else to tell. */
+export const LOCAL_TRANSPORT: JobTransport = { publish() {}, cancel() {}, onJob() {}, onCancel() {} };
+
+/** A lifecycle over `store` that records every change it announces (in `published`). */
+export function lifecycleHarness(store: JobStore) {
+  const events = new JobEvents({ transport: LOCAL_TRANSPORT });
+  const published: Job[] = [];
+  const publish = events.publish.bind(events);
+  events.publish = (job: Job) => {
+    published.push(job);
+    publish(job);
+  };
+  const m = NO_METRIC;
+  const lifecycle = new JobLifecycle(
+    { outputTtlHours: 1 },
+    store,
+    events,
+    new OutboxSignal(),
+    m,
+    m,
+    m,
+    m,
+    m,
+    m,
+  );
+  return { lifecycle, events, published };
+}
 
 let counter = 0;
 /** A valid job record for store tests: `newJobRecord` with small params and a readable id. */

@@ -7,18 +7,15 @@ import { SqliteJobStore } from '../queue/embedded/sqlite-job-store';
 import type { StorageService } from '../storage/storage.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
 import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
-import { JobEvents } from './job-events';
-import { JobLifecycle, OutboxSignal } from './job-lifecycle';
+import type { JobEvents } from './job-events';
+import type { JobLifecycle } from './job-lifecycle';
 import { JobRunner } from './job-runner';
-import { sampleJob } from './job-store.contract';
+import { LOCAL_TRANSPORT, lifecycleHarness, sampleJob } from './job-store.contract';
 import { StoreUnavailable } from './job-store.errors';
 import { JobsService } from './jobs.service';
-import type { JobTransport } from './queue-driver';
 import { ShutdownService } from './shutdown.service';
 
-/** A metric that records nothing: these tests are about store failures, not figures. */
-const metric = { inc() {}, set() {}, observe() {}, labels: () => metric } as never;
-const transport: JobTransport = { publish() {}, cancel() {}, onJob() {}, onCancel() {} };
+const transport = LOCAL_TRANSPORT;
 
 /**
  * The embedded store, except that it is "down" (as Redis is while it restarts) for the calls
@@ -46,19 +43,7 @@ describe('a store outage in the middle of a job', () => {
   beforeEach(async () => {
     store = new FlakyStore(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-outage-')), 'jobs.sqlite'));
     await store.open();
-    events = new JobEvents({ transport });
-    lifecycle = new JobLifecycle(
-      { outputTtlHours: 1 },
-      store,
-      events,
-      new OutboxSignal(),
-      metric,
-      metric,
-      metric,
-      metric,
-      metric,
-      metric,
-    );
+    ({ lifecycle, events } = lifecycleHarness(store));
     unhandled.length = 0;
     process.on('unhandledRejection', onUnhandled);
   });

@@ -6,7 +6,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync }
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import type { GenerateParams, GenerateRequest, WorkerEvent } from '@t2v/contracts';
+import {
+  PROTOCOL_VERSION,
+  type GenerateParams,
+  type GenerateRequest,
+  type WorkerEvent,
+} from '@t2v/contracts';
 
 import { WorkerHarness } from '@t2v/testing/worker-harness';
 
@@ -39,6 +44,8 @@ function params(overrides: Partial<GenerateParams> = {}): GenerateParams {
     seed: 42,
     flow_shift: null,
     acceleration: 'auto',
+    image: null,
+    loras: [],
     ...overrides,
   };
 }
@@ -141,11 +148,12 @@ describe('synthetic engine process', () => {
     expect(engine.lifecycle).toEqual<WorkerEvent[]>([
       {
         type: 'ready',
-        protocol: 1,
+        protocol: PROTOCOL_VERSION,
         model: 't2v-synthetic',
         engine: 'synthetic',
         device: 'cpu',
         load_s: expect.any(Number),
+        loras: [],
       },
       ...[1, 2, 3, 4, 5, 6].map((step) => ({
         type: 'progress' as const,

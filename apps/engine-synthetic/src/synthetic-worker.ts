@@ -67,6 +67,7 @@ export class SyntheticWorker {
       engine: SYNTHETIC_ENGINE,
       device: 'cpu',
       load_s: round3(loadSeconds),
+      loras: [],
     });
     this.heartbeat = setInterval(() => this.sendHeartbeat(), this.config.heartbeatIntervalMs);
   }

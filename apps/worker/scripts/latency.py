@@ -40,6 +40,8 @@ def request(job_id: str, out_dir: str, args: argparse.Namespace) -> str:
                 "seed": 1,
                 "flow_shift": None,
                 "acceleration": "auto",
+                "image": None,
+                "loras": [],
             },
             "out_path": os.path.join(out_dir, f"{job_id}.mp4"),
             "thumbnail_path": os.path.join(out_dir, f"{job_id}.jpg"),

@@ -85,6 +85,8 @@ def _generate(**params: object) -> str:
         "seed": 1,
         "flow_shift": None,
         "acceleration": "auto",
+        "image": None,
+        "loras": [],
     }
     base.update(params)
     return json.dumps(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from t2v_worker import protocol
 from worker_support import WorkerProcess, ffprobe, generate_request, moov_before_mdat
 
 pytestmark = pytest.mark.slow
@@ -14,7 +15,8 @@ pytestmark = pytest.mark.slow
 
 def test_ready_describes_the_tiny_engine(tiny_worker: WorkerProcess) -> None:
     ready = tiny_worker.ready  # type: ignore[attr-defined]
-    assert ready["protocol"] == 1
+    assert ready["protocol"] == protocol.PROTOCOL_VERSION
+    assert ready["loras"] == []
     assert (ready["model"], ready["engine"], ready["device"]) == ("wan-tiny-random", "wan-tiny", "cpu")
     assert 0 < ready["load_s"] < 120
 

@@ -66,6 +66,8 @@ def generate_request(job_id: str, out_dir: Path, **params: Any) -> dict[str, Any
         "seed": 7,
         "flow_shift": None,
         "acceleration": "auto",
+        "image": None,
+        "loras": [],
     }
     base.update(params)
     return {

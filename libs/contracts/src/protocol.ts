@@ -6,7 +6,7 @@
  */
 import { JOB_ERROR_CODES, type JobErrorCode } from './job';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /**
  * Exit status of a worker whose model load failed in a way no restart can heal (a missing module,
@@ -23,6 +23,27 @@ export const WORKER_EXIT_PERMANENT = 78;
 export const ACCELERATION_MODES = ['auto', 'none'] as const;
 export type AccelerationMode = (typeof ACCELERATION_MODES)[number];
 
+/**
+ * The conditioning image of an image-to-video job. The API has already decoded, checked and fitted
+ * it to the job's exact width×height and stored it as a PNG beside the job's outputs (the shared
+ * volume in Kubernetes), so the worker reads a path, never bytes on stdio, and never resizes.
+ */
+export interface ImageInput {
+  /** Absolute path of the fitted PNG. */
+  path: string;
+  /** SHA-256 (hex) of the fitted PNG's bytes; part of the cache and dedupe keys. */
+  sha256: string;
+  width: number;
+  height: number;
+}
+
+/** One LoRA adapter chosen for a job: a name the worker loaded at start, and its strength. */
+export interface LoraChoice {
+  name: string;
+  /** Adapter weight; 0 disables it, 1 is its trained strength. */
+  scale: number;
+}
+
 /** Parameters the API resolved for one generation. Sizes and frame counts are already valid. */
 export interface GenerateParams {
   prompt: string;
@@ -37,6 +58,10 @@ export interface GenerateParams {
   seed: number;
   flow_shift: number | null;
   acceleration: AccelerationMode;
+  /** Image-to-video when set: the first frame is conditioned on this image. */
+  image: ImageInput | null;
+  /** Adapters applied for this job only, in order; empty for none. */
+  loras: LoraChoice[];
 }
 
 export interface GenerateRequest {
@@ -64,6 +89,8 @@ export interface ReadyEvent {
   engine: string;
   device: string;
   load_s: number;
+  /** Names of the LoRA adapters the worker loaded at start (from `T2V_LORAS`), in that order. */
+  loras: string[];
 }
 export interface ProgressEvent {
   type: 'progress';
@@ -147,6 +174,12 @@ const obj =
   (shape: Record<string, Check>): Check =>
   (v) =>
     checkShape(v, shape) === null;
+const arrayOf =
+  (c: Check): Check =>
+  (v) =>
+    Array.isArray(v) && v.every(c);
+const absPath: Check = (v) => typeof v === 'string' && v.startsWith('/');
+const sha256Hex: Check = (v) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -175,6 +208,8 @@ const paramsShape: Record<string, Check> = {
   seed: nonNegInt,
   flow_shift: nullable(num),
   acceleration: oneOf(ACCELERATION_MODES),
+  image: nullable(obj({ path: absPath, sha256: sha256Hex, width: posInt, height: posInt })),
+  loras: arrayOf(obj({ name: nonEmpty, scale: num })),
 };
 
 const requestShapes: Record<WorkerRequest['type'], Record<string, Check>> = {
@@ -197,6 +232,7 @@ const eventShapes: Record<WorkerEvent['type'], Record<string, Check>> = {
     engine: nonEmpty,
     device: nonEmpty,
     load_s: nonNegNum,
+    loras: arrayOf(nonEmpty),
   },
   progress: {
     type: str,
@@ -250,6 +286,12 @@ function parseWith<T>(line: string, shapes: Record<string, Record<string, Check>
   if (problem) return { ok: false, error: `${value['type']}: ${problem}` };
   if (value['type'] === 'progress' && (value['step'] as number) > (value['total'] as number)) {
     return { ok: false, error: 'progress: step greater than total' };
+  }
+  if (value['type'] === 'generate') {
+    const params = value['params'] as unknown as GenerateParams;
+    if (params.image && (params.image.width !== params.width || params.image.height !== params.height)) {
+      return { ok: false, error: 'generate: image size differs from width×height' };
+    }
   }
   return { ok: true, value: value as T };
 }

@@ -45,8 +45,13 @@ export class JobRunner {
     const request: GenerateRequest = {
       type: 'generate',
       job_id: job.id,
-      // A record stored before `acceleration` existed asks for the default.
-      params: { ...job.params, acceleration: job.params.acceleration ?? 'auto' },
+      // A record stored before `acceleration`, `image` or `loras` existed asks for the defaults.
+      params: {
+        ...job.params,
+        acceleration: job.params.acceleration ?? 'auto',
+        image: job.params.image ?? null,
+        loras: job.params.loras ?? [],
+      },
       out_path: this.storage.pathFor(job.id, 'video'),
       thumbnail_path: this.storage.pathFor(job.id, 'thumbnail'),
     };

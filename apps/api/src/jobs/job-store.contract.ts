@@ -55,6 +55,8 @@ export function sampleJob(overrides: Partial<Job> = {}): Omit<Job, 'seq'> {
       seed: 1,
       flow_shift: null,
       acceleration: 'auto',
+      image: null,
+      loras: [],
     },
     ...overrides,
   });

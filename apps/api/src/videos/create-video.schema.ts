@@ -284,6 +284,8 @@ export function resolveCreate(
       seed: body.seed ?? randomSeed(),
       flow_shift: body.flow_shift ?? p.flow_shift,
       acceleration: body.acceleration ?? 'auto',
+      image: null,
+      loras: [],
     },
   };
 }

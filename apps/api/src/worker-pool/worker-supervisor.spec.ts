@@ -40,6 +40,8 @@ function request(jobId: string, steps = 5): GenerateRequest {
       seed: 1,
       flow_shift: null,
       acceleration: 'auto',
+      image: null,
+      loras: [],
     },
     out_path: '/tmp/none.mp4',
     thumbnail_path: '/tmp/none.jpg',

@@ -32,6 +32,7 @@ function ready(name) {
     engine: 'fake',
     device: 'cpu',
     load_s: 0,
+    loras: [],
   });
 }
 

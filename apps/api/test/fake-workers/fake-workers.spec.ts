@@ -23,6 +23,8 @@ const generate = (jobId: string, steps = 3): GenerateRequest => ({
     seed: 1,
     flow_shift: null,
     acceleration: 'auto',
+    image: null,
+    loras: [],
   },
   out_path: `/tmp/${jobId}.mp4`,
   thumbnail_path: `/tmp/${jobId}.jpg`,

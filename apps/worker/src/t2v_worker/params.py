@@ -43,6 +43,22 @@ class EngineLimits:
 
 
 @dataclass(frozen=True)
+class ImageInput:
+    """The API's fitted conditioning image: a PNG at exactly the job's width×height."""
+
+    path: str
+    sha256: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class LoraChoice:
+    name: str
+    scale: float
+
+
+@dataclass(frozen=True)
 class GenerateParams:
     prompt: str
     negative_prompt: str | None
@@ -56,6 +72,10 @@ class GenerateParams:
     flow_shift: float | None
     # "auto": the configured step cache applies; "none": every step computed in full.
     acceleration: str = "auto"
+    # Image-to-video when set.
+    image: ImageInput | None = None
+    # Adapters for this job only, in order.
+    loras: tuple[LoraChoice, ...] = ()
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> GenerateParams:
@@ -72,6 +92,15 @@ class GenerateParams:
             seed=int(raw["seed"]),
             flow_shift=None if raw["flow_shift"] is None else float(raw["flow_shift"]),
             acceleration=raw["acceleration"],
+            image=None
+            if raw.get("image") is None
+            else ImageInput(
+                path=raw["image"]["path"],
+                sha256=raw["image"]["sha256"],
+                width=int(raw["image"]["width"]),
+                height=int(raw["image"]["height"]),
+            ),
+            loras=tuple(LoraChoice(name=x["name"], scale=float(x["scale"])) for x in raw.get("loras", ())),
         )
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 EXIT_PERMANENT = 78
 """Exit status after a load failure that retrying cannot heal (sysexits' EX_CONFIG): the
@@ -83,6 +84,18 @@ def _obj(shape: Mapping[str, Check]) -> Check:
     return lambda v: check_shape(v, shape) is None
 
 
+def _array_of(check: Check) -> Check:
+    return lambda v: isinstance(v, list) and all(check(x) for x in v)
+
+
+def _abs_path(v: Any) -> bool:
+    return isinstance(v, str) and v.startswith("/")
+
+
+def _sha256_hex(v: Any) -> bool:
+    return isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None
+
+
 def is_frame_count(v: Any) -> bool:
     """Frame counts the Wan VAE accepts: 4k+1 (1, 5, 9, …, 121)."""
     return _pos_int(v) and (int(v) - 1) % 4 == 0
@@ -115,6 +128,12 @@ PARAMS_SHAPE: dict[str, Check] = {
     "seed": _non_neg_int,
     "flow_shift": _nullable(_num),
     "acceleration": _one_of(ACCELERATION_MODES),
+    # Image-to-video: the API's fitted PNG at exactly width×height (a path, never bytes).
+    "image": _nullable(
+        _obj({"path": _abs_path, "sha256": _sha256_hex, "width": _pos_int, "height": _pos_int})
+    ),
+    # LoRA adapters for this job only, by the names loaded at start.
+    "loras": _array_of(_obj({"name": _non_empty, "scale": _num})),
 }
 
 # What produced a finished video: the step cache and compile mode in effect, the attention backend,
@@ -147,6 +166,7 @@ EVENT_SHAPES: dict[str, dict[str, Check]] = {
         "engine": _non_empty,
         "device": _non_empty,
         "load_s": _non_neg_num,
+        "loras": _array_of(_non_empty),
     },
     "progress": {"type": _str, "job_id": _non_empty, "step": _non_neg_int, "total": _pos_int},
     "done": {
@@ -197,6 +217,10 @@ def _parse_with(line: str, shapes: Mapping[str, Mapping[str, Check]]) -> dict[st
         raise ProtocolError(f"{kind}: {problem}")
     if kind == "progress" and value["step"] > value["total"]:
         raise ProtocolError("progress: step greater than total")
+    if kind == "generate":
+        params, image = value["params"], value["params"]["image"]
+        if image is not None and (image["width"], image["height"]) != (params["width"], params["height"]):
+            raise ProtocolError("generate: image size differs from width×height")
     return value
 
 
@@ -218,7 +242,7 @@ def encode(message: Mapping[str, Any]) -> str:
 # Event constructors: the only way the worker builds what it writes, so every line is valid.
 
 
-def ready(model: str, engine: str, device: str, load_s: float) -> dict[str, Any]:
+def ready(model: str, engine: str, device: str, load_s: float, loras: Sequence[str] = ()) -> dict[str, Any]:
     return {
         "type": "ready",
         "protocol": PROTOCOL_VERSION,
@@ -226,6 +250,7 @@ def ready(model: str, engine: str, device: str, load_s: float) -> dict[str, Any]
         "engine": engine,
         "device": device,
         "load_s": round(max(load_s, 0.0), 3),
+        "loras": list(loras),
     }
 
 

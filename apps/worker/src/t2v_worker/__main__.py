@@ -44,6 +44,7 @@ def main() -> int:
     from .engines.base import hub_offline
     from .errors import SETUP_HINT, WorkerError, is_permanent
     from .output import find_ffmpeg
+    from .parallel.group import start_group
     from .server import Emitter, Heartbeat, Server
 
     hub_offline()
@@ -60,10 +61,15 @@ def main() -> int:
     heartbeat.start()
 
     started = time.monotonic()
+    group = None
     try:
         ffmpeg = find_ffmpeg(config.ffmpeg)
         log.info("loading engine %s on %s (ffmpeg: %s)", config.engine, config.device, ffmpeg)
+        # T2V_PARALLEL: the other ranks start now and load alongside this one (rank 0).
+        group = start_group(config) if config.parallel.enabled else None
         engine.load()
+        if group is not None:
+            group.attach(engine)
         # Compiled blocks always warm up: the first user job must not pay for compiling.
         if config.warmup or config.compile == "blocks":
             warm_started = time.monotonic()
@@ -99,6 +105,8 @@ def main() -> int:
     reader.start()
     server.serve()
     heartbeat.stop()
+    if group is not None:
+        group.close()
     log.info("worker exiting")
     return 0
 

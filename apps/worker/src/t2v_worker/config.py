@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .parallel.spec import ParallelConfigError, ParallelSpec, group_devices, parse_parallel
+
 ENGINES = ("wan", "wan-tiny")
 DEVICES = ("cpu", "cuda")
 OFFLOAD_MODES = ("none", "model", "sequential")
@@ -69,6 +71,9 @@ class WorkerConfig:
     model_profile: str | None = None
     # (width, height, frames) the warm-up runs, so compiled blocks are ready for the preset sizes.
     warmup_shapes: tuple[tuple[int, int, int], ...] = ()
+    # T2V_PARALLEL: one job across a group of ranks (``parallel/``); the collective timeout.
+    parallel: ParallelSpec = ParallelSpec()
+    parallel_timeout_s: float = 300.0
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -122,6 +127,12 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
     model_path = env.get("T2V_MODEL_PATH", "").strip() or None
     if engine == "wan" and not model_path:
         raise ConfigError("T2V_MODEL_PATH is required when T2V_ENGINE=wan")
+    try:
+        parallel = parse_parallel(env.get("T2V_PARALLEL", ""))
+        device = _choice(env, "T2V_WORKER_DEVICE", DEVICES, "cpu")
+        group_devices(parallel, device, env.get("CUDA_VISIBLE_DEVICES"))
+    except ParallelConfigError as exc:
+        raise ConfigError(str(exc)) from None
     return WorkerConfig(
         engine=engine,
         model_path=model_path,
@@ -136,4 +147,6 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
         cache=parse_cache(env.get("T2V_CACHE", "")),
         model_profile=env.get("T2V_MODEL_PROFILE", "").strip() or None,
         warmup_shapes=parse_shapes(env.get("T2V_WARMUP_SHAPES", "")),
+        parallel=parallel,
+        parallel_timeout_s=_positive_float(env, "T2V_PARALLEL_TIMEOUT_S", 300.0),
     )

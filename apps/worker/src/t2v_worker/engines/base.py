@@ -76,6 +76,8 @@ class WanPipelineEngine(Engine):
     """diffusers' ``WanPipeline`` with a per-job scheduler (so ``flow_shift`` never leaks)."""
 
     max_sequence_length = 512
+    # "latent" on the ranks of a worker group other than rank 0: only rank 0 decodes (parallel/).
+    output_type = "np"
 
     def __init__(self, config: WorkerConfig) -> None:
         super().__init__(config)
@@ -195,7 +197,7 @@ class WanPipelineEngine(Engine):
                 num_inference_steps=total,
                 guidance_scale=params.guidance_scale,
                 generator=generator,
-                output_type="np",
+                output_type=self.output_type,
                 max_sequence_length=self.max_sequence_length,
                 callback_on_step_end=step_end,
             )

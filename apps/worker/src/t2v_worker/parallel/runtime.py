@@ -1,0 +1,318 @@
+"""Running one engine's jobs across a group of ranks.
+
+Every rank holds the whole pipeline and runs the same ``generate`` with the same parameters and
+seed, so text encoding, the scheduler and the latents agree on every rank. What differs is the
+transformer:
+
+- Ulysses (``ulysses:N``): diffusers' context parallelism, ``transformer.enable_parallelism``,
+  splits the video tokens of every pass across the N ranks of a Ulysses group;
+- CFG (``cfg``): ``CfgSplit`` wraps the transformer's forward. Of the two passes of a step,
+  the rank of the conditional half computes the first (prompt), the rank of the unconditional half
+  the second (negative prompt), at the same time; one all-gather on the CFG group then gives each
+  rank both results, and the pipeline combines them as it would on one device.
+
+After every step each rank calls ``step_control``: one all-reduce of rank 0's cancel flag, so all
+ranks stop at the same step. A collective that fails or times out (a rank died or hangs) is fatal
+to the group: see ``group.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import types
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from ..engines.base import Engine, StepCallback
+from ..errors import Cancelled, InvalidParams, ModelLoadFailed
+from ..params import GenerateParams
+from .spec import ParallelSpec
+
+log = logging.getLogger(__name__)
+
+# The VAE compresses 16× in space and the transformer patches 2×2: one token per 32×32 pixels.
+PIXELS_PER_TOKEN_SIDE = 32
+TEMPORAL_COMPRESSION = 4
+
+
+def video_tokens(params: GenerateParams) -> int:
+    """Sequence length of one transformer pass for this job."""
+    latent_frames = (params.num_frames - 1) // TEMPORAL_COMPRESSION + 1
+    return latent_frames * (params.height // PIXELS_PER_TOKEN_SIDE) * (params.width // PIXELS_PER_TOKEN_SIDE)
+
+
+class GroupBroken(RuntimeError):
+    """A collective of the group failed or timed out: a rank died or hangs. Fatal to the group."""
+
+
+def init_process_group(
+    rank: int, world: int, port: int, device: str, timeout_s: float, store: Any = None
+) -> None:
+    """Joins the group's process group. CPU tensors (control flags, size exchanges) go over gloo;
+    on CUDA the transformer's tensors go over NCCL."""
+    import torch
+    import torch.distributed as dist
+
+    if store is None:
+        store = dist.TCPStore("127.0.0.1", port, world, is_master=False, timeout=timedelta(seconds=timeout_s))
+    backend = "cpu:gloo,cuda:nccl" if device == "cuda" else "cpu:gloo"
+    kwargs: dict[str, Any] = {}
+    if device == "cuda":
+        torch.cuda.set_device(0)
+        kwargs["device_id"] = torch.device("cuda", 0)
+    dist.init_process_group(
+        backend, store=store, rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s), **kwargs
+    )
+
+
+class Mesh:
+    """The group's layout: rank = cfg_index × ulysses + ulysses_index."""
+
+    def __init__(self, spec: ParallelSpec, rank: int, device: str) -> None:
+        from torch.distributed.device_mesh import init_device_mesh
+
+        self.spec = spec
+        self.rank = rank
+        self.cfg_index = rank // spec.ulysses
+        self.ulysses_index = rank % spec.ulysses
+        device_type = "cuda" if device == "cuda" else "cpu"
+        # Built right after the process group, before loading: creating sub-groups is collective,
+        # and ranks that load at different speeds would otherwise wait on each other here.
+        self.mesh = init_device_mesh(
+            device_type, (2 if spec.cfg else 1, 1, spec.ulysses), mesh_dim_names=("cfg", "ring", "ulysses")
+        )
+        self.cfg_group = self.mesh["cfg"].get_group() if spec.cfg else None
+
+
+class CfgSplit:
+    """Wraps the transformer's forward so each CFG half computes one of a step's two passes."""
+
+    def __init__(self, transformer: Any, mesh: Mesh) -> None:
+        self._transformer = transformer
+        self._mesh = mesh
+        self._inner: Callable[..., Any] = transformer.forward
+        self._active = False
+        self._calls = 0
+        self._mine: Any = None
+        self._placeholder: Any = None
+        self.computed = 0
+        transformer.forward = self.forward
+
+    def begin_job(self, guidance_scale: float) -> None:
+        # diffusers' WanPipeline runs the unconditional pass only when guidance_scale > 1; without
+        # it the conditional half computes every pass and the other half waits out the job.
+        self._active = guidance_scale > 1.0
+        self._calls = 0
+        self._mine = None
+        self._placeholder = None
+        self.computed = 0
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        import torch
+        import torch.distributed as dist
+
+        half = self._mesh.cfg_index
+        if not self._active:
+            if half == 0:
+                self.computed += 1
+                return self._inner(*args, **kwargs)
+            return self._wrap(self._zeros(args, kwargs), kwargs)
+        first = self._calls % 2 == 0
+        self._calls += 1
+        if first:
+            # Pass 1 of the step (prompt). Half 1 computes nothing now: it returns a buffer that
+            # receives half 0's result in place at pass 2, before the pipeline reads it.
+            if half == 0:
+                self.computed += 1
+                self._mine = self._unwrap(self._inner(*args, **kwargs))
+                return self._wrap(self._mine, kwargs)
+            self._placeholder = self._zeros(args, kwargs)
+            return self._wrap(self._placeholder, kwargs)
+        # Pass 2 (negative prompt): half 1 computes it, then both halves swap results.
+        if half == 1:
+            self.computed += 1
+            self._mine = self._unwrap(self._inner(*args, **kwargs))
+        mine = self._mine.contiguous()
+        gathered = [torch.empty_like(mine) for _ in range(2)]
+        try:
+            dist.all_gather(gathered, mine, group=self._mesh.cfg_group)
+        except Exception as exc:  # noqa: BLE001 - a peer that died or hangs
+            raise GroupBroken(f"CFG exchange failed: {type(exc).__name__}: {exc}") from exc
+        cond, uncond = gathered
+        if half == 1:
+            self._placeholder.copy_(cond)
+        self._mine = None
+        self._placeholder = None
+        return self._wrap(uncond, kwargs)
+
+    def _zeros(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        import torch
+
+        hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+        shape = list(hidden.shape)
+        shape[1] = self._transformer.config.out_channels
+        return torch.zeros(shape, dtype=hidden.dtype, device=hidden.device)
+
+    @staticmethod
+    def _unwrap(output: Any) -> Any:
+        return output[0] if isinstance(output, tuple) else output.sample
+
+    @staticmethod
+    def _wrap(sample: Any, kwargs: dict[str, Any]) -> Any:
+        if kwargs.get("return_dict", True) is False:
+            return (sample,)
+        from diffusers.models.modeling_outputs import Transformer2DModelOutput
+
+        return Transformer2DModelOutput(sample=sample)
+
+
+def enable_ulysses(transformer: Any, mesh: Mesh, device: str) -> None:
+    """diffusers' Ulysses attention on the group's Ulysses dimension.
+
+    On CUDA (NCCL) "Ulysses anything" lets a token count that N does not divide run unpadded. gloo
+    cannot all-gather unequal shards, so on CPU the plain form runs and a job's token count must be
+    a multiple of N (``check_job``). On CPU diffusers cannot place the config by itself (it takes
+    ``rank % accelerator count``, and a CPU has no accelerator): the device is given here.
+    """
+    import torch
+    from diffusers import ContextParallelConfig
+    from diffusers.models._modeling_parallel import ParallelConfig
+
+    n = mesh.spec.ulysses
+    heads = int(transformer.config.num_attention_heads)
+    anything = device == "cuda"
+    if not anything and heads % n:
+        raise ModelLoadFailed(
+            f"T2V_PARALLEL={mesh.spec}: the transformer has {heads} attention heads, which "
+            f"ulysses:{n} cannot split evenly on CPU",
+            permanent=True,
+        )
+    cp = ContextParallelConfig(ulysses_degree=n, ulysses_anything=anything, mesh=mesh.mesh)
+    if device != "cuda":
+
+        def resolve(self: Any, config: Any) -> Any:
+            full = ParallelConfig(context_parallel_config=config)
+            full.setup(mesh.rank, mesh.spec.size, torch.device("cpu"), mesh=mesh.mesh)
+            self._parallel_config = full
+            return full
+
+        transformer._resolve_parallel_config = types.MethodType(resolve, transformer)
+    try:
+        transformer.enable_parallelism(config=cp)
+    except Exception as exc:  # noqa: BLE001 - e.g. an attention backend without context parallelism
+        raise ModelLoadFailed(
+            f"T2V_PARALLEL={mesh.spec}: {type(exc).__name__}: {exc}", permanent=True
+        ) from exc
+
+
+def pick_ulysses_attention(engine: Any) -> None:
+    """Ulysses needs an attention backend with context parallelism. A configured one that lacks it
+    is a load failure (from ``enable_parallelism``); an automatic pick is redone among those that
+    have it."""
+    from diffusers.models.attention_dispatch import AttentionBackendName, _AttentionBackendRegistry
+
+    from ..engines.accel import GPU_ATTENTION_ORDER, pick_attention_backend
+
+    accel = engine.accelerator
+    configured = engine.config.attention_backend
+    if (configured and configured != "auto") or not engine.device.startswith("cuda"):
+        return
+    if _AttentionBackendRegistry._is_context_parallel_available(AttentionBackendName(accel.attention)):
+        return
+    order = tuple(
+        name
+        for name in GPU_ATTENTION_ORDER
+        if _AttentionBackendRegistry._is_context_parallel_available(AttentionBackendName(name))
+    )
+    log.info("attention backend %s has no context parallelism; choosing among %s", accel.attention, order)
+    accel.attention = pick_attention_backend(engine.pipe.transformer, order)
+
+
+class GroupRuntime:
+    """Installed on a loaded engine of every rank: the parallel transformer and the step control."""
+
+    def __init__(self, engine: Engine, spec: ParallelSpec, mesh: Mesh, device: str) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.mesh = mesh
+        self.device = device
+        self.cfg: CfgSplit | None = None
+        self._inner_generate = engine.generate
+        self.dispatch: Callable[[GenerateParams], None] | None = None
+        transformer = engine.pipe.transformer  # type: ignore[attr-defined]
+        if spec.ulysses > 1:
+            pick_ulysses_attention(engine)
+            enable_ulysses(transformer, mesh, device)
+        if spec.cfg:
+            self.cfg = CfgSplit(transformer, mesh)
+        if mesh.rank != 0:
+            # Only rank 0 decodes and writes the video; the others stop at the latents.
+            engine.output_type = "latent"  # type: ignore[attr-defined]
+        # An instance attribute: the engine's own warm-up (self.generate) runs on the group too.
+        engine.generate = self.generate  # type: ignore[method-assign]
+
+    def check_job(self, params: GenerateParams) -> None:
+        n = self.spec.ulysses
+        if n > 1 and self.device != "cuda":
+            tokens = video_tokens(params)
+            if tokens % n:
+                raise InvalidParams(
+                    f"{params.width}x{params.height}, {params.num_frames} frames is {tokens} video tokens, "
+                    f"which T2V_PARALLEL={self.spec} cannot split evenly on CPU; choose a size whose "
+                    f"token count is a multiple of {n}"
+                )
+
+    def generate(self, params: GenerateParams, on_step: StepCallback) -> Any:
+        self.engine.validate(params)
+        self.check_job(params)
+        if self.dispatch is not None:
+            self.dispatch(params)
+        if self.cfg is not None:
+            self.cfg.begin_job(params.guidance_scale)
+
+        def step(index: int, total: int) -> None:
+            self.step_control(index, total, on_step)
+
+        result = self._inner_generate(params, step)
+        self._merge_pass_counts()
+        return result
+
+    def step_control(self, index: int, total: int, on_step: StepCallback) -> None:
+        """Runs rank 0's step callback (progress, cancel), then tells every rank whether to stop."""
+        import torch
+        import torch.distributed as dist
+
+        cancelled: Cancelled | None = None
+        try:
+            on_step(index, total)
+        except Cancelled as exc:
+            cancelled = exc
+        flag = torch.tensor([1 if cancelled is not None else 0], dtype=torch.int32)
+        try:
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        except Exception as exc:  # noqa: BLE001 - a peer that died or hangs
+            raise GroupBroken(f"step {index} control failed: {type(exc).__name__}: {exc}") from exc
+        if int(flag.item()):
+            if cancelled is not None:
+                raise cancelled
+            log.info("rank %d: the group cancels the job at step %d of %d", self.mesh.rank, index, total)
+            raise Cancelled(f"cancelled at step {index} of {total}")
+
+    def _merge_pass_counts(self) -> None:
+        """Rank 0 reports the passes of both CFG halves (the accelerator counts its own)."""
+        if self.cfg is None:
+            return
+        import torch
+        import torch.distributed as dist
+
+        counter = getattr(self.engine, "accelerator", None)
+        counter = getattr(counter, "_counter", None)
+        mine = counter.count if counter is not None else self.cfg.computed
+        total = torch.tensor([mine], dtype=torch.int64)
+        try:
+            dist.all_reduce(total, group=self.mesh.cfg_group)
+        except Exception as exc:  # noqa: BLE001
+            raise GroupBroken(f"pass count exchange failed: {type(exc).__name__}: {exc}") from exc
+        if counter is not None:
+            counter.count = int(total.item())

@@ -42,6 +42,19 @@ def video_tokens(params: GenerateParams) -> int:
     return latent_frames * (params.height // PIXELS_PER_TOKEN_SIDE) * (params.width // PIXELS_PER_TOKEN_SIDE)
 
 
+def check_tokens(spec: ParallelSpec, device: str, params: GenerateParams) -> None:
+    """On CPU (gloo) Ulysses needs a token count that the degree divides (see ``enable_ulysses``)."""
+    n = spec.ulysses
+    if n > 1 and device != "cuda":
+        tokens = video_tokens(params)
+        if tokens % n:
+            raise InvalidParams(
+                f"{params.width}x{params.height}, {params.num_frames} frames is {tokens} video tokens, "
+                f"which T2V_PARALLEL={spec} cannot split evenly on CPU; choose a size whose "
+                f"token count is a multiple of {n}"
+            )
+
+
 class GroupBroken(RuntimeError):
     """A collective of the group failed or timed out: a rank died or hangs. Fatal to the group."""
 
@@ -172,7 +185,7 @@ def enable_ulysses(transformer: Any, mesh: Mesh, device: str) -> None:
 
     On CUDA (NCCL) "Ulysses anything" lets a token count that N does not divide run unpadded. gloo
     cannot all-gather unequal shards, so on CPU the plain form runs and a job's token count must be
-    a multiple of N (``check_job``). On CPU diffusers cannot place the config by itself (it takes
+    a multiple of N (``check_tokens``). On CPU diffusers cannot place the config by itself (it takes
     ``rank % accelerator count``, and a CPU has no accelerator): the device is given here.
     """
     import torch
@@ -252,20 +265,9 @@ class GroupRuntime:
         # An instance attribute: the engine's own warm-up (self.generate) runs on the group too.
         engine.generate = self.generate  # type: ignore[method-assign]
 
-    def check_job(self, params: GenerateParams) -> None:
-        n = self.spec.ulysses
-        if n > 1 and self.device != "cuda":
-            tokens = video_tokens(params)
-            if tokens % n:
-                raise InvalidParams(
-                    f"{params.width}x{params.height}, {params.num_frames} frames is {tokens} video tokens, "
-                    f"which T2V_PARALLEL={self.spec} cannot split evenly on CPU; choose a size whose "
-                    f"token count is a multiple of {n}"
-                )
-
     def generate(self, params: GenerateParams, on_step: StepCallback) -> Any:
         self.engine.validate(params)
-        self.check_job(params)
+        check_tokens(self.spec, self.device, params)
         if self.dispatch is not None:
             self.dispatch(params)
         if self.cfg is not None:

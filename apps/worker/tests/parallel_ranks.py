@@ -1,0 +1,96 @@
+"""Runs one wan-tiny generation on a group of ranks in fresh processes and returns rank 0's frames.
+
+Used by test_parallel.py and the benchmark: the group is built exactly as a worker group builds
+it (process group over gloo on the loopback, mesh, ``GroupRuntime`` on a loaded engine), without
+the stdio protocol around it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+from typing import Any
+
+CPU_THREADS = 1
+
+
+def _rank_main(rank: int, spec_text: str, port: int, params: Any, results: Any) -> None:
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(CPU_THREADS)
+    from t2v_worker.config import load_config
+    from t2v_worker.engines import create_engine
+    from t2v_worker.parallel.runtime import GroupRuntime, Mesh, init_process_group
+
+    config = load_config({"T2V_ENGINE": "wan-tiny", "T2V_PARALLEL": spec_text})
+    world = config.parallel.size
+    store = None
+    if rank == 0:
+        store = dist.TCPStore("127.0.0.1", port, world, is_master=True, timeout=timedelta(seconds=60))
+    init_process_group(rank, world, port, "cpu", 60.0, store)
+    mesh = Mesh(config.parallel, rank, "cpu")
+    engine = create_engine(config)
+    engine.load()
+    GroupRuntime(engine, config.parallel, mesh, "cpu")
+    dist.barrier()
+    started = time.perf_counter()
+    frames = engine.generate(params, lambda _s, _t: None)
+    elapsed = time.perf_counter() - started
+    report = engine.run_report(params)
+    if rank == 0:
+        results.put((frames, elapsed, report))
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def group_frames(spec_text: str, params: Any, timeout_s: float = 240.0) -> tuple[Any, float, dict[str, Any]]:
+    """(frames of rank 0, seconds of its generate call, its run report)."""
+    import torch.multiprocessing as mp
+
+    from t2v_worker.config import load_config
+
+    world = load_config({"T2V_PARALLEL": spec_text}).parallel.size
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    port = free_port()
+    os.environ.setdefault("OMP_NUM_THREADS", str(CPU_THREADS))
+    procs = [ctx.Process(target=_rank_main, args=(r, spec_text, port, params, results)) for r in range(world)]
+    for p in procs:
+        p.start()
+    try:
+        frames, elapsed, report = results.get(timeout=timeout_s)
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    return frames, elapsed, report
+
+
+def single_frames(params: Any) -> tuple[Any, float, dict[str, Any]]:
+    """The same generation on one rank, in this process."""
+    import torch
+
+    from t2v_worker.config import load_config
+    from t2v_worker.engines import create_engine
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(CPU_THREADS)
+    try:
+        engine = create_engine(load_config({"T2V_ENGINE": "wan-tiny"}))
+        engine.load()
+        started = time.perf_counter()
+        frames = engine.generate(params, lambda _s, _t: None)
+        return frames, time.perf_counter() - started, engine.run_report(params)
+    finally:
+        torch.set_num_threads(previous)

@@ -29,6 +29,14 @@ const envSchema = z.object({
     .regex(/^(cpu|\d+(,\d+)*)$/, 'expected "cpu" or GPU indices such as "0,1"')
     .default('cpu'),
   T2V_CPU_WORKERS: int(1, 64).default(1),
+  T2V_PARALLEL: z
+    .string()
+    .trim()
+    .regex(
+      /^(off|cfg|ulysses:[2-8]|cfg\+ulysses:[2-8])$/,
+      'must be off, cfg, ulysses:<N in 2..8> or cfg+ulysses:<N in 2..8>',
+    )
+    .default('off'),
   T2V_QUEUE: z.enum(['embedded', 'redis']).default('embedded'),
   REDIS_URL: z
     .string()
@@ -122,8 +130,11 @@ export interface AppConfig {
   logLevel: Env['LOG_LEVEL'];
   engine: Env['T2V_ENGINE'];
   modelPath: string | undefined;
-  /** One entry per worker: `cpu` or a GPU index. */
+  /** One entry per worker: `cpu`, or the GPU indices of its group (`0` or, with T2V_PARALLEL, `0,1`). */
   devices: string[];
+  /** T2V_PARALLEL: how one job spreads over a worker group, and the group's size (devices). */
+  parallel: string;
+  groupSize: number;
   queue: Env['T2V_QUEUE'];
   /** Set when `queue` is `redis` (required then). */
   redisUrl: string | undefined;
@@ -229,10 +240,15 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   }
   const modelProfile = loadModelProfile(e);
   const dataDir = path.resolve(e.T2V_DATA_DIR);
+  const groupSize = parallelGroupSize(e.T2V_PARALLEL);
+  if (groupSize > 1 && e.T2V_ENGINE === 'synthetic')
+    throw new ConfigError(
+      `invalid configuration:\n  T2V_PARALLEL=${JSON.stringify(e.T2V_PARALLEL)}: applies to the wan and wan-tiny engines only`,
+    );
   const devices =
     e.T2V_DEVICES === 'cpu'
       ? Array.from({ length: e.T2V_CPU_WORKERS }, () => 'cpu')
-      : e.T2V_DEVICES.split(',');
+      : groupDevices(e.T2V_DEVICES.split(','), groupSize, e.T2V_PARALLEL);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -240,6 +256,8 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     engine: e.T2V_ENGINE,
     modelPath: e.T2V_MODEL_PATH,
     devices,
+    parallel: e.T2V_PARALLEL,
+    groupSize,
     queue: e.T2V_QUEUE,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.T2V_REDIS_PREFIX,
@@ -294,6 +312,28 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       ),
     ),
   };
+}
+
+/** Devices one job runs on: 2 for `cfg`, N for `ulysses:N`, 2N for `cfg+ulysses:N`. */
+export function parallelGroupSize(parallel: string): number {
+  if (parallel === 'off') return 1;
+  const ulysses = /ulysses:(\d+)/.exec(parallel);
+  return (parallel.startsWith('cfg') ? 2 : 1) * (ulysses ? Number(ulysses[1]) : 1);
+}
+
+/**
+ * GPU indices → one entry per worker group, in order: `0,1,2,3` with groups of 2 is `0,1` and
+ * `2,3`. A list that does not split into whole groups is a boot error.
+ */
+export function groupDevices(gpus: string[], groupSize: number, parallel: string): string[] {
+  if (gpus.length % groupSize !== 0)
+    throw new ConfigError(
+      `invalid configuration:\n  T2V_DEVICES=${JSON.stringify(gpus.join(','))}: ${gpus.length} GPU(s) do not ` +
+        `form whole groups of ${groupSize} for T2V_PARALLEL=${JSON.stringify(parallel)}; list a multiple of ${groupSize}`,
+    );
+  const groups: string[] = [];
+  for (let i = 0; i < gpus.length; i += groupSize) groups.push(gpus.slice(i, i + groupSize).join(','));
+  return groups;
 }
 
 const ALIAS = /^[A-Za-z0-9][\w.:-]{0,63}$/;

@@ -36,6 +36,7 @@ function syntheticEngineCommand(): string[] {
  * the API never imports them.
  */
 export function engineLaunch(config: AppConfig, device: string, ffmpeg: string): EngineLaunch {
+  // `device`: `cpu`, or the GPU indices of one worker (a group of them with T2V_PARALLEL).
   const env: Record<string, string> = {
     ...config.childEnv,
     T2V_ENGINE: config.engine,
@@ -63,6 +64,8 @@ export function engineLaunch(config: AppConfig, device: string, ffmpeg: string):
   if (config.modelPath) env['T2V_MODEL_PATH'] = path.resolve(config.modelPath);
   env['T2V_COMPILE'] = config.compile;
   env['T2V_CACHE'] = config.cache;
+  // A group's rank 0 starts the other ranks, one per device of `device` (see T2V_PARALLEL).
+  env['T2V_PARALLEL'] = config.parallel;
   // The profile the API validated and serves in /v1/models is the one the worker loads.
   if (config.modelProfile) env['T2V_MODEL_PROFILE'] = config.modelProfile.path;
   if (config.attentionBackend) env['T2V_ATTENTION_BACKEND'] = config.attentionBackend;

@@ -7,7 +7,8 @@ import { engineLaunch, resolveFfmpeg } from './engine-command';
 import { WorkerSupervisor, type WorkerState } from './worker-supervisor';
 
 /**
- * One supervised worker per device slot. Hands out free READY workers; knows nothing of queues.
+ * One supervised worker per device slot (a slot is a group of GPUs with T2V_PARALLEL; the worker
+ * is its rank 0 and starts the other ranks itself). Hands out free READY workers; knows nothing of queues.
  * Emits `available` whenever a worker becomes READY, `state` on every transition.
  */
 @Injectable()
@@ -28,7 +29,8 @@ export class WorkerPoolService extends EventEmitter implements OnApplicationShut
     this.config.devices.forEach((device, i) => {
       const launch = engineLaunch(this.config, device, ffmpeg);
       const worker = new WorkerSupervisor({
-        id: device === 'cpu' ? `cpu-${i}` : `gpu-${device}`,
+        // A worker group (T2V_PARALLEL) is one worker on several GPUs: `gpu-0+1`, `cuda:0,1`.
+        id: device === 'cpu' ? `cpu-${i}` : `gpu-${device.replace(/,/g, '+')}`,
         device: device === 'cpu' ? 'cpu' : `cuda:${device}`,
         command: launch.command,
         env: launch.env,

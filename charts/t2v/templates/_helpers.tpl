@@ -92,6 +92,15 @@ cpu
 {{- end -}}
 {{- end -}}
 
+{{/* GPUs one job runs on (T2V_PARALLEL): 2 for cfg, N for ulysses:N, 2N for cfg+ulysses:N. */}}
+{{- define "t2v.groupSize" -}}
+{{- $p := toString .Values.config.parallel -}}
+{{- $n := 1 -}}
+{{- if contains "ulysses:" $p }}{{ $n = int (last (splitList ":" $p)) }}{{ end -}}
+{{- if hasPrefix "cfg" $p }}{{ $n = mul $n 2 }}{{ end -}}
+{{- $n -}}
+{{- end -}}
+
 {{- define "t2v.claimName" -}}
 {{- default (include "t2v.fullname" .) .Values.persistence.existingClaim -}}
 {{- end -}}
@@ -159,6 +168,14 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- end -}}
 {{- if and $v.keda.enabled (gt (int $v.keda.minReplicas) (int $v.keda.maxReplicas)) -}}
 {{- $m = append $m "keda.minReplicas must not exceed keda.maxReplicas" -}}
+{{- end -}}
+{{- $group := int (include "t2v.groupSize" .) -}}
+{{- if gt $group 1 -}}
+{{- if eq $v.config.engine "synthetic" -}}
+{{- $m = append $m (printf "config.parallel=%s: applies to the wan and wan-tiny engines only" $v.config.parallel) -}}
+{{- else if and $v.gpu.enabled (ne (mod (int $v.gpu.count) $group) 0) -}}
+{{- $m = append $m (printf "gpu.count=%d: config.parallel=%s runs each job on %d GPUs; set gpu.count to a multiple of %d (%d for one worker group per pod)" (int $v.gpu.count) $v.config.parallel $group $group $group) -}}
+{{- end -}}
 {{- end -}}
 {{- if gt $maxReplicas 1 -}}
 {{- if not $redis -}}

@@ -63,6 +63,21 @@ if (
   throw new Error(`wan-tiny pass counts are not what the options promise: ${JSON.stringify(accel)}`);
 }
 
+console.error('[bench] wan-tiny: 2 gloo ranks vs 1 (cfg, ulysses:2)');
+const parallelRun = spawnSync(
+  python,
+  [path.join(ROOT, 'apps/worker/scripts/parallel_bench.py'), '--jobs', short ? '1' : '5'],
+  { encoding: 'utf8', timeout: 15 * 60_000 },
+);
+if (parallelRun.status !== 0) throw new Error(`parallel_bench.py failed: ${parallelRun.stderr}`);
+const parallel = JSON.parse(parallelRun.stdout);
+console.error(JSON.stringify(parallel));
+for (const spec of ['cfg', 'ulysses:2']) {
+  // Same tolerance as apps/worker/tests/test_parallel.py: 40× below one 8-bit video level.
+  if (!(parallel[spec].max_abs_diff <= 1e-4) || parallel[spec].passes !== accel.cache_off.planned_passes)
+    throw new Error(`${spec} on 2 ranks does not reproduce one rank: ${JSON.stringify(parallel[spec])}`);
+}
+
 if (short) {
   for (const [name, v] of Object.entries({
     create: http.t2v.create.errors,
@@ -70,7 +85,7 @@ if (short) {
   })) {
     if (v !== 0) throw new Error(`${name} had ${v} errors`);
   }
-  console.log('bench smoke: 4 benchmarks ran, 0 errors');
+  console.log('bench smoke: 5 benchmarks ran, 0 errors');
   process.exit(0);
 }
 
@@ -159,8 +174,23 @@ and dominates (see the GPU section).
 
 Cached / uncached: **${accel.cache_speedup}×** speed; guidance 1 / guidance 5: **${accel.guidance_1_speedup}×**.
 
+## wan-tiny: one job on 2 gloo ranks vs 1 rank
+
+Correctness and overhead, not speed (\`apps/worker/scripts/parallel_bench.py\`, \`T2V_PARALLEL\`).
+Job: ${parallel.job}; ${parallel.jobs} warm jobs each after one not counted, one CPU thread per
+rank, gloo on the loopback. The frame difference is rank 0's frames against the one-rank frames
+(float32 in [0, 1]; one 8-bit video level is 3.9e-3). On CPU the group machinery (a control
+all-reduce per step, the CFG exchange, the Ulysses all-to-all, processes sharing 2 cores) is what
+the ratio shows; on GPUs a pass of the full-size model dominates and the split divides it.
+
+| configuration | median s per job | / 1 rank | max abs frame difference | passes |
+|---|---|---|---|---|
+| 1 rank | ${parallel.one_rank.median_s} | 1 | — | ${accel.cache_off.planned_passes} |
+| \`cfg\`, 2 ranks | ${parallel.cfg.median_s} | **${parallel.cfg.overhead}×** | ${parallel.cfg.max_abs_diff} | ${parallel.cfg.passes} |
+| \`ulysses:2\`, 2 ranks | ${parallel['ulysses:2'].median_s} | **${parallel['ulysses:2'].overhead}×** | ${parallel['ulysses:2'].max_abs_diff} | ${parallel['ulysses:2'].passes} |
+
 ${gpuSection}`;
 fs.writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), doc);
 console.log(
-  `wrote docs/benchmarks.md (create ${http.ratio.create}×, retrieve ${http.ratio.retrieve}×, cache ${seed.speedup}×, warm ${latency.speedup}×, step cache ${accel.cache_speedup}×)`,
+  `wrote docs/benchmarks.md (create ${http.ratio.create}×, retrieve ${http.ratio.retrieve}×, cache ${seed.speedup}×, warm ${latency.speedup}×, step cache ${accel.cache_speedup}×, cfg on 2 ranks ${parallel.cfg.overhead}×)`,
 );

@@ -8,6 +8,7 @@ the stdio protocol around it.
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 CPU_THREADS = 1
 
 
-def _rank_main(rank: int, spec_text: str, port: int, params: Any, results: Any) -> None:
+def _rank_main(rank: int, spec_text: str, port: int, params: Any, results: Any, repeats: int) -> None:
     import torch
     import torch.distributed as dist
 
@@ -34,11 +35,14 @@ def _rank_main(rank: int, spec_text: str, port: int, params: Any, results: Any) 
     engine = create_engine(config)
     engine.load()
     GroupRuntime(engine, config.parallel, mesh, "cpu")
-    dist.barrier()
-    started = time.perf_counter()
-    frames = engine.generate(params, lambda _s, _t: None)
-    elapsed = time.perf_counter() - started
+    times = []
+    for _ in range(repeats):
+        dist.barrier()
+        started = time.perf_counter()
+        frames = engine.generate(params, lambda _s, _t: None)
+        times.append(time.perf_counter() - started)
     report = engine.run_report(params)
+    elapsed = statistics.median(times[1:] if len(times) > 1 else times)
     if rank == 0:
         results.put((frames, elapsed, report))
     dist.barrier()
@@ -53,8 +57,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def group_frames(spec_text: str, params: Any, timeout_s: float = 240.0) -> tuple[Any, float, dict[str, Any]]:
-    """(frames of rank 0, seconds of its generate call, its run report)."""
+def group_frames(
+    spec_text: str, params: Any, timeout_s: float = 240.0, repeats: int = 1
+) -> tuple[Any, float, dict[str, Any]]:
+    """(frames of rank 0, seconds of its generate call, its run report). With ``repeats`` > 1 the
+    job runs that many times and the seconds are the median without the first (warm) run."""
     import torch.multiprocessing as mp
 
     from t2v_worker.config import load_config
@@ -64,7 +71,7 @@ def group_frames(spec_text: str, params: Any, timeout_s: float = 240.0) -> tuple
     results = ctx.Queue()
     port = free_port()
     os.environ.setdefault("OMP_NUM_THREADS", str(CPU_THREADS))
-    procs = [ctx.Process(target=_rank_main, args=(r, spec_text, port, params, results)) for r in range(world)]
+    procs = [ctx.Process(target=_rank_main, args=(r, spec_text, port, params, results, repeats)) for r in range(world)]
     for p in procs:
         p.start()
     try:
@@ -77,8 +84,8 @@ def group_frames(spec_text: str, params: Any, timeout_s: float = 240.0) -> tuple
     return frames, elapsed, report
 
 
-def single_frames(params: Any) -> tuple[Any, float, dict[str, Any]]:
-    """The same generation on one rank, in this process."""
+def single_frames(params: Any, repeats: int = 1) -> tuple[Any, float, dict[str, Any]]:
+    """The same generation on one rank, in this process (same thread count as each rank)."""
     import torch
 
     from t2v_worker.config import load_config
@@ -89,8 +96,12 @@ def single_frames(params: Any) -> tuple[Any, float, dict[str, Any]]:
     try:
         engine = create_engine(load_config({"T2V_ENGINE": "wan-tiny"}))
         engine.load()
-        started = time.perf_counter()
-        frames = engine.generate(params, lambda _s, _t: None)
-        return frames, time.perf_counter() - started, engine.run_report(params)
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            frames = engine.generate(params, lambda _s, _t: None)
+            times.append(time.perf_counter() - started)
+        elapsed = statistics.median(times[1:] if len(times) > 1 else times)
+        return frames, elapsed, engine.run_report(params)
     finally:
         torch.set_num_threads(previous)

@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -401,6 +402,8 @@ def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             result = body()
+        except ParallelSkipped as exc:
+            return {"case": name, "skipped": str(exc)}
         except Exception as exc:  # noqa: BLE001 - an unavailable backend is a result, not a failure
             return {"case": name, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
         result = {"case": name, **result, "wall_s": round(time.perf_counter() - started, 2)}
@@ -552,6 +555,16 @@ def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
             case(f"end to end: {long} steps, CFG", lambda: end_to_end(long, True), long * step_guess + 30)
         )
 
+        if args.parallel != "off":
+            # Last: it starts processes of its own, and the budget decides whether it fits.
+            cases.append(
+                case(
+                    f"{args.parallel} across {'GPUs' if on_cuda else 'gloo ranks'}",
+                    lambda: parallel_case(args, transformer, timed_steps, latents0, cond, uncond, baseline),
+                    90 + (args.steps + args.warmup) * step_guess,
+                )
+            )
+
     return {
         "model": "Wan2.2-TI2V-5B (random weights)" if not args.tiny else "wan-tiny (random weights)",
         "device": device_name,
@@ -569,6 +582,148 @@ def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
         "fastest_backend": best[0],
         "cases": cases,
     }
+
+
+def parallel_case(
+    args: argparse.Namespace,
+    transformer: Any,
+    timed_steps: Any,
+    latents0: Any,
+    cond: Any,
+    uncond: Any,
+    baseline: dict[str, Any],
+) -> dict[str, Any]:
+    """One CFG denoising loop on a worker group (``T2V_PARALLEL``), the worker's own code.
+
+    Each rank builds the same random transformer (same seed), joins the group as a worker group
+    does (``t2v_worker.parallel.runtime``) and runs ``--steps`` CFG steps after ``--warmup``; rank 0
+    times them. On CUDA it needs as many GPUs as the group has ranks and is skipped otherwise; with
+    ``--tiny`` on a CPU it runs over gloo (the CI smoke run). The final latents are compared with
+    this process's own run of the same steps.
+    """
+    import torch
+
+    from t2v_worker.parallel.spec import parse_parallel
+
+    spec = parse_parallel(args.parallel)
+    on_cuda = args.device.startswith("cuda")
+    if on_cuda and torch.cuda.device_count() < spec.size:
+        raise ParallelSkipped(f"needs {spec.size} GPUs, {torch.cuda.device_count()} visible")
+    transformer.set_attention_backend("native")
+    _, reference = timed_steps(args.steps, args.warmup, True)
+    reference = reference.float().cpu()
+    ctx = torch.multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    store = torch.distributed.TCPStore("127.0.0.1", 0, spec.size, is_master=True, wait_for_workers=False)
+    payload = {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, type(None)))}
+    tensors = tuple(t.float().cpu().numpy() for t in (latents0, cond, uncond))
+    procs = []
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        for rank in range(spec.size):
+            if on_cuda:
+                from t2v_worker.parallel.group import rank_devices
+
+                visible = saved or ",".join(str(i) for i in range(torch.cuda.device_count()))
+                os.environ["CUDA_VISIBLE_DEVICES"] = (
+                    rank_devices(",".join(visible.split(",")[: spec.size]), rank) or ""
+                )
+            proc = ctx.Process(target=_parallel_rank, args=(rank, store.port, payload, tensors, results))
+            proc.start()
+            procs.append(proc)
+    finally:
+        if saved is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = saved
+    try:
+        outcome = results.get(timeout=600)
+    finally:
+        for proc in procs:
+            proc.join(timeout=60)
+            if proc.is_alive():
+                proc.kill()
+    if "error" in outcome:
+        raise RuntimeError(outcome["error"])
+    times, final = outcome["times"], torch.from_numpy(outcome["latents"])
+    sec = statistics.median(times)
+    base = baseline.get("sec_per_step")
+    return {
+        "parallel": str(spec),
+        "ranks": spec.size,
+        "backend": "native",
+        "sec_per_step": round(sec, 4),
+        "sec_per_step_all": [round(v, 4) for v in times],
+        "speedup_vs_baseline": None if not base else round(base / sec, 2),
+        "max_abs_diff_vs_one_device": float((final - reference).abs().max()),
+        "latent_abs_max": float(reference.abs().max()),
+    }
+
+
+class ParallelSkipped(Exception):
+    """Not enough devices for the group: reported as a skipped case."""
+
+
+def _parallel_rank(
+    rank: int, port: int, payload: dict[str, Any], tensors: tuple[Any, ...], results: Any
+) -> None:
+    """One rank of ``parallel_case`` (a spawned process)."""
+    import torch
+
+    if str(WORKER_SRC) not in sys.path:
+        sys.path.insert(0, str(WORKER_SRC))
+    from t2v_worker.parallel.runtime import CfgSplit, Mesh, enable_ulysses, init_process_group
+    from t2v_worker.parallel.spec import parse_parallel
+
+    args = argparse.Namespace(**payload)
+    spec = parse_parallel(args.parallel)
+    worker_device = "cuda" if args.device.startswith("cuda") else "cpu"
+    try:
+        init_process_group(rank, spec.size, port, worker_device, 300.0)
+        mesh = Mesh(spec, rank, worker_device)
+        device = "cuda:0" if worker_device == "cuda" else "cpu"
+        args.device = device
+        args.compile = False
+        args.attention_backend = "native"
+        args.skip_vae = True
+        transformer, _, _, _ = build_models(args, torch)
+        if spec.ulysses > 1:
+            enable_ulysses(transformer, mesh, worker_device)
+        if spec.cfg:
+            split = CfgSplit(transformer, mesh)
+            split.begin_job(args.guidance_scale)
+        dtype = getattr(torch, args.dtype)
+        latents0, cond, uncond = (torch.from_numpy(t).to(device) for t in tensors)
+        cond, uncond = cond.to(dtype), uncond.to(dtype)
+        tokens = latents0.shape[2] * (latents0.shape[3] // 2) * (latents0.shape[4] // 2)
+        scheduler = _scheduler(args.steps + args.warmup, device)
+        x = latents0.clone()
+        times: list[float] = []
+        with torch.inference_mode():
+            for i, t in enumerate(scheduler.timesteps):
+                torch.distributed.barrier()
+                _sync(torch, device)
+                started = time.perf_counter()
+                timestep = torch.full((1, tokens), float(t), device=device)
+                model_in = x.to(dtype)
+                noise = transformer(
+                    hidden_states=model_in, timestep=timestep, encoder_hidden_states=cond, return_dict=False
+                )[0]
+                noise_u = transformer(
+                    hidden_states=model_in, timestep=timestep, encoder_hidden_states=uncond, return_dict=False
+                )[0]
+                noise = noise_u + args.guidance_scale * (noise - noise_u)
+                x = scheduler.step(noise, t, x, return_dict=False)[0]
+                _sync(torch, device)
+                if i >= args.warmup:
+                    times.append(time.perf_counter() - started)
+        if rank == 0:
+            # A numpy copy: a shared torch tensor would vanish with this process.
+            results.put({"times": times, "latents": x.float().cpu().numpy()})
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    except Exception as exc:  # noqa: BLE001 - reported by rank 0's parent as the case's error
+        results.put({"error": f"rank {rank}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"})
 
 
 def _scheduler(steps: int, device: str) -> Any:
@@ -626,6 +781,11 @@ def matrix_markdown(result: dict[str, Any], command: str) -> str:
             sec = c["sec_per_step_computed"]
             notes.append(
                 f"skipped step {c['sec_per_step_skipped']} s = {c['skipped_over_computed']}× a computed one"
+            )
+        if "speedup_vs_baseline" in c:
+            notes.append(
+                f"{c['ranks']} ranks (`T2V_PARALLEL={c['parallel']}`); final latents differ from one "
+                f"device's by ≤ {c['max_abs_diff_vs_one_device']:.3g} (max |latent| {c['latent_abs_max']:.3g})"
             )
         if "total_s" in c:
             notes.append(
@@ -698,6 +858,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--budget-s", type=float, default=450.0, help="matrix: skip cases that would end after this"
     )
     p.add_argument("--skip-compile", action="store_true", help="matrix: leave out compiled blocks")
+    p.add_argument(
+        "--parallel",
+        default="cfg",
+        help="matrix: T2V_PARALLEL form of the last case (off to leave it out); skipped with too few GPUs",
+    )
     p.add_argument("--e2e-steps", type=int, default=50, help="matrix: steps of the long end-to-end run")
     p.add_argument("--write-docs", default=None, help="matrix: replace the GPU section of this markdown file")
     args = p.parse_args(argv)

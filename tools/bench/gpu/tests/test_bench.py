@@ -144,6 +144,11 @@ def test_tiny_matrix_writes_json_and_the_docs_section(tmp_path: Path) -> None:
     assert fbc["sec_per_step_computed"] > 0 and fbc["sec_per_step_skipped"] > 0
     assert cases["end to end: 3 steps, no CFG"]["steps"] == 3
     assert cases["end to end: 4 steps, CFG"]["vae_decode_s"] > 0
+    # The parallel case runs the worker's group code on 2 gloo ranks and matches one device.
+    group = cases["cfg across gloo ranks"]
+    assert group["ranks"] == 2 and group["sec_per_step"] > 0
+    assert group["max_abs_diff_vs_one_device"] <= 1e-4 * max(1.0, group["latent_abs_max"])
     text = doc.read_text()
     assert text.startswith("# B\n\nbefore\n") and text.endswith("after\n") and "stale figures" not in text
     assert "| eager, native SDPA (baseline) |" in text and "s end to end**" in text
+    assert "2 ranks (`T2V_PARALLEL=cfg`)" in text

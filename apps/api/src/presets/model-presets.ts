@@ -44,6 +44,8 @@ export interface ModelDescriptor {
     cache: string;
     /** Configured attention backend; null: picked by the worker (logged at load). */
     attention: string | null;
+    /** T2V_PARALLEL: how one job spreads over a worker group's GPUs. */
+    parallel: string;
   };
   /** Path of the model profile in effect, or null. */
   profile: string | null;
@@ -53,7 +55,13 @@ type ModelConfig = Pick<AppConfig, 'engine' | 'maxPromptLength'> &
   Partial<
     Pick<
       AppConfig,
-      'compile' | 'cache' | 'attentionBackend' | 'modelProfile' | 'maxPixelFrames' | 'modelAliases'
+      | 'compile'
+      | 'cache'
+      | 'attentionBackend'
+      | 'modelProfile'
+      | 'maxPixelFrames'
+      | 'modelAliases'
+      | 'parallel'
     >
   >;
 
@@ -71,8 +79,9 @@ export function modelFor(config: ModelConfig): ModelDescriptor {
           compile: config.compile ?? 'off',
           cache: config.cache ?? 'off',
           attention: config.attentionBackend ?? null,
+          parallel: config.parallel ?? 'off',
         }
-      : { compile: 'off', cache: 'off', attention: null },
+      : { compile: 'off', cache: 'off', attention: null, parallel: 'off' },
     profile: config.modelProfile?.path ?? null,
   };
   if (!profile) return model;

@@ -46,6 +46,11 @@ export const modelObjectSchema = z
           .string()
           .nullable()
           .describe('Configured attention backend; null: picked by the worker.'),
+        parallel: z
+          .string()
+          .describe(
+            'T2V_PARALLEL: off, cfg, ulysses:<N> or cfg+ulysses:<N>; one job runs on 1, 2, N or 2N GPUs.',
+          ),
       })
       .describe('How this deployment runs the model; a request opts out with "acceleration": "none".'),
     profile: z.string().nullable().describe('Model profile file in effect (defaults and ranges), or null.'),

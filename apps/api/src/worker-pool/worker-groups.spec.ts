@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from '../config/config.schema';
+import { modelFor } from '../presets/model-presets';
 import { engineLaunch } from './engine-command';
 import { WorkerPoolService } from './worker-pool.service';
 
@@ -44,6 +45,12 @@ describe('worker groups (T2V_PARALLEL)', () => {
     expect(
       loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_DEVICES: '0,1', T2V_PARALLEL: 'ulysses:2' }).devices,
     ).toEqual(['0,1']);
+  });
+
+  it('shows the group layout in GET /v1/models (acceleration.parallel)', () => {
+    const config = loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_DEVICES: '0,1', T2V_PARALLEL: 'ulysses:2' });
+    expect(modelFor(config).acceleration.parallel).toBe('ulysses:2');
+    expect(modelFor(loadConfig({ T2V_ENGINE: 'wan-tiny' })).acceleration.parallel).toBe('off');
   });
 
   it('keeps one worker per device without T2V_PARALLEL, and CPU workers as CPU groups', () => {

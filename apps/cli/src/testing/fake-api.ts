@@ -30,7 +30,7 @@ export const FAKE_MODEL = {
     { default_size: '320x192', fps: 24, seconds: 1, num_inference_steps: 8, guidance_scale: 5 },
     SPEC,
   ),
-  acceleration: { compile: 'off', cache: 'off', attention: null },
+  acceleration: { compile: 'off', cache: 'off', attention: null, parallel: 'off' },
   profile: null,
 };
 assertSpecKeys(SPEC, 'Model', FAKE_MODEL);

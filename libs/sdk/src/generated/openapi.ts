@@ -537,6 +537,8 @@ export interface components {
         cache: string;
         /** @description Configured attention backend; null: picked by the worker. */
         attention: string | null;
+        /** @description T2V_PARALLEL: off, cfg, ulysses:<N> or cfg+ulysses:<N>; one job runs on 1, 2, N or 2N GPUs. */
+        parallel: string;
       };
       /** @description Model profile file in effect (defaults and ranges), or null. */
       profile: string | null;
@@ -601,6 +603,8 @@ export interface components {
           cache: string;
           /** @description Configured attention backend; null: picked by the worker. */
           attention: string | null;
+          /** @description T2V_PARALLEL: off, cfg, ulysses:<N> or cfg+ulysses:<N>; one job runs on 1, 2, N or 2N GPUs. */
+          parallel: string;
         };
         /** @description Model profile file in effect (defaults and ranges), or null. */
         profile: string | null;

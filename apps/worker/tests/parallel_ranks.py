@@ -71,7 +71,10 @@ def group_frames(
     results = ctx.Queue()
     port = free_port()
     os.environ.setdefault("OMP_NUM_THREADS", str(CPU_THREADS))
-    procs = [ctx.Process(target=_rank_main, args=(r, spec_text, port, params, results, repeats)) for r in range(world)]
+    procs = [
+        ctx.Process(target=_rank_main, args=(r, spec_text, port, params, results, repeats))
+        for r in range(world)
+    ]
     for p in procs:
         p.start()
     try:

@@ -18,6 +18,7 @@ which shows up as differences of order 0.1.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -142,6 +143,7 @@ def test_a_group_makes_the_frames_of_one_rank(spec: str, reference: Any) -> None
 
 
 def test_cfg_group_without_guidance_runs_one_pass_per_step() -> None:
+    # guidance 1: no unconditional pass; the conditional half computes every pass alone.
     one, _, _ = single_frames(params(guidance_scale=1.0))
     many, _, report = group_frames("cfg", params(guidance_scale=1.0))
     assert float(np.abs(many - one).max()) <= TOLERANCE
@@ -251,6 +253,7 @@ def run_until_step(worker: WorkerProcess, request: dict[str, Any], step: int) ->
 
 
 def assert_group_died(worker: WorkerProcess, reason: str, within_s: float) -> None:
+    """``reason``: a regular expression the log must match."""
     started = time.monotonic()
     code = worker.proc.wait(timeout=within_s)
     assert code == 1, code
@@ -259,49 +262,56 @@ def assert_group_died(worker: WorkerProcess, reason: str, within_s: float) -> No
         event = worker.events.get()
         assert event["type"] == "progress", event
     log = "".join(worker.stderr_lines)
-    assert "worker group broken" in log and reason in log, log[-3000:]
+    assert "worker group broken" in log and re.search(reason, log), log[-3000:]
     print(f"group exited {time.monotonic() - started:.1f}s after the fault")
 
 
-def test_a_rank_killed_mid_job_takes_the_group_down_and_a_restart_serves_the_job(tmp_path: Path) -> None:
+def test_a_rank_killed_or_hung_takes_the_group_down_and_a_restart_serves_the_job(tmp_path: Path) -> None:
+    env = {"T2V_PARALLEL": "ulysses:2", "T2V_PARALLEL_TIMEOUT_S": "5"}
     request = generate_request("g-crash", tmp_path, width=64, height=64, num_frames=5, num_inference_steps=30)
-    worker = start({"T2V_PARALLEL": "ulysses:2"})
+    worker = start(env)
     try:
         (rank1,) = other_ranks(worker)
         run_until_step(worker, request, 2)
         os.kill(rank1, signal.SIGKILL)
-        assert_group_died(worker, "rank 1", within_s=30)
+        # The watchdog sees the exit, or a collective sees the closed connection first.
+        assert_group_died(
+            worker, r"rank 1 exited with status -9|Connection (reset|closed) by peer", within_s=30
+        )
     finally:
         worker.proc.kill()
-    restarted = start({"T2V_PARALLEL": "ulysses:2"})
+    # What the supervisor does next: a new group, the same job.
+    restarted = start(env)
+    stopped: list[int] = []
     try:
         restarted.send(request)
         _, done = restarted.until_terminal("g-crash", timeout=180)
         assert done["type"] == "done", done
         assert Path(done["path"]).stat().st_size > 0
-    finally:
-        assert restarted.close() == 0
-
-
-def test_a_rank_that_hangs_takes_the_group_down_after_the_timeout(tmp_path: Path) -> None:
-    request = generate_request("g-hang", tmp_path, width=64, height=64, num_frames=5, num_inference_steps=30)
-    worker = start({"T2V_PARALLEL": "cfg", "T2V_PARALLEL_TIMEOUT_S": "5"})
-    stopped: list[int] = []
-    try:
-        (rank1,) = other_ranks(worker)
-        run_until_step(worker, request, 2)
+        # A rank that hangs (stopped) mid-job: the next collective times out after 5 s.
+        (rank1,) = other_ranks(restarted)
+        hang = generate_request("g-hang", tmp_path, width=64, height=64, num_frames=5, num_inference_steps=30)
+        run_until_step(restarted, hang, 2)
         os.kill(rank1, signal.SIGSTOP)
         stopped.append(rank1)
-        assert_group_died(worker, "failed", within_s=40)
-        # The stopped rank was killed with the group.
+        assert_group_died(restarted, r"[Tt]imed out|timeout", within_s=40)
+        # The stopped rank was killed with the group (a zombie until its parent is reaped).
         deadline = time.monotonic() + 5
-        while os.path.exists(f"/proc/{rank1}") and time.monotonic() < deadline:
+        while _alive(rank1) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not os.path.exists(f"/proc/{rank1}") or open(f"/proc/{rank1}/stat").read().split()[2] == "Z"
+        assert not _alive(rank1)
     finally:
-        worker.proc.kill()
+        restarted.proc.kill()
         for pid in stopped:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

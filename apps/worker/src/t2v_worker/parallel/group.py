@@ -26,7 +26,7 @@ from ..config import WorkerConfig
 from ..engines.base import Engine, StepCallback
 from ..errors import Cancelled, InvalidParams, ModelLoadFailed
 from ..params import GenerateParams
-from .runtime import GroupRuntime, Mesh, init_process_group
+from .runtime import SETUP_TIMEOUT_S, GroupRuntime, Mesh, init_process_group
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class WorkerGroup:
     def start(self) -> None:
         import torch.distributed as dist
 
-        timeout = timedelta(seconds=self.config.parallel_timeout_s)
+        timeout = timedelta(seconds=max(self.config.parallel_timeout_s, SETUP_TIMEOUT_S))
         # Port 0: the store takes a free port on the loopback; the other ranks are told which.
         store = dist.TCPStore(
             "127.0.0.1", 0, self.spec.size, is_master=True, timeout=timeout, wait_for_workers=False
@@ -127,7 +127,9 @@ class WorkerGroup:
             if line != LOADED:
                 raise ModelLoadFailed(f"rank {r.rank} did not load (it said {line!r})")
         assert self.mesh is not None
-        runtime = GroupRuntime(engine, self.spec, self.mesh, self.config.device)
+        runtime = GroupRuntime(
+            engine, self.spec, self.mesh, self.config.device, self.config.parallel_timeout_s
+        )
         runtime.dispatch = self._dispatch
         self.runtime = runtime
         group_generate = engine.generate

@@ -58,7 +58,7 @@ def main() -> int:
     engine = create_engine(config)
     engine.load()
     status.write(b"loaded\n")
-    GroupRuntime(engine, config.parallel, mesh, config.device)
+    GroupRuntime(engine, config.parallel, mesh, config.device, config.parallel_timeout_s)
     log.info("rank %d of %d ready (%s)", rank, world, config.parallel)
 
     stdin = sys.stdin.buffer

@@ -59,6 +59,11 @@ class GroupBroken(RuntimeError):
     """A collective of the group failed or timed out: a rank died or hangs. Fatal to the group."""
 
 
+# Joining, building sub-groups and waiting for slower ranks to load: not a hang, however short the
+# job timeout is. ``GroupRuntime`` tightens every group to T2V_PARALLEL_TIMEOUT_S once set up.
+SETUP_TIMEOUT_S = 900.0
+
+
 def init_process_group(
     rank: int, world: int, port: int, device: str, timeout_s: float, store: Any = None
 ) -> None:
@@ -67,6 +72,7 @@ def init_process_group(
     import torch
     import torch.distributed as dist
 
+    timeout_s = max(timeout_s, SETUP_TIMEOUT_S)
     if store is None:
         store = dist.TCPStore("127.0.0.1", port, world, is_master=False, timeout=timedelta(seconds=timeout_s))
     backend = "cpu:gloo,cuda:nccl" if device == "cuda" else "cpu:gloo"
@@ -180,6 +186,19 @@ class CfgSplit:
         return Transformer2DModelOutput(sample=sample)
 
 
+def set_collective_timeout(timeout_s: float) -> None:
+    """From now on a collective of any of this rank's groups that waits longer fails (a peer hangs).
+
+    Called on every rank once all sub-groups exist (creating one is itself collective)."""
+    import torch.distributed as dist
+    from torch.distributed import distributed_c10d as c10d
+
+    timeout = timedelta(seconds=timeout_s)
+    for group in list(c10d._world.pg_map.keys()):
+        if dist.get_rank(group) >= 0:
+            c10d._set_pg_timeout(timeout, group)
+
+
 def enable_ulysses(transformer: Any, mesh: Mesh, device: str) -> None:
     """diffusers' Ulysses attention on the group's Ulysses dimension.
 
@@ -245,7 +264,9 @@ def pick_ulysses_attention(engine: Any) -> None:
 class GroupRuntime:
     """Installed on a loaded engine of every rank: the parallel transformer and the step control."""
 
-    def __init__(self, engine: Engine, spec: ParallelSpec, mesh: Mesh, device: str) -> None:
+    def __init__(
+        self, engine: Engine, spec: ParallelSpec, mesh: Mesh, device: str, timeout_s: float | None = None
+    ) -> None:
         self.engine = engine
         self.spec = spec
         self.mesh = mesh
@@ -264,6 +285,8 @@ class GroupRuntime:
             engine.output_type = "latent"  # type: ignore[attr-defined]
         # An instance attribute: the engine's own warm-up (self.generate) runs on the group too.
         engine.generate = self.generate  # type: ignore[method-assign]
+        if timeout_s is not None:
+            set_collective_timeout(timeout_s)
 
     def generate(self, params: GenerateParams, on_step: StepCallback) -> Any:
         self.engine.validate(params)

@@ -72,6 +72,7 @@ function buildProgram(
     .option('--fps <n>', 'frames per second', integer('--fps', 1))
     .option('--model <id>', 'model id (default: the loaded model)')
     .option('--thumbnail <file>', 'also write the JPEG thumbnail here')
+    .option('--image <file>', 'image-to-video: start from this PNG, JPEG or WebP')
     .option(
       '--no-acceleration',
       "every step in full: the server's step cache does not apply (a reference render)",

@@ -41,6 +41,20 @@ const ERROR_CODES = enumOf(SPEC, 'ErrorResponse', 'error', 'code');
 const SIZES = FAKE_MODEL.presets.sizes;
 
 /**
+ * A create's fields: JSON, or multipart/form-data read with the platform's parser (text parts as
+ * strings, the file part as a `File`), as the server would see them.
+ */
+export async function createBody(request: TransportRequest): Promise<Record<string, unknown>> {
+  const type = request.headers['content-type'] ?? '';
+  if (!type.startsWith('multipart/form-data'))
+    return JSON.parse(String(request.body)) as Record<string, unknown>;
+  const form = await new Response(request.body as Uint8Array, {
+    headers: { 'content-type': type },
+  }).formData();
+  return Object.fromEntries(form.entries());
+}
+
+/**
  * An in-memory t2v API behind the SDK's transport seam: enough of the routes for the CLI's
  * commands, with the real error envelope and an events stream that walks a job to its end.
  */
@@ -118,7 +132,7 @@ export function fakeApi(options: FakeApiOptions = {}) {
       case 'GET /v1/models':
         return json(200, { object: 'list', data: [FAKE_MODEL] });
       case 'POST /v1/videos': {
-        const body = JSON.parse(String(request.body)) as {
+        const body = (await createBody(request)) as {
           prompt: string;
           size?: string;
           num_inference_steps?: number;

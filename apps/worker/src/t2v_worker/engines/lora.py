@@ -58,6 +58,12 @@ def resolve_file(spec: LoraSpec) -> str:
     return path
 
 
+def _first_lines(exc: BaseException, lines: int = 2, limit: int = 400) -> str:
+    """The head of a loader's message (a shape mismatch lists every layer; the first says enough)."""
+    text = " ".join(line.strip() for line in str(exc).strip().splitlines()[:lines] if line.strip())
+    return text[:limit]
+
+
 def count_lora_layers(module: Any, adapter: str) -> int:
     """How many layers of ``module`` carry ``adapter`` (peft's LoRA layers keep one per name)."""
     from peft.tuners.lora import LoraLayer
@@ -101,7 +107,7 @@ class LoraSet:
             except Exception as exc:  # noqa: BLE001 - any loader failure names the file
                 raise ModelLoadFailed(
                     f"T2V_LORAS: adapter {spec.name!r} ({path}) cannot be loaded into the transformer: "
-                    f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+                    f"{type(exc).__name__}: {_first_lines(exc)}",
                     permanent=True,
                 ) from exc
             layers = count_lora_layers(pipe.transformer, spec.name)

@@ -137,6 +137,25 @@ def test_bad_images_are_invalid_params_naming_the_file(engine: Any, tmp_path: Pa
         assert err.value.code == "INVALID_PARAMS"
 
 
+def test_a_model_without_the_image_path_refuses_image_jobs(engine: Any, tmp_path: Path) -> None:
+    from diffusers import WanPipeline
+
+    from t2v_worker.engines.base import image_pipeline_from
+
+    text = engine.pipe
+    parts = {k: getattr(text, k) for k in ("tokenizer", "text_encoder", "vae", "scheduler", "transformer")}
+    # A Wan2.1-style text model: no expand_timesteps, so no first-frame conditioning.
+    assert image_pipeline_from(WanPipeline(**parts, transformer_2=None, expand_timesteps=False)) is None
+    image = _image(tmp_path / "a.png", JOB.width, JOB.height, seed=1)
+    saved, engine.i2v_pipe = engine.i2v_pipe, None
+    try:
+        with pytest.raises(InvalidParams) as err:
+            engine.validate(dataclasses.replace(JOB, image=image))
+    finally:
+        engine.i2v_pipe = saved
+    assert "does not take an image (text-to-video only)" in str(err.value)
+
+
 # ---- through the worker process ------------------------------------------------------------
 
 

@@ -143,7 +143,7 @@ def test_adapters_change_the_video_and_leave_no_trace(engine: Any, lora_dir: Pat
     hidden = tmp_path / "hidden"
     os.rename(lora_dir, hidden)
     try:
-        half = _run(engine, JOB, ("style", 0.5))
+        partial = _run(engine, JOB, ("style", 0.5))
         both = _run(engine, JOB, ("style", 1.0), ("motion", 1.0))
         motion = _run(engine, JOB, ("motion", 1.0))
         zero = _run(engine, JOB, ("style", 0.0))
@@ -151,7 +151,7 @@ def test_adapters_change_the_video_and_leave_no_trace(engine: Any, lora_dir: Pat
         style_again = _run(engine, JOB, ("style", 1.0))
     finally:
         os.rename(hidden, lora_dir)
-    assert len({a.tobytes() for a in (base, style, half, both, motion)}) == 5
+    assert len({a.tobytes() for a in (base, style, partial, both, motion)}) == 5
     assert np.array_equal(zero, base)  # scale 0 is the base model
     assert np.array_equal(after, base)  # no leak into a job without adapters
     assert np.array_equal(style_again, style)  # and none between combinations
@@ -183,7 +183,7 @@ def test_unknown_or_repeated_adapters_are_invalid_params(engine: Any) -> None:
 @pytest.mark.slow
 def test_a_bad_adapter_file_is_a_permanent_load_failure_naming_it(tmp_path: Path) -> None:
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import load_file, save_file
 
     from t2v_worker.engines.lora import LoraSet
     from t2v_worker.engines.wan_tiny import WanTinyEngine
@@ -198,6 +198,11 @@ def test_a_bad_adapter_file_is_a_permanent_load_failure_naming_it(tmp_path: Path
         str(tmp_path / "elsewhere.safetensors"),
     )
     save_file({"blocks.0.attn1.to_q.weight": torch.zeros(24, 24)}, str(tmp_path / "full.safetensors"))
+    partial = dict(load_file(str(write_tiny_lora(tmp_path / "partial.safetensors", seed=4))))
+    partial["transformer.blocks.0.attn9.to_q.lora_A.weight"] = torch.zeros(4, 24)
+    partial["transformer.blocks.0.attn9.to_q.lora_B.weight"] = torch.zeros(24, 4)
+    save_file(partial, str(tmp_path / "partial.safetensors"))
+    write_tiny_lora(tmp_path / "half.safetensors", seed=5)  # a good file under a reserved name
     builder = WanTinyEngine(WorkerConfig(engine="wan-tiny"))
     builder.torch = torch
     for name, expected in (
@@ -205,6 +210,8 @@ def test_a_bad_adapter_file_is_a_permanent_load_failure_naming_it(tmp_path: Path
         ("wide", "size mismatch"),
         ("elsewhere", "not found in the base model"),
         ("full", "Invalid LoRA checkpoint"),
+        ("partial", "matches 16 of its 17 layers in the transformer"),
+        ("half", "the name is an attribute of every torch layer"),
     ):
         path = tmp_path / f"{name}.safetensors"
         with pytest.raises(ModelLoadFailed) as err:

@@ -64,6 +64,13 @@ def _first_lines(exc: BaseException, lines: int = 2, limit: int = 400) -> str:
     return text[:limit]
 
 
+def _adapted_modules(pipe: Any, path: str) -> int:
+    """How many layers the file adapts, after diffusers' conversion of its key layout."""
+    state = pipe.lora_state_dict(path)
+    state = state[0] if isinstance(state, tuple) else state
+    return len({key.split(".lora_A.", 1)[0] for key in state if ".lora_A." in key})
+
+
 def count_lora_layers(module: Any, adapter: str) -> int:
     """How many layers of ``module`` carry ``adapter`` (peft's LoRA layers keep one per name)."""
     from peft.tuners.lora import LoraLayer
@@ -99,8 +106,17 @@ class LoraSet:
             raise ModelLoadFailed(
                 f"T2V_LORAS is set but peft cannot be imported: {exc}", permanent=True
             ) from exc
+        import torch
+
         for spec in self.specs:
             path = self.files[spec.name]
+            if hasattr(torch.nn.Linear, spec.name) or spec.name in ("base_layer", "lora_A", "lora_B"):
+                # peft keeps one sub-module per adapter name on every adapted layer.
+                raise ModelLoadFailed(
+                    f"T2V_LORAS: adapter {spec.name!r} ({path}): the name is an attribute of "
+                    "every torch layer; choose another name",
+                    permanent=True,
+                )
             started = time.monotonic()
             try:
                 pipe.load_lora_weights(path, adapter_name=spec.name)
@@ -111,10 +127,12 @@ class LoraSet:
                     permanent=True,
                 ) from exc
             layers = count_lora_layers(pipe.transformer, spec.name)
-            if layers == 0:
+            expected = _adapted_modules(pipe, path)
+            if layers == 0 or layers < expected:
+                # peft only warns about keys that match no layer: half an adapter is refused here.
                 raise ModelLoadFailed(
-                    f"T2V_LORAS: adapter {spec.name!r} ({path}) matches no layer of the transformer "
-                    "(a LoRA for another model?)",
+                    f"T2V_LORAS: adapter {spec.name!r} ({path}) matches {layers} of its {expected} "
+                    "layers in the transformer (a LoRA for another model?)",
                     permanent=True,
                 )
             log.info(

@@ -213,6 +213,19 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- if and $v.ingress.enabled (le (int $v.ingress.proxyTimeoutSeconds) (max (int $v.config.maxWaitSeconds) (int $v.config.syncWaitSeconds))) -}}
 {{- $m = append $m (printf "ingress.proxyTimeoutSeconds (%d) must be longer than config.maxWaitSeconds and config.syncWaitSeconds, or the ingress cuts long waits" (int $v.ingress.proxyTimeoutSeconds)) -}}
 {{- end -}}
+{{- if and $v.config.loras (not (include "t2v.mountModels" .)) -}}
+{{- $m = append $m "config.loras: adapters are read from the model volume; set config.engine=wan with persistence and persistence.models enabled" -}}
+{{- end -}}
+{{- if and $v.config.loras (eq $v.config.compile "blocks") -}}
+{{- $m = append $m "config.loras cannot be combined with config.compile=blocks: per-request adapter scales would recompile the blocks (docs/adr/0016)" -}}
+{{- end -}}
+{{- $loraNames := list -}}
+{{- range $v.config.loras -}}
+{{- if has .name $loraNames -}}
+{{- $m = append $m (printf "config.loras: the name %s is given twice" .name) -}}
+{{- end -}}
+{{- $loraNames = append $loraNames .name -}}
+{{- end -}}
 {{- if and $v.auth.apiKeys $v.auth.existingSecret -}}
 {{- $m = append $m "auth.apiKeys and auth.existingSecret: choose one" -}}
 {{- end -}}
@@ -256,6 +269,16 @@ every live namespace has, is the sign of a reachable namespace.
 {{- end -}}
 
 {{/* Only the wan engine reads weights from the volume. */}}
+{{/* T2V_LORAS: name=<absolute path> pairs, each path under the read-only model mount. */}}
+{{- define "t2v.loras" -}}
+{{- $mount := trimSuffix "/" .Values.persistence.models.mountPath -}}
+{{- $items := list -}}
+{{- range .Values.config.loras }}
+{{- $items = append $items (printf "%s=%s/%s" .name $mount .path) -}}
+{{- end }}
+{{- join "," $items -}}
+{{- end -}}
+
 {{- define "t2v.mountModels" -}}
 {{- if and .Values.persistence.enabled .Values.persistence.models.enabled (eq .Values.config.engine "wan") }}true{{ end -}}
 {{- end -}}

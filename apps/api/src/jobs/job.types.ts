@@ -1,5 +1,7 @@
 import type { DoneAcceleration, GenerateParams, JobErrorCode, JobStatus } from '@t2v/contracts';
 
+import type { FittedImage } from '../images/input-image';
+
 export interface JobTimings {
   queue_s: number | null;
   load_s: number | null;
@@ -78,4 +80,9 @@ export interface NewJobRequest {
   user: string | null;
   /** What was changed to fit the model's grid: `{field: {requested, used}}`; empty when nothing. */
   adjusted: Adjustments;
+  /**
+   * The fitted conditioning image (image-to-video), not stored yet: the job service writes it
+   * beside the job's outputs and sets `params.image` to it. `params.image` is null until then.
+   */
+  image: FittedImage | null;
 }

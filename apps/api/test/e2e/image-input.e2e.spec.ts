@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,6 +7,7 @@ import OpenAI, { toFile } from 'openai';
 import sharp from 'sharp';
 
 import { type ApiProcess, getJson, postJson, startApi, waitFor } from '../support/api-process';
+import { firstFrame, pixelNear } from '../support/ffprobe';
 
 /**
  * Image-to-video on the synthetic engine through a real HTTP port: multipart and data: URL creates,
@@ -15,7 +15,6 @@ import { type ApiProcess, getJson, postJson, startApi, waitFor } from '../suppor
  * `input_reference` and no file left, large uploads refused with an answer the client can read,
  * cache keys per image, and the `lora` field.
  */
-const FFMPEG = process.env['T2V_FFMPEG'] ?? 'ffmpeg';
 const RED = [230, 20, 20] as const;
 const BLUE = [20, 20, 230] as const;
 
@@ -67,30 +66,17 @@ async function post(url: string, body: FormData) {
   return { status: res.status, json: JSON.parse(text) as any };
 }
 
-/** Frame `index` of an MP4 as packed rgb24. */
+/** The first frame of an MP4 (bytes) as packed rgb24. */
 function frameOf(bytes: Buffer, dir: string, width: number, height: number): Buffer {
   const file = path.join(dir, `${createHash('md5').update(bytes).digest('hex')}.mp4`);
   fs.writeFileSync(file, bytes);
-  const rgb = execFileSync(FFMPEG, [
-    '-v',
-    'error',
-    '-i',
-    file,
-    '-frames:v',
-    '1',
-    '-f',
-    'rawvideo',
-    '-pix_fmt',
-    'rgb24',
-    'pipe:1',
-  ]);
+  const rgb = firstFrame(file);
   expect(rgb.length).toBe(width * height * 3);
   return rgb;
 }
 
 function expectColour(frame: Buffer, width: number, x: number, y: number, rgb: readonly number[]) {
-  const at = [...frame.subarray((y * width + x) * 3, (y * width + x) * 3 + 3)];
-  at.forEach((v, i) => expect(Math.abs(v - rgb[i]!)).toBeLessThan(28));
+  expect({ x, y, near: pixelNear(frame, width, x, y, rgb) }).toEqual({ x, y, near: true });
 }
 
 describe('image-to-video (synthetic engine)', () => {

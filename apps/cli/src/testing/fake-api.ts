@@ -91,6 +91,8 @@ export function fakeApi(options: FakeApiOptions = {}) {
     metadata: {},
     user: null,
     adjusted: {},
+    input_reference: null,
+    lora: [],
     timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },
     acceleration: {
       requested: 'auto',

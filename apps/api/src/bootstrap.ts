@@ -14,7 +14,7 @@ import { ApiError } from './common/api-error';
 import { requestIdOf, requestPath, setRequestId } from './common/http';
 import { JsonLogger } from './common/json-logger';
 import { readMultipartBody } from './common/multipart';
-import { readText } from './common/request-body';
+import { payloadTooLarge, readText } from './common/request-body';
 import type { AppConfig } from './config/app-config';
 import { METRIC } from './metrics/metrics';
 import { ModelsService } from './models/models.service';
@@ -147,6 +147,15 @@ function addRequestHooks(
   });
 }
 
+/** Bytes of a JSON body without its `input_reference` (at most the whole body). */
+function fieldBytes(text: string, value: unknown): number {
+  const image =
+    value !== null && typeof value === 'object'
+      ? (value as Record<string, unknown>)['input_reference']
+      : undefined;
+  return Buffer.byteLength(text) - (image === undefined ? 0 : Buffer.byteLength(JSON.stringify(image)));
+}
+
 /** Routes whose body may carry an image (`input_reference`): they get the larger body limit. */
 const IMAGE_ROUTES = new Set(['/v1/videos', '/v1/videos/sync']);
 
@@ -179,14 +188,22 @@ function registerBodyParsers(
     readText(payload, request.headers, limitOf(request)).then(
       (body) => {
         if (body === '') return done(null, undefined);
-        json(request, body, (err, value) =>
-          err
-            ? done(
-                new ApiError(400, 'invalid_request_error', 'invalid_json', `Request body is not valid JSON.`),
-                undefined,
-              )
-            : done(null, value),
-        );
+        json(request, body, (err, value) => {
+          if (err) {
+            return done(
+              new ApiError(400, 'invalid_request_error', 'invalid_json', `Request body is not valid JSON.`),
+              undefined,
+            );
+          }
+          // The image has its own limit: the other fields still fit in T2V_MAX_BODY_BYTES.
+          if (body.length > config.maxBodyBytes && fieldBytes(body, value) > config.maxBodyBytes) {
+            return done(
+              payloadTooLarge(config.maxBodyBytes, 'The request without input_reference'),
+              undefined,
+            );
+          }
+          done(null, value);
+        });
       },
       (err: Error) => done(err, undefined),
     );

@@ -79,7 +79,7 @@ export function readMultipartBody(
     parser.on('field', (name, value, info) => {
       fieldBytes += value.length;
       if (info.valueTruncated || info.nameTruncated || fieldBytes > limits.fieldBytes) {
-        return fail(payloadTooLarge(limits.fieldBytes));
+        return fail(payloadTooLarge(limits.fieldBytes, 'The form fields'));
       }
       if (name in fields) return fail(ApiError.badRequest(name, `Field '${name}' is given more than once.`));
       fields[name] = value;

@@ -12,12 +12,12 @@ import { ApiError } from './api-error';
 export const DRAIN_MIN_BYTES = 64 * 1024 * 1024;
 export const DRAIN_TIMEOUT_MS = 60_000;
 
-export function payloadTooLarge(limit: number): ApiError {
+export function payloadTooLarge(limit: number, what = 'Request body'): ApiError {
   return new ApiError(
     413,
     'invalid_request_error',
     'payload_too_large',
-    `Request body is larger than this route's limit of ${limit} bytes.`,
+    `${what} is larger than the limit of ${limit} bytes.`,
   );
 }
 

@@ -4,7 +4,7 @@ import sharp from 'sharp';
 
 import { ApiError } from '../common/api-error';
 
-/** How an image whose aspect ratio differs from the video's is made to fit it (ADR 0016). */
+/** How an image whose aspect ratio differs from the video's is made to fit it (ADR 0017). */
 export const INPUT_FITS = ['crop', 'pad', 'stretch'] as const;
 export type InputFit = (typeof INPUT_FITS)[number];
 
@@ -56,7 +56,7 @@ const DATA_URL = /^data:([^,;]*)((?:;[^,;]*)*),/i;
 
 /**
  * The bytes of a `data:` URL given as `input_reference` (base64 only). Remote URLs are refused:
- * fetching them is off (ADR 0016). The size is checked on the encoded length before decoding.
+ * fetching them is off (ADR 0017). The size is checked on the encoded length before decoding.
  */
 export function decodeDataUrl(value: string, maxBytes: number): Buffer {
   const head = DATA_URL.exec(value.slice(0, 256));

@@ -10,7 +10,7 @@ import { framesForSeconds, secondsForFrames, snapFrames, snapSize } from '../pre
 import type { ModelDescriptor } from '../presets/model-presets';
 
 const MAX_SEED = 2 ** 32 - 1;
-/** At most this many adapters per job, each with a scale in ±MAX_LORA_SCALE (ADR 0016). */
+/** At most this many adapters per job, each with a scale in ±MAX_LORA_SCALE (ADR 0017). */
 export const MAX_LORAS = 4;
 export const MAX_LORA_SCALE = 2;
 const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;

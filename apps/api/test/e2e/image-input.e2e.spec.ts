@@ -245,7 +245,7 @@ describe('image-to-video (synthetic engine)', () => {
       });
       expect(inputFiles()).toEqual(files);
     }
-    // An animated image gives its first frame (ADR 0016): accepted.
+    // An animated image gives its first frame (ADR 0017): accepted.
     const anim = await post(
       base(),
       multipart({ prompt: 'x', seconds: '1', size: '320x192' }, { bytes: animated, name: 'a.webp' }),

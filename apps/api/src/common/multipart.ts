@@ -3,9 +3,8 @@ import type { Readable } from 'node:stream';
 
 import busboy from 'busboy';
 
-import { tooManyBytes } from '../images/input-image';
 import { ApiError } from './api-error';
-import { contentLength, DRAIN_MIN_BYTES, drainThenFail, payloadTooLarge } from './request-body';
+import { contentLength, DRAIN_MIN_BYTES, drainThenFail, payloadTooLarge, tooManyBytes } from './request-body';
 
 const MAX_FIELDS = 64;
 

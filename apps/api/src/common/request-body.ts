@@ -21,6 +21,15 @@ export function payloadTooLarge(limit: number, what = 'Request body'): ApiError 
   );
 }
 
+/** An `input_reference` over T2V_MAX_IMAGE_BYTES (uploaded, or decoded from a data: URL). */
+export function tooManyBytes(maxBytes: number): ApiError {
+  return ApiError.badRequest(
+    'input_reference',
+    `input_reference is larger than this server's limit of ${maxBytes} bytes (T2V_MAX_IMAGE_BYTES).`,
+    'image_too_large',
+  );
+}
+
 /** The declared Content-Length, when there is one. */
 export function contentLength(headers: IncomingHttpHeaders): number | null {
   const value = headers['content-length'];

@@ -3,6 +3,10 @@ import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 
 import { ApiError } from '../common/api-error';
+import { tooManyBytes } from '../common/request-body';
+import type { FittedImage } from '../jobs/job.types';
+
+export type { FittedImage };
 
 /** How an image whose aspect ratio differs from the video's is made to fit it (ADR 0017). */
 export const INPUT_FITS = ['crop', 'pad', 'stretch'] as const;
@@ -24,14 +28,6 @@ export interface ImageProbe {
   height: number;
   /** Frames of an animated image (1 for a still); only the first is used. */
   frames: number;
-}
-
-/** The conditioning image of a job: a PNG at exactly the video's size, and its SHA-256. */
-export interface FittedImage {
-  png: Buffer;
-  sha256: string;
-  width: number;
-  height: number;
 }
 
 const PARAM = 'input_reference';
@@ -84,14 +80,6 @@ export function decodeDataUrl(value: string, maxBytes: number): Buffer {
   const bytes = Buffer.from(payload, 'base64');
   if (bytes.length > maxBytes) throw tooManyBytes(maxBytes);
   return bytes;
-}
-
-export function tooManyBytes(maxBytes: number): ApiError {
-  return ApiError.badRequest(
-    PARAM,
-    `input_reference is larger than this server's limit of ${maxBytes} bytes (T2V_MAX_IMAGE_BYTES).`,
-    'image_too_large',
-  );
 }
 
 /**

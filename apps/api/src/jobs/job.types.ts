@@ -1,7 +1,5 @@
 import type { DoneAcceleration, GenerateParams, JobErrorCode, JobStatus } from '@t2v/contracts';
 
-import type { FittedImage } from '../images/input-image';
-
 export interface JobTimings {
   queue_s: number | null;
   load_s: number | null;
@@ -65,6 +63,14 @@ export interface ListQuery {
 export interface ListPage {
   data: Job[];
   hasMore: boolean;
+}
+
+/** The conditioning image of a job, checked and fitted: a PNG at exactly the video's size, and its SHA-256. */
+export interface FittedImage {
+  png: Buffer;
+  sha256: string;
+  width: number;
+  height: number;
 }
 
 /** What a validated create request asks for (the HTTP edge resolves presets before this). */

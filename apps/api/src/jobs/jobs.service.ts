@@ -4,7 +4,6 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type GenerateParams, isTerminal } from '@t2v/contracts';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import type { FittedImage } from '../images/input-image';
 import { StorageService } from '../storage/storage.service';
 import { JobEvents } from './job-events';
 import { JobLifecycle } from './job-lifecycle';
@@ -12,7 +11,7 @@ import { newJobRecord } from './job-record';
 import { JobRunner } from './job-runner';
 import { JOB_STORE, type JobStore } from './job-store';
 import { IdenticalJobActive, QueueFull, StoreUnavailable } from './job-store.errors';
-import type { Job, ListPage, ListQuery, NewJobRequest } from './job.types';
+import type { FittedImage, Job, ListPage, ListQuery, NewJobRequest } from './job.types';
 import { IdempotencyConflict, InvalidJobState, JobNotFound, QueueIsFull, ShuttingDown } from './jobs.errors';
 import { JOB_DISPATCHER, type JobDispatcher } from './queue-driver';
 import { ShutdownService } from './shutdown.service';

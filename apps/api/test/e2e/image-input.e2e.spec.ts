@@ -327,10 +327,14 @@ describe('image-to-video (synthetic engine)', () => {
   });
 });
 
-describe('lora on a server without adapters', () => {
+describe('a server without adapters, with outputs kept for about two seconds', () => {
   let api: ApiProcess;
   beforeAll(async () => {
-    api = await startApi({ T2V_SYNTHETIC_STEP_MS: '1' });
+    api = await startApi({
+      T2V_SYNTHETIC_STEP_MS: '1',
+      T2V_OUTPUT_TTL_HOURS: '0.0005',
+      T2V_EXPIRY_SWEEP_S: '0.2',
+    });
   });
   afterAll(async () => {
     expect(await api.stop()).toBe(0);
@@ -341,6 +345,24 @@ describe('lora on a server without adapters', () => {
     const r = await postJson(`${api.url}/v1/videos`, { prompt: 'x', lora: [{ name: 'style' }] });
     expect(r.status).toBe(400);
     expect(r.json.error).toMatchObject({ param: 'lora', code: 'unknown_lora' });
+  });
+
+  it('deletes the input image with the outputs when they expire', async () => {
+    const created = await postJson(`${api.url}/v1/videos`, {
+      prompt: 'short-lived',
+      seconds: 1,
+      input_reference: dataUrl(await halves(320, 192)),
+    });
+    expect(created.status).toBe(200);
+    const id = created.json.id as string;
+    const input = path.join(api.dataDir, 'videos', `${id}.input.png`);
+    expect(fs.existsSync(input)).toBe(true);
+    await waitFor(
+      async () => (await fetch(`${api.url}/v1/videos/${id}/content`)).status === 404,
+      15_000,
+      'the outputs to expire',
+    );
+    expect(fs.readdirSync(path.join(api.dataDir, 'videos')).filter((f) => f.startsWith(id))).toEqual([]);
   });
 
   it('keeps an image job across a crash of the API: the restarted server runs it with its image', async () => {

@@ -347,6 +347,19 @@ describe('a server without adapters, with outputs kept for about two seconds', (
     expect(r.json.error).toMatchObject({ param: 'lora', code: 'unknown_lora' });
   });
 
+  it('deletes the input image of a cancelled job', async () => {
+    const created = await postJson(`${api.url}/v1/videos`, {
+      prompt: 'never mind',
+      seconds: 1,
+      num_inference_steps: 100,
+      input_reference: dataUrl(await halves(320, 192)),
+    });
+    const id = created.json.id as string;
+    const cancelled = await postJson(`${api.url}/v1/videos/${id}/cancel`, {});
+    expect(cancelled.json.status).toBe('cancelled');
+    expect(fs.existsSync(path.join(api.dataDir, 'videos', `${id}.input.png`))).toBe(false);
+  });
+
   it('deletes the input image with the outputs when they expire', async () => {
     const created = await postJson(`${api.url}/v1/videos`, {
       prompt: 'short-lived',

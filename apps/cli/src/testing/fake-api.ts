@@ -32,6 +32,8 @@ export const FAKE_MODEL = {
   ),
   acceleration: { compile: 'off', cache: 'off', attention: null },
   profile: null,
+  inputs: ['text', 'image'],
+  loras: [],
 };
 assertSpecKeys(SPEC, 'Model', FAKE_MODEL);
 if (!enumOf(SPEC, 'Model', 'engine').includes(FAKE_MODEL.engine))

@@ -104,7 +104,7 @@ describe('image-to-video (synthetic engine)', () => {
 
   beforeAll(async () => {
     api = await startApi({
-      T2V_SYNTHETIC_STEP_MS: '1',
+      T2V_SYNTHETIC_STEP_MS: '5',
       T2V_LORAS: 'style=/loras/style.safetensors,ink=/loras/ink',
     });
     storage = path.join(api.dataDir, 'videos');
@@ -171,6 +171,38 @@ describe('image-to-video (synthetic engine)', () => {
     expectColour(first, 320, 10, 96, [0, 0, 0]);
     expectColour(first, 320, 120, 96, RED);
     expectColour(first, 320, 200, 96, BLUE);
+  });
+
+  it('takes the image on /v1/videos/sync too, and keys idempotency and in-flight dedupe by it', async () => {
+    const image = await halves(320, 192);
+    const sync = await fetch(`${base()}/sync`, {
+      method: 'POST',
+      body: multipart({ prompt: 'synced', seconds: '1' }, { bytes: image, name: 'a.png' }),
+    });
+    expect(sync.status).toBe(200);
+    expect(sync.headers.get('content-type')).toBe('video/mp4');
+    const first = frameOf(Buffer.from(await sync.arrayBuffer()), api.dataDir, 320, 192);
+    expectColour(first, 320, 40, 96, RED);
+
+    // 100 steps at 5 ms: in flight for half a second, long enough for the three requests below.
+    const body = { prompt: 'once', seed: 3, seconds: 1, num_inference_steps: 100 };
+    const key = { 'Idempotency-Key': `image-${Date.now()}` };
+    const a = await postJson(base(), { ...body, input_reference: dataUrl(image) }, key);
+    const replay = await postJson(base(), { ...body, input_reference: dataUrl(image) }, key);
+    expect(replay.json.id).toBe(a.json.id);
+    const other = await postJson(
+      base(),
+      { ...body, input_reference: dataUrl(await halves(320, 192, true)) },
+      key,
+    );
+    expect(other.status).toBe(409);
+    // The identical seeded request while the first is in flight: the same job, no second file.
+    const twin = await postJson(base(), { ...body, input_reference: dataUrl(image) });
+    expect(twin.json.id).toBe(a.json.id);
+    expect(
+      fs.readdirSync(storage).filter((f) => f.endsWith('.input.png') && f.startsWith(a.json.id)),
+    ).toHaveLength(1);
+    expect((await waitDone(a.json.id)).status).toBe('completed');
   });
 
   it('works with the official openai client unchanged: a file upload, then poll to completed', async () => {
@@ -331,7 +363,8 @@ describe('a server without adapters, with outputs kept for about two seconds', (
   let api: ApiProcess;
   beforeAll(async () => {
     api = await startApi({
-      T2V_SYNTHETIC_STEP_MS: '1',
+      // 5 ms a step: a 100-step job is still running when the cancel test cancels it.
+      T2V_SYNTHETIC_STEP_MS: '5',
       T2V_OUTPUT_TTL_HOURS: '0.0005',
       T2V_EXPIRY_SWEEP_S: '0.2',
     });

@@ -226,6 +226,18 @@ describe('image-to-video (synthetic engine)', () => {
     const mp4 = Buffer.from(await (await openai.videos.downloadContent(created.id)).arrayBuffer());
     const first = frameOf(mp4, api.dataDir, 320, 192);
     expectColour(first, 320, 40, 96, RED);
+
+    // OpenAI's reference object: the client sends it as the form field input_reference[image_url].
+    const byUrl = await openai.videos.create({
+      prompt: 'a cat on a skateboard',
+      input_reference: { image_url: dataUrl(image) },
+    });
+    expect((byUrl as any).input_reference).toEqual((created as any).input_reference);
+    const remote = await openai.videos
+      .create({ prompt: 'x', input_reference: { image_url: 'https://example.com/cat.png' } })
+      .catch((e: unknown) => e);
+    expect(remote).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(remote).toMatchObject({ param: 'input_reference' });
   });
 
   it('refuses each bad image with a 400 naming input_reference, leaving no file and no job', async () => {

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { runHttpBench } from './http-bench.mjs';
+import { runImageFitBench } from './image-fit.mjs';
 import { runSeedBench } from './seed-bench.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -21,6 +22,9 @@ console.error(JSON.stringify(http));
 console.error('[bench] result cache');
 const seed = await runSeedBench({ rounds: short ? 2 : 10 });
 console.error(JSON.stringify(seed));
+console.error('[bench] input_reference: probe and fit a 12 MP JPEG');
+const fit = await runImageFitBench({ rounds: short ? 2 : 11 });
+console.error(JSON.stringify(fit));
 
 let latency = null;
 const python = path.join(ROOT, 'apps/worker/.venv/bin/python');
@@ -70,7 +74,7 @@ if (short) {
   })) {
     if (v !== 0) throw new Error(`${name} had ${v} errors`);
   }
-  console.log('bench smoke: 4 benchmarks ran, 0 errors');
+  console.log('bench smoke: 5 benchmarks ran, 0 errors');
   process.exit(0);
 }
 
@@ -129,6 +133,19 @@ request (served from the cache: a new video id, outputs hard-linked). Job: ${see
 | cached | ${seed.cached_median_ms} |
 
 The cache answers **${seed.speedup}×** faster.
+
+## Image input: check and fit an \`input_reference\`
+
+What \`POST /v1/videos\` does with an uploaded image before it answers (\`tools/bench/image-fit.mjs\`,
+sharp ${fit.sharp}, ${fit.threads} libvips thread(s)): read the header, decode, orient, resize to the
+video size, encode the PNG and hash it. Input: ${fit.input}. Baseline: decoding the same JPEG to raw
+pixels and nothing else, ${fit.baseline_decode_median_ms} ms median over ${fit.rounds} rounds.
+
+| target | median ms | / plain decode |
+|---|---|---|
+${Object.entries(fit.probe_and_fit)
+  .map(([name, r]) => `| ${name} | ${r.median_ms} | ${r.vs_decode}× |`)
+  .join('\n')}
 
 ## wan-tiny: warm worker vs a process per request
 

@@ -148,3 +148,27 @@ describe('loadConfig', () => {
     expect(c.childEnv).toEqual({ HOME: '/root' });
   });
 });
+
+describe('image and LoRA settings', () => {
+  it('defaults the image limits and reads the adapter names of T2V_LORAS', () => {
+    expect(loadConfig({})).toMatchObject({
+      maxImageBytes: 10 * 1024 * 1024,
+      maxImagePixels: 50_000_000,
+      loras: [],
+    });
+    expect(
+      loadConfig({ T2V_LORAS: ' style=/models/loras/style.safetensors, ink.v2=/models/loras/ink ' }).loras,
+    ).toEqual(['style', 'ink.v2']);
+  });
+
+  it.each([
+    ['style', 'expected name=/path/to/adapter.safetensors'],
+    ['=/a.safetensors', 'expected name='],
+    ['style=', 'expected name='],
+    ['a b=/x', 'expected name='],
+    ['x=/a,x=/b', 'x is given twice'],
+  ])('stops the boot on T2V_LORAS=%s', (value, message) => {
+    expect(() => loadConfig({ T2V_LORAS: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ T2V_LORAS: value })).toThrow(message);
+  });
+});

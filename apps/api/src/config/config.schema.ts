@@ -51,6 +51,9 @@ const envSchema = z.object({
   T2V_SYNTHETIC_STEP_MS: int(0, 60_000).default(10),
   T2V_MAX_PROMPT_LENGTH: int(1, 100_000).default(2000),
   T2V_MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
+  T2V_MAX_IMAGE_BYTES: int(1024, 100 * 1024 * 1024).default(10 * 1024 * 1024),
+  T2V_MAX_IMAGE_PIXELS: int(64 * 64, 268_402_689).default(50_000_000),
+  T2V_LORAS: z.string().optional(),
   T2V_MAX_WAIT_S: int(0, 3600).default(600),
   T2V_SYNC_WAIT_S: int(0, 3600).default(120),
   T2V_HEARTBEAT_INTERVAL_S: z.coerce.number().positive().max(3600).default(5),
@@ -138,7 +141,14 @@ export interface AppConfig {
   outputTtlHours: number;
   syntheticStepMs: number;
   maxPromptLength: number;
+  /** Limit of a create body's fields (JSON or multipart text), without an image. */
   maxBodyBytes: number;
+  /** Largest `input_reference` image, in bytes as uploaded (decoded, for a data: URL). */
+  maxImageBytes: number;
+  /** Largest `input_reference` image, in pixels from its header (refused before decoding). */
+  maxImagePixels: number;
+  /** Names of the LoRA adapters in `T2V_LORAS` (the worker loads and checks the files). */
+  loras: string[];
   maxWaitS: number;
   syncWaitS: number;
   heartbeatIntervalS: number;
@@ -261,6 +271,9 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     syntheticStepMs: e.T2V_SYNTHETIC_STEP_MS,
     maxPromptLength: e.T2V_MAX_PROMPT_LENGTH,
     maxBodyBytes: e.T2V_MAX_BODY_BYTES,
+    maxImageBytes: e.T2V_MAX_IMAGE_BYTES,
+    maxImagePixels: e.T2V_MAX_IMAGE_PIXELS,
+    loras: parseLoraNames(e.T2V_LORAS ?? ''),
     maxWaitS: e.T2V_MAX_WAIT_S,
     syncWaitS: e.T2V_SYNC_WAIT_S,
     heartbeatIntervalS: e.T2V_HEARTBEAT_INTERVAL_S,
@@ -324,6 +337,39 @@ function parseAliases(value: string, engine: Env['T2V_ENGINE']): string[] {
   }
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  T2V_MODEL_ALIASES: ${problems.join('; ')}`);
+  }
+  return names;
+}
+
+const LORA_NAME = /^[A-Za-z0-9][\w.-]{0,63}$/;
+
+/**
+ * `T2V_LORAS`: comma-separated `name=<path>` (a .safetensors file or a directory holding one). The
+ * API needs the names only (to validate a request's `lora`); the worker loads the files at start
+ * and stops with an error naming a file it cannot load. A malformed list is a boot error here.
+ */
+export function parseLoraNames(value: string): string[] {
+  const names: string[] = [];
+  const problems: string[] = [];
+  for (const entry of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const name = eq === -1 ? '' : entry.slice(0, eq).trim();
+    const file = eq === -1 ? '' : entry.slice(eq + 1).trim();
+    if (!LORA_NAME.test(name) || file === '') {
+      problems.push(
+        `'${entry}': expected name=/path/to/adapter.safetensors (a name of letters, digits, '.', '_' or '-')`,
+      );
+    } else if (names.includes(name)) {
+      problems.push(`'${entry}': ${name} is given twice`);
+    } else {
+      names.push(name);
+    }
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration:\n  T2V_LORAS: ${problems.join('; ')}`);
   }
   return names;
 }

@@ -32,6 +32,8 @@ export const FAKE_MODEL = {
   ),
   acceleration: { compile: 'off', cache: 'off', attention: null },
   profile: null,
+  inputs: ['text', 'image'],
+  loras: [],
 };
 assertSpecKeys(SPEC, 'Model', FAKE_MODEL);
 if (!enumOf(SPEC, 'Model', 'engine').includes(FAKE_MODEL.engine))
@@ -105,6 +107,8 @@ export function fakeApi(options: FakeApiOptions = {}) {
     metadata: {},
     user: null,
     adjusted: {},
+    input_reference: null,
+    lora: [],
     timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },
     acceleration: {
       requested: 'auto',

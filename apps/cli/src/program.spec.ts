@@ -70,6 +70,37 @@ describe('t2v generate', () => {
     expect(Buffer.from(await file.arrayBuffer()).equals(png)).toBe(true);
   });
 
+  it('sends --fit and repeated --lora name[=scale] in order, and refuses a bad one before sending', async () => {
+    const image = join(dir(), 'cat.jpg');
+    writeFileSync(image, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16]));
+    const args = [
+      'generate',
+      'a cat',
+      '--image',
+      image,
+      '--fit',
+      'pad',
+      '--lora',
+      'ink',
+      '--lora',
+      'film=0.5',
+    ];
+    const { code, api } = await runCli([...args, '-o', join(dir(), 'o.mp4')]);
+    expect(code).toBe(ExitCode.OK);
+    const body = await createBody(api.requests[0]!);
+    expect(body['input_fit']).toBe('pad');
+    expect(JSON.parse(String(body['lora']))).toEqual([
+      { name: 'ink', scale: 1 },
+      { name: 'film', scale: 0.5 },
+    ]);
+    const bad = await runCli(['generate', 'a cat', '--lora', 'ink=strong']);
+    expect(bad.code).toBe(ExitCode.USAGE);
+    expect(bad.stderr).toMatch(/--lora must be a name or name=scale/);
+    expect(bad.api.requests).toHaveLength(0);
+    const fit = await runCli(['generate', 'a cat', '--fit', 'zoom']);
+    expect(fit.code).toBe(ExitCode.USAGE);
+  });
+
   it('exits 2 naming --image when the file cannot be read, before sending anything', async () => {
     const { code, stderr, api } = await runCli(['generate', 'a cat', '--image', join(dir(), 'missing.png')]);
     expect(code).toBe(ExitCode.USAGE);
@@ -196,7 +227,9 @@ describe('t2v list / get / download / cancel / delete / models', () => {
     const sizes = FAKE_MODEL.presets.sizes.join(',');
     expect(sizes).toContain('320x192,192x320,256x256');
     expect(stdout).toMatch(
-      new RegExp(String.raw`t2v-synthetic\s+synthetic\s+320x192\s+${sizes}\s+1-10 \(1\)\s+1-100 \(8\)\s+24`),
+      new RegExp(
+        String.raw`t2v-synthetic\s+synthetic\s+320x192\s+${sizes}\s+1-10 \(1\)\s+1-100 \(8\)\s+24\s+text\+image\s+-`,
+      ),
     );
   });
 

@@ -25,6 +25,10 @@ export interface GenerateOptions {
   acceleration?: boolean;
   /** Image-to-video: a PNG, JPEG or WebP file to start from. */
   image?: string;
+  /** How the image is fitted to the size: crop (default), pad or stretch. */
+  fit?: 'crop' | 'pad' | 'stretch';
+  /** LoRA adapters, `name` or `name=scale`, in order (repeatable). */
+  lora?: Array<{ name: string; scale: number }>;
 }
 
 /**
@@ -60,6 +64,8 @@ export async function generate(
     // The SDK uploads the file as multipart/form-data; the server checks and fits it.
     params.input_reference = options.image;
   }
+  if (options.fit !== undefined) params.input_fit = options.fit;
+  if (options.lora !== undefined) params.lora = options.lora;
 
   const started = Date.now();
   const bar = global.quiet ? undefined : new ProgressBar(io.stderr);

@@ -42,7 +42,7 @@ export class RedisDispatcher implements JobDispatcher {
   private readonly onPoolState = () => this.followPool();
 
   constructor(
-    private readonly config: Pick<AppConfig, 'redisUrl' | 'redisPrefix' | 'redisLockS' | 'devices'>,
+    private readonly config: Pick<AppConfig, 'redisLockS' | 'devices'>,
     private readonly store: RedisJobStore,
     private readonly ctx: DispatchContext,
   ) {}
@@ -52,11 +52,12 @@ export class RedisDispatcher implements JobDispatcher {
   }
 
   async start(): Promise<void> {
-    const url = this.config.redisUrl!;
+    const endpoint = this.store.endpoint;
     // Producer: fails fast like the store. Worker: BullMQ's blocking reads need no retry limit.
-    this.queueClient = redisClient(url, 'command', { lazyConnect: false });
-    this.workerClient = redisClient(url, 'blocking', { lazyConnect: false });
-    const bullPrefix = `${this.config.redisPrefix}:bull`;
+    this.queueClient = redisClient(endpoint, 'command', { lazyConnect: false });
+    this.workerClient = redisClient(endpoint, 'blocking', { lazyConnect: false });
+    // Under the store's hash tag: BullMQ's keys share the slot of the records.
+    const bullPrefix = `${this.store.keyPrefix}:bull`;
     this.queue = new Queue(QUEUE, { connection: this.queueClient, prefix: bullPrefix });
     this.queue.on('error', () => undefined);
     const lockMs = this.config.redisLockS * 1000;

@@ -83,6 +83,9 @@ export async function startRedisNode(
       ? ['--appendonly', 'yes', '--appendfsync', opts.appendfsync]
       : ['--appendonly', 'no']),
     ...(opts.replicaOf ? ['--replicaof', '127.0.0.1', String(opts.replicaOf)] : []),
+    // A rejoining replica syncs at once instead of after the default 5 s diskless-sync delay.
+    '--repl-diskless-sync-delay',
+    '0',
     ...(opts.args ?? []),
   ];
   return spawnRedis(args, dir, port, /Ready to accept connections/);

@@ -32,7 +32,10 @@ const OPTIONS: Record<RedisRole, RedisOptions> = {
     enableOfflineQueue: false,
     connectTimeout: 800,
     commandTimeout: 2000,
-    maxRetriesPerRequest: 1,
+    // A command in flight when the connection drops fails at once rather than waiting for a
+    // reconnect (a failover takes seconds) and being sent again (a script that did run would
+    // then answer as if it had not).
+    maxRetriesPerRequest: 0,
     retryStrategy: RECONNECT,
   },
   blocking: { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: RECONNECT },
@@ -60,8 +63,6 @@ export function endpointOptions(endpoint: RedisEndpoint | string): RedisOptions 
     if (e.sentinelPassword) options.sentinelPassword = e.sentinelPassword;
     // Bounded: while no sentinel answers, keep asking every second, forever.
     options.sentinelRetryStrategy = RECONNECT;
-    // Hear about a failover from the sentinels instead of waiting for the old socket to fail.
-    options.failoverDetector = true;
   }
   if (e.username) options.username = e.username;
   if (e.password) options.password = e.password;

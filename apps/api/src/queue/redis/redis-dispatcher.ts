@@ -13,6 +13,7 @@ import { closeRedis, redisClient } from './redis-connection';
 import type { RedisJobStore } from './redis-job-store';
 
 const QUEUE = 'jobs';
+const ENQUEUE_DEADLINE_MS = 600;
 
 interface LocalRun {
   done: Promise<void>;
@@ -105,16 +106,21 @@ export class RedisDispatcher implements JobDispatcher {
 
   private async enqueue(job: Job): Promise<void> {
     try {
-      await this.queue!.add(
-        'generate',
-        { id: job.id },
-        {
-          jobId: job.id,
-          attempts: 3,
-          backoff: { type: 'fixed', delay: 1000 },
-          removeOnComplete: true,
-          removeOnFail: 1000,
-        },
+      // Bounded: BullMQ waits for its connection to be ready, which during a failover takes
+      // seconds; a create must be answered (503) well within a second instead.
+      await deadline(
+        ENQUEUE_DEADLINE_MS,
+        this.queue!.add(
+          'generate',
+          { id: job.id },
+          {
+            jobId: job.id,
+            attempts: 3,
+            backoff: { type: 'fixed', delay: 1000 },
+            removeOnComplete: true,
+            removeOnFail: 1000,
+          },
+        ),
       );
     } catch (err) {
       throw new StoreUnavailable((err as Error).message);
@@ -279,6 +285,15 @@ export class RedisDispatcher implements JobDispatcher {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+/** `p`, or a rejection once `ms` have passed. */
+function deadline<T>(ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /** Waits for `p` at most `ms`, ignoring its failure. */

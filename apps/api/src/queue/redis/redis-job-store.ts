@@ -17,6 +17,7 @@ import type { Job, JobPatch, ListPage, ListQuery } from '../../jobs/job.types';
 import {
   closeRedis,
   connectOrExplain,
+  connectQuietly,
   describeEndpoint,
   type RedisEndpoint,
   redisClient,
@@ -59,15 +60,53 @@ export class RedisJobStore implements JobStore {
     readonly durability: RedisDurability = { rule: 'primary', replicas: 1, timeoutMs: 500 },
   ) {
     this.keyPrefix = `{${prefix}}`;
-    // WAIT runs on this connection (it covers this connection's writes): give it its timeout.
-    const commandTimeout = durability.rule === 'replicas' ? Math.max(800, durability.timeoutMs + 300) : 800;
-    this.client = redisClient(endpoint, 'command', { commandTimeout }) as Redis & ScriptCommands;
-    this.client.defineCommand('t2vInsert', { numberOfKeys: 3, lua: INSERT });
-    this.client.defineCommand('t2vMutate', { numberOfKeys: 1, lua: MUTATE });
-    this.client.defineCommand('t2vClaimNext', { numberOfKeys: 1, lua: CLAIM_NEXT });
-    this.client.defineCommand('t2vDelete', { numberOfKeys: 3, lua: DELETE });
-    this.client.defineCommand('t2vClaimDeliveries', { numberOfKeys: 1, lua: CLAIM_DELIVERIES });
-    this.client.defineCommand('t2vRescheduleDelivery', { numberOfKeys: 2, lua: RESCHEDULE_DELIVERY });
+    this.client = scripted(redisClient(endpoint, 'command', { commandTimeout: 800 }));
+    if (durability.rule === 'replicas') {
+      // WAIT blocks the connection it runs on until the replicas answer (it covers that
+      // connection's writes). Durable writes therefore get connections of their own, so a WAIT
+      // never holds up reads or other writes queued behind it on a shared connection.
+      const commandTimeout = Math.max(800, durability.timeoutMs + 300);
+      for (let i = 0; i < DURABLE_WRITERS; i++) {
+        this.writers.push({
+          client: scripted(redisClient(endpoint, 'command', { commandTimeout })),
+          busy: 0,
+        });
+      }
+    }
+  }
+
+  /** Connections for durable writes (rule `replicas`), each with its number of writes in flight. */
+  private readonly writers: Array<{ client: Redis & ScriptCommands; busy: number }> = [];
+  /** Replicas in sync with the primary, as its INFO said at the last look (rule `replicas`). */
+  private replicasOnline: { count: number; at: number } = { count: 0, at: 0 };
+
+  /**
+   * Runs `op` on the least busy durable-write connection, or on the shared one when the rule does
+   * not WAIT.
+   */
+  private async onWriter<T>(op: (client: Redis & ScriptCommands) => Promise<T>): Promise<T> {
+    if (this.writers.length === 0) return op(this.client);
+    const writer = this.writers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    writer.busy++;
+    try {
+      return await op(writer.client);
+    } finally {
+      writer.busy--;
+    }
+  }
+
+  /**
+   * Whether the primary has the replicas the rule needs (INFO replication, at most 250 ms old).
+   * Without them a write is refused before it is made, in milliseconds, instead of each create
+   * waiting out the WAIT timeout.
+   */
+  private async enoughReplicas(): Promise<boolean> {
+    if (Date.now() - this.replicasOnline.at > 250) {
+      const info = await this.call(() => this.client.info('replication'));
+      const count = (info.match(/^slave\d+:.*state=online/gm) ?? []).length;
+      this.replicasOnline = { count, at: Date.now() };
+    }
+    return this.replicasOnline.count >= this.durability.replicas;
   }
 
   key(...parts: string[]): string {
@@ -78,6 +117,7 @@ export class RedisJobStore implements JobStore {
     // Redis down at boot is not fatal: the client keeps reconnecting and /readyz says why. An
     // untrusted certificate or refused credentials are: boot stops and says what to fix.
     await connectOrExplain(this.client, describeEndpoint(this.endpoint));
+    for (const w of this.writers) await connectQuietly(w.client);
     if (this.client.status === 'ready') await this.moveLegacyKeys().catch(() => undefined);
   }
 
@@ -116,15 +156,15 @@ export class RedisJobStore implements JobStore {
    * The durability rule `replicas`: WAIT until enough replicas have every write made so far on
    * this connection. Resolves with whether they did within the timeout.
    */
-  private async replicated(): Promise<boolean> {
+  private async replicated(client: Redis): Promise<boolean> {
     if (this.durability.rule !== 'replicas') return true;
     const { replicas, timeoutMs } = this.durability;
-    const acked = await this.call(() => this.client.wait(replicas, timeoutMs));
+    const acked = await this.call(() => client.wait(replicas, timeoutMs));
     return acked >= replicas;
   }
 
   async close(): Promise<void> {
-    await closeRedis(this.client);
+    await Promise.all([this.client, ...this.writers.map((w) => w.client)].map((c) => closeRedis(c)));
   }
 
   /** Runs one Redis call, turning connection trouble into StoreUnavailable. */
@@ -139,37 +179,47 @@ export class RedisJobStore implements JobStore {
   }
 
   async insert(job: Omit<Job, 'seq'>, outbox?: OutboxIntent): Promise<Job> {
-    const reply = await this.call(() =>
-      this.client.t2vInsert(
-        this.key('job', job.id),
-        this.key('seq'),
-        this.key('jobs'),
-        this.keyPrefix,
-        job.id,
-        job.status,
-        job.idempotencyKey ?? '',
-        job.cacheKey ?? '',
-        job.status === 'queued' ? this.maxQueue : 0,
-        outbox ? JSON.stringify(outbox) : '',
-        ...encode(job),
-      ),
-    );
+    if (this.durability.rule === 'replicas' && !(await this.enoughReplicas())) {
+      throw new NotDurable(this.durability.replicas, this.durability.timeoutMs);
+    }
+    return this.onWriter(async (client) => {
+      const reply = await this.call(() =>
+        client.t2vInsert(
+          this.key('job', job.id),
+          this.key('seq'),
+          this.key('jobs'),
+          this.keyPrefix,
+          job.id,
+          job.status,
+          job.idempotencyKey ?? '',
+          job.cacheKey ?? '',
+          job.status === 'queued' ? this.maxQueue : 0,
+          outbox ? JSON.stringify(outbox) : '',
+          ...encode(job),
+        ),
+      );
+      if (reply[0] === 'OK' && !(await this.replicated(client))) {
+        // Not acknowledged, so not accepted: take it back (a retry with the same
+        // Idempotency-Key may then make it again) and answer 503.
+        this.replicasOnline.at = 0;
+        await this.call(() =>
+          client.t2vDelete(
+            this.key('job', job.id),
+            this.key('jobs'),
+            this.key('expiry'),
+            this.keyPrefix,
+            job.id,
+          ),
+        ).catch(() => undefined);
+        throw new NotDurable(this.durability.replicas, this.durability.timeoutMs);
+      }
+      return this.inserted(job, reply);
+    });
+  }
+
+  private inserted(job: Omit<Job, 'seq'>, reply: [string, string | number] | [string]): Job {
     switch (reply[0]) {
       case 'OK':
-        if (!(await this.replicated())) {
-          // Not acknowledged, so not accepted: take it back (a retry with the same
-          // Idempotency-Key may then make it again) and answer 503.
-          await this.call(() =>
-            this.client.t2vDelete(
-              this.key('job', job.id),
-              this.key('jobs'),
-              this.key('expiry'),
-              this.keyPrefix,
-              job.id,
-            ),
-          ).catch(() => undefined);
-          throw new NotDurable(this.durability.replicas, this.durability.timeoutMs);
-        }
         return { ...job, seq: Number(reply[1]) };
       case 'IDEM':
         throw new IdempotencyKeyTaken(String(reply[1]));
@@ -232,25 +282,30 @@ export class RedisJobStore implements JobStore {
     outbox?: OutboxIntent,
   ): Promise<Job | null> {
     const intent = outbox ? JSON.stringify(outbox) : '';
-    const reply = await this.call(() =>
-      this.client.t2vMutate(
-        this.key('job', id),
-        this.keyPrefix,
-        id,
-        from.join(','),
-        to,
-        delta,
-        intent,
-        ...encode(patch),
-      ),
-    );
-    if (reply && to !== '' && isTerminal(to) && !(await this.replicated())) {
-      // Applied on the primary, which cannot be undone from here: say so, and carry on (a run
-      // whose completion is lost with the primary is taken over and settles once more).
-      this.logger.warn(
-        `${id} ${to}: fewer than ${this.durability.replicas} replicas confirmed it within ${this.durability.timeoutMs} ms`,
+    const durable = to !== '' && isTerminal(to);
+    const run = async (client: Redis & ScriptCommands) => {
+      const reply = await this.call(() =>
+        client.t2vMutate(
+          this.key('job', id),
+          this.keyPrefix,
+          id,
+          from.join(','),
+          to,
+          delta,
+          intent,
+          ...encode(patch),
+        ),
       );
-    }
+      if (reply && durable && !(await this.replicated(client))) {
+        // Applied on the primary, which cannot be undone from here: say so, and carry on (a run
+        // whose completion is lost with the primary is taken over and settles once more).
+        this.logger.warn(
+          `${id} ${to}: fewer than ${this.durability.replicas} replicas confirmed it within ${this.durability.timeoutMs} ms`,
+        );
+      }
+      return reply;
+    };
+    const reply = durable ? await this.onWriter(run) : await run(this.client);
     return reply ? decode(pairs(reply)) : null;
   }
 
@@ -389,6 +444,20 @@ export class RedisJobStore implements JobStore {
       );
     }
   }
+}
+
+/** Durable-write connections per store (rule `replicas`). */
+const DURABLE_WRITERS = 4;
+
+/** A client with t2v's scripts defined (each declares how many KEYS it takes). */
+function scripted(client: Redis): Redis & ScriptCommands {
+  client.defineCommand('t2vInsert', { numberOfKeys: 3, lua: INSERT });
+  client.defineCommand('t2vMutate', { numberOfKeys: 1, lua: MUTATE });
+  client.defineCommand('t2vClaimNext', { numberOfKeys: 1, lua: CLAIM_NEXT });
+  client.defineCommand('t2vDelete', { numberOfKeys: 3, lua: DELETE });
+  client.defineCommand('t2vClaimDeliveries', { numberOfKeys: 1, lua: CLAIM_DELIVERIES });
+  client.defineCommand('t2vRescheduleDelivery', { numberOfKeys: 2, lua: RESCHEDULE_DELIVERY });
+  return client as Redis & ScriptCommands;
 }
 
 function encode(patch: object): string[] {

@@ -160,7 +160,9 @@ describe('RedisJobStore key layout', () => {
 describe('RedisJobStore durability rules', () => {
   it('replicas: an insert is acknowledged once a replica has it, and refused (taken back) without one', async () => {
     const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(redis.port)] });
-    const rule = { rule: 'replicas' as const, replicas: 1, timeoutMs: 300 };
+    // A generous timeout: on a loaded machine the replica still confirms; the refusal below
+    // must not need it (the store sees the replica gone and refuses before writing).
+    const rule = { rule: 'replicas' as const, replicas: 1, timeoutMs: 2000 };
     const store = new RedisJobStore(redis.url, `t2v-wait-${++n}`, 0, rule);
     await store.open();
     try {
@@ -172,6 +174,7 @@ describe('RedisJobStore durability rules', () => {
       expect(await onReplica.get(job.id)).toMatchObject({ id: job.id });
       await onReplica.close();
       await replica.kill();
+      await new Promise((r) => setTimeout(r, 300)); // the store's view of the replicas is 250 ms old at most
       const started = Date.now();
       const refused = await store.insert(sampleJob({ idempotencyKey: 'lost' })).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(NotDurable);

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 import { runHttpBench } from './http-bench.mjs';
 import { runImageFitBench } from './image-fit.mjs';
+import { durabilitySection, runRedisDurabilityBench } from './redis-durability-bench.mjs';
 import { runSeedBench } from './seed-bench.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -19,6 +20,9 @@ const date = new Date().toISOString().slice(0, 10);
 console.error('[bench] HTTP create/retrieve vs bare node:http');
 const http = await runHttpBench({ seconds: short ? 2 : 10 });
 console.error(JSON.stringify(http));
+console.error('[bench] redis durable acknowledgement: WAIT / AOF always vs primary only');
+const durability = await runRedisDurabilityBench({ seconds: short ? 1 : 5 });
+console.error(JSON.stringify(durability));
 console.error('[bench] result cache');
 const seed = await runSeedBench({ rounds: short ? 2 : 10 });
 console.error(JSON.stringify(seed));
@@ -71,6 +75,7 @@ if (short) {
   for (const [name, v] of Object.entries({
     create: http.t2v.create.errors,
     retrieve: http.t2v.retrieve.errors,
+    'redis durability': durability.primary.errors + durability.replicas.errors + durability.fsync.errors,
   })) {
     if (v !== 0) throw new Error(`${name} had ${v} errors`);
   }
@@ -121,6 +126,8 @@ ${row('t2v, retrieve', http.t2v.retrieve)}
 
 Why the API runs on Fastify and how far these are from the goals (0.5× create, 0.6× retrieve):
 [ADR 0024](adr/0024-fastify-adapter.md).
+
+${durabilitySection(durability)}
 
 ## Result cache: identical seeded request
 

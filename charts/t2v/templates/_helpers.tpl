@@ -171,13 +171,30 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- $m = append $m (printf "persistence.enabled: up to %d replicas need one shared ReadWriteMany volume for outputs" $maxReplicas) -}}
 {{- end -}}
 {{- end -}}
-{{- if and $redis (not $v.redis.enabled) (not $v.redis.external.url) (not $v.redis.external.existingSecret) -}}
-{{- $m = append $m "queue.driver=redis: set redis.enabled, redis.external.url or redis.external.existingSecret" -}}
+{{- $ext := $v.redis.external -}}
+{{- $extUrl := or $ext.url $ext.existingSecret -}}
+{{- if and $redis (not $v.redis.enabled) (not $extUrl) (not $ext.sentinels) -}}
+{{- $m = append $m "queue.driver=redis: set redis.enabled, redis.external.url, redis.external.existingSecret or redis.external.sentinels" -}}
 {{- end -}}
-{{- if and $v.redis.enabled (or $v.redis.external.url $v.redis.external.existingSecret) -}}
+{{- if and $v.redis.enabled (or $extUrl $ext.sentinels) -}}
 {{- $m = append $m "redis.enabled and redis.external: choose the in-chart Redis or an external one" -}}
 {{- end -}}
-{{- if and (not $redis) (or $v.redis.enabled $v.redis.external.url $v.redis.external.existingSecret) -}}
+{{- if and $extUrl $ext.sentinels -}}
+{{- $m = append $m "redis.external: set a URL or sentinels, not both (the sentinels name the primary)" -}}
+{{- end -}}
+{{- if and $ext.sentinels (not $ext.sentinelName) -}}
+{{- $m = append $m "redis.external.sentinelName: required with redis.external.sentinels (the name the sentinels monitor)" -}}
+{{- end -}}
+{{- if and $ext.tls.caSecret.name (not $ext.tls.enabled) (not (hasPrefix "rediss://" $ext.url)) -}}
+{{- $m = append $m "redis.external.tls.caSecret: set, but TLS is off (redis.external.tls.enabled or a rediss:// URL)" -}}
+{{- end -}}
+{{- if and $v.redis.enabled (eq $v.redis.durability "replicas") -}}
+{{- $m = append $m "redis.durability=replicas: the in-chart Redis has no replicas (use fsync with appendfsync always, or an external replicated Redis)" -}}
+{{- end -}}
+{{- if and $v.redis.enabled (eq $v.redis.durability "fsync") (ne $v.redis.appendfsync "always") -}}
+{{- $m = append $m "redis.durability=fsync needs redis.appendfsync=always" -}}
+{{- end -}}
+{{- if and (not $redis) (or $v.redis.enabled $extUrl $ext.sentinels) -}}
 {{- $m = append $m "redis is configured but queue.driver is embedded: set queue.driver=redis" -}}
 {{- end -}}
 {{- if and $v.persistence.nfs.enabled (or (not $v.persistence.nfs.server) (not $v.persistence.nfs.path)) -}}
@@ -250,6 +267,12 @@ every live namespace has, is the sign of a reachable namespace.
 {{- if $v.auth.existingSecret }}{{ $need = append $need (list "auth.existingSecret" $v.auth.existingSecret $v.auth.existingSecretKey) }}{{ end -}}
 {{- if and $v.redis.enabled $v.redis.auth.existingSecret }}{{ $need = append $need (list "redis.auth.existingSecret" $v.redis.auth.existingSecret $v.redis.auth.existingSecretKey) }}{{ end -}}
 {{- if and (eq $v.queue.driver "redis") $v.redis.external.existingSecret }}{{ $need = append $need (list "redis.external.existingSecret" $v.redis.external.existingSecret $v.redis.external.existingSecretKey) }}{{ end -}}
+{{- $ext := $v.redis.external -}}
+{{- if and (eq $v.queue.driver "redis") (not $v.redis.enabled) -}}
+{{- if $ext.passwordSecret.name }}{{ $need = append $need (list "redis.external.passwordSecret" $ext.passwordSecret.name $ext.passwordSecret.key) }}{{ end -}}
+{{- if $ext.sentinelPasswordSecret.name }}{{ $need = append $need (list "redis.external.sentinelPasswordSecret" $ext.sentinelPasswordSecret.name $ext.sentinelPasswordSecret.key) }}{{ end -}}
+{{- if $ext.tls.caSecret.name }}{{ $need = append $need (list "redis.external.tls.caSecret" $ext.tls.caSecret.name $ext.tls.caSecret.key) }}{{ end -}}
+{{- end -}}
 {{- range $need -}}
 {{- $s := lookup "v1" "Secret" $ns (index . 1) -}}
 {{- if not $s -}}
@@ -287,4 +310,9 @@ every live namespace has, is the sign of a reachable namespace.
 sleep, less a margin for closing the server and stopping the workers. */}}
 {{- define "t2v.shutdownGraceSeconds" -}}
 {{- max 0 (sub (sub (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) 15) -}}
+{{- end -}}
+
+{{/* The CA bundle of an external TLS Redis is mounted (redis.external.tls.caSecret). */}}
+{{- define "t2v.redisCaMounted" -}}
+{{- if and (eq .Values.queue.driver "redis") (not .Values.redis.enabled) .Values.redis.external.tls.caSecret.name -}}true{{- end -}}
 {{- end -}}

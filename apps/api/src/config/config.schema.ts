@@ -39,6 +39,23 @@ const envSchema = z.object({
     .regex(/^[\w.-]{1,64}$/, 'expected letters, digits, ".", "_" or "-"')
     .default('t2v'),
   T2V_REDIS_LOCK_S: z.coerce.number().min(1).max(600).default(15),
+  REDIS_USERNAME: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_TLS: bool.default(false),
+  REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+  REDIS_SENTINELS: z
+    .string()
+    .regex(/^\s*[^\s,:]+:\d{1,5}\s*(,\s*[^\s,:]+:\d{1,5}\s*)*$/, 'expected host:port[,host:port…]')
+    .optional(),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[\w.-]{1,128}$/, 'expected the name the sentinels monitor, e.g. mymaster')
+    .optional(),
+  REDIS_SENTINEL_USERNAME: z.string().min(1).optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  T2V_REDIS_DURABILITY: z.enum(['primary', 'replicas', 'fsync']).optional(),
+  T2V_REDIS_WAIT_REPLICAS: int(1, 16).default(1),
+  T2V_REDIS_WAIT_TIMEOUT_MS: int(10, 10_000).default(500),
   T2V_DATA_DIR: z.string().min(1).default('./data'),
   T2V_STORAGE_DIR: z.string().min(1).optional(),
   T2V_MAX_QUEUE: int(1, 1_000_000).default(100),
@@ -118,6 +135,37 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/**
+ * Where Redis is and how to reach it: `REDIS_URL`, or `REDIS_SENTINELS` + `REDIS_SENTINEL_NAME`;
+ * ACL user/password (`REDIS_USERNAME`/`REDIS_PASSWORD` override the URL's), TLS (`rediss://` or
+ * `REDIS_TLS=true`) verified against `REDIS_TLS_CA_FILE` when set.
+ */
+export interface RedisEndpoint {
+  url?: string;
+  sentinels?: Array<{ host: string; port: number }>;
+  sentinelName?: string;
+  sentinelUsername?: string;
+  sentinelPassword?: string;
+  username?: string;
+  password?: string;
+  tls?: boolean;
+  /** The CA bundle's PEM text (read at boot). */
+  tlsCa?: string;
+}
+
+/**
+ * When a create (and every terminal change) is acknowledged:
+ * - `primary`: once the primary has applied it (lost if the primary dies before it persisted or
+ *   replicated it);
+ * - `replicas`: once `replicas` replicas confirm it (`WAIT`), else 503 after `timeoutMs`;
+ * - `fsync`: the primary runs AOF with `appendfsync always` (checked by readiness).
+ */
+export interface RedisDurability {
+  rule: 'primary' | 'replicas' | 'fsync';
+  replicas: number;
+  timeoutMs: number;
+}
+
 /** The validated configuration, with paths resolved and derived values computed. */
 export interface AppConfig {
   port: number;
@@ -128,8 +176,10 @@ export interface AppConfig {
   /** One entry per worker: `cpu` or a GPU index. */
   devices: string[];
   queue: Env['T2V_QUEUE'];
-  /** Set when `queue` is `redis` (required then). */
-  redisUrl: string | undefined;
+  /** Where Redis is (URL or Sentinel), its credentials and TLS; set when `queue` is `redis`. */
+  redis: RedisEndpoint | undefined;
+  /** When a change counts as acknowledged (docs/adr/0041-redis-high-availability.md). */
+  redisDurability: RedisDurability;
   /** Prefix of every Redis key t2v writes (records and the BullMQ queue). */
   redisPrefix: string;
   /** BullMQ lock of a running job; a replica silent this long loses its job to another. */
@@ -195,7 +245,13 @@ export interface AppConfig {
   childEnv: Record<string, string>;
 }
 
-const SECRET_VARS = new Set(['T2V_API_KEYS', 'REDIS_URL', 'T2V_WEBHOOK_SECRET']);
+const SECRET_VARS = new Set([
+  'T2V_API_KEYS',
+  'REDIS_URL',
+  'REDIS_PASSWORD',
+  'REDIS_SENTINEL_PASSWORD',
+  'T2V_WEBHOOK_SECRET',
+]);
 
 export class ConfigError extends Error {}
 
@@ -217,9 +273,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (e.T2V_ENGINE === 'wan' && !e.T2V_MODEL_PATH) {
     throw new ConfigError('invalid configuration:\n  T2V_MODEL_PATH: required when T2V_ENGINE=wan');
   }
-  if (e.T2V_QUEUE === 'redis' && !e.REDIS_URL) {
-    throw new ConfigError('invalid configuration:\n  REDIS_URL: required when T2V_QUEUE=redis');
-  }
+  const redis = redisEndpoint(e);
   const jwtVars = [e.T2V_JWT_JWKS_URL, e.T2V_JWT_ISSUER, e.T2V_JWT_AUDIENCE];
   if (jwtVars.some((v) => v !== undefined) && !jwtVars.every((v) => v !== undefined)) {
     throw new ConfigError(
@@ -251,7 +305,12 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     modelPath: e.T2V_MODEL_PATH,
     devices,
     queue: e.T2V_QUEUE,
-    redisUrl: e.REDIS_URL,
+    redis,
+    redisDurability: {
+      rule: e.T2V_REDIS_DURABILITY ?? (e.REDIS_SENTINELS ? 'replicas' : 'primary'),
+      replicas: e.T2V_REDIS_WAIT_REPLICAS,
+      timeoutMs: e.T2V_REDIS_WAIT_TIMEOUT_MS,
+    },
     redisPrefix: e.T2V_REDIS_PREFIX,
     redisLockS: e.T2V_REDIS_LOCK_S,
     dataDir,
@@ -306,6 +365,49 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
         (kv): kv is [string, string] => kv[1] !== undefined && !SECRET_VARS.has(kv[0]),
       ),
     ),
+  };
+}
+
+/** The Redis endpoint of `T2V_QUEUE=redis`: exactly one of REDIS_URL and REDIS_SENTINELS. */
+function redisEndpoint(e: Env): RedisEndpoint | undefined {
+  const bad = (line: string) => new ConfigError(`invalid configuration:\n  ${line}`);
+  if (e.T2V_QUEUE !== 'redis') return undefined;
+  if (!e.REDIS_URL && !e.REDIS_SENTINELS) {
+    throw bad('REDIS_URL: required when T2V_QUEUE=redis (or REDIS_SENTINELS with REDIS_SENTINEL_NAME)');
+  }
+  if (e.REDIS_URL && e.REDIS_SENTINELS) {
+    throw bad('REDIS_URL, REDIS_SENTINELS: set one of them (the sentinels name the primary)');
+  }
+  if (e.REDIS_SENTINELS && !e.REDIS_SENTINEL_NAME) {
+    throw bad('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the name the sentinels monitor)');
+  }
+  let tlsCa: string | undefined;
+  if (e.REDIS_TLS_CA_FILE) {
+    try {
+      tlsCa = fs.readFileSync(e.REDIS_TLS_CA_FILE, 'utf8');
+    } catch (err) {
+      throw bad(`REDIS_TLS_CA_FILE=${JSON.stringify(e.REDIS_TLS_CA_FILE)}: ${(err as Error).message}`);
+    }
+    if (!/-----BEGIN CERTIFICATE-----/.test(tlsCa)) {
+      throw bad(`REDIS_TLS_CA_FILE=${JSON.stringify(e.REDIS_TLS_CA_FILE)}: expected PEM certificates`);
+    }
+    if (!e.REDIS_TLS && !e.REDIS_URL?.startsWith('rediss://')) {
+      throw bad('REDIS_TLS_CA_FILE: set, but TLS is off (use a rediss:// URL or REDIS_TLS=true)');
+    }
+  }
+  const sentinels = e.REDIS_SENTINELS?.split(',').map((s) => {
+    const [host, port] = s.trim().split(':');
+    return { host: host!, port: Number(port) };
+  });
+  return {
+    ...(e.REDIS_URL ? { url: e.REDIS_URL } : {}),
+    ...(sentinels ? { sentinels, sentinelName: e.REDIS_SENTINEL_NAME } : {}),
+    ...(e.REDIS_SENTINEL_USERNAME ? { sentinelUsername: e.REDIS_SENTINEL_USERNAME } : {}),
+    ...(e.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: e.REDIS_SENTINEL_PASSWORD } : {}),
+    ...(e.REDIS_USERNAME ? { username: e.REDIS_USERNAME } : {}),
+    ...(e.REDIS_PASSWORD ? { password: e.REDIS_PASSWORD } : {}),
+    ...(e.REDIS_TLS ? { tls: true } : {}),
+    ...(tlsCa ? { tlsCa } : {}),
   };
 }
 

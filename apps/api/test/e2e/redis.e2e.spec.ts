@@ -312,7 +312,7 @@ describe('redis driver: shutdown and cancel across replicas', () => {
       expect(Date.now() - stoppedAt).toBeLessThan(10_000);
       const admin = new Redis(redis.url);
       try {
-        expect(JSON.parse((await admin.hget(`t2v:job:${id}`, 'attempts'))!)).toBe(1);
+        expect(JSON.parse((await admin.hget(`{t2v}:job:${id}`, 'attempts'))!)).toBe(1);
       } finally {
         admin.disconnect();
       }

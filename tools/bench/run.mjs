@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { runHttpBench } from './http-bench.mjs';
+import { runImageFitBench } from './image-fit.mjs';
+import { durabilitySection, runRedisDurabilityBench } from './redis-durability-bench.mjs';
 import { runSeedBench } from './seed-bench.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -18,9 +20,15 @@ const date = new Date().toISOString().slice(0, 10);
 console.error('[bench] HTTP create/retrieve vs bare node:http');
 const http = await runHttpBench({ seconds: short ? 2 : 10 });
 console.error(JSON.stringify(http));
+console.error('[bench] redis durable acknowledgement: WAIT / AOF always vs primary only');
+const durability = await runRedisDurabilityBench({ seconds: short ? 1 : 5 });
+console.error(JSON.stringify(durability));
 console.error('[bench] result cache');
 const seed = await runSeedBench({ rounds: short ? 2 : 10 });
 console.error(JSON.stringify(seed));
+console.error('[bench] input_reference: probe and fit a 12 MP JPEG');
+const fit = await runImageFitBench({ rounds: short ? 2 : 11 });
+console.error(JSON.stringify(fit));
 
 let latency = null;
 const python = path.join(ROOT, 'apps/worker/.venv/bin/python');
@@ -82,6 +90,7 @@ if (short) {
   for (const [name, v] of Object.entries({
     create: http.t2v.create.errors,
     retrieve: http.t2v.retrieve.errors,
+    'redis durability': durability.primary.errors + durability.replicas.errors + durability.fsync.errors,
   })) {
     if (v !== 0) throw new Error(`${name} had ${v} errors`);
   }
@@ -133,6 +142,8 @@ ${row('t2v, retrieve', http.t2v.retrieve)}
 Why the API runs on Fastify and how far these are from the goals (0.5× create, 0.6× retrieve):
 [ADR 0024](adr/0024-fastify-adapter.md).
 
+${durabilitySection(durability)}
+
 ## Result cache: identical seeded request
 
 ${seed.rounds} rounds of a fresh seeded create waited with \`Prefer: wait=60\`, then the identical
@@ -144,6 +155,19 @@ request (served from the cache: a new video id, outputs hard-linked). Job: ${see
 | cached | ${seed.cached_median_ms} |
 
 The cache answers **${seed.speedup}×** faster.
+
+## Image input: check and fit an \`input_reference\`
+
+What \`POST /v1/videos\` does with an uploaded image before it answers (\`tools/bench/image-fit.mjs\`,
+sharp ${fit.sharp}, ${fit.threads} libvips thread(s)): read the header, decode, orient, resize to the
+video size, encode the PNG and hash it. Input: ${fit.input}. Baseline: decoding the same JPEG to raw
+pixels and nothing else, ${fit.baseline_decode_median_ms} ms median over ${fit.rounds} rounds.
+
+| target | median ms | / plain decode |
+|---|---|---|
+${Object.entries(fit.probe_and_fit)
+  .map(([name, r]) => `| ${name} | ${r.median_ms} | ${r.vs_decode}× |`)
+  .join('\n')}
 
 ## wan-tiny: warm worker vs a process per request
 

@@ -92,3 +92,49 @@ def test_errors_arrive_as_the_library_s_typed_exceptions(client: OpenAI) -> None
     anonymous = OpenAI(base_url=f"{URL}/v1", api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         anonymous.videos.list()
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A solid-colour PNG, written with the standard library."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_image_to_video_with_input_reference(client: OpenAI) -> None:
+    image = png(512, 512, (200, 40, 40))
+    created = client.videos.create(
+        prompt="the square starts to spin",
+        seconds="1",
+        input_reference=("square.png", image, "image/png"),
+    )
+    # No size given: the square image gets the square preset.
+    assert created.size == "256x256"
+    reference = created.model_extra["input_reference"]
+    assert reference["width"] == 256 and reference["height"] == 256 and len(reference["sha256"]) == 64
+    done = client.videos.poll(created.id, poll_interval_ms=50)
+    assert done.status == "completed"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_bad_and_oversized_images_are_answered(client: OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        client.videos.create(prompt="x", input_reference=("cat.png", b"not an image\n", "image/png"))
+    assert err.value.status_code == 400 and err.value.param == "input_reference"
+    # 30 MB: the refusal arrives as an answer, not as a connection error.
+    with pytest.raises(openai.APIStatusError) as big:
+        big_png = b"\x89PNG" + bytes(30 * 1024 * 1024)
+        client.videos.create(prompt="x", input_reference=("big.png", big_png, "image/png"))
+    assert big.value.status_code in (400, 413)

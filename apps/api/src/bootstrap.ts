@@ -13,7 +13,8 @@ import { AppModule } from './app.module';
 import { ApiError } from './common/api-error';
 import { requestIdOf, requestPath, setRequestId } from './common/http';
 import { JsonLogger } from './common/json-logger';
-import { readMultipartFields } from './common/multipart';
+import { readMultipartBody } from './common/multipart';
+import { payloadTooLarge, readText } from './common/request-body';
 import type { AppConfig } from './config/app-config';
 import { METRIC } from './metrics/metrics';
 import { ModelsService } from './models/models.service';
@@ -66,14 +67,14 @@ export async function createApp(
   logger = new JsonLogger(config.logLevel),
 ): Promise<NestFastifyApplication> {
   const fastify = Fastify({
-    bodyLimit: config.maxBodyBytes,
+    bodyLimit: uploadBodyLimit(config),
     trustProxy: true,
     routerOptions: { ignoreTrailingSlash: true },
   });
   // Before the adapter exists, so these hooks run ahead of Nest middleware (the playground page).
   const metrics: { duration?: Histogram<string> } = {};
   addRequestHooks(fastify, logger, metrics);
-  registerBodyParsers(fastify, config.maxBodyBytes);
+  registerBodyParsers(fastify, config);
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forConfig(config),
     new FastifyAdapter(fastify as never),
@@ -146,27 +147,74 @@ function addRequestHooks(
   });
 }
 
+/** Bytes of a JSON body without its `input_reference` (at most the whole body). */
+function fieldBytes(text: string, value: unknown): number {
+  const image =
+    value !== null && typeof value === 'object'
+      ? (value as Record<string, unknown>)['input_reference']
+      : undefined;
+  return Buffer.byteLength(text) - (image === undefined ? 0 : Buffer.byteLength(JSON.stringify(image)));
+}
+
+/** Routes whose body may carry an image (`input_reference`): they get the larger body limit. */
+const IMAGE_ROUTES = new Set(['/v1/videos', '/v1/videos/sync']);
+
+/**
+ * The body limit of a create that carries an image: the fields' limit plus the image's, base64
+ * encoded (a data: URL in JSON is 4/3 of the image), plus room for multipart part headers.
+ */
+export function uploadBodyLimit(config: Pick<AppConfig, 'maxBodyBytes' | 'maxImageBytes'>): number {
+  return config.maxBodyBytes + Math.ceil(config.maxImageBytes / 3) * 4 + 64 * 1024;
+}
+
 /**
  * JSON through Fastify's own parser (with its prototype-poisoning checks), except that an empty
- * body is no body, as clients send on bodiless POSTs; multipart as text fields. Any other media
- * type is refused before a handler runs (415, rendered by the exception filter).
+ * body is no body, as clients send on bodiless POSTs; multipart as text fields and the one image
+ * file part. Bodies are read by our own readers, which read a refused body to its end before the
+ * 413/400 is answered (so an uploading client receives it). Create routes take
+ * `uploadBodyLimit`, others `T2V_MAX_BODY_BYTES`. Any other media type is refused before a
+ * handler runs (415, rendered by the exception filter).
  */
-function registerBodyParsers(fastify: FastifyInstance, maxBytes: number): void {
+function registerBodyParsers(
+  fastify: FastifyInstance,
+  config: Pick<AppConfig, 'maxBodyBytes' | 'maxImageBytes'>,
+): void {
+  const uploadLimit = uploadBodyLimit(config);
+  const limitOf = (request: { routeOptions: { url?: string } }) =>
+    IMAGE_ROUTES.has(request.routeOptions.url ?? '') ? uploadLimit : config.maxBodyBytes;
   const json = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeContentTypeParser('application/json');
-  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') return done(null, undefined);
-    json(request, body as string, (err, value) =>
-      err
-        ? done(
-            new ApiError(400, 'invalid_request_error', 'invalid_json', `Request body is not valid JSON.`),
-            undefined,
-          )
-        : done(null, value),
+  fastify.addContentTypeParser('application/json', (request, payload, done) => {
+    readText(payload, request.headers, limitOf(request)).then(
+      (body) => {
+        if (body === '') return done(null, undefined);
+        json(request, body, (err, value) => {
+          if (err) {
+            return done(
+              new ApiError(400, 'invalid_request_error', 'invalid_json', `Request body is not valid JSON.`),
+              undefined,
+            );
+          }
+          // The image has its own limit: the other fields still fit in T2V_MAX_BODY_BYTES.
+          if (body.length > config.maxBodyBytes && fieldBytes(body, value) > config.maxBodyBytes) {
+            return done(
+              payloadTooLarge(config.maxBodyBytes, 'The request without input_reference'),
+              undefined,
+            );
+          }
+          done(null, value);
+        });
+      },
+      (err: Error) => done(err, undefined),
     );
   });
   fastify.addContentTypeParser('multipart/form-data', (request, payload, done) => {
-    readMultipartFields(payload, request.headers, maxBytes).then(
+    const imageRoute = IMAGE_ROUTES.has(request.routeOptions.url ?? '');
+    readMultipartBody(payload, request.headers, {
+      fieldBytes: config.maxBodyBytes,
+      fileBytes: imageRoute ? config.maxImageBytes : 0,
+      totalBytes: limitOf(request),
+    }).then(
       (fields) => done(null, fields),
       (err: Error) => done(err, undefined),
     );

@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { ExitCode } from './exit-codes.js';
-import { FAKE_MODEL, fakeApi } from './testing/fake-api.js';
+import { createBody, FAKE_MODEL, fakeApi } from './testing/fake-api.js';
 import { runCli } from './testing/capture.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 't2v-cli-'));
@@ -44,6 +44,68 @@ describe('t2v generate', () => {
       acceleration: 'none',
     });
     expect(api.requests[0]!.headers['idempotency-key']).toBeDefined();
+  });
+
+  it('uploads --image as a multipart file part with the other fields', async () => {
+    const image = join(dir(), 'cat.png');
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
+    writeFileSync(image, png);
+    const { code, api } = await runCli([
+      'generate',
+      'a cat',
+      '--image',
+      image,
+      '--seed',
+      '3',
+      '-o',
+      join(dir(), 'o.mp4'),
+    ]);
+    expect(code).toBe(ExitCode.OK);
+    const body = await createBody(api.requests[0]!);
+    expect(body['prompt']).toBe('a cat');
+    expect(body['seed']).toBe('3');
+    const file = body['input_reference'] as File;
+    expect(file.name).toBe('cat.png');
+    expect(file.type).toBe('image/png');
+    expect(Buffer.from(await file.arrayBuffer()).equals(png)).toBe(true);
+  });
+
+  it('sends --fit and repeated --lora name[=scale] in order, and refuses a bad one before sending', async () => {
+    const image = join(dir(), 'cat.jpg');
+    writeFileSync(image, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16]));
+    const args = [
+      'generate',
+      'a cat',
+      '--image',
+      image,
+      '--fit',
+      'pad',
+      '--lora',
+      'ink',
+      '--lora',
+      'film=0.5',
+    ];
+    const { code, api } = await runCli([...args, '-o', join(dir(), 'o.mp4')]);
+    expect(code).toBe(ExitCode.OK);
+    const body = await createBody(api.requests[0]!);
+    expect(body['input_fit']).toBe('pad');
+    expect(JSON.parse(String(body['lora']))).toEqual([
+      { name: 'ink', scale: 1 },
+      { name: 'film', scale: 0.5 },
+    ]);
+    const bad = await runCli(['generate', 'a cat', '--lora', 'ink=strong']);
+    expect(bad.code).toBe(ExitCode.USAGE);
+    expect(bad.stderr).toMatch(/--lora must be a name or name=scale/);
+    expect(bad.api.requests).toHaveLength(0);
+    const fit = await runCli(['generate', 'a cat', '--fit', 'zoom']);
+    expect(fit.code).toBe(ExitCode.USAGE);
+  });
+
+  it('exits 2 naming --image when the file cannot be read, before sending anything', async () => {
+    const { code, stderr, api } = await runCli(['generate', 'a cat', '--image', join(dir(), 'missing.png')]);
+    expect(code).toBe(ExitCode.USAGE);
+    expect(stderr).toMatch(/^t2v: --image: cannot read .*missing\.png/);
+    expect(api.requests).toHaveLength(0);
   });
 
   it('prints one JSON object with --json and nothing on stderr with --quiet', async () => {
@@ -165,7 +227,9 @@ describe('t2v list / get / download / cancel / delete / models', () => {
     const sizes = FAKE_MODEL.presets.sizes.join(',');
     expect(sizes).toContain('320x192,192x320,256x256');
     expect(stdout).toMatch(
-      new RegExp(String.raw`t2v-synthetic\s+synthetic\s+320x192\s+${sizes}\s+1-10 \(1\)\s+1-100 \(8\)\s+24`),
+      new RegExp(
+        String.raw`t2v-synthetic\s+synthetic\s+320x192\s+${sizes}\s+1-10 \(1\)\s+1-100 \(8\)\s+24\s+text\+image\s+-`,
+      ),
     );
   });
 

@@ -36,6 +36,15 @@ function decimal(name: string) {
   };
 }
 
+/** `--lora name` or `--lora name=0.8`, collected in order. */
+function loraOption(value: string, previous: Array<{ name: string; scale: number }> = []) {
+  const match = /^([^=\s]+)(?:=(.+))?$/.exec(value);
+  const scale = match?.[2] === undefined ? 1 : Number(match[2]);
+  if (!match || !Number.isFinite(scale))
+    throw new InvalidArgumentError('--lora must be a name or name=scale (e.g. style=0.8).');
+  return [...previous, { name: match[1]!, scale }];
+}
+
 /** Builds the `t2v` command tree writing to `io`; each action calls `act` with a client. */
 function buildProgram(
   io: CliIO,
@@ -72,6 +81,19 @@ function buildProgram(
     .option('--fps <n>', 'frames per second', integer('--fps', 1))
     .option('--model <id>', 'model id (default: the loaded model)')
     .option('--thumbnail <file>', 'also write the JPEG thumbnail here')
+    .option('--image <file>', 'image-to-video: start from this PNG, JPEG or WebP')
+    .addOption(
+      new Option('--fit <how>', 'fit the image to the size: crop (default), pad or stretch').choices([
+        'crop',
+        'pad',
+        'stretch',
+      ]),
+    )
+    .option(
+      '--lora <name[=scale]>',
+      'apply a LoRA adapter the model lists (t2v models), scale 1 by default; repeatable',
+      loraOption,
+    )
     .option(
       '--no-acceleration',
       "every step in full: the server's step cache does not apply (a reference render)",

@@ -81,6 +81,53 @@ describe('t2v against the live API', () => {
     expect(again.code).toBe(0);
   });
 
+  it('generates from --image: the first frame is the picture, and get shows the image', async () => {
+    // A 480×270 solid orange PNG (16:9): with no --size the server picks the preset closest to it.
+    const image = join(dir, 'orange.png');
+    execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'color=c=0xff8000:s=480x270',
+      '-frames:v',
+      '1',
+      image,
+    ]);
+    const out = join(dir, 'from-image.mp4');
+    const generated = await t2v([
+      '--json',
+      'generate',
+      'an orange wall',
+      '--image',
+      image,
+      '-o',
+      out,
+      '--steps',
+      '3',
+    ]);
+    expect(generated.code).toBe(0);
+    const video = JSON.parse(generated.stdout) as {
+      id: string;
+      size: string;
+      input_reference: { width: number; height: number };
+    };
+    expect(video.size).toBe('320x192'); // 5:3, the synthetic presets' closest to 16:9
+    expect(video.input_reference).toMatchObject({ width: 320, height: 192 });
+    // The synthetic engine starts from the fitted image: the first frame's centre is orange.
+    const pixel = execFileSync('ffmpeg', [
+      ...['-v', 'error', '-i', out, '-frames:v', '1', '-vf', 'crop=16:16:152:88,scale=1:1', '-f', 'rawvideo'],
+      ...['-pix_fmt', 'rgb24', '-'],
+    ]);
+    const [r, g, b] = [...pixel];
+    expect(Math.abs(r! - 0xff)).toBeLessThan(24);
+    expect(Math.abs(g! - 0x80)).toBeLessThan(24);
+    expect(b!).toBeLessThan(24);
+    const shown = await t2v(['get', video.id]);
+    expect(shown.stdout).toMatch(/^image\s+320x192, sha256 [0-9a-f]{12}…$/m);
+  });
+
   it('shows the API message as is and exits 3 on a bad size', async () => {
     const result = await t2v(['generate', 'x', '--size', '7x7']);
     expect(result.code).toBe(3);

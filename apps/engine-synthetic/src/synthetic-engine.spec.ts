@@ -2,6 +2,7 @@
  * The synthetic engine as the API sees it: a real process on stdio, real MP4s read back by ffprobe.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -107,6 +108,27 @@ function canMountPrivateTmpfs(): boolean {
   }
 }
 
+/** Frame `index` of a video as packed rgb24. */
+function frameAt(path: string, index: number, width: number, height: number): Buffer {
+  const rgb = execFileSync(FFMPEG, [
+    '-v',
+    'error',
+    '-i',
+    path,
+    '-vf',
+    `select=eq(n\\,${index})`,
+    '-frames:v',
+    '1',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    'pipe:1',
+  ]);
+  expect(rgb.length).toBe(width * height * 3);
+  return rgb;
+}
+
 const tempLeftovers = (dir: string): string[] => readdirSync(dir).filter((f) => f.includes('.tmp'));
 
 /** A directory nobody can create files in, root included (immutable flag when running as root). */
@@ -203,6 +225,72 @@ describe('synthetic engine process', () => {
     expect(a).not.toBe(c);
     expect(readFileSync(join(dir, 'a.mp4')).equals(readFileSync(join(dir, 'b.mp4')))).toBe(true);
     expect(engine.invalidLines).toEqual([]);
+  });
+
+  it('starts an image-to-video clip on the image, checks its hash, and fails a job whose image is missing', async () => {
+    // Left half red, right half blue: first frame must show it, the last one the pattern alone.
+    const { width, height } = { width: 320, height: 192 };
+    const raw = Buffer.alloc(width * height * 3);
+    for (let y = 0; y < height; y++)
+      for (let x = 0; x < width; x++)
+        raw.set(x < width / 2 ? [230, 20, 20] : [20, 20, 230], (y * width + x) * 3);
+    const png = join(dir, 'input.png');
+    execFileSync(
+      FFMPEG,
+      ['-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`].concat([
+        '-i',
+        'pipe:0',
+        '-frames:v',
+        '1',
+        png,
+      ]),
+      { input: raw },
+    );
+    const sha256 = createHash('sha256').update(readFileSync(png)).digest('hex');
+    engine = startEngine();
+    engine.send(generate('i2v', dir, { image: { path: png, sha256, width, height } }));
+    expect(await engine.waitForJob('i2v')).toMatchObject({ type: 'done' });
+    const first = frameAt(join(dir, 'i2v.mp4'), 0, width, height);
+    const pixel = (x: number, y: number) => [...first.subarray((y * width + x) * 3, (y * width + x) * 3 + 3)];
+    for (const [x, y, rgb] of [
+      [40, 40, [230, 20, 20]],
+      [280, 150, [20, 20, 230]],
+    ] as const) {
+      pixel(x, y).forEach((v, i) => expect(Math.abs(v - rgb[i]!)).toBeLessThan(24));
+    }
+    engine.send(generate('t2v', dir));
+    await engine.waitForJob('t2v');
+    expect(decodedHash(join(dir, 'i2v.mp4'))).not.toBe(decodedHash(join(dir, 't2v.mp4')));
+
+    engine.send(generate('altered', dir, { image: { path: png, sha256: '0'.repeat(64), width, height } }));
+    expect(await engine.waitForJob('altered')).toMatchObject({ type: 'error', code: 'INVALID_PARAMS' });
+    engine.send(generate('gone', dir, { image: { path: join(dir, 'no.png'), sha256, width, height } }));
+    const gone = await engine.waitForJob('gone');
+    expect(gone).toMatchObject({ type: 'error', code: 'INVALID_PARAMS' });
+    expect(existsSync(join(dir, 'gone.mp4'))).toBe(false);
+    expect(engine.invalidLines).toEqual([]);
+  });
+
+  it('reports the T2V_LORAS names as loaded and folds adapters and scales into the clip, deterministically', async () => {
+    engine = startEngine({ T2V_LORAS: 'style=/nowhere/style.safetensors,motion=/nowhere/motion' });
+    const loras = (l: GenerateParams['loras']) => ({ loras: l });
+    const jobs: Array<[string, GenerateParams['loras']]> = [
+      ['plain', []],
+      ['s08', [{ name: 'style', scale: 0.8 }]],
+      ['s08b', [{ name: 'style', scale: 0.8 }]],
+      ['s05', [{ name: 'style', scale: 0.5 }]],
+    ];
+    // One job at a time: the engine refuses a second while busy.
+    for (const [id, l] of jobs) {
+      engine.send(generate(id, dir, loras(l)));
+      expect(await engine.waitForJob(id)).toMatchObject({ type: 'done' });
+    }
+    expect(engine.lifecycle[0]).toMatchObject({ type: 'ready', loras: ['style', 'motion'] });
+    const [plain, s08, s08b, s05] = ['plain', 's08', 's08b', 's05'].map((id) =>
+      decodedHash(join(dir, `${id}.mp4`)),
+    );
+    expect(s08).toBe(s08b);
+    expect(new Set([plain, s08, s05]).size).toBe(3);
   });
 
   it('stops a cancelled job at the next step, leaves no file, ignores unknown ids, and stays usable', async () => {

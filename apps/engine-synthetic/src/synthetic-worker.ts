@@ -6,6 +6,7 @@ import {
   type WorkerEvent,
 } from '@t2v/contracts';
 
+import { blendFromImage, InputImageError, readInputImage } from './input-image';
 import type { SyntheticConfig } from './synthetic.config';
 import { TestPattern } from './test-pattern';
 import { AbortedError, EncoderError, StorageError, encodeVideoAndThumbnail } from './video-encoder';
@@ -67,7 +68,8 @@ export class SyntheticWorker {
       engine: SYNTHETIC_ENGINE,
       device: 'cpu',
       load_s: round3(loadSeconds),
-      loras: [],
+      // No weights to adapt: the configured names are reported as loaded (see TestPattern).
+      loras: this.config.loras,
     });
     this.heartbeat = setInterval(() => this.sendHeartbeat(), this.config.heartbeatIntervalMs);
   }
@@ -173,6 +175,8 @@ export class SyntheticWorker {
     const { params } = request;
     const signal = job.controller.signal;
     const started = performance.now();
+    // Image-to-video: the clip starts on the image and fades into the pattern.
+    const image = params.image ? await readInputImage(this.config.ffmpegPath, params.image) : null;
     for (let step = 1; step <= job.total; step++) {
       await sleep(this.config.stepMs, signal);
       if (signal.aborted) throw new AbortedError(`cancelled at step ${job.step} of ${job.total}`);
@@ -187,14 +191,18 @@ export class SyntheticWorker {
       seed: params.seed,
       width: params.width,
       height: params.height,
+      loras: params.loras ?? [],
     });
+    const render = image
+      ? (i: number) => blendFromImage(image, pattern.renderFrame(i), i, params.num_frames)
+      : (i: number) => pattern.renderFrame(i);
     await encodeVideoAndThumbnail({
       ffmpegPath: this.config.ffmpegPath,
       width: params.width,
       height: params.height,
       fps: params.fps,
       numFrames: params.num_frames,
-      renderFrame: (i) => pattern.renderFrame(i),
+      renderFrame: render,
       thumbnailFrame: Math.floor(params.num_frames / 2),
       outPath: request.out_path,
       thumbnailPath: request.thumbnail_path,
@@ -225,6 +233,7 @@ export class SyntheticWorker {
       return this.fail(job.jobId, 'CANCELLED', where);
     }
     this.io.log(`job ${job.jobId} failed: ${message}`);
+    if (err instanceof InputImageError) return this.fail(job.jobId, 'INVALID_PARAMS', message);
     if (err instanceof StorageError) return this.fail(job.jobId, 'STORAGE_ERROR', message);
     if (err instanceof EncoderError) return this.fail(job.jobId, 'ENGINE_ERROR', message);
     this.fail(job.jobId, 'ENGINE_ERROR', `unexpected failure: ${message}`);

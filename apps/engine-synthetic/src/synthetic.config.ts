@@ -8,6 +8,8 @@ export interface SyntheticConfig {
   heartbeatIntervalMs: number;
   /** Absolute path (or PATH-resolvable name) of an ffmpeg binary with libx264. */
   ffmpegPath: string;
+  /** Adapter names of `T2V_LORAS` (`name=path,…`); the files are not read (no weights here). */
+  loras: string[];
 }
 
 export class ConfigError extends Error {}
@@ -60,5 +62,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): SyntheticConfig {
     stepMs: readNumber(env, 'T2V_SYNTHETIC_STEP_MS', 10, 0),
     heartbeatIntervalMs: readNumber(env, 'T2V_HEARTBEAT_INTERVAL_S', 5, 0.01) * 1000,
     ffmpegPath: resolveFfmpeg(env),
+    loras: (env['T2V_LORAS'] ?? '')
+      .split(',')
+      .map((entry) => entry.split('=')[0]!.trim())
+      .filter(Boolean),
   };
 }

@@ -4,13 +4,16 @@ import { createHash } from 'node:crypto';
  * A deterministic moving test pattern: colour bands sliding sideways over a drifting vertical
  * gradient, plus a bouncing square. The palette comes from the prompt's hash, the motion from the
  * seed, so the same prompt and seed always give byte-identical frames and a new seed visibly
- * changes the clip.
+ * changes the clip. LoRA adapters (names and scales) are folded into the hash with the prompt:
+ * the synthetic engine has no weights to adapt, but a job with adapters gives a different,
+ * equally deterministic clip, so tests can tell them apart.
  */
 export interface PatternSpec {
   prompt: string;
   seed: number;
   width: number;
   height: number;
+  loras?: ReadonlyArray<{ name: string; scale: number }>;
 }
 
 const PALETTE_SIZE = 6;
@@ -48,7 +51,10 @@ export class TestPattern {
   constructor(private readonly spec: PatternSpec) {
     const { width, height, seed } = spec;
     this.frameBytes = width * height * 3;
-    const digest = createHash('sha256').update(spec.prompt, 'utf8').digest();
+    const hash = createHash('sha256').update(spec.prompt, 'utf8');
+    // No adapters: the same digest as before adapters existed.
+    for (const { name, scale } of spec.loras ?? []) hash.update(`\u0000lora:${name}=${scale}`, 'utf8');
+    const digest = hash.digest();
     this.palette = Uint8Array.from(digest.subarray(0, PALETTE_SIZE * 3));
     this.squareColour = Uint8Array.from(digest.subarray(18, 21), (v) => 255 - v);
 

@@ -49,6 +49,7 @@ class Playground {
       const model = models.data[0];
       if (!model) throw new Error('The server lists no model.');
       this.form.applyPresets(model);
+      this.form.image.setEnabled(model.inputs.includes('image'));
       this.modelInfo.textContent = modelLine(model);
       this.modelInfo.title = model.description;
     } catch (error) {

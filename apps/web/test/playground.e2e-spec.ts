@@ -1,4 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -224,6 +226,81 @@ describe('playground (headless Chromium, synthetic engine)', () => {
     const video = await (await fetch(`${api.url}/v1/videos/${slowId}`)).json();
     expect(video.status).toBe('cancelled');
     expect(video.progress).toBeLessThan(100);
+  });
+
+  it('starts a video from a picked image: preview, first frame, gallery mark; a dropped non-image is refused', async () => {
+    const png = join(mkdtempSync(join(tmpdir(), 't2v-web-')), 'orange.png');
+    execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'color=c=0xff8000:s=320x192',
+      '-frames:v',
+      '1',
+      png,
+    ]);
+    await page.fill('#prompt', 'an orange wall comes alive');
+    await page.fill('#steps', '4');
+    await page.fill('#seconds', '1');
+    await page.selectOption('#size', '320x192');
+    await page.setInputFiles('#image', png);
+    await page.locator('#image-preview').waitFor({ state: 'visible' });
+    await page.waitForFunction(
+      () => (document.querySelector<HTMLImageElement>('#image-thumb')?.naturalWidth ?? 0) > 0,
+    );
+    expect(await page.textContent('#image-name')).toMatch(/^orange\.png, \d+ kB$/);
+    await page.click('#generate');
+    await page.locator('#job[data-status="completed"]').waitFor({ timeout: 20_000 });
+    const id = (await page.getAttribute('#job', 'data-id'))!;
+    expect(await page.textContent('#job-detail')).toContain('from an image');
+    const video = await (await fetch(`${api.url}/v1/videos/${id}`)).json();
+    expect(video.input_reference).toMatchObject({ width: 320, height: 192 });
+
+    // The first decoded frame, drawn in the page, is the picture (the synthetic engine starts from it).
+    await page.waitForFunction(() => {
+      const player = document.querySelector<HTMLVideoElement>('#player')!;
+      return !player.hidden && player.readyState >= 2;
+    });
+    const rgb = await page.evaluate(async () => {
+      const player = document.querySelector<HTMLVideoElement>('#player')!;
+      player.pause();
+      const seeked = new Promise((resolve) => player.addEventListener('seeked', resolve, { once: true }));
+      player.currentTime = 0;
+      await seeked;
+      const canvas = document.createElement('canvas');
+      canvas.width = player.videoWidth;
+      canvas.height = player.videoHeight;
+      const ctx = canvas.getContext('2d')!;
+      ctx.drawImage(player, 0, 0);
+      return [...ctx.getImageData(canvas.width / 2, canvas.height / 2, 1, 1).data.slice(0, 3)];
+    });
+    const [r, g, b] = rgb;
+    expect(Math.abs(r! - 0xff)).toBeLessThan(24);
+    expect(Math.abs(g! - 0x80)).toBeLessThan(24);
+    expect(b!).toBeLessThan(24);
+    await galleryTile(page, id).locator('.badge.from-image').waitFor();
+
+    // Drop a text file named .png: the page sends it, the server refuses it naming the field.
+    await page.evaluate(() => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File(['this is not an image'], 'fake.png', { type: 'image/png' }));
+      const drop = document.querySelector('#image-drop')!;
+      drop.dispatchEvent(
+        new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }),
+      );
+      drop.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    });
+    expect(await page.textContent('#image-name')).toMatch(/^fake\.png/);
+    await page.click('#generate');
+    const alert = page.locator('#form-error');
+    await alert.waitFor({ state: 'visible' });
+    expect(await alert.textContent()).toMatch(/input_reference/);
+    expect(await page.getAttribute('#image', 'aria-invalid')).toBe('true');
+    await page.click('#image-clear');
+    expect(await page.locator('#image-preview').isHidden()).toBe(true);
+    expect(await page.inputValue('#image')).toBe('');
   });
 
   it('opens a finished video from the gallery (finished state, screenshot)', async () => {

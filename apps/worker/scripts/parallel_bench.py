@@ -22,8 +22,8 @@ sys.path.insert(0, str(WORKER / "src"))
 sys.path.insert(0, str(WORKER / "tests"))
 
 import numpy as np  # noqa: E402
-from parallel_ranks import group_frames, single_frames  # noqa: E402
 
+from parallel_ranks import group_frames, single_frames  # noqa: E402
 from t2v_worker.params import GenerateParams  # noqa: E402
 
 

@@ -19,7 +19,8 @@ import pytest
 
 from t2v_worker.config import CacheSpec, WorkerConfig
 from t2v_worker.errors import InvalidParams
-from t2v_worker.params import GenerateParams
+from t2v_worker.params import GenerateParams, ImageInput
+from worker_support import write_image
 
 pytestmark = pytest.mark.slow
 
@@ -155,7 +156,7 @@ def test_a_profile_beside_the_weights_is_found_and_a_bad_one_fails_the_load(tmp_
         _engine(model_profile=bad)
 
 
-def test_compiled_blocks_match_eager_and_fresh_hooks_do_not_recompile(plain: Any) -> None:
+def test_compiled_blocks_match_eager_and_fresh_hooks_do_not_recompile(plain: Any, tmp_path: Path) -> None:
     """One compile of the tiny block on CPU (tens of seconds): the cost of proving it in CI."""
     torch = pytest.importorskip("torch")
     from torch._dynamo.utils import counters
@@ -170,5 +171,9 @@ def test_compiled_blocks_match_eager_and_fresh_hooks_do_not_recompile(plain: Any
     graphs = counters["stats"]["unique_graphs"]
     _run(engine, job)  # fresh cache hooks around the compiled block
     _run(engine, dataclasses.replace(job, acceleration="none"))
+    # An image job of the same size runs the same compiled block: same shapes, same dtypes.
+    image = ImageInput(**write_image(tmp_path / "in.png", job.width, job.height, seed=1))
+    _, image_report = _run(engine, dataclasses.replace(job, image=image, acceleration="none"))
+    assert image_report["passes"] == image_report["planned_passes"]
     assert counters["stats"]["unique_graphs"] == graphs
     assert torch.compiler.is_compiling() is False

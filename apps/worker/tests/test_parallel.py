@@ -33,8 +33,8 @@ from t2v_worker.config import ConfigError, load_config
 from t2v_worker.parallel.group import rank_devices
 from t2v_worker.parallel.runtime import check_tokens, video_tokens
 from t2v_worker.parallel.spec import ParallelSpec, parse_parallel
-from t2v_worker.params import GenerateParams
-from worker_support import WorkerProcess, generate_request
+from t2v_worker.params import GenerateParams, ImageInput
+from worker_support import WorkerProcess, generate_request, write_image
 
 TOLERANCE = 1e-4
 
@@ -140,6 +140,16 @@ def test_a_group_makes_the_frames_of_one_rank(spec: str, reference: Any) -> None
     assert float(np.abs(many - single_frames(params(seed=12))[0]).max()) > 0.05
     # Rank 0 reports the passes of both CFG halves: 3 steps × 2.
     assert report["passes"] == one_report["passes"] == 6
+
+
+def test_an_image_job_on_a_cfg_group_makes_the_frames_of_one_rank(tmp_path: Path) -> None:
+    # Image-to-video runs another pipeline over the same transformer: the CFG split holds there too.
+    job = params(image=ImageInput(**write_image(tmp_path / "first.png", 64, 64, 3)))
+    one, _, _ = single_frames(job)
+    many, _, report = group_frames("cfg", job)
+    assert float(np.abs(many - one).max()) <= TOLERANCE
+    assert float(np.abs(many - single_frames(params())[0]).max()) > 0.01  # the image mattered
+    assert report["passes"] == 6
 
 
 def test_cfg_group_without_guidance_runs_one_pass_per_step() -> None:

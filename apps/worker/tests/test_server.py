@@ -18,7 +18,7 @@ from t2v_worker.engines.base import Engine
 from t2v_worker.output import find_ffmpeg
 from t2v_worker.params import EngineLimits, GenerateParams, validate
 from t2v_worker.server import Emitter, Heartbeat, Server, oom_message
-from worker_support import generate_request
+from worker_support import generate_request, write_image
 
 
 class Recorder(io.StringIO):
@@ -301,8 +301,10 @@ def test_emitter_survives_a_closed_stdout() -> None:
 
 
 @pytest.mark.slow
-def test_real_pipeline_out_of_memory(tmp_path: Path) -> None:
-    """wan-tiny with its transformer failing the way CUDA does; the next job still works."""
+@pytest.mark.parametrize("kind", ["text", "image"])
+def test_real_pipeline_out_of_memory(tmp_path: Path, kind: str) -> None:
+    """wan-tiny with its transformer failing the way CUDA does; the next job still works (an
+    image job runs the image pipeline over the same transformer: the same handling)."""
     torch = pytest.importorskip("torch")
     from t2v_worker.engines.wan_tiny import WanTinyEngine
 
@@ -320,7 +322,8 @@ def test_real_pipeline_out_of_memory(tmp_path: Path) -> None:
 
     transformer.forward = forward
     server, out = _server(engine)
-    _run(server, generate_request("j1", tmp_path), generate_request("j2", tmp_path))
+    image = write_image(tmp_path / "in.png", 128, 128, seed=1) if kind == "image" else None
+    _run(server, generate_request("j1", tmp_path, image=image), generate_request("j2", tmp_path, image=image))
     error = out.terminal("j1")
     assert error["code"] == "GPU_OOM" and "out of memory" in error["message"]
     assert out.terminal("j2")["type"] == "done"

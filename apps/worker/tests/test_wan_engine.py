@@ -16,7 +16,7 @@ import pytest
 
 from t2v_worker.config import WorkerConfig
 from t2v_worker.params import GenerateParams
-from worker_support import WorkerProcess, ffprobe, generate_request
+from worker_support import WorkerProcess, ffprobe, generate_request, write_image
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +70,29 @@ def test_dtypes_and_model_id(wan_engine: Any, model_dir: Path) -> None:
     assert wan_engine.pipe.transformer.dtype == torch.bfloat16
     assert wan_engine.pipe.text_encoder.dtype == torch.bfloat16
     assert wan_engine.pipe.vae.use_tiling is True
+
+
+def test_image_jobs_share_the_components_in_their_dtypes(
+    wan_engine: Any, model_dir: Path, tmp_path: Path
+) -> None:
+    """``from_pipe`` would cast the shared modules to one dtype; the engine's constructor does not."""
+    import json
+
+    import torch
+
+    from t2v_worker.params import ImageInput
+
+    assert json.loads((model_dir / "model_index.json").read_text())["expand_timesteps"] is True
+    i2v = wan_engine.i2v_pipe
+    assert i2v.transformer is wan_engine.pipe.transformer and i2v.vae is wan_engine.pipe.vae
+    image = ImageInput(**write_image(tmp_path / "a.png", PARAMS.width, PARAMS.height, seed=1))
+    frames = wan_engine.generate(dataclasses.replace(PARAMS, image=image), lambda *_: None)
+    assert frames.shape == (9, 128, 128, 3)
+    assert (i2v.transformer.dtype, i2v.text_encoder.dtype, i2v.vae.dtype) == (
+        torch.bfloat16,
+        torch.bfloat16,
+        torch.float32,
+    )
 
 
 def test_flow_shift_comes_from_the_model_unless_the_job_sets_it(wan_engine: Any) -> None:

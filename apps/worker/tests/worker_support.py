@@ -165,3 +165,42 @@ class WorkerProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+def write_image(path: Path, width: int, height: int, seed: int) -> dict[str, Any]:
+    """A random RGB PNG at ``path``; returns the request's ``image`` object for it."""
+    import hashlib
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, format="PNG")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"path": str(path), "sha256": digest, "width": width, "height": height}
+
+
+# wan-tiny's transformer: 2 blocks, 2 heads × 12 = 24 channels in every attention projection.
+TINY_BLOCKS = 2
+TINY_INNER_DIM = 24
+ATTENTION_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+def write_tiny_lora(
+    path: Path, seed: int, rank: int = 4, std: float = 0.5, inner_dim: int = TINY_INNER_DIM
+) -> Path:
+    """A LoRA for wan-tiny's transformer in diffusers' file format: random low-rank ``lora_A`` /
+    ``lora_B`` pairs for every self- and cross-attention projection of every block."""
+    import torch
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(seed)
+    tensors: dict[str, Any] = {}
+    for block in range(TINY_BLOCKS):
+        for attn in ("attn1", "attn2"):
+            for proj in ATTENTION_PROJECTIONS:
+                key = f"transformer.blocks.{block}.{attn}.{proj}"
+                tensors[f"{key}.lora_A.weight"] = torch.randn(rank, inner_dim, generator=generator) * std
+                tensors[f"{key}.lora_B.weight"] = torch.randn(inner_dim, rank, generator=generator) * std
+    save_file(tensors, str(path))
+    return path

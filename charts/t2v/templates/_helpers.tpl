@@ -188,13 +188,30 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- $m = append $m (printf "persistence.enabled: up to %d replicas need one shared ReadWriteMany volume for outputs" $maxReplicas) -}}
 {{- end -}}
 {{- end -}}
-{{- if and $redis (not $v.redis.enabled) (not $v.redis.external.url) (not $v.redis.external.existingSecret) -}}
-{{- $m = append $m "queue.driver=redis: set redis.enabled, redis.external.url or redis.external.existingSecret" -}}
+{{- $ext := $v.redis.external -}}
+{{- $extUrl := or $ext.url $ext.existingSecret -}}
+{{- if and $redis (not $v.redis.enabled) (not $extUrl) (not $ext.sentinels) -}}
+{{- $m = append $m "queue.driver=redis: set redis.enabled, redis.external.url, redis.external.existingSecret or redis.external.sentinels" -}}
 {{- end -}}
-{{- if and $v.redis.enabled (or $v.redis.external.url $v.redis.external.existingSecret) -}}
+{{- if and $v.redis.enabled (or $extUrl $ext.sentinels) -}}
 {{- $m = append $m "redis.enabled and redis.external: choose the in-chart Redis or an external one" -}}
 {{- end -}}
-{{- if and (not $redis) (or $v.redis.enabled $v.redis.external.url $v.redis.external.existingSecret) -}}
+{{- if and $extUrl $ext.sentinels -}}
+{{- $m = append $m "redis.external: set a URL or sentinels, not both (the sentinels name the primary)" -}}
+{{- end -}}
+{{- if and $ext.sentinels (not $ext.sentinelName) -}}
+{{- $m = append $m "redis.external.sentinelName: required with redis.external.sentinels (the name the sentinels monitor)" -}}
+{{- end -}}
+{{- if and $ext.tls.caSecret.name (not $ext.tls.enabled) (not (hasPrefix "rediss://" $ext.url)) -}}
+{{- $m = append $m "redis.external.tls.caSecret: set, but TLS is off (redis.external.tls.enabled or a rediss:// URL)" -}}
+{{- end -}}
+{{- if and $v.redis.enabled (eq $v.redis.durability "replicas") -}}
+{{- $m = append $m "redis.durability=replicas: the in-chart Redis has no replicas (use fsync with appendfsync always, or an external replicated Redis)" -}}
+{{- end -}}
+{{- if and $v.redis.enabled (eq $v.redis.durability "fsync") (ne $v.redis.appendfsync "always") -}}
+{{- $m = append $m "redis.durability=fsync needs redis.appendfsync=always" -}}
+{{- end -}}
+{{- if and (not $redis) (or $v.redis.enabled $extUrl $ext.sentinels) -}}
 {{- $m = append $m "redis is configured but queue.driver is embedded: set queue.driver=redis" -}}
 {{- end -}}
 {{- if and $v.persistence.nfs.enabled (or (not $v.persistence.nfs.server) (not $v.persistence.nfs.path)) -}}
@@ -230,6 +247,19 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- if and $v.ingress.enabled (le (int $v.ingress.proxyTimeoutSeconds) (max (int $v.config.maxWaitSeconds) (int $v.config.syncWaitSeconds))) -}}
 {{- $m = append $m (printf "ingress.proxyTimeoutSeconds (%d) must be longer than config.maxWaitSeconds and config.syncWaitSeconds, or the ingress cuts long waits" (int $v.ingress.proxyTimeoutSeconds)) -}}
 {{- end -}}
+{{- if and $v.config.loras (not (include "t2v.mountModels" .)) -}}
+{{- $m = append $m "config.loras: adapters are read from the model volume; set config.engine=wan with persistence and persistence.models enabled" -}}
+{{- end -}}
+{{- if and $v.config.loras (eq $v.config.compile "blocks") -}}
+{{- $m = append $m "config.loras cannot be combined with config.compile=blocks: per-request adapter scales would recompile the blocks (docs/adr/0016)" -}}
+{{- end -}}
+{{- $loraNames := list -}}
+{{- range $v.config.loras -}}
+{{- if has .name $loraNames -}}
+{{- $m = append $m (printf "config.loras: the name %s is given twice" .name) -}}
+{{- end -}}
+{{- $loraNames = append $loraNames .name -}}
+{{- end -}}
 {{- if and $v.auth.apiKeys $v.auth.existingSecret -}}
 {{- $m = append $m "auth.apiKeys and auth.existingSecret: choose one" -}}
 {{- end -}}
@@ -254,6 +284,12 @@ every live namespace has, is the sign of a reachable namespace.
 {{- if $v.auth.existingSecret }}{{ $need = append $need (list "auth.existingSecret" $v.auth.existingSecret $v.auth.existingSecretKey) }}{{ end -}}
 {{- if and $v.redis.enabled $v.redis.auth.existingSecret }}{{ $need = append $need (list "redis.auth.existingSecret" $v.redis.auth.existingSecret $v.redis.auth.existingSecretKey) }}{{ end -}}
 {{- if and (eq $v.queue.driver "redis") $v.redis.external.existingSecret }}{{ $need = append $need (list "redis.external.existingSecret" $v.redis.external.existingSecret $v.redis.external.existingSecretKey) }}{{ end -}}
+{{- $ext := $v.redis.external -}}
+{{- if and (eq $v.queue.driver "redis") (not $v.redis.enabled) -}}
+{{- if $ext.passwordSecret.name }}{{ $need = append $need (list "redis.external.passwordSecret" $ext.passwordSecret.name $ext.passwordSecret.key) }}{{ end -}}
+{{- if $ext.sentinelPasswordSecret.name }}{{ $need = append $need (list "redis.external.sentinelPasswordSecret" $ext.sentinelPasswordSecret.name $ext.sentinelPasswordSecret.key) }}{{ end -}}
+{{- if $ext.tls.caSecret.name }}{{ $need = append $need (list "redis.external.tls.caSecret" $ext.tls.caSecret.name $ext.tls.caSecret.key) }}{{ end -}}
+{{- end -}}
 {{- range $need -}}
 {{- $s := lookup "v1" "Secret" $ns (index . 1) -}}
 {{- if not $s -}}
@@ -273,6 +309,16 @@ every live namespace has, is the sign of a reachable namespace.
 {{- end -}}
 
 {{/* Only the wan engine reads weights from the volume. */}}
+{{/* T2V_LORAS: name=<absolute path> pairs, each path under the read-only model mount. */}}
+{{- define "t2v.loras" -}}
+{{- $mount := trimSuffix "/" .Values.persistence.models.mountPath -}}
+{{- $items := list -}}
+{{- range .Values.config.loras }}
+{{- $items = append $items (printf "%s=%s/%s" .name $mount .path) -}}
+{{- end }}
+{{- join "," $items -}}
+{{- end -}}
+
 {{- define "t2v.mountModels" -}}
 {{- if and .Values.persistence.enabled .Values.persistence.models.enabled (eq .Values.config.engine "wan") }}true{{ end -}}
 {{- end -}}
@@ -281,4 +327,9 @@ every live namespace has, is the sign of a reachable namespace.
 sleep, less a margin for closing the server and stopping the workers. */}}
 {{- define "t2v.shutdownGraceSeconds" -}}
 {{- max 0 (sub (sub (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) 15) -}}
+{{- end -}}
+
+{{/* The CA bundle of an external TLS Redis is mounted (redis.external.tls.caSecret). */}}
+{{- define "t2v.redisCaMounted" -}}
+{{- if and (eq .Values.queue.driver "redis") (not .Values.redis.enabled) .Values.redis.external.tls.caSecret.name -}}true{{- end -}}
 {{- end -}}

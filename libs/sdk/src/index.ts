@@ -35,6 +35,8 @@ export type { CursorPageBody, CursorPageParams } from './core/pagination.js';
 export { parseSSE } from './core/sse.js';
 export type { ServerSentEvent } from './core/sse.js';
 export type { HttpMethod, Transport, TransportRequest, TransportResponse } from './core/transport.js';
+export { sniffImageType } from './core/uploads.js';
+export type { NamedUpload, Uploadable } from './core/uploads.js';
 export { Models } from './resources/models.js';
 export type { WaitOptions } from './resources/video-waiter.js';
 export { Videos } from './resources/videos.js';

@@ -66,6 +66,7 @@ describe('public surface', () => {
        "ModelList",
        "ModelPresets",
        "Models",
+       "NamedUpload",
        "NotFoundError",
        "PagePromise",
        "PayloadTooLargeError",
@@ -82,6 +83,7 @@ describe('public surface', () => {
        "TransportRequest",
        "TransportResponse",
        "UnprocessableEntityError",
+       "Uploadable",
        "VERSION",
        "Video",
        "VideoAcceleration",
@@ -108,6 +110,7 @@ describe('public surface', () => {
        "operations",
        "parseSSE",
        "paths",
+       "sniffImageType",
      ]
     `);
   });

@@ -2,6 +2,7 @@
  * Public data types of the API, taken from the generated spec types (src/generated) so that they
  * follow the server. Field names are the wire names (snake_case), as in the OpenAI SDKs.
  */
+import type { Uploadable } from './core/uploads.js';
 import type * as generated from './generated/openapi.js';
 
 /** Every path of the API with its operations, as generated from the spec (openapi-fetch style). */
@@ -45,7 +46,15 @@ export type VideoAcceleration = Video['acceleration'];
  * or `num_frames` (values off the model's grid are snapped and reported in `Video.adjusted`);
  * contradicting values and unknown fields are a 400. `user` identifies your end user.
  */
-export type VideoCreateParams = Schemas['CreateVideoRequest'];
+export type VideoCreateParams = Omit<Schemas['CreateVideoRequest'], 'input_reference'> & {
+  /**
+   * Image-to-video: the first frame to start from. A local path, bytes, a `Blob`/`File` or a
+   * stream is uploaded as a multipart file part; a `data:image/…;base64,` URL is sent in JSON.
+   * The server fits it to the requested size (`input_fit`) or picks the preset closest to its
+   * aspect ratio when no size is given.
+   */
+  input_reference?: Uploadable;
+};
 
 /** Query of `GET /v1/videos`: `after` (cursor), `limit` (1–100), `order` (`asc` | `desc`). */
 export type VideoListParams = NonNullable<operations['Videos_list']['parameters']['query']>;

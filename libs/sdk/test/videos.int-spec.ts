@@ -3,7 +3,7 @@
  * with ffprobe. Needs `npx nx run api:build` (the `sdk:integration` target depends on it).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -123,6 +123,43 @@ describe('SDK against the live API', () => {
     expect(cancelled.status).toBe('cancelled');
     expect((await client.videos.wait(created.id)).status).toBe('cancelled');
     await expect(client.videos.content(created.id, { maxRetries: 0 })).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('uploads input_reference as a path, a Buffer, a Blob and a stream; the same image under one seed shares a result', async () => {
+    const image = join(dir, 'teal.png');
+    execFileSync('ffmpeg', [
+      '-v',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      'color=c=0x008080:s=256x256',
+      '-frames:v',
+      '1',
+      image,
+    ]);
+    const bytes = readFileSync(image);
+    const base = { prompt: 'a teal square', size: '256x256', seed: 11, num_inference_steps: 2 } as const;
+    const fromPath = await client.videos.createAndWait({ ...base, input_reference: image });
+    expect(fromPath.status).toBe('completed');
+    expect(fromPath.input_reference).toMatchObject({ width: 256, height: 256 });
+    expect(fromPath.input_reference!.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const others = [bytes, new Blob([bytes]), createReadStream(image)];
+    for (const input_reference of others) {
+      const again = await client.videos.create({ ...base, input_reference });
+      expect(again.input_reference).toEqual(fromPath.input_reference);
+      expect(again.cached).toBe(true); // same prompt, seed and fitted image: the result cache answers
+    }
+    const dataURL = `data:image/png;base64,${bytes.toString('base64')}`;
+    expect((await client.videos.create({ ...base, input_reference: dataURL })).cached).toBe(true);
+  });
+
+  it('names input_reference when the file is not an image', async () => {
+    const error = await client.videos
+      .create({ prompt: 'x', input_reference: Buffer.from('not an image at all') })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BadRequestError);
+    expect((error as BadRequestError).param).toBe('input_reference');
   });
 
   it('surfaces a bad size as BadRequestError with param "size"', async () => {

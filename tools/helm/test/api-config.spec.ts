@@ -3,13 +3,21 @@
  * scenario gives the pod: the chart's ConfigMap plus the variables it takes from Secrets.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { one } from '../src/manifests';
 import { Any, REPO_ROOT, render, scenarios } from './chart.harness';
 
 const LOADER = path.join(REPO_ROOT, 'dist/apps/api/config/config.schema.js');
+
+/** A PEM file standing in for the CA bundle the chart mounts from a Secret (read at boot). */
+function caFile(): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 't2v-ca-')), 'ca.crt');
+  writeFileSync(file, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+  return file;
+}
 
 /** Runs the API's loadConfig on each environment in a child process; null means accepted. */
 function loadConfigs(envs: Record<string, string>[]): Promise<Array<string | null>> {
@@ -43,6 +51,7 @@ beforeAll(async () => {
         if (e.name === 'T2V_API_KEYS') env[e.name] = 'key-aaaaaaaaaaaaaaaa,key-bbbbbbbbbbbbbbbb';
         else if (e.name === 'REDIS_PASSWORD') env[e.name] = 'pw';
         else if (e.name === 'REDIS_URL') env[e.name] = 'redis://:pw@t2v-redis:6379/0';
+        else if (e.name === 'REDIS_TLS_CA_FILE') env[e.name] = caFile();
         else env[e.name] = e.value ?? 'x';
       }
       return env;

@@ -378,6 +378,65 @@ describe('Redis', () => {
   });
 });
 
+describe('external Redis with Sentinel, TLS and an ACL user (ci/redis-sentinel-values.yaml)', () => {
+  let sentinel: K8sObject[];
+  beforeAll(async () => {
+    sentinel = await render(['ci/redis-sentinel-values.yaml']);
+  });
+
+  it('hands the API the sentinels, the user, passwords from Secrets and the durability rule', () => {
+    const env = api(sentinel).env as Any[];
+    const byName = Object.fromEntries(env.map((e) => [e.name, e.value ?? e.valueFrom]));
+    expect(byName).toMatchObject({
+      REDIS_SENTINELS: [
+        'redis-node-0.redis-headless.redis.svc.cluster.local:26379',
+        'redis-node-1.redis-headless.redis.svc.cluster.local:26379',
+        'redis-node-2.redis-headless.redis.svc.cluster.local:26379',
+      ].join(','),
+      REDIS_SENTINEL_NAME: 'mymaster',
+      REDIS_USERNAME: 't2v',
+      REDIS_PASSWORD: { secretKeyRef: { name: 't2v-redis-auth', key: 'redis-password' } },
+      REDIS_SENTINEL_PASSWORD: { secretKeyRef: { name: 't2v-redis-auth', key: 'sentinel-password' } },
+      REDIS_TLS: 'true',
+      REDIS_TLS_CA_FILE: '/etc/t2v/redis-ca/ca.crt',
+      T2V_REDIS_DURABILITY: 'replicas',
+      T2V_REDIS_WAIT_REPLICAS: '1',
+      T2V_REDIS_WAIT_TIMEOUT_MS: '500',
+    });
+    expect(byName).not.toHaveProperty('REDIS_URL');
+    expect(kinds(sentinel)).not.toContain('StatefulSet');
+  });
+
+  it('mounts the CA bundle read-only from its Secret', () => {
+    expect(api(sentinel).volumeMounts).toContainEqual({
+      name: 'redis-ca',
+      mountPath: '/etc/t2v/redis-ca',
+      readOnly: true,
+    });
+    expect(pod(sentinel).volumes).toContainEqual({
+      name: 'redis-ca',
+      secret: { secretName: 't2v-redis-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] },
+    });
+  });
+
+  it('lets the pods reach the sentinels as well as Redis', () => {
+    const np = one(sentinel, 'NetworkPolicy', NAME) as Any;
+    const redisRule = np.spec.egress.find((r: Any) => r.to?.[0]?.ipBlock?.cidr === '10.0.0.0/8');
+    expect(redisRule.ports).toEqual([
+      { port: 6379, protocol: 'TCP' },
+      { port: 26379, protocol: 'TCP' },
+    ]);
+  });
+
+  it('leaves the durability rule to the API unless set, and mounts no CA without one', async () => {
+    const plain = await render([], { 'queue.driver': 'redis', 'redis.external.url': 'rediss://r:6380' });
+    const names = (api(plain).env as Any[]).map((e) => e.name);
+    expect(names).not.toContain('T2V_REDIS_DURABILITY');
+    expect(names).not.toContain('REDIS_TLS_CA_FILE');
+    expect(pod(plain).volumes.map((v: Any) => v.name)).not.toContain('redis-ca');
+  });
+});
+
 describe('observability', () => {
   it('scrapes /metrics on the http port', () => {
     const sm = one(prod, 'ServiceMonitor') as Any;

@@ -70,7 +70,46 @@ describe('cross-field checks', () => {
       'redis driver without a Redis',
       [],
       { 'queue.driver': 'redis' },
-      'queue.driver=redis: set redis.enabled, redis.external.url or redis.external.existingSecret',
+      'queue.driver=redis: set redis.enabled, redis.external.url, redis.external.existingSecret or redis.external.sentinels',
+    ],
+    [
+      'a Redis URL and sentinels',
+      [],
+      {
+        'queue.driver': 'redis',
+        'redis.external.url': 'redis://r:6379',
+        'redis.external.sentinels': ['s-0:26379'],
+        'redis.external.sentinelName': 'mymaster',
+      },
+      'redis.external: set a URL or sentinels, not both',
+    ],
+    [
+      'sentinels without the name they monitor',
+      [],
+      { 'queue.driver': 'redis', 'redis.external.sentinels': ['s-0:26379'] },
+      'redis.external.sentinelName: required with redis.external.sentinels',
+    ],
+    [
+      'a CA without TLS',
+      [],
+      {
+        'queue.driver': 'redis',
+        'redis.external.url': 'redis://r:6379',
+        'redis.external.tls.caSecret.name': 'ca',
+      },
+      'redis.external.tls.caSecret: set, but TLS is off',
+    ],
+    [
+      'WAIT for replicas on the single in-chart Redis',
+      [],
+      { ...REDIS, 'redis.durability': 'replicas' },
+      'redis.durability=replicas: the in-chart Redis has no replicas',
+    ],
+    [
+      'fsync durability with everysec',
+      [],
+      { ...REDIS, 'redis.durability': 'fsync' },
+      'redis.durability=fsync needs redis.appendfsync=always',
     ],
     [
       'in-chart and external Redis',

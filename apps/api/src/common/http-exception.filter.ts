@@ -4,7 +4,7 @@ import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@n
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ApiErrorCode, ApiErrorType } from '@t2v/contracts';
 
-import { StoreUnavailable } from '../jobs/job-store.errors';
+import { NotDurable, StoreUnavailable } from '../jobs/job-store.errors';
 import {
   IdempotencyConflict,
   InvalidJobState,
@@ -74,6 +74,13 @@ function fromDomainError(e: unknown): ApiError | null {
   if (e instanceof OutputGone) return new ApiError(404, 'not_found_error', 'not_found', e.message, 'id');
   if (e instanceof QueueIsFull) return ApiError.unavailable('queue_full', e.message, e.retryAfterS);
   if (e instanceof ShuttingDown) return ApiError.unavailable('shutting_down', e.message, 1);
+  if (e instanceof NotDurable) {
+    return ApiError.unavailable(
+      'not_ready',
+      'The job could not be stored durably right now (too few Redis replicas confirmed it); retry shortly.',
+      1,
+    );
+  }
   if (e instanceof StoreUnavailable) {
     return ApiError.unavailable('not_ready', 'The job queue is unreachable right now; retry shortly.', 1);
   }

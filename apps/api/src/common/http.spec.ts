@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 
 import { ApiError } from './api-error';
 import { mediaType, parseRange, preferredType, requestPath } from './http';
-import { readMultipartFields } from './multipart';
+import { readMultipartBody } from './multipart';
 
 describe('parseRange', () => {
   it.each([
@@ -50,37 +50,65 @@ describe('request helpers', () => {
   });
 });
 
-describe('readMultipartFields', () => {
+describe('readMultipartBody', () => {
   const boundary = 'XyZ';
   const headers = { 'content-type': `multipart/form-data; boundary=${boundary}` };
+  const limits = { fieldBytes: 1000, fileBytes: 100, totalBytes: 4000 };
   const part = (name: string, value: string, filename?: string) =>
     `--${boundary}\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ''}\r\n\r\n${value}\r\n`;
   const body = (...parts: string[]) => Readable.from([Buffer.from(parts.join('') + `--${boundary}--\r\n`)]);
 
-  it('returns the text fields', async () => {
+  it('returns the text fields, and the input_reference file as a Buffer', async () => {
     await expect(
-      readMultipartFields(body(part('prompt', 'a cat'), part('seconds', '2')), headers, 1000),
+      readMultipartBody(body(part('prompt', 'a cat'), part('seconds', '2')), headers, limits),
     ).resolves.toEqual({ prompt: 'a cat', seconds: '2' });
+    const withFile = await readMultipartBody(
+      body(part('prompt', 'a cat'), part('input_reference', 'PNG bytes', 'cat.png')),
+      headers,
+      limits,
+    );
+    expect(withFile['input_reference']).toEqual(Buffer.from('PNG bytes'));
   });
 
-  it('refuses a file part by its field name', async () => {
-    const err = await readMultipartFields(body(part('image', 'PNG...', 'cat.png')), headers, 1000).catch(
+  it('refuses another file part by its field name, a second file, and a file over its limit', async () => {
+    const other = await readMultipartBody(body(part('image', 'PNG...', 'cat.png')), headers, limits).catch(
       (e: unknown) => e,
     );
-    expect(err).toBeInstanceOf(ApiError);
-    expect((err as ApiError).toBody().error).toMatchObject({ param: 'image', code: 'unknown_field' });
+    expect(other).toBeInstanceOf(ApiError);
+    expect((other as ApiError).toBody().error).toMatchObject({ param: 'image', code: 'unknown_field' });
+    const two = await readMultipartBody(
+      body(part('input_reference', 'a', 'a.png'), part('input_reference', 'b', 'b.png')),
+      headers,
+      limits,
+    ).catch((e: unknown) => e as ApiError);
+    expect((two as ApiError).param).toBe('input_reference');
+    const big = await readMultipartBody(
+      body(part('input_reference', 'x'.repeat(500), 'big.png')),
+      headers,
+      limits,
+    ).catch((e: unknown) => e as ApiError);
+    expect((big as ApiError).toBody().error).toMatchObject({
+      param: 'input_reference',
+      code: 'image_too_large',
+    });
   });
 
-  it('refuses a repeated field and a body over the limit', async () => {
-    const repeated = await readMultipartFields(
+  it('refuses a repeated field, fields over their limit and a body over the total (413)', async () => {
+    const repeated = await readMultipartBody(
       body(part('prompt', 'a'), part('prompt', 'b')),
       headers,
-      1000,
+      limits,
     ).catch((e: unknown) => e as ApiError);
     expect((repeated as ApiError).param).toBe('prompt');
-    const big = await readMultipartFields(body(part('prompt', 'x'.repeat(5000))), headers, 1000).catch(
+    const big = await readMultipartBody(body(part('prompt', 'x'.repeat(5000))), headers, limits).catch(
       (e: unknown) => e as ApiError,
     );
     expect((big as ApiError).status).toBe(413);
+    const declared = await readMultipartBody(
+      body(part('prompt', 'a')),
+      { ...headers, 'content-length': '999999' },
+      limits,
+    ).catch((e: unknown) => e as ApiError);
+    expect((declared as ApiError).status).toBe(413);
   });
 });

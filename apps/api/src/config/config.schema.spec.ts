@@ -107,13 +107,78 @@ describe('loadConfig', () => {
     const c = loadConfig({ T2V_QUEUE: 'redis', REDIS_URL: 'redis://:pw@t2v-redis:6379/0' });
     expect(c).toMatchObject({
       queue: 'redis',
-      redisUrl: 'redis://:pw@t2v-redis:6379/0',
+      redis: { url: 'redis://:pw@t2v-redis:6379/0' },
+      redisDurability: { rule: 'primary', replicas: 1, timeoutMs: 500 },
       redisPrefix: 't2v',
       redisLockS: 15,
     });
     expect(() => loadConfig({ T2V_QUEUE: 'redis' })).toThrow(/REDIS_URL: required when T2V_QUEUE=redis/);
     expect(() => loadConfig({ T2V_QUEUE: 'redis', REDIS_URL: 'http://x' })).toThrow(/REDIS_URL="http:\/\/x"/);
     expect(() => loadConfig({ T2V_QUEUE: 'kafka' })).toThrow(/accepted: embedded, redis/);
+  });
+
+  it('reads Sentinel, ACL, TLS and the durability rule of the redis driver', () => {
+    const c = loadConfig({
+      T2V_QUEUE: 'redis',
+      REDIS_SENTINELS: 's-0:26379, s-1:26379,10.0.0.3:26380',
+      REDIS_SENTINEL_NAME: 'mymaster',
+      REDIS_SENTINEL_PASSWORD: 'spw',
+      REDIS_USERNAME: 't2v',
+      REDIS_PASSWORD: 'pw',
+      REDIS_TLS: 'true',
+    });
+    expect(c.redis).toEqual({
+      sentinels: [
+        { host: 's-0', port: 26379 },
+        { host: 's-1', port: 26379 },
+        { host: '10.0.0.3', port: 26380 },
+      ],
+      sentinelName: 'mymaster',
+      sentinelPassword: 'spw',
+      username: 't2v',
+      password: 'pw',
+      tls: true,
+    });
+    // Sentinel means replicas: the default rule waits for one.
+    expect(c.redisDurability).toEqual({ rule: 'replicas', replicas: 1, timeoutMs: 500 });
+    expect(c.childEnv).not.toHaveProperty('REDIS_PASSWORD');
+    expect(c.childEnv).not.toHaveProperty('REDIS_SENTINEL_PASSWORD');
+    expect(
+      loadConfig({ T2V_QUEUE: 'redis', REDIS_URL: 'redis://r:6379', T2V_REDIS_DURABILITY: 'fsync' })
+        .redisDurability.rule,
+    ).toBe('fsync');
+  });
+
+  it.each([
+    [{ REDIS_SENTINELS: 's-0:26379' }, /REDIS_SENTINEL_NAME: required with REDIS_SENTINELS/],
+    [{ REDIS_SENTINELS: 's-0', REDIS_SENTINEL_NAME: 'm' }, /REDIS_SENTINELS="s-0": expected host:port/],
+    [
+      { REDIS_URL: 'redis://r:6379', REDIS_SENTINELS: 's:1', REDIS_SENTINEL_NAME: 'm' },
+      /REDIS_URL, REDIS_SENTINELS: set one of them/,
+    ],
+    [{ REDIS_URL: 'redis://r:6379', T2V_REDIS_DURABILITY: 'wait' }, /accepted: primary, replicas, fsync/],
+    [{ REDIS_URL: 'redis://r:6379', T2V_REDIS_WAIT_TIMEOUT_MS: '5' }, /T2V_REDIS_WAIT_TIMEOUT_MS="5"/],
+    [
+      { REDIS_URL: 'rediss://r:6379', REDIS_TLS_CA_FILE: '/nonexistent/ca.pem' },
+      /REDIS_TLS_CA_FILE=.*ENOENT/,
+    ],
+  ])('refuses the redis settings %j', (env, message) => {
+    expect(() => loadConfig({ T2V_QUEUE: 'redis', ...env })).toThrow(message);
+  });
+
+  it('reads the CA bundle, and only for TLS', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2v-ca-'));
+    const ca = path.join(dir, 'ca.pem');
+    fs.writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const c = loadConfig({ T2V_QUEUE: 'redis', REDIS_URL: 'rediss://r:6380', REDIS_TLS_CA_FILE: ca });
+    expect(c.redis?.tlsCa).toContain('BEGIN CERTIFICATE');
+    expect(() =>
+      loadConfig({ T2V_QUEUE: 'redis', REDIS_URL: 'redis://r:6379', REDIS_TLS_CA_FILE: ca }),
+    ).toThrow(/REDIS_TLS_CA_FILE: set, but TLS is off/);
+    fs.writeFileSync(ca, 'not a certificate');
+    expect(() =>
+      loadConfig({ T2V_QUEUE: 'redis', REDIS_URL: 'rediss://r:6380', REDIS_TLS_CA_FILE: ca }),
+    ).toThrow(/expected PEM certificates/);
   });
 
   it('reads the parameter handling and the model aliases', () => {
@@ -146,5 +211,29 @@ describe('loadConfig', () => {
     const c = loadConfig({ T2V_API_KEYS: 'a,b', REDIS_URL: 'redis://x:6379', HOME: '/root' });
     expect(c.apiKeys).toEqual(['a', 'b']);
     expect(c.childEnv).toEqual({ HOME: '/root' });
+  });
+});
+
+describe('image and LoRA settings', () => {
+  it('defaults the image limits and reads the adapter names of T2V_LORAS', () => {
+    expect(loadConfig({})).toMatchObject({
+      maxImageBytes: 10 * 1024 * 1024,
+      maxImagePixels: 50_000_000,
+      loras: [],
+    });
+    expect(
+      loadConfig({ T2V_LORAS: ' style=/models/loras/style.safetensors, ink.v2=/models/loras/ink ' }).loras,
+    ).toEqual(['style', 'ink.v2']);
+  });
+
+  it.each([
+    ['style', 'expected name=/path/to/adapter.safetensors'],
+    ['=/a.safetensors', 'expected name='],
+    ['style=', 'expected name='],
+    ['a b=/x', 'expected name='],
+    ['x=/a,x=/b', 'x is given twice'],
+  ])('stops the boot on T2V_LORAS=%s', (value, message) => {
+    expect(() => loadConfig({ T2V_LORAS: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ T2V_LORAS: value })).toThrow(message);
   });
 });

@@ -47,6 +47,23 @@ const envSchema = z.object({
     .regex(/^[\w.-]{1,64}$/, 'expected letters, digits, ".", "_" or "-"')
     .default('t2v'),
   T2V_REDIS_LOCK_S: z.coerce.number().min(1).max(600).default(15),
+  REDIS_USERNAME: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_TLS: bool.default(false),
+  REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+  REDIS_SENTINELS: z
+    .string()
+    .regex(/^\s*[^\s,:]+:\d{1,5}\s*(,\s*[^\s,:]+:\d{1,5}\s*)*$/, 'expected host:port[,host:port…]')
+    .optional(),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[\w.-]{1,128}$/, 'expected the name the sentinels monitor, e.g. mymaster')
+    .optional(),
+  REDIS_SENTINEL_USERNAME: z.string().min(1).optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  T2V_REDIS_DURABILITY: z.enum(['primary', 'replicas', 'fsync']).optional(),
+  T2V_REDIS_WAIT_REPLICAS: int(1, 16).default(1),
+  T2V_REDIS_WAIT_TIMEOUT_MS: int(10, 10_000).default(500),
   T2V_DATA_DIR: z.string().min(1).default('./data'),
   T2V_STORAGE_DIR: z.string().min(1).optional(),
   T2V_MAX_QUEUE: int(1, 1_000_000).default(100),
@@ -59,6 +76,9 @@ const envSchema = z.object({
   T2V_SYNTHETIC_STEP_MS: int(0, 60_000).default(10),
   T2V_MAX_PROMPT_LENGTH: int(1, 100_000).default(2000),
   T2V_MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
+  T2V_MAX_IMAGE_BYTES: int(1024, 100 * 1024 * 1024).default(10 * 1024 * 1024),
+  T2V_MAX_IMAGE_PIXELS: int(64 * 64, 268_402_689).default(50_000_000),
+  T2V_LORAS: z.string().optional(),
   T2V_MAX_WAIT_S: int(0, 3600).default(600),
   T2V_SYNC_WAIT_S: int(0, 3600).default(120),
   T2V_HEARTBEAT_INTERVAL_S: z.coerce.number().positive().max(3600).default(5),
@@ -123,6 +143,37 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/**
+ * Where Redis is and how to reach it: `REDIS_URL`, or `REDIS_SENTINELS` + `REDIS_SENTINEL_NAME`;
+ * ACL user/password (`REDIS_USERNAME`/`REDIS_PASSWORD` override the URL's), TLS (`rediss://` or
+ * `REDIS_TLS=true`) verified against `REDIS_TLS_CA_FILE` when set.
+ */
+export interface RedisEndpoint {
+  url?: string;
+  sentinels?: Array<{ host: string; port: number }>;
+  sentinelName?: string;
+  sentinelUsername?: string;
+  sentinelPassword?: string;
+  username?: string;
+  password?: string;
+  tls?: boolean;
+  /** The CA bundle's PEM text (read at boot). */
+  tlsCa?: string;
+}
+
+/**
+ * When a create (and every terminal change) is acknowledged:
+ * - `primary`: once the primary has applied it (lost if the primary dies before it persisted or
+ *   replicated it);
+ * - `replicas`: once `replicas` replicas confirm it (`WAIT`), else 503 after `timeoutMs`;
+ * - `fsync`: the primary runs AOF with `appendfsync always` (checked by readiness).
+ */
+export interface RedisDurability {
+  rule: 'primary' | 'replicas' | 'fsync';
+  replicas: number;
+  timeoutMs: number;
+}
+
 /** The validated configuration, with paths resolved and derived values computed. */
 export interface AppConfig {
   port: number;
@@ -136,8 +187,10 @@ export interface AppConfig {
   parallel: string;
   groupSize: number;
   queue: Env['T2V_QUEUE'];
-  /** Set when `queue` is `redis` (required then). */
-  redisUrl: string | undefined;
+  /** Where Redis is (URL or Sentinel), its credentials and TLS; set when `queue` is `redis`. */
+  redis: RedisEndpoint | undefined;
+  /** When a change counts as acknowledged (docs/adr/0041-redis-high-availability.md). */
+  redisDurability: RedisDurability;
   /** Prefix of every Redis key t2v writes (records and the BullMQ queue). */
   redisPrefix: string;
   /** BullMQ lock of a running job; a replica silent this long loses its job to another. */
@@ -149,7 +202,14 @@ export interface AppConfig {
   outputTtlHours: number;
   syntheticStepMs: number;
   maxPromptLength: number;
+  /** Limit of a create body's fields (JSON or multipart text), without an image. */
   maxBodyBytes: number;
+  /** Largest `input_reference` image, in bytes as uploaded (decoded, for a data: URL). */
+  maxImageBytes: number;
+  /** Largest `input_reference` image, in pixels from its header (refused before decoding). */
+  maxImagePixels: number;
+  /** Names of the LoRA adapters in `T2V_LORAS` (the worker loads and checks the files). */
+  loras: string[];
   maxWaitS: number;
   syncWaitS: number;
   heartbeatIntervalS: number;
@@ -196,7 +256,13 @@ export interface AppConfig {
   childEnv: Record<string, string>;
 }
 
-const SECRET_VARS = new Set(['T2V_API_KEYS', 'REDIS_URL', 'T2V_WEBHOOK_SECRET']);
+const SECRET_VARS = new Set([
+  'T2V_API_KEYS',
+  'REDIS_URL',
+  'REDIS_PASSWORD',
+  'REDIS_SENTINEL_PASSWORD',
+  'T2V_WEBHOOK_SECRET',
+]);
 
 export class ConfigError extends Error {}
 
@@ -218,9 +284,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (e.T2V_ENGINE === 'wan' && !e.T2V_MODEL_PATH) {
     throw new ConfigError('invalid configuration:\n  T2V_MODEL_PATH: required when T2V_ENGINE=wan');
   }
-  if (e.T2V_QUEUE === 'redis' && !e.REDIS_URL) {
-    throw new ConfigError('invalid configuration:\n  REDIS_URL: required when T2V_QUEUE=redis');
-  }
+  const redis = redisEndpoint(e);
   const jwtVars = [e.T2V_JWT_JWKS_URL, e.T2V_JWT_ISSUER, e.T2V_JWT_AUDIENCE];
   if (jwtVars.some((v) => v !== undefined) && !jwtVars.every((v) => v !== undefined)) {
     throw new ConfigError(
@@ -259,7 +323,12 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     parallel: e.T2V_PARALLEL,
     groupSize,
     queue: e.T2V_QUEUE,
-    redisUrl: e.REDIS_URL,
+    redis,
+    redisDurability: {
+      rule: e.T2V_REDIS_DURABILITY ?? (e.REDIS_SENTINELS ? 'replicas' : 'primary'),
+      replicas: e.T2V_REDIS_WAIT_REPLICAS,
+      timeoutMs: e.T2V_REDIS_WAIT_TIMEOUT_MS,
+    },
     redisPrefix: e.T2V_REDIS_PREFIX,
     redisLockS: e.T2V_REDIS_LOCK_S,
     dataDir,
@@ -279,6 +348,9 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     syntheticStepMs: e.T2V_SYNTHETIC_STEP_MS,
     maxPromptLength: e.T2V_MAX_PROMPT_LENGTH,
     maxBodyBytes: e.T2V_MAX_BODY_BYTES,
+    maxImageBytes: e.T2V_MAX_IMAGE_BYTES,
+    maxImagePixels: e.T2V_MAX_IMAGE_PIXELS,
+    loras: parseLoraNames(e.T2V_LORAS ?? ''),
     maxWaitS: e.T2V_MAX_WAIT_S,
     syncWaitS: e.T2V_SYNC_WAIT_S,
     heartbeatIntervalS: e.T2V_HEARTBEAT_INTERVAL_S,
@@ -336,6 +408,49 @@ export function groupDevices(gpus: string[], groupSize: number, parallel: string
   return groups;
 }
 
+/** The Redis endpoint of `T2V_QUEUE=redis`: exactly one of REDIS_URL and REDIS_SENTINELS. */
+function redisEndpoint(e: Env): RedisEndpoint | undefined {
+  const bad = (line: string) => new ConfigError(`invalid configuration:\n  ${line}`);
+  if (e.T2V_QUEUE !== 'redis') return undefined;
+  if (!e.REDIS_URL && !e.REDIS_SENTINELS) {
+    throw bad('REDIS_URL: required when T2V_QUEUE=redis (or REDIS_SENTINELS with REDIS_SENTINEL_NAME)');
+  }
+  if (e.REDIS_URL && e.REDIS_SENTINELS) {
+    throw bad('REDIS_URL, REDIS_SENTINELS: set one of them (the sentinels name the primary)');
+  }
+  if (e.REDIS_SENTINELS && !e.REDIS_SENTINEL_NAME) {
+    throw bad('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS (the name the sentinels monitor)');
+  }
+  let tlsCa: string | undefined;
+  if (e.REDIS_TLS_CA_FILE) {
+    try {
+      tlsCa = fs.readFileSync(e.REDIS_TLS_CA_FILE, 'utf8');
+    } catch (err) {
+      throw bad(`REDIS_TLS_CA_FILE=${JSON.stringify(e.REDIS_TLS_CA_FILE)}: ${(err as Error).message}`);
+    }
+    if (!/-----BEGIN CERTIFICATE-----/.test(tlsCa)) {
+      throw bad(`REDIS_TLS_CA_FILE=${JSON.stringify(e.REDIS_TLS_CA_FILE)}: expected PEM certificates`);
+    }
+    if (!e.REDIS_TLS && !e.REDIS_URL?.startsWith('rediss://')) {
+      throw bad('REDIS_TLS_CA_FILE: set, but TLS is off (use a rediss:// URL or REDIS_TLS=true)');
+    }
+  }
+  const sentinels = e.REDIS_SENTINELS?.split(',').map((s) => {
+    const [host, port] = s.trim().split(':');
+    return { host: host!, port: Number(port) };
+  });
+  return {
+    ...(e.REDIS_URL ? { url: e.REDIS_URL } : {}),
+    ...(sentinels ? { sentinels, sentinelName: e.REDIS_SENTINEL_NAME } : {}),
+    ...(e.REDIS_SENTINEL_USERNAME ? { sentinelUsername: e.REDIS_SENTINEL_USERNAME } : {}),
+    ...(e.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: e.REDIS_SENTINEL_PASSWORD } : {}),
+    ...(e.REDIS_USERNAME ? { username: e.REDIS_USERNAME } : {}),
+    ...(e.REDIS_PASSWORD ? { password: e.REDIS_PASSWORD } : {}),
+    ...(e.REDIS_TLS ? { tls: true } : {}),
+    ...(tlsCa ? { tlsCa } : {}),
+  };
+}
+
 const ALIAS = /^[A-Za-z0-9][\w.:-]{0,63}$/;
 
 /**
@@ -364,6 +479,39 @@ function parseAliases(value: string, engine: Env['T2V_ENGINE']): string[] {
   }
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  T2V_MODEL_ALIASES: ${problems.join('; ')}`);
+  }
+  return names;
+}
+
+const LORA_NAME = /^[A-Za-z0-9][\w.-]{0,63}$/;
+
+/**
+ * `T2V_LORAS`: comma-separated `name=<path>` (a .safetensors file or a directory holding one). The
+ * API needs the names only (to validate a request's `lora`); the worker loads the files at start
+ * and stops with an error naming a file it cannot load. A malformed list is a boot error here.
+ */
+export function parseLoraNames(value: string): string[] {
+  const names: string[] = [];
+  const problems: string[] = [];
+  for (const entry of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const name = eq === -1 ? '' : entry.slice(0, eq).trim();
+    const file = eq === -1 ? '' : entry.slice(eq + 1).trim();
+    if (!LORA_NAME.test(name) || file === '') {
+      problems.push(
+        `'${entry}': expected name=/path/to/adapter.safetensors (a name of letters, digits, '.', '_' or '-')`,
+      );
+    } else if (names.includes(name)) {
+      problems.push(`'${entry}': ${name} is given twice`);
+    } else {
+      names.push(name);
+    }
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration:\n  T2V_LORAS: ${problems.join('; ')}`);
   }
   return names;
 }

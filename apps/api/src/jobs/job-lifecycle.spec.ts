@@ -133,11 +133,7 @@ describe('requeue paths', () => {
         pool: idlePool(),
         shutdown: new ShutdownService(),
       } as unknown as DispatchContext;
-      const dispatcher = new RedisDispatcher(
-        { redisUrl: redis.url, redisPrefix: 'requeue', redisLockS: 1, devices: ['cpu'] },
-        rstore,
-        ctx,
-      );
+      const dispatcher = new RedisDispatcher({ redisLockS: 1, devices: ['cpu'] }, rstore, ctx);
       try {
         await rstore.insert(sampleJob());
         // Claimed by a replica that died before BullMQ ever saw the job: no queue entry at all.

@@ -42,6 +42,7 @@ export class JobRunner {
 
   /** Runs a claimed job on `worker` and records the outcome. Never rejects. */
   async run(worker: WorkerSupervisor, job: Job): Promise<void> {
+    const image = job.params.image ?? null;
     const request: GenerateRequest = {
       type: 'generate',
       job_id: job.id,
@@ -49,7 +50,8 @@ export class JobRunner {
       params: {
         ...job.params,
         acceleration: job.params.acceleration ?? 'auto',
-        image: job.params.image ?? null,
+        // Where this replica sees the job's stored image (the shared volume may mount elsewhere).
+        image: image && { ...image, path: this.storage.pathFor(job.id, 'input') },
         loras: job.params.loras ?? [],
       },
       out_path: this.storage.pathFor(job.id, 'video'),
@@ -118,6 +120,8 @@ export class JobRunner {
       case 'error':
         if (outcome.code === 'CANCELLED') await this.lifecycle.cancel(current);
         else await this.lifecycle.fail(current, outcome.code, outcome.message);
+        // Terminal without an output and never run again: the input image is not needed any more.
+        if (job.params.image) await this.storage.removeInput(job.id);
         return;
       case 'crashed':
         if (current.attempts < MAX_ATTEMPTS) {
@@ -131,6 +135,7 @@ export class JobRunner {
             'WORKER_CRASHED',
             `worker crashed on every attempt: ${outcome.reason}`,
           );
+          if (job.params.image) await this.storage.removeInput(job.id);
         }
         return;
     }

@@ -30,3 +30,16 @@ export class StoreUnavailable extends Error {
     super(`job store unavailable: ${reason}`);
   }
 }
+
+/**
+ * The durability rule `replicas`: too few replicas confirmed the write in time (none reachable,
+ * or lagging). The write was taken back; callers answer 503 like any unavailable store.
+ */
+export class NotDurable extends StoreUnavailable {
+  constructor(
+    readonly replicas: number,
+    readonly timeoutMs: number,
+  ) {
+    super(`fewer than ${replicas} Redis replica(s) confirmed the write within ${timeoutMs} ms`);
+  }
+}

@@ -65,6 +65,14 @@ export interface ListPage {
   hasMore: boolean;
 }
 
+/** The conditioning image of a job, checked and fitted: a PNG at exactly the video's size, and its SHA-256. */
+export interface FittedImage {
+  png: Buffer;
+  sha256: string;
+  width: number;
+  height: number;
+}
+
 /** What a validated create request asks for (the HTTP edge resolves presets before this). */
 export interface NewJobRequest {
   model: string;
@@ -78,4 +86,9 @@ export interface NewJobRequest {
   user: string | null;
   /** What was changed to fit the model's grid: `{field: {requested, used}}`; empty when nothing. */
   adjusted: Adjustments;
+  /**
+   * The fitted conditioning image (image-to-video), not stored yet: the job service writes it
+   * beside the job's outputs and sets `params.image` to it. `params.image` is null until then.
+   */
+  image: FittedImage | null;
 }

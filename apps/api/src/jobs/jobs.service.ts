@@ -1,7 +1,7 @@
 import { createHash, randomInt } from 'node:crypto';
 
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { isTerminal } from '@t2v/contracts';
+import { type GenerateParams, isTerminal } from '@t2v/contracts';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { StorageService } from '../storage/storage.service';
@@ -11,7 +11,7 @@ import { newJobRecord } from './job-record';
 import { JobRunner } from './job-runner';
 import { JOB_STORE, type JobStore } from './job-store';
 import { IdenticalJobActive, QueueFull, StoreUnavailable } from './job-store.errors';
-import type { Job, ListPage, ListQuery, NewJobRequest } from './job.types';
+import type { FittedImage, Job, ListPage, ListQuery, NewJobRequest } from './job.types';
 import { IdempotencyConflict, InvalidJobState, JobNotFound, QueueIsFull, ShuttingDown } from './jobs.errors';
 import { JOB_DISPATCHER, type JobDispatcher } from './queue-driver';
 import { ShutdownService } from './shutdown.service';
@@ -42,25 +42,37 @@ export class JobsService {
    */
   async create(req: NewJobRequest, idempotencyKey: string | null): Promise<Job> {
     if (this.shutdown.draining) throw new ShuttingDown();
+    const { image, ...fields } = req;
+    // The image counts by its content (the fitted PNG's hash and size), never by where it is stored.
+    const keyParams: GenerateParams = {
+      ...req.params,
+      image: image ? { path: '', sha256: image.sha256, width: image.width, height: image.height } : null,
+    };
     const requestHash = hash(
-      JSON.stringify({ ...req, params: { ...req.params, seed: req.seedExplicit ? req.params.seed : null } }),
+      JSON.stringify({
+        ...fields,
+        params: { ...keyParams, seed: req.seedExplicit ? req.params.seed : null },
+      }),
     );
     if (idempotencyKey) {
       const existing = await this.store.findByIdempotencyKey(idempotencyKey);
       if (existing) return checkReplay(existing, requestHash);
     }
-    const cacheKey = req.seedExplicit ? hash(JSON.stringify([req.model, req.params])) : null;
-    const record = (now: number) => newJobRecord({ ...req, cacheKey, idempotencyKey, requestHash }, now);
+    const cacheKey = req.seedExplicit ? hash(JSON.stringify([req.model, keyParams])) : null;
+    const record = (now: number) =>
+      newJobRecord({ ...fields, params: keyParams, cacheKey, idempotencyKey, requestHash }, now);
     if (cacheKey) {
-      const hit = await this.fromCache(cacheKey, record);
+      const hit = await this.fromCache(cacheKey, (now) => this.withInput(record(now), image));
       if (hit) return hit;
     }
     const queued = await this.store.count('queued');
     if (queued >= this.config.maxQueue) throw this.queueFull(queued);
+    const fresh = await this.withInput(record(Date.now()), image);
     let job: Job;
     try {
-      job = await this.store.insert(record(Date.now()));
+      job = await this.store.insert(fresh);
     } catch (err) {
+      if (image) await this.storage.removeInput(fresh.id);
       // A shared store decides these atomically across replicas (the count above may be stale).
       if (err instanceof QueueFull) throw this.queueFull(err.queued);
       if (err instanceof StoreUnavailable) throw err;
@@ -78,29 +90,51 @@ export class JobsService {
     } catch (err) {
       // Not in line, so not accepted: take the record back (reconciliation re-enqueues it if
       // even that fails) and let the client retry.
-      await this.store.delete(job.id).catch(() => undefined);
+      const removed = await this.store.delete(job.id).then(
+        () => true,
+        () => false,
+      );
+      if (removed && image) await this.storage.removeInput(job.id);
       throw err;
     }
     this.lifecycle.accepted(job);
     return job;
   }
 
-  private async fromCache(cacheKey: string, record: (now: number) => Omit<Job, 'seq'>): Promise<Job | null> {
+  /**
+   * The record with its input image stored beside its outputs (before the record exists, so no
+   * worker ever sees a job without its image) and `params.image` pointing at it.
+   */
+  private async withInput(record: Omit<Job, 'seq'>, image: FittedImage | null): Promise<Omit<Job, 'seq'>> {
+    if (!image) return record;
+    const path = await this.storage.writeInput(record.id, image.png);
+    return { ...record, params: { ...record.params, image: { ...record.params.image!, path } } };
+  }
+
+  private async fromCache(
+    cacheKey: string,
+    record: (now: number) => Promise<Omit<Job, 'seq'>>,
+  ): Promise<Job | null> {
     const done = await this.store.findCompletedByCacheKey(cacheKey);
     if (done && (await this.storage.stat(done.id, 'video'))) {
       const now = Date.now();
-      const copy = record(now);
-      await this.storage.cloneOutputs(done.id, copy.id);
-      return this.lifecycle.insertCached({
-        ...copy,
-        status: 'completed',
-        progress: 100,
-        cached: true,
-        completedAt: now,
-        expiresAt: now + this.config.outputTtlHours * 3600_000,
-        timings: { queue_s: 0, load_s: null, inference_s: 0, encode_s: 0 },
-        acceleration: done.acceleration ?? null,
-      });
+      const copy = await record(now);
+      try {
+        await this.storage.cloneOutputs(done.id, copy.id);
+        return await this.lifecycle.insertCached({
+          ...copy,
+          status: 'completed',
+          progress: 100,
+          cached: true,
+          completedAt: now,
+          expiresAt: now + this.config.outputTtlHours * 3600_000,
+          timings: { queue_s: 0, load_s: null, inference_s: 0, encode_s: 0 },
+          acceleration: done.acceleration ?? null,
+        });
+      } catch (err) {
+        await this.storage.remove(copy.id);
+        throw err;
+      }
     }
     return this.store.findActiveByCacheKey(cacheKey);
   }
@@ -139,6 +173,8 @@ export class JobsService {
   private async stopAndCancel(job: Job): Promise<Job | null> {
     const cancelled = await this.lifecycle.cancel(job);
     if (job.status === 'in_progress') this.runner.stop(job.id);
+    // No output will come and a cancelled job is never run again: its input image goes now.
+    if (cancelled && job.params.image) await this.storage.removeInput(job.id);
     return cancelled;
   }
 

@@ -31,6 +31,8 @@ export class ModelsService {
       presets: m.presets,
       acceleration: m.acceleration,
       profile: m.profile,
+      inputs: m.inputs,
+      loras: m.loras,
     };
   }
 

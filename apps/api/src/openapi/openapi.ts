@@ -4,6 +4,7 @@ import { z } from 'zod';
 
 import type { ModelDescriptor } from '../presets/model-presets';
 import { createVideoSchema } from '../videos/create-video.schema';
+import { ref } from '../wire/openapi-refs';
 import { errorResponseSchema } from '../wire/error.schema';
 import { modelListSchema, modelObjectSchema } from '../wire/model.schema';
 import { videoDeletedSchema, videoListSchema, videoObjectSchema } from '../wire/video.schema';
@@ -51,6 +52,50 @@ function videoStreamEventSchema(): Record<string, unknown> {
   };
 }
 
+/**
+ * The multipart/form-data form of a create: the JSON request's fields as form fields (numbers as
+ * text, coerced like JSON's), with `input_reference` a file part and `metadata` and `lora` JSON
+ * text. What Swagger UI renders as the upload form, and how the OpenAI SDKs send a create.
+ */
+function multipartCreateSchema(json: Record<string, unknown>): Record<string, unknown> {
+  const properties = { ...(json['properties'] as Record<string, Record<string, unknown>>) };
+  properties['input_reference'] = {
+    type: 'string',
+    format: 'binary',
+    description:
+      'Image-to-video: the image file (PNG, JPEG or WebP, judged by its bytes; at most T2V_MAX_IMAGE_BYTES). ' +
+      'A data: URL as text is accepted too. Fitted to the video size per `input_fit`.',
+  };
+  properties['metadata'] = {
+    type: 'string',
+    description: 'A JSON object of up to 16 string pairs, e.g. {"project":"demo"}.',
+  };
+  properties['lora'] = {
+    type: 'string',
+    description: 'A JSON array of adapters, e.g. [{"name":"style","scale":0.8}] (see the JSON body).',
+  };
+  return {
+    ...json,
+    description: 'CreateVideoRequest as multipart/form-data (the OpenAI SDKs send this form).',
+    properties,
+  };
+}
+
+/** Points each create's multipart/form-data body at the multipart schema, with the file's types. */
+function useMultipartSchema(document: OpenAPIObject): void {
+  for (const item of Object.values(document.paths)) {
+    const content =
+      item.post?.requestBody && 'content' in item.post.requestBody ? item.post.requestBody.content : null;
+    const form = content?.['multipart/form-data'];
+    if (!form || (form.schema as { $ref?: string } | undefined)?.$ref !== ref('CreateVideoRequest').$ref)
+      continue;
+    content['multipart/form-data'] = {
+      schema: ref('CreateVideoMultipartRequest'),
+      encoding: { input_reference: { contentType: 'image/png, image/jpeg, image/webp' } },
+    };
+  }
+}
+
 function toSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
   const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<
     string,
@@ -77,9 +122,12 @@ export function buildOpenApiDocument(app: INestApplication, model: ModelDescript
       `${controllerKey.replace(/Controller$/, '')}_${methodKey}`,
   });
   document.components ??= {};
+  const create = toSchema(createVideoSchema(model), 'input');
+  useMultipartSchema(document);
   document.components.schemas = {
     ...(document.components.schemas ?? {}),
-    CreateVideoRequest: toSchema(createVideoSchema(model), 'input'),
+    CreateVideoRequest: create,
+    CreateVideoMultipartRequest: multipartCreateSchema(create),
     Video: toSchema(videoObjectSchema, 'output'),
     VideoList: toSchema(videoListSchema, 'output'),
     VideoDeleted: toSchema(videoDeletedSchema, 'output'),

@@ -49,6 +49,10 @@ export interface ModelDescriptor {
   };
   /** Path of the model profile in effect, or null. */
   profile: string | null;
+  /** What a request may give: `text` (the prompt) and, for image-to-video, `image`. */
+  inputs: Array<'text' | 'image'>;
+  /** LoRA adapters a request may choose (`T2V_LORAS`, loaded by the worker at start). */
+  loras: string[];
 }
 
 type ModelConfig = Pick<AppConfig, 'engine' | 'maxPromptLength'> &
@@ -61,6 +65,7 @@ type ModelConfig = Pick<AppConfig, 'engine' | 'maxPromptLength'> &
       | 'modelProfile'
       | 'maxPixelFrames'
       | 'modelAliases'
+      | 'loras'
       | 'parallel'
     >
   >;
@@ -83,6 +88,10 @@ export function modelFor(config: ModelConfig): ModelDescriptor {
         }
       : { compile: 'off', cache: 'off', attention: null, parallel: 'off' },
     profile: config.modelProfile?.path ?? null,
+    // Wan2.2-TI2V-5B is one model for text- and image-to-video; wan-tiny runs the same pipelines
+    // and the synthetic engine starts its test pattern from the image.
+    inputs: ['text', 'image'],
+    loras: config.loras ?? [],
   };
   if (!profile) return model;
   return {
@@ -106,7 +115,7 @@ const WAN_GRID = { size_multiple: 32, max_side: 1280, max_pixels: 1280 * 704 };
 function baseModel(
   engine: AppConfig['engine'],
   max_prompt_length: number,
-): Omit<ModelDescriptor, 'acceleration' | 'profile' | 'presets' | 'aliases'> & {
+): Omit<ModelDescriptor, 'acceleration' | 'profile' | 'presets' | 'aliases' | 'inputs' | 'loras'> & {
   presets: Omit<ModelDescriptor['presets'], 'max_pixel_frames'>;
 } {
   switch (engine) {

@@ -8,6 +8,10 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 const ID_PATTERN = /^video_[0-9A-Za-z]{26}$/;
 
 export type Variant = 'video' | 'thumbnail';
+/** What a job's files are: its outputs, and the fitted conditioning image of an image-to-video job. */
+export type JobFile = Variant | 'input';
+
+const FILE_NAME: Record<JobFile, string> = { video: '.mp4', thumbnail: '.jpg', input: '.input.png' };
 
 /**
  * The one place that touches the output root. File names come from job ids (validated), never
@@ -29,12 +33,40 @@ export class StorageService {
     fs.mkdirSync(this.root, { recursive: true });
   }
 
-  pathFor(id: string, variant: Variant): string {
+  pathFor(id: string, file: JobFile): string {
     if (!StorageService.isValidId(id)) throw new Error(`invalid job id for storage: ${id}`);
-    return path.join(this.root, variant === 'video' ? `${id}.mp4` : `${id}.jpg`);
+    return path.join(this.root, `${id}${FILE_NAME[file]}`);
   }
 
-  async stat(id: string, variant: Variant): Promise<fs.Stats | null> {
+  /**
+   * Stores the fitted input image of a job beside its outputs: temp file, fsync, rename, so a
+   * worker (on any replica sharing the volume) never reads half of it. Returns its path.
+   */
+  async writeInput(id: string, png: Buffer): Promise<string> {
+    const dst = this.pathFor(id, 'input');
+    const tmp = path.join(this.root, `.${id}.input.${process.pid}.tmp.png`);
+    try {
+      const fh = await fs.promises.open(tmp, 'w');
+      try {
+        await fh.writeFile(png);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.promises.rename(tmp, dst);
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    }
+    return dst;
+  }
+
+  /** Removes a job's input image (a create that was not accepted after all). */
+  async removeInput(id: string): Promise<void> {
+    await fs.promises.rm(this.pathFor(id, 'input'), { force: true });
+  }
+
+  async stat(id: string, variant: JobFile): Promise<fs.Stats | null> {
     try {
       const st = await fs.promises.stat(this.pathFor(id, variant));
       return st.isFile() ? st : null;
@@ -62,9 +94,12 @@ export class StorageService {
     }
   }
 
+  /** Removes every file of a job: its outputs and its input image. */
   async remove(id: string): Promise<void> {
     await Promise.all(
-      (['video', 'thumbnail'] as const).map((v) => fs.promises.rm(this.pathFor(id, v), { force: true })),
+      (['video', 'thumbnail', 'input'] as const).map((v) =>
+        fs.promises.rm(this.pathFor(id, v), { force: true }),
+      ),
     );
   }
 

@@ -4,11 +4,15 @@ import { ACCELERATION_MODES } from '@t2v/contracts';
 
 import { ApiError } from '../common/api-error';
 import { MAX_USER } from '../common/request-limits';
+import { INPUT_FITS, presetForImage } from '../images/input-image';
 import type { Adjustments, NewJobRequest } from '../jobs/job.types';
 import { framesForSeconds, secondsForFrames, snapFrames, snapSize } from '../presets/grid';
 import type { ModelDescriptor } from '../presets/model-presets';
 
 const MAX_SEED = 2 ** 32 - 1;
+/** At most this many adapters per job, each with a scale in ±MAX_LORA_SCALE (ADR 0017). */
+export const MAX_LORAS = 4;
+export const MAX_LORA_SCALE = 2;
 const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
 
 /** The create request body. Unknown fields are rejected; names follow OpenAI and vLLM-Omni. */
@@ -91,6 +95,49 @@ export function createVideoSchema(model: ModelDescriptor) {
           `auto (default): the deployment's step cache (${model.acceleration.cache}) and compiled blocks ` +
             `(${model.acceleration.compile}); none: every step computed in full, for a reference render.`,
         ),
+      input_reference: z
+        .union([
+          z.string().describe('A data: URL: data:image/png;base64,…'),
+          z
+            .strictObject({
+              image_url: z.string().optional().describe('A data: URL (remote URLs are refused).'),
+              file_id: z.string().optional().describe('Not supported: t2v has no files API.'),
+            })
+            .describe("OpenAI's reference object; only `image_url` with a data: URL is accepted."),
+        ])
+        .optional()
+        .describe(
+          'Image-to-video: the image the video starts from. PNG, JPEG or WebP, judged by its bytes. In JSON a ' +
+            'data:image/…;base64,… URL (or `{"image_url": "data:…"}`); in multipart/form-data a file part. ' +
+            'Remote URLs are refused. At most T2V_MAX_IMAGE_BYTES (10 MB by default) and T2V_MAX_IMAGE_PIXELS ' +
+            '(50 megapixels by default); an animated image gives its first frame. Fitted to the video size ' +
+            "per `input_fit`; with no size given, the preset whose aspect ratio is closest to the image's is used.",
+        ),
+      input_fit: z
+        .enum(INPUT_FITS)
+        .optional()
+        .describe(
+          'How input_reference is fitted to the video size: crop (default: scale to cover, cut the overflow ' +
+            'evenly), pad (scale to fit inside, black bars), stretch (scale each axis on its own).',
+        ),
+      lora: z
+        .array(
+          z.strictObject({
+            name: z.string().min(1).max(64).describe("An adapter name listed in the model's `loras`."),
+            scale: z
+              .number()
+              .min(-MAX_LORA_SCALE)
+              .max(MAX_LORA_SCALE)
+              .default(1)
+              .describe(`Adapter strength, ${-MAX_LORA_SCALE} to ${MAX_LORA_SCALE}; default 1.`),
+          }),
+        )
+        .max(MAX_LORAS, `at most ${MAX_LORAS} adapters`)
+        .optional()
+        .describe(
+          `LoRA adapters for this job only (at most ${MAX_LORAS}, each name once), from GET /v1/models \`loras\`. ` +
+            'In multipart/form-data: the same array as a JSON string.',
+        ),
       webhook_url: z
         .url({ protocol: /^https?$/ })
         .max(2048)
@@ -128,19 +175,35 @@ const NUMERIC_FIELDS = [
   'flow_shift',
 ];
 
-/** multipart/form-data sends every field as a string: convert numbers and metadata JSON. */
+/**
+ * multipart/form-data sends every field as a string: convert numbers, and `metadata` and `lora`
+ * from JSON. The OpenAI clients send a reference object as `input_reference[image_url]`.
+ */
 export function coerceMultipart(fields: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...fields };
   for (const key of NUMERIC_FIELDS) {
     const v = out[key];
     if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) out[key] = Number(v);
   }
-  if (typeof out['metadata'] === 'string') {
+  for (const [key, what] of [
+    ['metadata', 'a JSON object of strings'],
+    ['lora', 'a JSON array such as [{"name": "style", "scale": 0.8}]'],
+  ] as const) {
+    if (typeof out[key] !== 'string') continue;
     try {
-      out['metadata'] = JSON.parse(out['metadata'] as string);
+      out[key] = JSON.parse(out[key] as string);
     } catch {
-      throw ApiError.badRequest('metadata', 'metadata must be a JSON object of strings.');
+      throw ApiError.badRequest(key, `${key} must be ${what}.`);
     }
+  }
+  for (const part of ['image_url', 'file_id'] as const) {
+    const key = `input_reference[${part}]`;
+    if (!(key in out)) continue;
+    if ('input_reference' in out) {
+      throw ApiError.badRequest('input_reference', 'input_reference is given more than once.');
+    }
+    out['input_reference'] = { [part]: out[key] };
+    delete out[key];
   }
   return out;
 }
@@ -182,6 +245,8 @@ export function resolveCreate(
   model: ModelDescriptor,
   randomSeed: () => number,
   handling: Handling = 'lenient',
+  /** The shown size of the request's image, when it has one: picks the preset when no size is given. */
+  imageSize: { width: number; height: number } | null = null,
 ): ResolvedCreate {
   const p = model.presets;
   if (body.model !== undefined && body.model !== model.id && !model.aliases.includes(body.model)) {
@@ -192,7 +257,8 @@ export function resolveCreate(
   }
   const adjusted: Adjustments = {};
   const strict = handling === 'strict';
-  const { width, height } = resolveSize(body, model, adjusted, strict);
+  const { width, height } = resolveSize(body, model, adjusted, strict, imageSize);
+  const loras = resolveLoras(body, model);
 
   const fps = body.fps ?? p.fps;
   let numFrames: number;
@@ -284,10 +350,38 @@ export function resolveCreate(
       seed: body.seed ?? randomSeed(),
       flow_shift: body.flow_shift ?? p.flow_shift,
       acceleration: body.acceleration ?? 'auto',
+      // Filled in by the job service once the fitted image is stored beside the job's outputs.
       image: null,
-      loras: [],
+      loras,
     },
+    image: null,
   };
+}
+
+/** The request's adapters, each a name this deployment loaded (T2V_LORAS), each once. */
+function resolveLoras(body: CreateVideoBody, model: ModelDescriptor): ResolvedCreate['params']['loras'] {
+  const chosen = body.lora ?? [];
+  if (chosen.length === 0) return [];
+  if (model.loras.length === 0) {
+    throw ApiError.badRequest(
+      'lora',
+      `${model.id} has no LoRA adapters on this server (T2V_LORAS is empty).`,
+      'unknown_lora',
+    );
+  }
+  const seen = new Set<string>();
+  for (const { name } of chosen) {
+    if (!model.loras.includes(name)) {
+      throw ApiError.badRequest(
+        'lora',
+        `Unknown LoRA adapter '${name}'. Available: ${model.loras.join(', ')}.`,
+        'unknown_lora',
+      );
+    }
+    if (seen.has(name)) throw ApiError.badRequest('lora', `LoRA adapter '${name}' is given more than once.`);
+    seen.add(name);
+  }
+  return chosen.map(({ name, scale }) => ({ name, scale }));
 }
 
 const MIN_FRAMES = 5;
@@ -298,6 +392,7 @@ function resolveSize(
   model: ModelDescriptor,
   adjusted: Adjustments,
   strict: boolean,
+  imageSize: { width: number; height: number } | null,
 ): { width: number; height: number } {
   const p = model.presets;
   let requested: string | undefined = body.size;
@@ -318,7 +413,10 @@ function resolveSize(
     requested = fromWH;
   }
   if (requested === undefined) {
-    const [w, h] = p.default_size.split('x').map(Number) as [number, number];
+    const size = imageSize
+      ? presetForImage(p.sizes, p.default_size, imageSize.width, imageSize.height)
+      : p.default_size;
+    const [w, h] = size.split('x').map(Number) as [number, number];
     return { width: w, height: h };
   }
   const [rw, rh] = requested.split('x').map(Number) as [number, number];

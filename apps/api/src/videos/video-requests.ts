@@ -5,6 +5,14 @@ import { ApiError } from '../common/api-error';
 import { header, type HttpRequest, mediaType } from '../common/http';
 import { type CreatePreferences, createPreferences, preferenceApplied } from '../common/prefer';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import {
+  decodeDataUrl,
+  fitImage,
+  ImageGate,
+  type ImageLimits,
+  type InputFit,
+  probeImage,
+} from '../images/input-image';
 import { randomSeed } from '../jobs/jobs.service';
 import type { ListQuery } from '../jobs/job.types';
 import { ModelsService } from '../models/models.service';
@@ -12,6 +20,7 @@ import { StorageService } from '../storage/storage.service';
 import { WebhookPolicy } from '../webhooks/webhook-policy';
 import {
   coerceMultipart,
+  type CreateVideoBody,
   createVideoSchema,
   type ResolvedCreate,
   resolveCreate,
@@ -34,18 +43,29 @@ type Headers = Pick<HttpRequest, 'headers'>;
 export class VideoRequests {
   private readonly schema;
   private readonly accepted: string[];
+  private readonly imageLimits: ImageLimits;
+  /** Decoding holds a full bitmap (up to T2V_MAX_IMAGE_PIXELS × 4 bytes): two at a time. */
+  private readonly imageGate = new ImageGate(2);
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'maxWaitS' | 'paramHandling'>,
+    @Inject(APP_CONFIG)
+    private readonly config: Pick<
+      AppConfig,
+      'maxWaitS' | 'paramHandling' | 'maxImageBytes' | 'maxImagePixels'
+    >,
     private readonly models: ModelsService,
     private readonly webhooks: WebhookPolicy,
   ) {
     this.schema = createVideoSchema(models.model);
     this.accepted = Object.keys(this.schema.shape);
+    this.imageLimits = { maxBytes: config.maxImageBytes, maxPixels: config.maxImagePixels };
   }
 
-  /** Validates a create body (JSON or multipart) and applies the model's presets. */
-  create(req: Headers, body: unknown): ResolvedCreate {
+  /**
+   * Validates a create body (JSON or multipart), checks and fits its image if it has one, applies
+   * the model's presets and checks the webhook target. Field errors come first, then the image's.
+   */
+  async createChecked(req: Headers, body: unknown): Promise<ResolvedCreate> {
     const contentType = req.headers['content-type'];
     const type = mediaType(req);
     const multipart = type === 'multipart/form-data';
@@ -55,21 +75,60 @@ export class VideoRequests {
     if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw ApiError.badRequest(null, 'The request body must be a JSON object.', 'invalid_json');
     }
-    const input = multipart ? coerceMultipart(body as Record<string, unknown>) : body;
-    return this.fields(req, input);
+    let input = body as Record<string, unknown>;
+    // The multipart reader keeps the uploaded file as a Buffer: checked below, not by the schema.
+    const file = input['input_reference'];
+    const upload = Buffer.isBuffer(file) ? file : null;
+    if (upload) {
+      input = { ...input };
+      delete input['input_reference'];
+    }
+    if (multipart) input = coerceMultipart(input);
+    return this.checkWebhook(await this.fields(req, input, upload));
+  }
+
+  /** The create fields given as query parameters (GET /generate), typed as in a multipart form. */
+  async fromQuery(req: Headers, query: Record<string, unknown>): Promise<ResolvedCreate> {
+    if (Object.keys(query).some((k) => k.startsWith('input_reference'))) {
+      throw ApiError.badRequest(
+        'input_reference',
+        'input_reference cannot be given in a query string; POST it to /v1/videos (multipart or JSON).',
+      );
+    }
+    return this.checkWebhook(await this.fields(req, coerceMultipart(query), null));
   }
 
   /**
    * Validates create fields already in their JSON types and resolves them against the model:
-   * presets, aliases, grid snapping (`Prefer: handling` decides snap or refuse). A refusal names
-   * the handling it applied in `Preference-Applied`.
+   * presets, aliases, grid snapping (`Prefer: handling` decides snap or refuse), the image fitted
+   * to the resolved size. A refusal names the handling it applied in `Preference-Applied`.
    */
-  private fields(req: Headers, input: unknown): ResolvedCreate {
+  private async fields(req: Headers, input: unknown, upload: Buffer | null): Promise<ResolvedCreate> {
     const prefs = this.preferences(req);
     try {
       const parsed = this.schema.safeParse(input);
       if (!parsed.success) throw zodToApiError(parsed.error, this.accepted, input);
-      return resolveCreate(parsed.data, this.models.model, randomSeed, prefs.handling);
+      const body = parsed.data;
+      const bytes = upload ?? this.inlineImage(body);
+      if (!bytes) {
+        if (body.input_fit !== undefined) {
+          throw ApiError.badRequest(
+            'input_fit',
+            'input_fit applies to an input_reference, and none is given.',
+          );
+        }
+        return resolveCreate(body, this.models.model, randomSeed, prefs.handling);
+      }
+      if (!this.models.model.inputs.includes('image')) {
+        throw ApiError.badRequest('input_reference', `${this.models.model.id} does not take an image input.`);
+      }
+      return await this.imageGate.run(async () => {
+        const probe = await probeImage(bytes, this.imageLimits);
+        const resolved = resolveCreate(body, this.models.model, randomSeed, prefs.handling, probe);
+        const fit: InputFit = body.input_fit ?? 'crop';
+        const { width, height } = resolved.params;
+        return { ...resolved, image: await fitImage(bytes, width, height, fit, this.imageLimits) };
+      });
     } catch (err) {
       const applied = preferenceApplied(prefs, null);
       if (err instanceof ApiError && applied) Object.assign(err.headers, { 'Preference-Applied': applied });
@@ -77,14 +136,21 @@ export class VideoRequests {
     }
   }
 
-  /** `create` plus the checks that need I/O (the webhook target). */
-  createChecked(req: Headers, body: unknown): Promise<ResolvedCreate> {
-    return this.checkWebhook(this.create(req, body));
-  }
-
-  /** The create fields given as query parameters (GET /generate), typed as in a multipart form. */
-  fromQuery(req: Headers, query: Record<string, unknown>): Promise<ResolvedCreate> {
-    return this.checkWebhook(this.fields(req, coerceMultipart(query)));
+  /** The bytes of a JSON `input_reference` (a data: URL, bare or as `{"image_url": …}`). */
+  private inlineImage(body: CreateVideoBody): Buffer | null {
+    const ref = body.input_reference;
+    if (ref === undefined) return null;
+    if (typeof ref === 'string') return decodeDataUrl(ref, this.imageLimits.maxBytes);
+    if (ref.file_id !== undefined) {
+      throw ApiError.badRequest(
+        'input_reference',
+        'input_reference.file_id: this server has no files API; upload the image or send a data: URL.',
+      );
+    }
+    if (ref.image_url === undefined) {
+      throw ApiError.badRequest('input_reference', 'input_reference needs image_url (a data: URL).');
+    }
+    return decodeDataUrl(ref.image_url, this.imageLimits.maxBytes);
   }
 
   /** The `Prefer` of a create: `handling` (default T2V_PARAM_HANDLING) and `wait` (bounded). */

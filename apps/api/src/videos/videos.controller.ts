@@ -79,6 +79,8 @@ export class VideosController {
     summary: 'Create a video job',
     description:
       'Queues a generation and answers with the video object (status `queued`). JSON or multipart/form-data. ' +
+      'Image-to-video: `input_reference`, a file part (multipart) or a data: URL (JSON), fitted to the size ' +
+      '(`input_fit`); bad images are a 400 naming `input_reference`. LoRA adapters: `lora`. ' +
       '`Idempotency-Key` makes retries safe; `Prefer: wait=N` waits up to N seconds for completion. ' +
       "Sizes and frame counts off the model's grid are snapped to it and reported in `adjusted` and the " +
       '`t2v-adjusted` header; `Prefer: handling=strict` makes them a 400 instead.',
@@ -99,6 +101,20 @@ export class VideosController {
           negative_prompt: 'blurry, low quality',
           metadata: { project: 'demo' },
         },
+      },
+      image_to_video: {
+        summary: 'Image-to-video from a data: URL (multipart: a file part named input_reference)',
+        value: {
+          prompt: 'the cat turns its head and blinks',
+          input_reference:
+            'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAACXBIWXMAAAPoAAAD6AG1e1JrAAAAEklEQVR4nGMwTjtjnHaGAUIBACS2BZU4w3+7AAAAAElFTkSuQmCC',
+          input_fit: 'crop',
+          seconds: '2',
+        },
+      },
+      lora: {
+        summary: 'With a LoRA adapter (names: GET /v1/models `loras`)',
+        value: { prompt: 'a lighthouse at dusk', lora: [{ name: 'style', scale: 0.8 }] },
       },
     },
   })

@@ -54,6 +54,14 @@ export const modelObjectSchema = z
       })
       .describe('How this deployment runs the model; a request opts out with "acceleration": "none".'),
     profile: z.string().nullable().describe('Model profile file in effect (defaults and ranges), or null.'),
+    inputs: z
+      .array(z.enum(['text', 'image']))
+      .describe(
+        'What a create may give: `text` (the prompt) and `image` (`input_reference`, image-to-video).',
+      ),
+    loras: z
+      .array(z.string())
+      .describe('LoRA adapters a create may choose in `lora` (T2V_LORAS); empty when none are loaded.'),
   })
   .describe('Model');
 

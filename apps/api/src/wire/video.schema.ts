@@ -40,6 +40,20 @@ export const videoObjectSchema = z
         "Request values changed to fit the model's grid, by field (`size`, `width`, `height`, `num_frames`, " +
           '`seconds`): e.g. `{"size": {"requested": "1280x720", "used": "1280x704"}}`. Empty when nothing was.',
       ),
+    input_reference: z
+      .object({
+        sha256: z.string().describe('SHA-256 (hex) of the fitted PNG the video was conditioned on.'),
+        width: z.number().int(),
+        height: z.number().int(),
+      })
+      .nullable()
+      .describe(
+        'Image-to-video: the image the video started from, as fitted to the video size (its hash and size, ' +
+          'never the bytes). null for text-to-video.',
+      ),
+    lora: z
+      .array(z.object({ name: z.string(), scale: z.number() }))
+      .describe('The LoRA adapters the job runs with, as requested; empty for none.'),
     timings: z.object({
       queue_s: z.number().nullable(),
       load_s: z.number().nullable(),
@@ -98,6 +112,11 @@ export function toVideoObject(job: Job, queuePosition: number | null): VideoObje
     metadata: job.metadata,
     user: job.user ?? null,
     adjusted: job.adjusted ?? {},
+    input_reference: p.image
+      ? { sha256: p.image.sha256, width: p.image.width, height: p.image.height }
+      : null,
+    // Records created before the field existed ran without adapters.
+    lora: (p.loras ?? []).map(({ name, scale }) => ({ name, scale })),
     timings: job.timings,
     acceleration: {
       // Records created before the field existed ran with the defaults.

@@ -5,13 +5,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Redis } from 'ioredis';
+import sharp from 'sharp';
 import { ulid } from 'ulid';
 
 import { sampleJob } from '../../src/jobs/job-store.contract';
 import { RedisJobStore } from '../../src/queue/redis/redis-job-store';
 
-import { type ApiProcess, getJson, postJson, startApi, waitFor } from '../support/api-process';
-import { ffprobe } from '../support/ffprobe';
+import { type ApiProcess, FAKE_WORKERS, getJson, postJson, startApi, waitFor } from '../support/api-process';
+import { ffprobe, firstFrame, pixelNear } from '../support/ffprobe';
 import { type RedisServer, startRedis } from '../support/redis-server';
 
 /**
@@ -220,6 +221,60 @@ describe('redis driver: a replica dies mid-job', () => {
   }, 120_000);
 });
 
+describe('redis driver: an image job created on one replica', () => {
+  it('runs on another replica with its image from the shared volume', async () => {
+    const redis = await startRedis();
+    const storageDir = tmpDir('shared-videos');
+    let a: ApiProcess | null = null;
+    let b: ApiProcess | null = null;
+    try {
+      // A's worker never becomes ready, so A only accepts: B must run the job.
+      a = await startApi(
+        replicaEnv(redis, storageDir, {
+          T2V_WORKER_COMMAND: JSON.stringify([process.execPath, path.join(FAKE_WORKERS, 'silent-setup.js')]),
+        }),
+        { waitReady: false },
+      );
+      // Left half red, right half blue.
+      const raw = Buffer.alloc(320 * 192 * 3);
+      for (let i = 0; i < 320 * 192; i++) raw.set(i % 320 < 160 ? [230, 20, 20] : [20, 20, 230], i * 3);
+      const png = await sharp(raw, { raw: { width: 320, height: 192, channels: 3 } })
+        .png()
+        .toBuffer();
+      const created = await postJson(`${a.url}/v1/videos`, {
+        ...SMALL,
+        prompt: 'made on A, run on B',
+        input_reference: `data:image/png;base64,${png.toString('base64')}`,
+      });
+      expect(created.status).toBe(200);
+      const id = created.json.id as string;
+      expect(fs.existsSync(path.join(storageDir, `${id}.input.png`))).toBe(true);
+
+      b = await startApi(replicaEnv(redis, storageDir));
+      let video: any;
+      await waitFor(
+        async () => {
+          video = (await getJson(`${a!.url}/v1/videos/${id}`)).json;
+          return video.status === 'completed' || video.status === 'failed';
+        },
+        30_000,
+        'B to run the job',
+      );
+      expect(video).toMatchObject({ status: 'completed', input_reference: created.json.input_reference });
+      const first = firstFrame(path.join(storageDir, `${id}.mp4`));
+      expect(pixelNear(first, 320, 40, 96, [230, 20, 20])).toBe(true);
+      expect(pixelNear(first, 320, 280, 96, [20, 20, 230])).toBe(true);
+
+      // Deleted through A: the record and every file, the input image included, on the shared volume.
+      expect((await fetch(`${a.url}/v1/videos/${id}`, { method: 'DELETE' })).status).toBe(200);
+      expect(fs.readdirSync(storageDir).filter((f) => f.includes(id))).toEqual([]);
+    } finally {
+      await stopAll(a, b);
+      await redis.stop();
+    }
+  }, 60_000);
+});
+
 describe('redis driver: shutdown and cancel across replicas', () => {
   it('hands the running job back on SIGTERM without counting the attempt; B completes it', async () => {
     const redis = await startRedis();
@@ -257,7 +312,7 @@ describe('redis driver: shutdown and cancel across replicas', () => {
       expect(Date.now() - stoppedAt).toBeLessThan(10_000);
       const admin = new Redis(redis.url);
       try {
-        expect(JSON.parse((await admin.hget(`t2v:job:${id}`, 'attempts'))!)).toBe(1);
+        expect(JSON.parse((await admin.hget(`{t2v}:job:${id}`, 'attempts'))!)).toBe(1);
       } finally {
         admin.disconnect();
       }

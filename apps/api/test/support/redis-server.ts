@@ -1,10 +1,11 @@
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const REDIS_SERVER = process.env['REDIS_SERVER'] ?? '/usr/bin/redis-server';
+export const REDIS_CLI = process.env['REDIS_CLI'] ?? '/usr/bin/redis-cli';
 
 export interface RedisServer {
   url: string;
@@ -89,6 +90,45 @@ export async function startRedis(
     async kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
+    },
+  };
+}
+
+/**
+ * A two-node Redis Cluster on loopback in which node `owner` serves exactly one slot, the slot of
+ * the hash tag `{tag}`, and `other` serves the other 16383. A plain client on `owner` can use only
+ * keys in that slot: anything else is refused (MOVED, CROSSSLOT, or "Script attempted to access a
+ * non local key"), which is what a real Cluster would do to keys that do not share the slot.
+ */
+export async function startOneSlotCluster(tag: string): Promise<{
+  owner: RedisServer;
+  other: RedisServer;
+  slot: number;
+  stop(): Promise<void>;
+}> {
+  const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'];
+  const owner = await startRedis({ args: clusterArgs });
+  const other = await startRedis({ args: clusterArgs });
+  const cli = (node: RedisServer, ...args: string[]) =>
+    execFileSync(REDIS_CLI, ['-p', String(node.port), ...args])
+      .toString()
+      .trim();
+  const slot = Number(cli(owner, 'CLUSTER', 'KEYSLOT', `{${tag}}`));
+  cli(owner, 'CLUSTER', 'MEET', '127.0.0.1', String(other.port));
+  cli(owner, 'CLUSTER', 'ADDSLOTSRANGE', String(slot), String(slot));
+  if (slot > 0) cli(other, 'CLUSTER', 'ADDSLOTSRANGE', '0', String(slot - 1));
+  if (slot < 16383) cli(other, 'CLUSTER', 'ADDSLOTSRANGE', String(slot + 1), '16383');
+  const deadline = Date.now() + 10_000;
+  while (!/cluster_state:ok/.test(cli(owner, 'CLUSTER', 'INFO'))) {
+    if (Date.now() > deadline) throw new Error('the two-node cluster did not reach cluster_state:ok');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    owner,
+    other,
+    slot,
+    async stop() {
+      await Promise.all([owner.stop(), other.stop()]);
     },
   };
 }

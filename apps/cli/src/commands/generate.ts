@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+
 import type { T2V, Video, VideoCreateParams } from '@t2v/sdk';
 
 import { CliError } from '../errors.js';
@@ -21,6 +23,12 @@ export interface GenerateOptions {
   poll?: boolean;
   /** commander's `--no-acceleration`: false asks for a full render (no step cache). */
   acceleration?: boolean;
+  /** Image-to-video: a PNG, JPEG or WebP file to start from. */
+  image?: string;
+  /** How the image is fitted to the size: crop (default), pad or stretch. */
+  fit?: 'crop' | 'pad' | 'stretch';
+  /** LoRA adapters, `name` or `name=scale`, in order (repeatable). */
+  lora?: Array<{ name: string; scale: number }>;
 }
 
 /**
@@ -44,6 +52,20 @@ export async function generate(
   if (options.guidanceScale !== undefined) params.guidance_scale = options.guidanceScale;
   if (options.fps !== undefined) params.fps = options.fps;
   if (options.acceleration === false) params.acceleration = 'none';
+  if (options.image !== undefined) {
+    try {
+      if (!statSync(options.image).isFile()) throw new Error('not a regular file');
+    } catch (error) {
+      throw new CliError(
+        `--image: cannot read ${options.image}: ${(error as Error).message}`,
+        ExitCode.USAGE,
+      );
+    }
+    // The SDK uploads the file as multipart/form-data; the server checks and fits it.
+    params.input_reference = options.image;
+  }
+  if (options.fit !== undefined) params.input_fit = options.fit;
+  if (options.lora !== undefined) params.lora = options.lora;
 
   const started = Date.now();
   const bar = global.quiet ? undefined : new ProgressBar(io.stderr);

@@ -78,6 +78,11 @@ export async function get(client: T2V, id: string, global: GlobalOptions, io: Cl
     ['completed', formatTime(video.completed_at)],
     ['expires', formatTime(video.expires_at)],
   ];
+  if (video.input_reference) {
+    const image = video.input_reference;
+    rows.push(['image', `${image.width}x${image.height}, sha256 ${image.sha256.slice(0, 12)}…`]);
+  }
+  if (video.lora.length > 0) rows.push(['lora', video.lora.map((l) => `${l.name}=${l.scale}`).join(', ')]);
   if (video.error) rows.push(['error', `${video.error.code}: ${video.error.message}`]);
   if (video.timings) {
     const t = video.timings;
@@ -141,7 +146,7 @@ export async function models(client: T2V, global: GlobalOptions, io: CliIO) {
   }
   io.stdout.write(
     table(
-      ['ID', 'ENGINE', 'DEFAULT SIZE', 'SIZES', 'SECONDS', 'STEPS', 'FPS'],
+      ['ID', 'ENGINE', 'DEFAULT SIZE', 'SIZES', 'SECONDS', 'STEPS', 'FPS', 'INPUTS', 'LORAS'],
       list.data.map((m) => [
         m.id,
         m.engine,
@@ -150,6 +155,8 @@ export async function models(client: T2V, global: GlobalOptions, io: CliIO) {
         `${m.presets.seconds.min}-${m.presets.seconds.max} (${m.presets.seconds.default})`,
         `${m.presets.num_inference_steps.min}-${m.presets.num_inference_steps.max} (${m.presets.num_inference_steps.default})`,
         String(m.presets.fps),
+        m.inputs.join('+'),
+        m.loras.length > 0 ? m.loras.join(',') : '-',
       ]),
     ),
   );

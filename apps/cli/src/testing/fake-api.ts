@@ -32,6 +32,8 @@ export const FAKE_MODEL = {
   ),
   acceleration: { compile: 'off', cache: 'off', attention: null, parallel: 'off' },
   profile: null,
+  inputs: ['text', 'image'],
+  loras: [],
 };
 assertSpecKeys(SPEC, 'Model', FAKE_MODEL);
 if (!enumOf(SPEC, 'Model', 'engine').includes(FAKE_MODEL.engine))
@@ -39,6 +41,20 @@ if (!enumOf(SPEC, 'Model', 'engine').includes(FAKE_MODEL.engine))
 const ERROR_TYPES = enumOf(SPEC, 'ErrorResponse', 'error', 'type');
 const ERROR_CODES = enumOf(SPEC, 'ErrorResponse', 'error', 'code');
 const SIZES = FAKE_MODEL.presets.sizes;
+
+/**
+ * A create's fields: JSON, or multipart/form-data read with the platform's parser (text parts as
+ * strings, the file part as a `File`), as the server would see them.
+ */
+export async function createBody(request: TransportRequest): Promise<Record<string, unknown>> {
+  const type = request.headers['content-type'] ?? '';
+  if (!type.startsWith('multipart/form-data'))
+    return JSON.parse(String(request.body)) as Record<string, unknown>;
+  const form = await new Response(request.body as Uint8Array, {
+    headers: { 'content-type': type },
+  }).formData();
+  return Object.fromEntries(form.entries());
+}
 
 /**
  * An in-memory t2v API behind the SDK's transport seam: enough of the routes for the CLI's
@@ -91,6 +107,8 @@ export function fakeApi(options: FakeApiOptions = {}) {
     metadata: {},
     user: null,
     adjusted: {},
+    input_reference: null,
+    lora: [],
     timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },
     acceleration: {
       requested: 'auto',
@@ -118,7 +136,7 @@ export function fakeApi(options: FakeApiOptions = {}) {
       case 'GET /v1/models':
         return json(200, { object: 'list', data: [FAKE_MODEL] });
       case 'POST /v1/videos': {
-        const body = JSON.parse(String(request.body)) as {
+        const body = (await createBody(request)) as {
           prompt: string;
           size?: string;
           num_inference_steps?: number;

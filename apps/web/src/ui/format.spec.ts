@@ -32,6 +32,13 @@ describe('format', () => {
     expect(
       progressDetail(video({ status: 'failed', error: { code: 'GPU_OOM', message: 'out of memory' } })),
     ).toBe('GPU_OOM');
+    const done = { status: 'completed', size: '320x192', seconds: '1', fps: 24, timings: null } as const;
+    expect(progressDetail(video({ ...done, input_reference: null }))).toBe('320x192 · 1 s · 24 fps');
+    expect(
+      progressDetail(
+        video({ ...done, cached: true, input_reference: { sha256: 'ab', width: 320, height: 192 } }),
+      ),
+    ).toBe('320x192 · 1 s · 24 fps · from an image · from cache');
   });
 
   it('times a job from its creation to now, or to its end', () => {

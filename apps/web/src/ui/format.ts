@@ -47,6 +47,7 @@ export function progressDetail(video: Video): string {
       const t = video.timings;
       const parts = [`${video.size}`, `${video.seconds} s`, `${video.fps} fps`];
       if (t?.inference_s != null) parts.push(`inference ${t.inference_s.toFixed(1)} s`);
+      if (video.input_reference) parts.push('from an image');
       if (video.cached) parts.push('from cache');
       return parts.join(' · ');
     }

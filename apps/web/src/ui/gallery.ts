@@ -96,6 +96,16 @@ export class Gallery {
       el('span', { class: `badge ${video.status}`, text: statusLabel(video.status) }),
       el('span', { class: 'muted', text: `${video.size} · ${video.seconds} s` }),
     ]);
+    if (video.input_reference) {
+      const { width, height } = video.input_reference;
+      meta.append(
+        el('span', {
+          class: 'badge from-image',
+          text: 'from image',
+          title: `Started from an image, fitted to ${width}×${height}`,
+        }),
+      );
+    }
     if (!isTerminalStatus(video.status)) {
       const cancel = el('button', {
         type: 'button',

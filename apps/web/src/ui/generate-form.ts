@@ -1,6 +1,7 @@
 import type { Model, VideoCreateParams } from '@t2v/sdk';
 
 import { byId, el, showMessage } from './dom';
+import { ImagePicker } from './image-picker';
 
 type Field = HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
 
@@ -18,6 +19,9 @@ export class GenerateForm {
   private readonly steps = byId<HTMLInputElement>('steps');
   private readonly guidance = byId<HTMLInputElement>('guidance');
   private readonly prompt = byId<HTMLTextAreaElement>('prompt');
+  readonly image = new ImagePicker((message) =>
+    this.showError(message, message ? 'input_reference' : undefined),
+  );
 
   constructor(onSubmit: (params: VideoCreateParams) => void) {
     this.form.addEventListener('submit', (event) => {
@@ -54,6 +58,8 @@ export class GenerateForm {
       if (raw !== '') (params as Record<string, unknown>)[name] = Number(raw);
     }
     if (text('negative_prompt').trim()) params.negative_prompt = text('negative_prompt');
+    // Sent as a multipart file part by the SDK; the server fits it to the chosen size.
+    if (this.image.value) params.input_reference = this.image.value;
     return params;
   }
 

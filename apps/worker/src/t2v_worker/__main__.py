@@ -97,7 +97,7 @@ def main() -> int:
         server.stop(cancel_current=True)
 
     signal.signal(signal.SIGTERM, on_term)
-    emitter.emit(protocol.ready(engine.model_id, engine.name, engine.device, load_s))
+    emitter.emit(protocol.ready(engine.model_id, engine.name, engine.device, load_s, engine.lora_names))
 
     reader = threading.Thread(
         target=server.read_requests, args=(sys.stdin,), name="stdin-reader", daemon=True

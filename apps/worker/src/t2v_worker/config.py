@@ -7,6 +7,7 @@ that names the variable.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -56,6 +57,46 @@ def parse_cache(raw: str) -> CacheSpec:
 
 
 @dataclass(frozen=True)
+class LoraSpec:
+    """One ``T2V_LORAS`` entry: an adapter name and its file or directory (checked at load)."""
+
+    name: str
+    path: str
+
+
+LORA_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def parse_loras(raw: str) -> tuple[LoraSpec, ...]:
+    """``T2V_LORAS``: comma-separated ``<name>=<path>``, e.g. ``style=/models/loras/style.safetensors``.
+
+    Names: letters, digits, ``.``, ``_``, ``-`` (at most 64, starting with a letter or digit),
+    unique. Paths are absolute. Whether the file is there and is a LoRA is checked at load.
+    """
+    specs: list[LoraSpec] = []
+    seen: set[str] = set()
+    form = "<name>=<absolute path of a .safetensors file or a directory>"
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        name, sep, path = (x.strip() for x in item.partition("="))
+        if not sep or not name or not path:
+            raise ConfigError(f"T2V_LORAS: {item!r} is not {form}")
+        if not LORA_NAME.fullmatch(name):
+            raise ConfigError(
+                f"T2V_LORAS: adapter name {name!r} must be 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        if name in seen:
+            raise ConfigError(f"T2V_LORAS: adapter name {name!r} is given twice")
+        if not os.path.isabs(path):
+            raise ConfigError(f"T2V_LORAS: the path of {name!r} ({path}) is not absolute")
+        seen.add(name)
+        specs.append(LoraSpec(name=name, path=path))
+    return tuple(specs)
+
+
+@dataclass(frozen=True)
 class WorkerConfig:
     engine: str = "wan-tiny"
     model_path: str | None = None
@@ -74,6 +115,8 @@ class WorkerConfig:
     # T2V_PARALLEL: one job across a group of ranks (``parallel/``); the collective timeout.
     parallel: ParallelSpec = ParallelSpec()
     parallel_timeout_s: float = 300.0
+    # LoRA adapters loaded at start, chosen per job by name.
+    loras: tuple[LoraSpec, ...] = ()
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -133,6 +176,15 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
         group_devices(parallel, device, env.get("CUDA_VISIBLE_DEVICES"))
     except ParallelConfigError as exc:
         raise ConfigError(str(exc)) from None
+    compile_mode = _choice(env, "T2V_COMPILE", COMPILE_MODES, "off")
+    loras = parse_loras(env.get("T2V_LORAS", ""))
+    if loras and compile_mode == "blocks":
+        # Per-job adapter scales are Python values inside the compiled blocks: each new set of
+        # scales recompiles, until torch gives up and runs them eager (docs/adr/0016).
+        raise ConfigError(
+            "T2V_LORAS cannot be combined with T2V_COMPILE=blocks: per-job adapter scales would "
+            "recompile the blocks; run LoRA workers with T2V_COMPILE=off (docs/adr/0016)"
+        )
     return WorkerConfig(
         engine=engine,
         model_path=model_path,
@@ -143,10 +195,11 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
         warmup=_bool(env, "T2V_WARMUP", False),
         ffmpeg=env.get("T2V_FFMPEG", "").strip() or None,
         attention_backend=env.get("T2V_ATTENTION_BACKEND", "").strip() or None,
-        compile=_choice(env, "T2V_COMPILE", COMPILE_MODES, "off"),
+        compile=compile_mode,
         cache=parse_cache(env.get("T2V_CACHE", "")),
         model_profile=env.get("T2V_MODEL_PROFILE", "").strip() or None,
         warmup_shapes=parse_shapes(env.get("T2V_WARMUP_SHAPES", "")),
         parallel=parallel,
         parallel_timeout_s=_positive_float(env, "T2V_PARALLEL_TIMEOUT_S", 300.0),
+        loras=loras,
     )

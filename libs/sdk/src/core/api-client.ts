@@ -5,6 +5,7 @@ import { APIConnectionError, APIError, APIUserAbortError, T2VError } from './err
 import { isRetryableStatus, retryDelayMs } from './retry.js';
 import { sleep } from './sleep.js';
 import type { HttpMethod, Transport, TransportResponse } from './transport.js';
+import type { MultipartBody } from './uploads.js';
 
 /** Per-call options accepted by every resource method. */
 export interface RequestOptions {
@@ -49,6 +50,8 @@ export interface CallSpec {
   path: string;
   query?: Record<string, string | number | boolean | undefined | null>;
   body?: unknown;
+  /** A `multipart/form-data` body, sent instead of `body` (uploads). */
+  multipart?: MultipartBody;
   headers?: Record<string, string>;
   /** Set on creates: one key for the call, reused by every retry of it. */
   idempotent?: boolean;
@@ -107,7 +110,11 @@ export class APIClient {
     const timeoutMs = options.timeout ?? this.config.timeout;
     const url = this.buildURL(spec.path, { ...spec.query, ...options.query });
     const headers = this.buildHeaders(spec, options);
-    const body = spec.body === undefined ? undefined : JSON.stringify(spec.body);
+    const body = spec.multipart
+      ? spec.multipart.body
+      : spec.body === undefined
+        ? undefined
+        : JSON.stringify(spec.body);
 
     for (let retriesSoFar = 0; ; retriesSoFar++) {
       if (options.signal?.aborted) throw new APIUserAbortError();
@@ -155,7 +162,8 @@ export class APIClient {
       'user-agent': this.config.userAgent,
     };
     if (this.config.apiKey) merged['authorization'] = `Bearer ${this.config.apiKey}`;
-    if (spec.body !== undefined) merged['content-type'] = 'application/json';
+    if (spec.multipart) merged['content-type'] = spec.multipart.contentType;
+    else if (spec.body !== undefined) merged['content-type'] = 'application/json';
     if (spec.idempotent) merged['idempotency-key'] = `t2v-sdk-${randomUUID()}`;
     for (const source of [this.config.defaultHeaders, spec.headers ?? {}, options.headers ?? {}]) {
       for (const [name, value] of Object.entries(source)) merged[name.toLowerCase()] = value;

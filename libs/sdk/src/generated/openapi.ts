@@ -20,7 +20,7 @@ export interface paths {
     put?: never;
     /**
      * Create a video job
-     * @description Queues a generation and answers with the video object (status `queued`). JSON or multipart/form-data. `Idempotency-Key` makes retries safe; `Prefer: wait=N` waits up to N seconds for completion. Sizes and frame counts off the model's grid are snapped to it and reported in `adjusted` and the `t2v-adjusted` header; `Prefer: handling=strict` makes them a 400 instead.
+     * @description Queues a generation and answers with the video object (status `queued`). JSON or multipart/form-data. Image-to-video: `input_reference`, a file part (multipart) or a data: URL (JSON), fitted to the size (`input_fit`); bad images are a 400 naming `input_reference`. LoRA adapters: `lora`. `Idempotency-Key` makes retries safe; `Prefer: wait=N` waits up to N seconds for completion. Sizes and frame counts off the model's grid are snapped to it and reported in `adjusted` and the `t2v-adjusted` header; `Prefer: handling=strict` makes them a 400 instead.
      */
     post: operations['Videos_create'];
     delete?: never;
@@ -292,6 +292,30 @@ export interface components {
        * @enum {string}
        */
       acceleration?: 'auto' | 'none';
+      /** @description Image-to-video: the image the video starts from. PNG, JPEG or WebP, judged by its bytes. In JSON a data:image/…;base64,… URL (or `{"image_url": "data:…"}`); in multipart/form-data a file part. Remote URLs are refused. At most T2V_MAX_IMAGE_BYTES (10 MB by default) and T2V_MAX_IMAGE_PIXELS (50 megapixels by default); an animated image gives its first frame. Fitted to the video size per `input_fit`; with no size given, the preset whose aspect ratio is closest to the image's is used. */
+      input_reference?:
+        | string
+        | {
+            /** @description A data: URL (remote URLs are refused). */
+            image_url?: string;
+            /** @description Not supported: t2v has no files API. */
+            file_id?: string;
+          };
+      /**
+       * @description How input_reference is fitted to the video size: crop (default: scale to cover, cut the overflow evenly), pad (scale to fit inside, black bars), stretch (scale each axis on its own).
+       * @enum {string}
+       */
+      input_fit?: 'crop' | 'pad' | 'stretch';
+      /** @description LoRA adapters for this job only (at most 4, each name once), from GET /v1/models `loras`. In multipart/form-data: the same array as a JSON string. */
+      lora?: {
+        /** @description An adapter name listed in the model's `loras`. */
+        name: string;
+        /**
+         * @description Adapter strength, -2 to 2; default 1.
+         * @default 1
+         */
+        scale: number;
+      }[];
       /**
        * Format: uri
        * @description Receives video.completed / video.failed / video.cancelled events.
@@ -301,6 +325,56 @@ export interface components {
       metadata?: {
         [key: string]: string;
       };
+      /** @description End-user identifier (up to 256 characters): stored and returned; the rate-limit identity when no API key identifies the caller. */
+      user?: string;
+    };
+    /** @description CreateVideoRequest as multipart/form-data (the OpenAI SDKs send this form). */
+    CreateVideoMultipartRequest: {
+      /** @description What the video shows. */
+      prompt: string;
+      /** @description Model id or alias (see GET /v1/models); defaults to the loaded model (t2v-synthetic). */
+      model?: string;
+      /** @description Duration in seconds (1-10); string or number. seconds × fps frame intervals, rounded to a multiple of 4 (4k+1 frames; ties down); `seconds` reports the result. */
+      seconds?: number | string;
+      /** @description WIDTHxHEIGHT, snapped to the model's 32-pixel grid: each side to the nearest multiple of 32, never more pixels than requested (1280x720 → 1280x704, 854x480 → 832x480); sides 32-1280, at most 901120 pixels after snapping. Tested presets: 1280x704, 704x1280, 832x480, 480x832, 320x192, 192x320, 256x256. */
+      size?: string;
+      /** @description Alternative to size, with height; snapped like size. */
+      width?: number;
+      /** @description Alternative to size, with width; snapped like size. */
+      height?: number;
+      /** @description Alternative to seconds: the frame count, snapped to the nearest 4k+1 (ties down: 80 → 81, 79 → 77); 5-241 after snapping. */
+      num_frames?: number;
+      fps?: number;
+      negative_prompt?: string | null;
+      /** @description Fixes the noise; enables the result cache. */
+      seed?: number;
+      num_inference_steps?: number;
+      guidance_scale?: number;
+      flow_shift?: number | null;
+      /**
+       * @description auto (default): the deployment's step cache (off) and compiled blocks (off); none: every step computed in full, for a reference render.
+       * @enum {string}
+       */
+      acceleration?: 'auto' | 'none';
+      /**
+       * Format: binary
+       * @description Image-to-video: the image file (PNG, JPEG or WebP, judged by its bytes; at most T2V_MAX_IMAGE_BYTES). A data: URL as text is accepted too. Fitted to the video size per `input_fit`.
+       */
+      input_reference?: string;
+      /**
+       * @description How input_reference is fitted to the video size: crop (default: scale to cover, cut the overflow evenly), pad (scale to fit inside, black bars), stretch (scale each axis on its own).
+       * @enum {string}
+       */
+      input_fit?: 'crop' | 'pad' | 'stretch';
+      /** @description A JSON array of adapters, e.g. [{"name":"style","scale":0.8}] (see the JSON body). */
+      lora?: string;
+      /**
+       * Format: uri
+       * @description Receives video.completed / video.failed / video.cancelled events.
+       */
+      webhook_url?: string;
+      /** @description A JSON object of up to 16 string pairs, e.g. {"project":"demo"}. */
+      metadata?: string;
       /** @description End-user identifier (up to 256 characters): stored and returned; the rate-limit identity when no API key identifies the caller. */
       user?: string;
     };
@@ -359,6 +433,18 @@ export interface components {
           used: string | number;
         };
       };
+      /** @description Image-to-video: the image the video started from, as fitted to the video size (its hash and size, never the bytes). null for text-to-video. */
+      input_reference: {
+        /** @description SHA-256 (hex) of the fitted PNG the video was conditioned on. */
+        sha256: string;
+        width: number;
+        height: number;
+      } | null;
+      /** @description The LoRA adapters the job runs with, as requested; empty for none. */
+      lora: {
+        name: string;
+        scale: number;
+      }[];
       timings: {
         queue_s: number | null;
         load_s: number | null;
@@ -442,6 +528,18 @@ export interface components {
             used: string | number;
           };
         };
+        /** @description Image-to-video: the image the video started from, as fitted to the video size (its hash and size, never the bytes). null for text-to-video. */
+        input_reference: {
+          /** @description SHA-256 (hex) of the fitted PNG the video was conditioned on. */
+          sha256: string;
+          width: number;
+          height: number;
+        } | null;
+        /** @description The LoRA adapters the job runs with, as requested; empty for none. */
+        lora: {
+          name: string;
+          scale: number;
+        }[];
         timings: {
           queue_s: number | null;
           load_s: number | null;
@@ -542,6 +640,10 @@ export interface components {
       };
       /** @description Model profile file in effect (defaults and ranges), or null. */
       profile: string | null;
+      /** @description What a create may give: `text` (the prompt) and `image` (`input_reference`, image-to-video). */
+      inputs: ('text' | 'image')[];
+      /** @description LoRA adapters a create may choose in `lora` (T2V_LORAS); empty when none are loaded. */
+      loras: string[];
     };
     ModelList: {
       /** @enum {string} */
@@ -608,6 +710,10 @@ export interface components {
         };
         /** @description Model profile file in effect (defaults and ranges), or null. */
         profile: string | null;
+        /** @description What a create may give: `text` (the prompt) and `image` (`input_reference`, image-to-video). */
+        inputs: ('text' | 'image')[];
+        /** @description LoRA adapters a create may choose in `lora` (T2V_LORAS); empty when none are loaded. */
+        loras: string[];
       }[];
     };
     /** @description ErrorResponse */
@@ -632,6 +738,10 @@ export interface components {
           | 'unsupported_size'
           | 'conflicting_fields'
           | 'invalid_json'
+          | 'invalid_image'
+          | 'unsupported_image_format'
+          | 'image_too_large'
+          | 'unknown_lora'
           | 'payload_too_large'
           | 'unsupported_media_type'
           | 'invalid_api_key'
@@ -745,7 +855,7 @@ export interface operations {
     requestBody: {
       content: {
         'application/json': components['schemas']['CreateVideoRequest'];
-        'multipart/form-data': components['schemas']['CreateVideoRequest'];
+        'multipart/form-data': components['schemas']['CreateVideoMultipartRequest'];
       };
     };
     responses: {
@@ -842,7 +952,7 @@ export interface operations {
     requestBody: {
       content: {
         'application/json': components['schemas']['CreateVideoRequest'];
-        'multipart/form-data': components['schemas']['CreateVideoRequest'];
+        'multipart/form-data': components['schemas']['CreateVideoMultipartRequest'];
       };
     };
     responses: {

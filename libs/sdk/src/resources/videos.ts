@@ -5,6 +5,7 @@ import { APIConnectionError } from '../core/errors.js';
 import { type CursorPageBody, PagePromise } from '../core/pagination.js';
 import { APIResource } from '../core/resource.js';
 import { parseSSE } from '../core/sse.js';
+import { encodeMultipart, isDataURL, toFilePart } from '../core/uploads.js';
 import type {
   Video,
   VideoContentVariant,
@@ -74,8 +75,18 @@ export class Videos extends APIResource {
     if (prefer.some(Boolean)) headers['prefer'] = prefer.filter(Boolean).join(', ');
     const timeout =
       wait !== undefined ? Math.max(request.timeout ?? 0, wait * 1000 + 30_000) : request.timeout;
+    const { input_reference: image, ...fields } = params;
+    // A file travels as multipart/form-data (as the OpenAI clients send it); a data: URL in JSON.
+    const body =
+      image === undefined || isDataURL(image)
+        ? { body: params }
+        : {
+            multipart: encodeMultipart(fields, {
+              input_reference: await toFilePart(image, 'input_reference'),
+            }),
+          };
     const response = await this._client.json<Video>(
-      { method: 'POST', path: '/v1/videos', body: params, headers, idempotent: true },
+      { method: 'POST', path: '/v1/videos', ...body, headers, idempotent: true },
       { ...request, ...(timeout !== undefined ? { timeout } : {}) },
     );
     return response.data;

@@ -83,6 +83,8 @@ export function videoFixture(overrides: Partial<Record<string, unknown>> = {}) {
     metadata: null,
     user: null,
     adjusted: {},
+    input_reference: null,
+    lora: [],
     timings: null,
     ...overrides,
   };

@@ -13,6 +13,7 @@ import { closeRedis, redisClient } from './redis-connection';
 import type { RedisJobStore } from './redis-job-store';
 
 const QUEUE = 'jobs';
+const ENQUEUE_DEADLINE_MS = 600;
 
 interface LocalRun {
   done: Promise<void>;
@@ -42,7 +43,7 @@ export class RedisDispatcher implements JobDispatcher {
   private readonly onPoolState = () => this.followPool();
 
   constructor(
-    private readonly config: Pick<AppConfig, 'redisUrl' | 'redisPrefix' | 'redisLockS' | 'devices'>,
+    private readonly config: Pick<AppConfig, 'redisLockS' | 'devices'>,
     private readonly store: RedisJobStore,
     private readonly ctx: DispatchContext,
   ) {}
@@ -52,11 +53,12 @@ export class RedisDispatcher implements JobDispatcher {
   }
 
   async start(): Promise<void> {
-    const url = this.config.redisUrl!;
+    const endpoint = this.store.endpoint;
     // Producer: fails fast like the store. Worker: BullMQ's blocking reads need no retry limit.
-    this.queueClient = redisClient(url, 'command', { lazyConnect: false });
-    this.workerClient = redisClient(url, 'blocking', { lazyConnect: false });
-    const bullPrefix = `${this.config.redisPrefix}:bull`;
+    this.queueClient = redisClient(endpoint, 'command', { lazyConnect: false });
+    this.workerClient = redisClient(endpoint, 'blocking', { lazyConnect: false });
+    // Under the store's hash tag: BullMQ's keys share the slot of the records.
+    const bullPrefix = `${this.store.keyPrefix}:bull`;
     this.queue = new Queue(QUEUE, { connection: this.queueClient, prefix: bullPrefix });
     this.queue.on('error', () => undefined);
     const lockMs = this.config.redisLockS * 1000;
@@ -104,16 +106,21 @@ export class RedisDispatcher implements JobDispatcher {
 
   private async enqueue(job: Job): Promise<void> {
     try {
-      await this.queue!.add(
-        'generate',
-        { id: job.id },
-        {
-          jobId: job.id,
-          attempts: 3,
-          backoff: { type: 'fixed', delay: 1000 },
-          removeOnComplete: true,
-          removeOnFail: 1000,
-        },
+      // Bounded: BullMQ waits for its connection to be ready, which during a failover takes
+      // seconds; a create must be answered (503) well within a second instead.
+      await deadline(
+        ENQUEUE_DEADLINE_MS,
+        this.queue!.add(
+          'generate',
+          { id: job.id },
+          {
+            jobId: job.id,
+            attempts: 3,
+            backoff: { type: 'fixed', delay: 1000 },
+            removeOnComplete: true,
+            removeOnFail: 1000,
+          },
+        ),
       );
     } catch (err) {
       throw new StoreUnavailable((err as Error).message);
@@ -278,6 +285,15 @@ export class RedisDispatcher implements JobDispatcher {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+/** `p`, or a rejection once `ms` have passed. */
+function deadline<T>(ms: number, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /** Waits for `p` at most `ms`, ignoring its failure. */

@@ -5,11 +5,15 @@ import { RedisEventBus } from './redis-event-bus';
 import { RedisJobStore } from './redis-job-store';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 
-type RedisDriverConfig = Pick<AppConfig, 'redisUrl' | 'redisPrefix' | 'redisLockS' | 'devices' | 'maxQueue'>;
+type RedisDriverConfig = Pick<
+  AppConfig,
+  'redis' | 'redisDurability' | 'redisPrefix' | 'redisLockS' | 'devices' | 'maxQueue'
+>;
 
 /**
  * The redis queue driver (`T2V_QUEUE=redis`): records and the queue in Redis, so any number of
- * replicas share them; BullMQ dispatch; changes and cancels over pub/sub. See ADR 0040.
+ * replicas share them; BullMQ dispatch; changes and cancels over pub/sub. See ADR 0040; Sentinel,
+ * TLS, ACL and the durability rule: ADR 0041.
  */
 export class RedisDriver implements QueueDriver {
   readonly name = 'redis';
@@ -20,13 +24,18 @@ export class RedisDriver implements QueueDriver {
   private throttler: RedisThrottlerStorage | null = null;
 
   constructor(private readonly config: RedisDriverConfig) {
-    this.store = new RedisJobStore(config.redisUrl!, config.redisPrefix, config.maxQueue);
-    this.transport = new RedisEventBus(config.redisUrl!, config.redisPrefix, this.store.client);
+    this.store = new RedisJobStore(
+      config.redis!,
+      config.redisPrefix,
+      config.maxQueue,
+      config.redisDurability,
+    );
+    this.transport = new RedisEventBus(config.redis!, this.store.keyPrefix, this.store.client);
   }
 
   /** Rate-limit counters in Redis, so a client's limit is the same on every replica. */
   throttlerStorage(): RedisThrottlerStorage {
-    this.throttler ??= new RedisThrottlerStorage(this.config.redisUrl!, this.config.redisPrefix);
+    this.throttler ??= new RedisThrottlerStorage(this.config.redis!, this.store.keyPrefix);
     return this.throttler;
   }
 

@@ -5,12 +5,12 @@ import type { Redis } from 'ioredis';
 
 import type { Job } from '../../jobs/job.types';
 import type { JobTransport } from '../../jobs/queue-driver';
-import { closeRedis, redisClient } from './redis-connection';
+import { closeRedis, type RedisEndpoint, redisClient } from './redis-connection';
 
 type BusMessage = { o: string; t: 'job'; job: Job } | { o: string; t: 'cancel'; id: string };
 
 /**
- * Redis pub/sub between replicas on one channel (`<prefix>:events`): every job change, so SSE
+ * Redis pub/sub between replicas on one channel (`{<prefix>}:events`): every job change, so SSE
  * and waits on replica B follow a job running on A, and cancel requests for a running job.
  * Each replica ignores its own messages (it delivered them locally already).
  */
@@ -22,14 +22,15 @@ export class RedisEventBus implements JobTransport {
   private readonly jobListeners: Array<(job: Job) => void> = [];
   private readonly cancelListeners: Array<(id: string) => void> = [];
 
+  /** @param keyPrefix the store's hash-tagged prefix (`{t2v}`) */
   constructor(
-    url: string,
-    prefix: string,
+    endpoint: RedisEndpoint | string,
+    keyPrefix: string,
     /** Publishes on the store's connection: a lost message is no worse than a missed poll. */
     private readonly publisher: Redis,
   ) {
-    this.channel = `${prefix}:events`;
-    this.subscriber = redisClient(url, 'subscriber');
+    this.channel = `${keyPrefix}:events`;
+    this.subscriber = redisClient(endpoint, 'subscriber');
     this.subscriber.on('message', (_channel: string, raw: string) => this.onMessage(raw));
   }
 

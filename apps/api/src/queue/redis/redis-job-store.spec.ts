@@ -1,8 +1,9 @@
-import { type RedisServer, startRedis } from '../../../test/support/redis-server';
+import { type RedisServer, startOneSlotCluster, startRedis } from '../../../test/support/redis-server';
 import { jobStoreContract, sampleJob } from '../../jobs/job-store.contract';
 import {
   IdempotencyKeyTaken,
   IdenticalJobActive,
+  NotDurable,
   QueueFull,
   StoreUnavailable,
 } from '../../jobs/job-store.errors';
@@ -104,5 +105,152 @@ describe('RedisJobStore across replicas', () => {
     await expect(store.get('video_x')).rejects.toBeInstanceOf(StoreUnavailable);
     expect(Date.now() - started).toBeLessThan(1000);
     await store.close();
+  });
+});
+
+describe('RedisJobStore key layout', () => {
+  it('keeps every key of a deployment under its hash tag, so they share one Cluster slot', async () => {
+    const store = new RedisJobStore(redis.url, `t2v-layout-${++n}`);
+    await store.open();
+    try {
+      const job = await store.insert(sampleJob({ idempotencyKey: 'i', cacheKey: 'c' }));
+      await store.transition(
+        job.id,
+        ['queued'],
+        'completed',
+        { expiresAt: Date.now() + 1000 },
+        {
+          id: 'wh_1',
+          at: Date.now(),
+          event: 'video.completed',
+          url: 'https://example.com/hook',
+        },
+      );
+      const keys = await store.client.keys(`*t2v-layout-${n}*`);
+      expect(keys.length).toBeGreaterThan(5);
+      for (const k of keys) expect(k.startsWith(`{t2v-layout-${n}}:`)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('moves the keys of the earlier layout (t2v:…) to the hash-tagged one at the first boot', async () => {
+    const prefix = `t2v-legacy-${++n}`;
+    const old = new RedisJobStore(redis.url, prefix);
+    await old.open();
+    const job = await old.insert(sampleJob({ idempotencyKey: 'kept' }));
+    // Rename the records the way the earlier version wrote them.
+    for (const k of await old.client.keys(`{${prefix}}:*`)) {
+      await old.client.rename(k, `${prefix}:${k.slice(prefix.length + 3)}`);
+    }
+    await old.close();
+    const store = new RedisJobStore(redis.url, prefix);
+    await store.open();
+    try {
+      expect(await store.get(job.id)).toMatchObject({ id: job.id, status: 'queued' });
+      expect((await store.findByIdempotencyKey('kept'))?.id).toBe(job.id);
+      expect(await store.count('queued')).toBe(1);
+      expect(await store.client.keys(`${prefix}:*`)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('RedisJobStore durability rules', () => {
+  it('replicas: an insert is acknowledged once a replica has it, and refused (taken back) without one', async () => {
+    const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(redis.port)] });
+    // A generous timeout: on a loaded machine the replica still confirms; the refusal below
+    // must not need it (the store sees the replica gone and refuses before writing).
+    const rule = { rule: 'replicas' as const, replicas: 1, timeoutMs: 2000 };
+    const store = new RedisJobStore(redis.url, `t2v-wait-${++n}`, 0, rule);
+    await store.open();
+    try {
+      await waitForReplica(store);
+      const job = await store.insert(sampleJob({ idempotencyKey: 'w' }));
+      // WAIT returned: the replica has the record (read it there).
+      const onReplica = new RedisJobStore(replica.url, store.prefix);
+      await onReplica.open();
+      expect(await onReplica.get(job.id)).toMatchObject({ id: job.id });
+      await onReplica.close();
+      await replica.kill();
+      await new Promise((r) => setTimeout(r, 300)); // the store's view of the replicas is 250 ms old at most
+      const started = Date.now();
+      const refused = await store.insert(sampleJob({ idempotencyKey: 'lost' })).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(NotDurable);
+      expect(refused).toBeInstanceOf(StoreUnavailable);
+      expect(Date.now() - started).toBeLessThan(1000);
+      // Taken back: the key is free again, and nothing is queued for it.
+      expect(await store.findByIdempotencyKey('lost')).toBeNull();
+      expect(await store.count('queued')).toBe(1);
+    } finally {
+      await store.close();
+      await replica.kill();
+    }
+  });
+
+  it('fsync: ready only with appendonly yes and appendfsync always, naming what is wrong', async () => {
+    const store = new RedisJobStore(redis.url, `t2v-fsync-${++n}`, 0, {
+      rule: 'fsync',
+      replicas: 1,
+      timeoutMs: 500,
+    });
+    await store.open();
+    try {
+      await expect(store.ping()).rejects.toThrow(
+        /T2V_REDIS_DURABILITY=fsync needs appendonly yes and appendfsync always; Redis has appendonly no, appendfsync everysec/,
+      );
+      await store.client.config('SET', 'appendonly', 'yes');
+      await store.client.config('SET', 'appendfsync', 'always');
+      await expect(store.ping()).resolves.toBeUndefined();
+    } finally {
+      await store.client.config('SET', 'appendonly', 'no');
+      await store.client.config('SET', 'appendfsync', 'everysec');
+      await store.close();
+    }
+  });
+});
+
+/** Until the primary counts a connected, synced replica. */
+async function waitForReplica(store: RedisJobStore): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (Date.now() < until) {
+    const info = await store.client.info('replication');
+    if (/slave0:.*state=online/.test(info)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the replica did not come online');
+}
+
+describe('RedisJobStore on a Redis Cluster whose node serves only the slot of {t2v}', () => {
+  let cluster: Awaited<ReturnType<typeof startOneSlotCluster>>;
+  beforeAll(async () => {
+    cluster = await startOneSlotCluster('t2v');
+  });
+  afterAll(async () => {
+    await cluster.stop();
+  });
+
+  // Every key, script and MULTI of the store must stay in that one slot, or the node refuses it.
+  jobStoreContract('redis cluster, one slot', async () => {
+    const store = new RedisJobStore(cluster.owner.url, 't2v');
+    await store.open();
+    await store.client.flushall();
+    await store.close();
+    return new RedisJobStore(cluster.owner.url, 't2v');
+  });
+
+  it('is a real refusal: a key in another slot, in a command or a script, is refused', async () => {
+    const store = new RedisJobStore(cluster.owner.url, 't2v');
+    await store.open();
+    try {
+      await expect(store.client.get('t2v:seq')).rejects.toThrow(/MOVED/);
+      await expect(
+        store.client.eval("redis.call('GET', KEYS[1]); return redis.call('GET', 't2v:seq')", 1, '{t2v}:seq'),
+      ).rejects.toThrow(/non local key/);
+      await store.client.get('{t2v}:seq'); // its own slot: served
+    } finally {
+      await store.close();
+    }
   });
 });

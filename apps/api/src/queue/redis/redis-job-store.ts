@@ -1,15 +1,27 @@
 import type { JobStatus } from '@t2v/contracts';
 import type { Redis } from 'ioredis';
 
+import { Logger } from '@nestjs/common';
+import { isTerminal } from '@t2v/contracts';
+
+import type { RedisDurability } from '../../config/config.schema';
 import type { JobStore, OutboxDelivery, OutboxIntent } from '../../jobs/job-store';
 import {
   IdempotencyKeyTaken,
   IdenticalJobActive,
+  NotDurable,
   QueueFull,
   StoreUnavailable,
 } from '../../jobs/job-store.errors';
 import type { Job, JobPatch, ListPage, ListQuery } from '../../jobs/job.types';
-import { closeRedis, connectQuietly, redisClient } from './redis-connection';
+import {
+  closeRedis,
+  connectOrExplain,
+  connectQuietly,
+  describeEndpoint,
+  type RedisEndpoint,
+  redisClient,
+} from './redis-connection';
 import { CLAIM_DELIVERIES, CLAIM_NEXT, DELETE, INSERT, MUTATE, RESCHEDULE_DELIVERY } from './redis-scripts';
 
 /** Replies that mean "Redis cannot take this now", not "the request is wrong". */
@@ -31,37 +43,128 @@ interface ScriptCommands {
 export class RedisJobStore implements JobStore {
   readonly driver = 'redis';
   readonly client: Redis & ScriptCommands;
+  /** `{<prefix>}`: the prefix as a hash tag, so all of t2v's keys share one Cluster slot. */
+  readonly keyPrefix: string;
+  private readonly logger = new Logger('redis-store');
 
   /**
-   * @param url `REDIS_URL`
-   * @param prefix key prefix (`T2V_REDIS_PREFIX`)
+   * @param endpoint `REDIS_URL` or the full endpoint (Sentinel, TLS, ACL)
+   * @param prefix key prefix (`T2V_REDIS_PREFIX`); keys are `{prefix}:…`
    * @param maxQueue queued jobs before `insert` refuses with QueueFull; 0 = unbounded
+   * @param durability when an insert or a terminal change counts as acknowledged
    */
   constructor(
-    url: string,
+    readonly endpoint: RedisEndpoint | string,
     readonly prefix: string,
     private readonly maxQueue = 0,
+    readonly durability: RedisDurability = { rule: 'primary', replicas: 1, timeoutMs: 500 },
   ) {
-    this.client = redisClient(url, 'command', { commandTimeout: 800 }) as Redis & ScriptCommands;
-    this.client.defineCommand('t2vInsert', { numberOfKeys: 0, lua: INSERT });
-    this.client.defineCommand('t2vMutate', { numberOfKeys: 0, lua: MUTATE });
-    this.client.defineCommand('t2vClaimNext', { numberOfKeys: 0, lua: CLAIM_NEXT });
-    this.client.defineCommand('t2vDelete', { numberOfKeys: 0, lua: DELETE });
-    this.client.defineCommand('t2vClaimDeliveries', { numberOfKeys: 0, lua: CLAIM_DELIVERIES });
-    this.client.defineCommand('t2vRescheduleDelivery', { numberOfKeys: 0, lua: RESCHEDULE_DELIVERY });
+    this.keyPrefix = `{${prefix}}`;
+    this.client = scripted(redisClient(endpoint, 'command', { commandTimeout: 800 }));
+    if (durability.rule === 'replicas') {
+      // WAIT blocks the connection it runs on until the replicas answer (it covers that
+      // connection's writes). Durable writes therefore get connections of their own, so a WAIT
+      // never holds up reads or other writes queued behind it on a shared connection.
+      const commandTimeout = Math.max(800, durability.timeoutMs + 300);
+      for (let i = 0; i < DURABLE_WRITERS; i++) {
+        this.writers.push({
+          client: scripted(redisClient(endpoint, 'command', { commandTimeout })),
+          busy: 0,
+        });
+      }
+    }
   }
 
-  private key(...parts: string[]): string {
-    return [this.prefix, ...parts].join(':');
+  /** Connections for durable writes (rule `replicas`), each with its number of writes in flight. */
+  private readonly writers: Array<{ client: Redis & ScriptCommands; busy: number }> = [];
+  /** Replicas in sync with the primary, as its INFO said at the last look (rule `replicas`). */
+  private replicasOnline: { count: number; at: number } = { count: 0, at: 0 };
+
+  /**
+   * Runs `op` on the least busy durable-write connection, or on the shared one when the rule does
+   * not WAIT.
+   */
+  private async onWriter<T>(op: (client: Redis & ScriptCommands) => Promise<T>): Promise<T> {
+    if (this.writers.length === 0) return op(this.client);
+    const writer = this.writers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    writer.busy++;
+    try {
+      return await op(writer.client);
+    } finally {
+      writer.busy--;
+    }
+  }
+
+  /**
+   * Whether the primary has the replicas the rule needs (INFO replication, at most 250 ms old).
+   * Without them a write is refused before it is made, in milliseconds, instead of each create
+   * waiting out the WAIT timeout.
+   */
+  private async enoughReplicas(): Promise<boolean> {
+    if (Date.now() - this.replicasOnline.at > 250) {
+      const info = await this.call(() => this.client.info('replication'));
+      const count = (info.match(/^slave\d+:.*state=online/gm) ?? []).length;
+      this.replicasOnline = { count, at: Date.now() };
+    }
+    return this.replicasOnline.count >= this.durability.replicas;
+  }
+
+  key(...parts: string[]): string {
+    return [this.keyPrefix, ...parts].join(':');
   }
 
   async open(): Promise<void> {
-    // Redis down at boot is not fatal: the client keeps reconnecting and /readyz says why.
-    await connectQuietly(this.client);
+    // Redis down at boot is not fatal: the client keeps reconnecting and /readyz says why. An
+    // untrusted certificate or refused credentials are: boot stops and says what to fix.
+    await connectOrExplain(this.client, describeEndpoint(this.endpoint));
+    for (const w of this.writers) await connectQuietly(w.client);
+    if (this.client.status === 'ready') await this.moveLegacyKeys().catch(() => undefined);
+  }
+
+  /**
+   * Keys written before the prefix became a hash tag (`t2v:…`) move to `{t2v}:…` once, on the
+   * first boot of this version, so no accepted job is left behind by the new layout. Only while
+   * the new layout is empty; a lock keeps two booting replicas from doing it at once.
+   */
+  private async moveLegacyKeys(): Promise<void> {
+    const legacy = `${this.prefix}:`;
+    if (
+      (await this.client.exists(`${legacy}seq`)) === 0 ||
+      (await this.client.exists(this.key('seq'))) === 1
+    ) {
+      return;
+    }
+    if ((await this.client.set(this.key('migrating'), '1', 'PX', 60_000, 'NX')) !== 'OK') return;
+    let moved = 0;
+    try {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.client.scan(cursor, 'MATCH', `${legacy}*`, 'COUNT', 500);
+        cursor = next;
+        for (const k of keys) {
+          await this.client.renamenx(k, `${this.keyPrefix}:${k.slice(legacy.length)}`).catch(() => 0);
+          moved++;
+        }
+      } while (cursor !== '0');
+    } finally {
+      await this.client.del(this.key('migrating'));
+    }
+    this.logger.warn(`moved ${moved} keys from ${legacy}* to ${this.keyPrefix}:* (hash-tagged key layout)`);
+  }
+
+  /**
+   * The durability rule `replicas`: WAIT until enough replicas have every write made so far on
+   * this connection. Resolves with whether they did within the timeout.
+   */
+  private async replicated(client: Redis): Promise<boolean> {
+    if (this.durability.rule !== 'replicas') return true;
+    const { replicas, timeoutMs } = this.durability;
+    const acked = await this.call(() => client.wait(replicas, timeoutMs));
+    return acked >= replicas;
   }
 
   async close(): Promise<void> {
-    await closeRedis(this.client);
+    await Promise.all([this.client, ...this.writers.map((w) => w.client)].map((c) => closeRedis(c)));
   }
 
   /** Runs one Redis call, turning connection trouble into StoreUnavailable. */
@@ -76,18 +179,45 @@ export class RedisJobStore implements JobStore {
   }
 
   async insert(job: Omit<Job, 'seq'>, outbox?: OutboxIntent): Promise<Job> {
-    const reply = await this.call(() =>
-      this.client.t2vInsert(
-        this.prefix,
-        job.id,
-        job.status,
-        job.idempotencyKey ?? '',
-        job.cacheKey ?? '',
-        job.status === 'queued' ? this.maxQueue : 0,
-        outbox ? JSON.stringify(outbox) : '',
-        ...encode(job),
-      ),
-    );
+    if (this.durability.rule === 'replicas' && !(await this.enoughReplicas())) {
+      throw new NotDurable(this.durability.replicas, this.durability.timeoutMs);
+    }
+    return this.onWriter(async (client) => {
+      const reply = await this.call(() =>
+        client.t2vInsert(
+          this.key('job', job.id),
+          this.key('seq'),
+          this.key('jobs'),
+          this.keyPrefix,
+          job.id,
+          job.status,
+          job.idempotencyKey ?? '',
+          job.cacheKey ?? '',
+          job.status === 'queued' ? this.maxQueue : 0,
+          outbox ? JSON.stringify(outbox) : '',
+          ...encode(job),
+        ),
+      );
+      if (reply[0] === 'OK' && !(await this.replicated(client))) {
+        // Not acknowledged, so not accepted: take it back (a retry with the same
+        // Idempotency-Key may then make it again) and answer 503.
+        this.replicasOnline.at = 0;
+        await this.call(() =>
+          client.t2vDelete(
+            this.key('job', job.id),
+            this.key('jobs'),
+            this.key('expiry'),
+            this.keyPrefix,
+            job.id,
+          ),
+        ).catch(() => undefined);
+        throw new NotDurable(this.durability.replicas, this.durability.timeoutMs);
+      }
+      return this.inserted(job, reply);
+    });
+  }
+
+  private inserted(job: Omit<Job, 'seq'>, reply: [string, string | number] | [string]): Job {
     switch (reply[0]) {
       case 'OK':
         return { ...job, seq: Number(reply[1]) };
@@ -152,14 +282,39 @@ export class RedisJobStore implements JobStore {
     outbox?: OutboxIntent,
   ): Promise<Job | null> {
     const intent = outbox ? JSON.stringify(outbox) : '';
-    const reply = await this.call(() =>
-      this.client.t2vMutate(this.prefix, id, from.join(','), to, delta, intent, ...encode(patch)),
-    );
+    const durable = to !== '' && isTerminal(to);
+    const run = async (client: Redis & ScriptCommands) => {
+      const reply = await this.call(() =>
+        client.t2vMutate(
+          this.key('job', id),
+          this.keyPrefix,
+          id,
+          from.join(','),
+          to,
+          delta,
+          intent,
+          ...encode(patch),
+        ),
+      );
+      if (reply && durable && !(await this.replicated(client))) {
+        // Applied on the primary, which cannot be undone from here: say so, and carry on (a run
+        // whose completion is lost with the primary is taken over and settles once more).
+        this.logger.warn(
+          `${id} ${to}: fewer than ${this.durability.replicas} replicas confirmed it within ${this.durability.timeoutMs} ms`,
+        );
+      }
+      return reply;
+    };
+    const reply = durable ? await this.onWriter(run) : await run(this.client);
     return reply ? decode(pairs(reply)) : null;
   }
 
   async delete(id: string): Promise<boolean> {
-    return (await this.call(() => this.client.t2vDelete(this.prefix, id))) === 1;
+    return (
+      (await this.call(() =>
+        this.client.t2vDelete(this.key('job', id), this.key('jobs'), this.key('expiry'), this.keyPrefix, id),
+      )) === 1
+    );
   }
 
   async list(query: ListQuery): Promise<ListPage> {
@@ -190,7 +345,11 @@ export class RedisJobStore implements JobStore {
 
   async claimNext(now: number): Promise<Job | null> {
     const reply = await this.call(() =>
-      this.client.t2vClaimNext(this.prefix, ...encode({ startedAt: now, progress: 0 })),
+      this.client.t2vClaimNext(
+        this.key('status', 'queued'),
+        this.keyPrefix,
+        ...encode({ startedAt: now, progress: 0 }),
+      ),
     );
     return reply ? decode(pairs(reply)) : null;
   }
@@ -221,7 +380,7 @@ export class RedisJobStore implements JobStore {
 
   async claimDeliveries(now: number, leaseMs: number, limit: number): Promise<OutboxDelivery[]> {
     const flat = await this.call(() =>
-      this.client.t2vClaimDeliveries(this.prefix, now, now + leaseMs, limit),
+      this.client.t2vClaimDeliveries(this.key('outbox'), this.keyPrefix, now, now + leaseMs, limit),
     );
     const out: OutboxDelivery[] = [];
     for (let i = 0; i < flat.length; i += 3) {
@@ -235,7 +394,16 @@ export class RedisJobStore implements JobStore {
   }
 
   async rescheduleDelivery(id: string, dueAt: number, attempts: number): Promise<void> {
-    await this.call(() => this.client.t2vRescheduleDelivery(this.prefix, id, dueAt, attempts));
+    await this.call(() =>
+      this.client.t2vRescheduleDelivery(
+        this.key('outbox', id),
+        this.key('outbox'),
+        this.keyPrefix,
+        id,
+        dueAt,
+        attempts,
+      ),
+    );
   }
 
   async removeDelivery(id: string): Promise<void> {
@@ -256,7 +424,40 @@ export class RedisJobStore implements JobStore {
         `Redis maxmemory-policy is ${policy}; t2v needs noeviction (any other policy can silently drop jobs)`,
       );
     }
+    if (this.durability.rule === 'fsync') await this.checkFsync();
   }
+
+  /** The durability rule `fsync` holds only with AOF on and `appendfsync always`. */
+  private async checkFsync(): Promise<void> {
+    let conf: string[];
+    try {
+      conf = (await this.client.config('GET', 'append*')) as string[];
+    } catch (err) {
+      throw new Error(
+        `T2V_REDIS_DURABILITY=fsync needs CONFIG GET to check the AOF settings: ${(err as Error).message}`,
+      );
+    }
+    const got = pairs(conf);
+    if (got['appendonly'] !== 'yes' || got['appendfsync'] !== 'always') {
+      throw new Error(
+        `T2V_REDIS_DURABILITY=fsync needs appendonly yes and appendfsync always; Redis has appendonly ${got['appendonly']}, appendfsync ${got['appendfsync']}`,
+      );
+    }
+  }
+}
+
+/** Durable-write connections per store (rule `replicas`). */
+const DURABLE_WRITERS = 4;
+
+/** A client with t2v's scripts defined (each declares how many KEYS it takes). */
+function scripted(client: Redis): Redis & ScriptCommands {
+  client.defineCommand('t2vInsert', { numberOfKeys: 3, lua: INSERT });
+  client.defineCommand('t2vMutate', { numberOfKeys: 1, lua: MUTATE });
+  client.defineCommand('t2vClaimNext', { numberOfKeys: 1, lua: CLAIM_NEXT });
+  client.defineCommand('t2vDelete', { numberOfKeys: 3, lua: DELETE });
+  client.defineCommand('t2vClaimDeliveries', { numberOfKeys: 1, lua: CLAIM_DELIVERIES });
+  client.defineCommand('t2vRescheduleDelivery', { numberOfKeys: 2, lua: RESCHEDULE_DELIVERY });
+  return client as Redis & ScriptCommands;
 }
 
 function encode(patch: object): string[] {

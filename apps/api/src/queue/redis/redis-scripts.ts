@@ -3,7 +3,9 @@
  * must hold across replicas (one job per Idempotency-Key, one active job per cache key, the
  * bounded queue, a state transition from an expected state, FIFO claim) is made in one place.
  *
- * Key layout under the prefix P (docs/adr/0040-redis-queue-driver.md):
+ * Key layout under the prefix P = `{<T2V_REDIS_PREFIX>}` (docs/adr/0040-redis-queue-driver.md): the
+ * braces make the prefix a Redis Cluster hash tag, so every key of one deployment hashes to one
+ * slot and a script may touch any of them (docs/adr/0041-redis-high-availability.md).
  *   P:job:<id>          HASH, one field per Job property, each value JSON; `seq` a plain integer
  *   P:seq               STRING counter giving each job its sequence number
  *   P:jobs              ZSET id -> seq (listing, cursors)
@@ -15,7 +17,9 @@
  *   P:outbox            ZSET webhook id -> when it is due (or its lease ends)
  *   P:outbox:<id>       HASH intent (JSON), job (JSON snapshot at the change), attempts
  *
- * All scripts take no KEYS: the prefix comes as ARGV[1] (a standalone Redis, not a cluster).
+ * Each script declares the keys it knows before it runs (KEYS, which also route it on a Cluster)
+ * and takes P as ARGV[1] for the index keys it derives from the record (the status set a job
+ * leaves, its cache key's sets); all of them carry the same hash tag, so they share the slot.
  */
 
 const PRELUDE = `
@@ -95,12 +99,12 @@ end
 `;
 
 /**
- * ARGV: P, id, status, idempotencyKey|'', cacheKey|'', maxQueue (0 = unbounded), outbox intent
+ * KEYS: P:job:<id>, P:seq, P:jobs. ARGV: P, id, status, idempotencyKey|'', cacheKey|'', maxQueue (0 = unbounded), outbox intent
  * JSON|'', then field/value pairs. Returns {'OK', seq} or a refusal: {'EXISTS'}, {'IDEM', id}, {'ACTIVE', id}, {'FULL', n}.
  */
 export const INSERT = `${PRELUDE}
 local P, id, status, idem, ck, maxq = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
-local key = P .. ':job:' .. id
+local key = KEYS[1]
 if redis.call('EXISTS', key) == 1 then return {'EXISTS'} end
 local active = status == 'queued' or status == 'in_progress'
 if idem ~= '' then
@@ -116,12 +120,12 @@ if status == 'queued' and maxq > 0 then
   if n >= maxq then return {'FULL', n} end
 end
 if idem ~= '' then redis.call('SET', P .. ':idem:' .. idem, id) end
-local seq = redis.call('INCR', P .. ':seq')
+local seq = redis.call('INCR', KEYS[2])
 for i = 8, #ARGV, 2 do
   redis.call('HSET', key, ARGV[i], ARGV[i + 1])
 end
 redis.call('HSET', key, 'seq', seq)
-redis.call('ZADD', P .. ':jobs', seq, id)
+redis.call('ZADD', KEYS[3], seq, id)
 if ck ~= '' then
   redis.call('ZADD', P .. ':cache:' .. ck, seq, id)
   if active then redis.call('SET', P .. ':inflight:' .. ck, id) end
@@ -132,33 +136,33 @@ return {'OK', seq}
 `;
 
 /**
- * ARGV: P, id, from (comma list, '' = any), to ('' = unchanged), attempts delta, outbox intent
+ * KEYS: P:job:<id>. ARGV: P, id, from (comma list, '' = any), to ('' = unchanged), attempts delta, outbox intent
  * JSON|'', field/value pairs.
  */
 export const MUTATE = `${PRELUDE}
 return mutate(ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], 7)
 `;
 
-/** ARGV: P, field/value pairs. Takes the oldest queued job: in_progress, one more attempt. */
+/** KEYS: P:status:queued. ARGV: P, field/value pairs. Takes the oldest queued job: in_progress, one more attempt. */
 export const CLAIM_NEXT = `${PRELUDE}
 local P = ARGV[1]
-local head = redis.call('ZRANGE', P .. ':status:queued', 0, 0)
+local head = redis.call('ZRANGE', KEYS[1], 0, 0)
 if #head == 0 then return nil end
 return mutate(P, head[1], 'queued', 'in_progress', 1, '', 2)
 `;
 
-/** ARGV: P, id. Removes the record and every index entry; 1 if it existed. */
+/** KEYS: P:job:<id>, P:jobs, P:expiry. ARGV: P, id. Removes the record and every index entry; 1 if it existed. */
 export const DELETE = `${PRELUDE}
 local P, id = ARGV[1], ARGV[2]
-local key = P .. ':job:' .. id
+local key = KEYS[1]
 local raw = redis.call('HGET', key, 'status')
 if not raw then return 0 end
 local status = dec(raw)
 local ck = dec(redis.call('HGET', key, 'cacheKey'))
 local idem = dec(redis.call('HGET', key, 'idempotencyKey'))
-redis.call('ZREM', P .. ':jobs', id)
+redis.call('ZREM', KEYS[2], id)
 redis.call('ZREM', P .. ':status:' .. status, id)
-redis.call('ZREM', P .. ':expiry', id)
+redis.call('ZREM', KEYS[3], id)
 if ck then
   redis.call('ZREM', P .. ':cache:' .. ck, id)
   if redis.call('GET', P .. ':inflight:' .. ck) == id then redis.call('DEL', P .. ':inflight:' .. ck) end
@@ -169,33 +173,33 @@ return 1
 `;
 
 /**
- * ARGV: P, now, lease end, limit. Outbox entries due at `now`, each leased (its due time moved to
+ * KEYS: P:outbox. ARGV: P, now, lease end, limit. Outbox entries due at `now`, each leased (its due time moved to
  * the lease end) in the same script, so two replicas never hold one entry at once. Returns flat
  * triples: intent, job, attempts.
  */
 export const CLAIM_DELIVERIES = `
 local P = ARGV[1]
-local ids = redis.call('ZRANGEBYSCORE', P .. ':outbox', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))
 local out = {}
 for _, id in ipairs(ids) do
   local v = redis.call('HMGET', P .. ':outbox:' .. id, 'intent', 'job', 'attempts')
   if v[1] then
-    redis.call('ZADD', P .. ':outbox', ARGV[3], id)
+    redis.call('ZADD', KEYS[1], ARGV[3], id)
     out[#out + 1] = v[1]
     out[#out + 1] = v[2]
     out[#out + 1] = v[3]
   else
-    redis.call('ZREM', P .. ':outbox', id)
+    redis.call('ZREM', KEYS[1], id)
   end
 end
 return out
 `;
 
-/** ARGV: P, id, due, attempts. Puts a leased entry back (if it still exists). */
+/** KEYS: P:outbox:<id>, P:outbox. ARGV: P, id, due, attempts. Puts a leased entry back (if it still exists). */
 export const RESCHEDULE_DELIVERY = `
-local P, id = ARGV[1], ARGV[2]
-if redis.call('EXISTS', P .. ':outbox:' .. id) == 0 then return 0 end
-redis.call('HSET', P .. ':outbox:' .. id, 'attempts', ARGV[4])
-redis.call('ZADD', P .. ':outbox', ARGV[3], id)
+local id = ARGV[2]
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'attempts', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], id)
 return 1
 `;

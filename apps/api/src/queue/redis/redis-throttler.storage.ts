@@ -1,7 +1,7 @@
 import type { ThrottlerLimitDetail, ThrottlerStorage } from '@nestjs/throttler';
 import type { Redis } from 'ioredis';
 
-import { closeRedis, redisClient } from './redis-connection';
+import { closeRedis, type RedisEndpoint, redisClient } from './redis-connection';
 
 type ThrottlerStorageRecord = Omit<ThrottlerLimitDetail, 'ttl' | 'limit' | 'key' | 'tracker'>;
 
@@ -16,15 +16,16 @@ return { hits, redis.call('PTTL', KEYS[1]) }
 export class RedisThrottlerStorage implements ThrottlerStorage {
   private readonly redis: Redis;
 
+  /** @param keyPrefix the store's hash-tagged prefix (`{t2v}`) */
   constructor(
-    url: string,
-    private readonly prefix: string,
+    endpoint: RedisEndpoint | string,
+    private readonly keyPrefix: string,
   ) {
-    this.redis = redisClient(url, 'command', { lazyConnect: false, commandTimeout: 800 });
+    this.redis = redisClient(endpoint, 'command', { lazyConnect: false, commandTimeout: 800 });
   }
 
   async increment(key: string, ttl: number, limit: number): Promise<ThrottlerStorageRecord> {
-    const [hits, pttl] = (await this.redis.eval(INCREMENT, 1, `${this.prefix}:ratelimit:${key}`, ttl)) as [
+    const [hits, pttl] = (await this.redis.eval(INCREMENT, 1, `${this.keyPrefix}:ratelimit:${key}`, ttl)) as [
       number,
       number,
     ];

@@ -15,6 +15,8 @@ from ..errors import SETUP_HINT, InvalidParams, ModelLoadFailed
 from ..params import EngineLimits, GenerateParams, validate
 from ..profile import ModelProfile, ProfileError, load_profile, profile_path
 from .accel import Accelerator
+from .image import load_image
+from .lora import LoraSet
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ class Engine:
         self.config = config
         self.model_id = "unknown"
         self.device = "cpu"
+        # LoRA adapters loaded at start (``ready.loras``); jobs choose among them.
+        self.lora_names: tuple[str, ...] = ()
 
     def load(self) -> None:
         raise NotImplementedError
@@ -73,7 +77,15 @@ class Engine:
 
 
 class WanPipelineEngine(Engine):
-    """diffusers' ``WanPipeline`` with a per-job scheduler (so ``flow_shift`` never leaks)."""
+    """diffusers' ``WanPipeline`` with a per-job scheduler (so ``flow_shift`` never leaks).
+
+    Image-to-video runs diffusers' ``WanImageToVideoPipeline`` built over the *same* component
+    objects (``image_pipeline_from``): one copy of the weights serves both kinds of job. Wan2.2
+    TI2V-5B conditions on the image the way that pipeline does with ``expand_timesteps``: the
+    image's VAE latent replaces the first latent frame before every transformer pass (whose
+    timestep there is 0) and in the final latents; there is no CLIP image encoder. LoRA adapters
+    (``lora.LoraSet``) live in that shared transformer, so they apply to both.
+    """
 
     max_sequence_length = 512
     # "latent" on the ranks of a worker group other than rank 0: only rank 0 decodes (parallel/).
@@ -82,6 +94,10 @@ class WanPipelineEngine(Engine):
     def __init__(self, config: WorkerConfig) -> None:
         super().__init__(config)
         self.pipe: Any = None
+        # The image-to-video pipeline over the same components; None when the model has no
+        # image path (a transformer without ``expand_timesteps``).
+        self.i2v_pipe: Any = None
+        self.loras = LoraSet(config.loras)
         self.torch: Any = None
         self._scheduler_class: Any = None
         self._scheduler_config: Any = None
@@ -106,6 +122,8 @@ class WanPipelineEngine(Engine):
     def load(self) -> None:
         hub_offline()
         self._load_profile()
+        # Before importing torch: a wrong adapter path is reported at once.
+        self.loras.check_files()
         try:
             import torch
         except ImportError as exc:
@@ -124,6 +142,9 @@ class WanPipelineEngine(Engine):
             self.device = "cpu"
         pipe = self.build_pipeline()
         pipe.set_progress_bar_config(disable=True)
+        self.loras.load(pipe)
+        self.lora_names = self.loras.names
+        self.i2v_pipe = image_pipeline_from(pipe)
         self._scheduler_class = type(pipe.scheduler)
         self._scheduler_config = dict(pipe.scheduler.config)
         if self.profile is not None and self.profile.flow_shift is not None:
@@ -159,6 +180,11 @@ class WanPipelineEngine(Engine):
 
     def validate(self, params: GenerateParams) -> None:
         validate(params, self.limits)
+        if params.image is not None:
+            if self.i2v_pipe is None:
+                raise InvalidParams(f"model {self.model_id} does not take an image (text-to-video only)")
+            load_image(params.image, params.width, params.height)
+        self.loras.validate(params.loras)
         steps = self.profile.num_inference_steps if self.profile else None
         if steps is not None and not steps.min <= params.num_inference_steps <= steps.max:
             raise InvalidParams(
@@ -175,8 +201,15 @@ class WanPipelineEngine(Engine):
     def generate(self, params: GenerateParams, on_step: StepCallback) -> Any:
         self.validate(params)
         torch = self.torch
-        pipe = self.pipe
+        inputs: dict[str, Any] = {}
+        if params.image is None:
+            pipe = self.pipe
+        else:
+            pipe = self.i2v_pipe
+            inputs["image"] = load_image(params.image, params.width, params.height)
         pipe.scheduler = self._fresh_scheduler(params.flow_shift)
+        # Adapters before the cache hooks: begin_job installs fresh hooks after any switch.
+        self.loras.apply(self.pipe, params.loras)
         self.accelerator.begin_job(params.acceleration)
         total = params.num_inference_steps
 
@@ -187,20 +220,27 @@ class WanPipelineEngine(Engine):
 
         # A CPU generator gives the same noise for a seed on every device.
         generator = torch.Generator(device="cpu").manual_seed(params.seed)
-        with torch.inference_mode():
-            output = pipe(
-                prompt=params.prompt,
-                negative_prompt=params.negative_prompt,
-                height=params.height,
-                width=params.width,
-                num_frames=params.num_frames,
-                num_inference_steps=total,
-                guidance_scale=params.guidance_scale,
-                generator=generator,
-                output_type=self.output_type,
-                max_sequence_length=self.max_sequence_length,
-                callback_on_step_end=step_end,
-            )
+        try:
+            with torch.inference_mode():
+                output = pipe(
+                    **inputs,
+                    prompt=params.prompt,
+                    negative_prompt=params.negative_prompt,
+                    height=params.height,
+                    width=params.width,
+                    num_frames=params.num_frames,
+                    num_inference_steps=total,
+                    guidance_scale=params.guidance_scale,
+                    generator=generator,
+                    output_type=self.output_type,
+                    max_sequence_length=self.max_sequence_length,
+                    callback_on_step_end=step_end,
+                )
+        finally:
+            if pipe is not self.pipe:
+                # Model CPU offload keeps its hooks' bookkeeping on the text pipeline: let it put
+                # every shared module back on the CPU, as after a text job (a no-op otherwise).
+                self.pipe.maybe_free_model_hooks()
         return output.frames[0]
 
     def warmup(self) -> None:
@@ -245,3 +285,33 @@ class WanPipelineEngine(Engine):
             return used, total
         except Exception:  # noqa: BLE001 - a heartbeat must never fail
             return None, None
+
+
+def image_pipeline_from(pipe: Any) -> Any:
+    """diffusers' ``WanImageToVideoPipeline`` over ``pipe``'s own component objects, or None.
+
+    Built with the constructor, not ``from_pipe``: ``from_pipe`` ends with ``.to(dtype)`` on the
+    new pipeline, which would cast the shared modules in place (the bfloat16 transformer to
+    float32 by default, or the float32 VAE to bfloat16). The constructor only registers the
+    modules, so the two pipelines hold the same tensors (``tests/test_image_to_video.py`` checks
+    every parameter's storage). Only a model with ``expand_timesteps`` (Wan2.2 TI2V-5B) takes an
+    image this way; Wan2.1-style text models need an image transformer of their own.
+    """
+    if not pipe.config.get("expand_timesteps", False):
+        return None
+    from diffusers import WanImageToVideoPipeline
+
+    i2v = WanImageToVideoPipeline(
+        tokenizer=pipe.tokenizer,
+        text_encoder=pipe.text_encoder,
+        vae=pipe.vae,
+        scheduler=pipe.scheduler,
+        image_processor=None,
+        image_encoder=None,
+        transformer=pipe.transformer,
+        transformer_2=getattr(pipe, "transformer_2", None),
+        boundary_ratio=pipe.config.get("boundary_ratio"),
+        expand_timesteps=True,
+    )
+    i2v.set_progress_bar_config(disable=True)
+    return i2v

@@ -115,8 +115,13 @@ export class RedisDispatcher implements JobDispatcher {
           { id: job.id },
           {
             jobId: job.id,
-            attempts: 3,
-            backoff: { type: 'fixed', delay: 1000 },
+            // A delivery throws only when Redis itself failed under it (the record's attempts count
+            // real runs). During a Sentinel failover the store's connection can be back seconds
+            // after BullMQ's: deliveries retried 1 s apart could all fail inside that window, and
+            // the job would be failed for an outage it never saw. Backing off 0.5 s, 1 s, 2 s, …
+            // over 10 deliveries spans about 4 minutes.
+            attempts: 10,
+            backoff: { type: 'exponential', delay: 500 },
             removeOnComplete: true,
             removeOnFail: 1000,
           },

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { type LiveApi, startApi, WORKSPACE_ROOT } from '@t2v/testing/live-api';
+import { firstFrame, pixelNear, solidColorImage } from '@t2v/testing/media';
 
 const BIN = join(WORKSPACE_ROOT, 'apps/cli/dist/main.js');
 const FFPROBE = process.env['FFPROBE'] ?? '/usr/bin/ffprobe';
@@ -83,18 +84,7 @@ describe('t2v against the live API', () => {
 
   it('generates from --image: the first frame is the picture, and get shows the image', async () => {
     // A 480×270 solid orange PNG (16:9): with no --size the server picks the preset closest to it.
-    const image = join(dir, 'orange.png');
-    execFileSync('ffmpeg', [
-      '-v',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
-      'color=c=0xff8000:s=480x270',
-      '-frames:v',
-      '1',
-      image,
-    ]);
+    const image = solidColorImage(join(dir, 'orange.png'), '0xff8000', 480, 270);
     const out = join(dir, 'from-image.mp4');
     const generated = await t2v([
       '--json',
@@ -116,14 +106,7 @@ describe('t2v against the live API', () => {
     expect(video.size).toBe('320x192'); // 5:3, the synthetic presets' closest to 16:9
     expect(video.input_reference).toMatchObject({ width: 320, height: 192 });
     // The synthetic engine starts from the fitted image: the first frame's centre is orange.
-    const pixel = execFileSync('ffmpeg', [
-      ...['-v', 'error', '-i', out, '-frames:v', '1', '-vf', 'crop=16:16:152:88,scale=1:1', '-f', 'rawvideo'],
-      ...['-pix_fmt', 'rgb24', '-'],
-    ]);
-    const [r, g, b] = [...pixel];
-    expect(Math.abs(r! - 0xff)).toBeLessThan(24);
-    expect(Math.abs(g! - 0x80)).toBeLessThan(24);
-    expect(b!).toBeLessThan(24);
+    expect(pixelNear(firstFrame(out), 320, 160, 96, [0xff, 0x80, 0x00], 24)).toBe(true);
     const shown = await t2v(['get', video.id]);
     expect(shown.stdout).toMatch(/^image\s+320x192, sha256 [0-9a-f]{12}…$/m);
   });

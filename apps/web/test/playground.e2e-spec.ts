@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +5,7 @@ import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 
 import { type LiveApi, startApi, WORKSPACE_ROOT } from '@t2v/testing/live-api';
+import { solidColorImage } from '@t2v/testing/media';
 
 /**
  * The playground in a real headless Chromium against the real API (synthetic engine): presets,
@@ -229,18 +229,12 @@ describe('playground (headless Chromium, synthetic engine)', () => {
   });
 
   it('starts a video from a picked image: preview, first frame, gallery mark; a dropped non-image is refused', async () => {
-    const png = join(mkdtempSync(join(tmpdir(), 't2v-web-')), 'orange.png');
-    execFileSync('ffmpeg', [
-      '-v',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
-      'color=c=0xff8000:s=320x192',
-      '-frames:v',
-      '1',
-      png,
-    ]);
+    const png = solidColorImage(
+      join(mkdtempSync(join(tmpdir(), 't2v-web-')), 'orange.png'),
+      '0xff8000',
+      320,
+      192,
+    );
     await page.fill('#prompt', 'an orange wall comes alive');
     await page.fill('#steps', '4');
     await page.fill('#seconds', '1');

@@ -17,6 +17,7 @@ import {
   type VideoEventName,
 } from '../src/index.js';
 import { type LiveApi, startApi } from '@t2v/testing/live-api';
+import { solidColorImage } from '@t2v/testing/media';
 
 const FFPROBE = process.env['FFPROBE'] ?? '/usr/bin/ffprobe';
 
@@ -126,18 +127,7 @@ describe('SDK against the live API', () => {
   });
 
   it('uploads input_reference as a path, a Buffer, a Blob and a stream; the same image under one seed shares a result', async () => {
-    const image = join(dir, 'teal.png');
-    execFileSync('ffmpeg', [
-      '-v',
-      'error',
-      '-f',
-      'lavfi',
-      '-i',
-      'color=c=0x008080:s=256x256',
-      '-frames:v',
-      '1',
-      image,
-    ]);
+    const image = solidColorImage(join(dir, 'teal.png'), '0x008080', 256, 256);
     const bytes = readFileSync(image);
     const base = { prompt: 'a teal square', size: '256x256', seed: 11, num_inference_steps: 2 } as const;
     const fromPath = await client.videos.createAndWait({ ...base, input_reference: image });

@@ -36,32 +36,4 @@ export function ffprobe(file: string): ProbeResult {
   };
 }
 
-/** The first frame of a video file as packed rgb24 (decoded by ffmpeg). */
-export function firstFrame(file: string): Buffer {
-  return execFileSync('ffmpeg', [
-    '-v',
-    'error',
-    '-i',
-    file,
-    '-frames:v',
-    '1',
-    '-f',
-    'rawvideo',
-    '-pix_fmt',
-    'rgb24',
-    'pipe:1',
-  ]);
-}
-
-/** Whether pixel (x, y) of a packed rgb24 frame `width` wide is `rgb`, within `tolerance` per channel. */
-export function pixelNear(
-  frame: Buffer,
-  width: number,
-  x: number,
-  y: number,
-  rgb: readonly number[],
-  tolerance = 28,
-): boolean {
-  const at = frame.subarray((y * width + x) * 3, (y * width + x) * 3 + 3);
-  return [...at].every((v, i) => Math.abs(v - rgb[i]!) < tolerance);
-}
+export { firstFrame, pixelNear } from '@t2v/testing/media';

@@ -37,23 +37,9 @@ from typing import Any
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 
-# diffusers' AutoencoderKLWan config of Wan-AI/Wan2.2-TI2V-5B-Diffusers (vae/config.json).
-WAN22_VAE = {
-    "base_dim": 160,
-    "decoder_base_dim": 256,
-    "z_dim": 48,
-    "dim_mult": [1, 2, 4, 4],
-    "num_res_blocks": 2,
-    "attn_scales": [],
-    "temperal_downsample": [False, True, True],
-    "dropout": 0.0,
-    "is_residual": True,
-    "in_channels": 12,
-    "out_channels": 12,
-    "patch_size": 2,
-    "scale_factor_spatial": 16,
-    "scale_factor_temporal": 4,
-}
+# The full-size Wan2.2-TI2V-5B VAE config, as the GPU benchmark builds it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "bench" / "gpu"))
+from bench import TI2V_5B_VAE  # noqa: E402
 
 
 def rss() -> int:
@@ -101,7 +87,7 @@ def vae_encode(width: int, height: int) -> dict[str, Any]:
     from diffusers import AutoencoderKLWan
 
     torch.manual_seed(0)
-    vae = AutoencoderKLWan(**WAN22_VAE).eval()
+    vae = AutoencoderKLWan(**TI2V_5B_VAE).eval()
     params = sum(p.numel() for p in vae.parameters())
     frame = torch.rand(1, 3, 1, height, width) * 2 - 1
     base = max_rss()

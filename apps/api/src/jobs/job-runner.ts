@@ -50,7 +50,7 @@ export class JobRunner {
       params: {
         ...job.params,
         acceleration: job.params.acceleration ?? 'auto',
-        // Where this replica sees the job's stored image (the shared volume may mount elsewhere).
+        // The record has the image's content; its file is where this replica sees the job's files.
         image: image && { ...image, path: this.storage.pathFor(job.id, 'input') },
         loras: job.params.loras ?? [],
       },

@@ -43,7 +43,8 @@ export class JobsService {
   async create(req: NewJobRequest, idempotencyKey: string | null): Promise<Job> {
     if (this.shutdown.draining) throw new ShuttingDown();
     const { image, ...fields } = req;
-    // The image counts by its content (the fitted PNG's hash and size), never by where it is stored.
+    // The record keeps the image by its content (the fitted PNG's hash and size): that is what the
+    // keys hash, and where a replica finds the file is derived from the job id when it runs.
     const keyParams: GenerateParams = {
       ...req.params,
       image: image ? { path: '', sha256: image.sha256, width: image.width, height: image.height } : null,
@@ -102,13 +103,12 @@ export class JobsService {
   }
 
   /**
-   * The record with its input image stored beside its outputs (before the record exists, so no
-   * worker ever sees a job without its image) and `params.image` pointing at it.
+   * Stores the record's input image beside its outputs before the record exists, so no worker
+   * ever sees a job without its image.
    */
   private async withInput(record: Omit<Job, 'seq'>, image: FittedImage | null): Promise<Omit<Job, 'seq'>> {
-    if (!image) return record;
-    const path = await this.storage.writeInput(record.id, image.png);
-    return { ...record, params: { ...record.params, image: { ...record.params.image!, path } } };
+    if (image) await this.storage.writeInput(record.id, image.png);
+    return record;
   }
 
   private async fromCache(

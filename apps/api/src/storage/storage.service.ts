@@ -40,9 +40,9 @@ export class StorageService {
 
   /**
    * Stores the fitted input image of a job beside its outputs: temp file, fsync, rename, so a
-   * worker (on any replica sharing the volume) never reads half of it. Returns its path.
+   * worker (on any replica sharing the volume) never reads half of it.
    */
-  async writeInput(id: string, png: Buffer): Promise<string> {
+  async writeInput(id: string, png: Buffer): Promise<void> {
     const dst = this.pathFor(id, 'input');
     const tmp = path.join(this.root, `.${id}.input.${process.pid}.tmp.png`);
     try {
@@ -58,7 +58,6 @@ export class StorageService {
       await fs.promises.rm(tmp, { force: true });
       throw err;
     }
-    return dst;
   }
 
   /** Removes a job's input image (a create that was not accepted after all). */

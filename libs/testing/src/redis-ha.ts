@@ -16,6 +16,10 @@ export interface RedisProcess {
   kill: () => Promise<void>;
   /** SIGTERM, then waits for the exit. */
   stop: () => Promise<void>;
+  /** SIGSTOP: the process keeps its connections open but answers nothing (a stalled node). */
+  pause: () => void;
+  /** SIGCONT after `pause`. */
+  resume: () => void;
 }
 
 export async function freePort(): Promise<number> {
@@ -52,7 +56,18 @@ async function spawnRedis(args: string[], dir: string, port: number, ready: RegE
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  return { port, dir, logs: () => output, kill: () => end('SIGKILL'), stop: () => end('SIGTERM') };
+  const signal = (sig: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+  };
+  return {
+    port,
+    dir,
+    logs: () => output,
+    kill: () => end('SIGKILL'),
+    stop: () => end('SIGTERM'),
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
+  };
 }
 
 /**

@@ -189,6 +189,47 @@ describe('RedisJobStore durability rules', () => {
     }
   });
 
+  it('replicas: a webhook is handed out only once its change is on a replica', async () => {
+    const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(redis.port)] });
+    const rule = { rule: 'replicas' as const, replicas: 1, timeoutMs: 300 };
+    const store = new RedisJobStore(redis.url, `t2v-outbox-${++n}`, 0, rule);
+    await store.open();
+    try {
+      await waitForReplica(store);
+      const job = await store.insert(sampleJob({ status: 'in_progress' }));
+      // The replica stays connected (the primary still counts it online) but answers nothing:
+      // what a replica far behind looks like to WAIT.
+      replica.child.kill('SIGSTOP');
+      const at = Date.now();
+      const intent = { id: 'msg_1', event: 'video.completed' as const, url: 'http://127.0.0.1:9/h', at };
+      expect(await store.transition(job.id, ['in_progress'], 'completed', {}, intent)).toMatchObject({
+        status: 'completed',
+      });
+      // Due at once, but not confirmed by a replica: not handed out, and put back.
+      expect(await store.claimDeliveries(Date.now(), 10_000, 10)).toEqual([]);
+      const due = Number(await store.client.zscore(store.key('outbox'), 'msg_1'));
+      expect(due).toBeGreaterThan(Date.now());
+      expect(due).toBeLessThan(Date.now() + 10_000); // not left for the whole lease
+      replica.child.kill('SIGCONT');
+      let claimed: Awaited<ReturnType<RedisJobStore['claimDeliveries']>> = [];
+      const until = Date.now() + 10_000;
+      while (claimed.length === 0 && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 100));
+        claimed = await store.claimDeliveries(Date.now(), 10_000, 10);
+      }
+      expect(claimed.map((d) => [d.id, d.job.status])).toEqual([['msg_1', 'completed']]);
+      // Handed out after WAIT: the replica has the completion it announces.
+      const onReplica = new RedisJobStore(replica.url, store.prefix);
+      await onReplica.open();
+      expect(await onReplica.get(job.id)).toMatchObject({ status: 'completed' });
+      await onReplica.close();
+    } finally {
+      replica.child.kill('SIGCONT');
+      await store.close();
+      await replica.kill();
+    }
+  });
+
   it('fsync: ready only with appendonly yes and appendfsync always, naming what is wrong', async () => {
     const store = new RedisJobStore(redis.url, `t2v-fsync-${++n}`, 0, {
       rule: 'fsync',

@@ -378,9 +378,38 @@ export class RedisJobStore implements JobStore {
     return (await this.getMany(ids)).filter((j) => !j.expired && j.expiresAt !== null && j.expiresAt <= now);
   }
 
+  /**
+   * Under the rule `replicas` an entry is handed out only once the change that wrote it is on
+   * enough replicas: the claim (a write, made after that change) is followed by WAIT on the same
+   * connection, which covers every write the primary had made before it. A webhook therefore never
+   * announces a change that a failover could still take back (the job would run again and be
+   * announced a second time). Entries not confirmed in time are put back, due again shortly.
+   */
   async claimDeliveries(now: number, leaseMs: number, limit: number): Promise<OutboxDelivery[]> {
+    if (this.durability.rule === 'replicas') {
+      if (!(await this.enoughReplicas())) return [];
+      return this.onWriter(async (client) => {
+        const claimed = await this.claimOn(client, now, leaseMs, limit);
+        if (claimed.length === 0 || (await this.replicated(client))) return claimed;
+        this.replicasOnline.at = 0;
+        const again = Date.now() + this.durability.timeoutMs;
+        await Promise.all(
+          claimed.map((d) => this.rescheduleDelivery(d.id, again, d.attempts).catch(() => undefined)),
+        );
+        return [];
+      });
+    }
+    return this.claimOn(this.client, now, leaseMs, limit);
+  }
+
+  private async claimOn(
+    client: Redis & ScriptCommands,
+    now: number,
+    leaseMs: number,
+    limit: number,
+  ): Promise<OutboxDelivery[]> {
     const flat = await this.call(() =>
-      this.client.t2vClaimDeliveries(this.key('outbox'), this.keyPrefix, now, now + leaseMs, limit),
+      client.t2vClaimDeliveries(this.key('outbox'), this.keyPrefix, now, now + leaseMs, limit),
     );
     const out: OutboxDelivery[] = [];
     for (let i = 0; i < flat.length; i += 3) {

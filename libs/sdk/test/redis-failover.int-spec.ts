@@ -23,7 +23,7 @@ import { Redis } from 'ioredis';
 
 import { T2V, type Video } from '../src/index.js';
 import { type LiveApi, startApi } from '@t2v/testing/live-api';
-import { killAll, type RedisProcess, startRedisNode, startSentinel } from '@t2v/testing/redis-ha';
+import { killAll, type RedisProcess, startRedis, startSentinel } from '@t2v/testing/redis';
 
 const NAME = 't2v';
 const SECRET = `whsec_${Buffer.from('t2v-failover-test-secret-32-byte').toString('base64')}`;
@@ -168,8 +168,8 @@ class Deployment {
   storage = mkdtempSync(join(tmpdir(), 't2v-failover-videos-'));
 
   async start(durability: 'replicas' | 'primary', appendfsync: 'always' | 'everysec' = 'everysec') {
-    const primary = await startRedisNode({ appendfsync });
-    const replica = await startRedisNode({ appendfsync, replicaOf: primary.port });
+    const primary = await startRedis({ appendfsync });
+    const replica = await startRedis({ appendfsync, replicaOf: primary.port });
     this.nodes.set(primary.port, primary).set(replica.port, replica);
     this.sentinels = await Promise.all(
       [0, 1, 2].map(() =>
@@ -229,10 +229,7 @@ class Deployment {
     const dead = this.nodes.get(oldPort)!;
     rmSync(dead.dir, { recursive: true, force: true });
     this.down.delete(oldPort);
-    this.nodes.set(
-      oldPort,
-      await startRedisNode({ port: oldPort, appendfsync: 'everysec', replicaOf: primary }),
-    );
+    this.nodes.set(oldPort, await startRedis({ port: oldPort, appendfsync: 'everysec', replicaOf: primary }));
     await this.waitReplicaOnline(primary);
   }
 

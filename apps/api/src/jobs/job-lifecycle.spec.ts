@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { type RedisServer, startRedis } from '../../test/support/redis-server';
+import { type RedisProcess, startRedis } from '@t2v/testing/redis';
 import { EmbeddedDispatcher } from '../queue/embedded/embedded-dispatcher';
 import { SqliteJobStore } from '../queue/embedded/sqlite-job-store';
 import { RedisDispatcher } from '../queue/redis/redis-dispatcher';
@@ -116,7 +116,7 @@ describe('requeue paths', () => {
   });
 
   describe('with the redis driver', () => {
-    let redis: RedisServer;
+    let redis: RedisProcess;
     beforeAll(async () => {
       redis = await startRedis();
     });

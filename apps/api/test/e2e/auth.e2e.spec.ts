@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { getJson, postJson, startApi } from '../support/api-process';
-import { startRedis } from '../support/redis-server';
+import { startRedis } from '@t2v/testing/redis';
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 

@@ -4,13 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { type ApiProcess, getJson, postJson, startApi, waitFor } from '../support/api-process';
-import {
-  freePort,
-  REDIS_CLI,
-  type RedisServer,
-  startOneSlotCluster,
-  startRedis,
-} from '../support/redis-server';
+import { freePort, REDIS_CLI, type RedisProcess, startOneSlotCluster, startRedis } from '@t2v/testing/redis';
 
 /**
  * The redis driver against a managed-style Redis: TLS only (certificates made here with openssl,
@@ -103,7 +97,7 @@ async function bootFailure(env: Record<string, string>): Promise<string> {
 
 describe('redis driver over TLS with an ACL user', () => {
   let certs: string;
-  let redis: RedisServer;
+  let redis: RedisProcess;
   let tlsPort: number;
   let api: ApiProcess | null = null;
 

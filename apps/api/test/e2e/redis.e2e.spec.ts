@@ -13,7 +13,7 @@ import { RedisJobStore } from '../../src/queue/redis/redis-job-store';
 
 import { type ApiProcess, FAKE_WORKERS, getJson, postJson, startApi, waitFor } from '../support/api-process';
 import { ffprobe, firstFrame, pixelNear } from '../support/ffprobe';
-import { type RedisServer, startRedis } from '../support/redis-server';
+import { type RedisProcess, startRedis } from '@t2v/testing/redis';
 
 /**
  * The redis queue driver with real processes: a real redis-server on a free loopback port, two
@@ -21,7 +21,7 @@ import { type RedisServer, startRedis } from '../support/redis-server';
  */
 const SMALL = { prompt: 'a red fox in snow', size: '320x192', seconds: 1, num_inference_steps: 2 };
 
-function replicaEnv(redis: RedisServer, storageDir: string, extra: Record<string, string> = {}) {
+function replicaEnv(redis: RedisProcess, storageDir: string, extra: Record<string, string> = {}) {
   return {
     T2V_QUEUE: 'redis',
     REDIS_URL: redis.url,
@@ -54,7 +54,7 @@ async function stopAll(...apis: Array<ApiProcess | null | undefined>): Promise<v
 }
 
 describe('redis driver: two replicas on one Redis', () => {
-  let redis: RedisServer;
+  let redis: RedisProcess;
   let storageDir: string;
   let a: ApiProcess;
   let b: ApiProcess;
@@ -445,7 +445,7 @@ describe('redis driver: repair', () => {
 
 describe('redis driver: Redis restarts with AOF', () => {
   it('completes all 100 queued jobs after the restart', async () => {
-    let redis = await startRedis({ appendonly: true });
+    let redis = await startRedis({ appendfsync: 'always' });
     const { port, dir } = redis;
     const storageDir = tmpDir('shared-videos');
     let api: ApiProcess | null = null;
@@ -469,7 +469,7 @@ describe('redis driver: Redis restarts with AOF', () => {
       const refused = await postJson(`${api.url}/v1/videos`, SMALL);
       expect(refused.status).toBe(503);
       expect(Date.now() - started).toBeLessThan(1000);
-      redis = await startRedis({ appendonly: true, port, dir });
+      redis = await startRedis({ appendfsync: 'always', port, dir });
       let statuses: string[] = [];
       try {
         await waitFor(

@@ -1,4 +1,4 @@
-import { type RedisServer, startRedis } from '../../../test/support/redis-server';
+import { type RedisProcess, startRedis } from '@t2v/testing/redis';
 import { sampleJob } from '../../jobs/job-store.contract';
 import { JobEvents } from '../../jobs/job-events';
 import type { Job } from '../../jobs/job.types';
@@ -7,7 +7,7 @@ import { RedisJobStore } from './redis-job-store';
 
 /** Two replicas' JobEvents joined by the bus: what one publishes, the other's subscribers see. */
 describe('RedisEventBus', () => {
-  let redis: RedisServer;
+  let redis: RedisProcess;
   beforeAll(async () => {
     redis = await startRedis();
   });

@@ -1,4 +1,4 @@
-import { type RedisServer, startOneSlotCluster, startRedis } from '../../../test/support/redis-server';
+import { type RedisProcess, startOneSlotCluster, startRedis } from '@t2v/testing/redis';
 import { jobStoreContract, sampleJob } from '../../jobs/job-store.contract';
 import {
   IdempotencyKeyTaken,
@@ -9,7 +9,7 @@ import {
 } from '../../jobs/job-store.errors';
 import { RedisJobStore } from './redis-job-store';
 
-let redis: RedisServer;
+let redis: RedisProcess;
 let n = 0;
 beforeAll(async () => {
   redis = await startRedis();
@@ -159,7 +159,7 @@ describe('RedisJobStore key layout', () => {
 
 describe('RedisJobStore durability rules', () => {
   it('replicas: an insert is acknowledged once a replica has it, and refused (taken back) without one', async () => {
-    const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(redis.port)] });
+    const replica = await startRedis({ replicaOf: redis.port });
     // A generous timeout: on a loaded machine the replica still confirms; the refusal below
     // must not need it (the store sees the replica gone and refuses before writing).
     const rule = { rule: 'replicas' as const, replicas: 1, timeoutMs: 2000 };
@@ -190,8 +190,9 @@ describe('RedisJobStore durability rules', () => {
   });
 
   it('replicas: a webhook is handed out only once its change is on a replica', async () => {
-    const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(redis.port)] });
-    const rule = { rule: 'replicas' as const, replicas: 1, timeoutMs: 300 };
+    const replica = await startRedis({ replicaOf: redis.port });
+    // Generous, as above: on a loaded machine a replica that has just synced still confirms the insert.
+    const rule = { rule: 'replicas' as const, replicas: 1, timeoutMs: 2000 };
     const store = new RedisJobStore(redis.url, `t2v-outbox-${++n}`, 0, rule);
     await store.open();
     try {
@@ -199,7 +200,7 @@ describe('RedisJobStore durability rules', () => {
       const job = await store.insert(sampleJob({ status: 'in_progress' }));
       // The replica stays connected (the primary still counts it online) but answers nothing:
       // what a replica far behind looks like to WAIT.
-      replica.child.kill('SIGSTOP');
+      replica.pause();
       const at = Date.now();
       const intent = { id: 'msg_1', event: 'video.completed' as const, url: 'http://127.0.0.1:9/h', at };
       expect(await store.transition(job.id, ['in_progress'], 'completed', {}, intent)).toMatchObject({
@@ -210,7 +211,7 @@ describe('RedisJobStore durability rules', () => {
       const due = Number(await store.client.zscore(store.key('outbox'), 'msg_1'));
       expect(due).toBeGreaterThan(Date.now());
       expect(due).toBeLessThan(Date.now() + 10_000); // not left for the whole lease
-      replica.child.kill('SIGCONT');
+      replica.resume();
       let claimed: Awaited<ReturnType<RedisJobStore['claimDeliveries']>> = [];
       const until = Date.now() + 10_000;
       while (claimed.length === 0 && Date.now() < until) {
@@ -224,7 +225,7 @@ describe('RedisJobStore durability rules', () => {
       expect(await onReplica.get(job.id)).toMatchObject({ status: 'completed' });
       await onReplica.close();
     } finally {
-      replica.child.kill('SIGCONT');
+      replica.resume();
       await store.close();
       await replica.kill();
     }

@@ -11,6 +11,7 @@ import { RedisJobStore } from '../queue/redis/redis-job-store';
 import type { StorageService } from '../storage/storage.service';
 import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
+import type { JobLifecycle } from './job-lifecycle';
 import { JobRunner } from './job-runner';
 import { LOCAL_TRANSPORT, lifecycleHarness, sampleJob } from './job-store.contract';
 import type { Job } from './job.types';
@@ -149,5 +150,48 @@ describe('requeue paths', () => {
         await rstore.close();
       }
     });
+  });
+});
+
+/**
+ * A job that ends without an output (failed, cancelled) never runs again: its input image is
+ * removed by the lifecycle itself, so every path that ends a job (the runner, a cancel, a
+ * dispatcher's takeover or reconciliation, restart recovery) leaves no image behind.
+ */
+describe('input images of ended jobs', () => {
+  let store: SqliteJobStore;
+  beforeEach(async () => {
+    store = new SqliteJobStore(path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-inputs-')), 'j.sqlite'));
+    await store.open();
+  });
+  afterEach(() => store.close());
+
+  const withImage = () => {
+    const job = sampleJob();
+    return sampleJob({
+      params: { ...job.params, image: { path: '', sha256: 'a'.repeat(64), width: 64, height: 64 } },
+    });
+  };
+
+  it.each([
+    [
+      'failed',
+      (l: JobLifecycle, j: Job) => l.fail(j, 'INTERRUPTED', 'the replica running it was lost'),
+      false,
+    ],
+    ['cancelled', (l: JobLifecycle, j: Job) => l.cancel(j), false],
+    [
+      'completed',
+      (l: JobLifecycle, j: Job) => l.complete(j, { inference_s: 1, encode_s: 0.1, acceleration: null }),
+      true,
+    ],
+  ] as const)('%s: the input image is kept only when the job completed', async (_status, end, kept) => {
+    const { lifecycle, storage } = harness(store);
+    storage.ensureRoot();
+    const job = await store.insert(withImage());
+    await storage.writeInput(job.id, Buffer.from('png'));
+    const claimed = (await store.claimNext(Date.now()))!;
+    expect(await end(lifecycle, claimed)).not.toBeNull();
+    expect((await storage.stat(job.id, 'input')) !== null).toBe(kept);
   });
 });

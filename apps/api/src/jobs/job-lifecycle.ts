@@ -8,6 +8,7 @@ import { ulid } from 'ulid';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { METRIC } from '../metrics/metrics';
+import { StorageService } from '../storage/storage.service';
 import { JobEvents } from './job-events';
 import { JOB_STORE, type JobStore, type OutboxIntent } from './job-store';
 import type { Job, JobTimings } from './job.types';
@@ -43,6 +44,7 @@ export class JobLifecycle {
     @Inject(JOB_STORE) private readonly store: JobStore,
     private readonly events: JobEvents,
     private readonly outbox: OutboxSignal,
+    private readonly storage: StorageService,
     @InjectMetric(METRIC.jobsSubmitted) private readonly submitted: Counter<string>,
     @InjectMetric(METRIC.jobsFinished) private readonly finished: Counter<string>,
     @InjectMetric(METRIC.cacheHits) private readonly cacheHits: Counter<string>,
@@ -164,6 +166,13 @@ export class JobLifecycle {
     this.finished.inc({ model: settled.model, status: to });
     this.events.publish(settled);
     if (intent) this.outbox.notify();
+    if (to !== 'completed' && settled.params.image) {
+      // No output comes and the job never runs again, whoever ended it (runner, cancel, a
+      // dispatcher's takeover or reconciliation, recovery): its input image goes now.
+      await this.storage.removeInput(settled.id).catch((err: Error) => {
+        this.logger.warn(`${settled.id}: input image not removed: ${err.message}`);
+      });
+    }
     return settled;
   }
 

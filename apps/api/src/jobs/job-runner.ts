@@ -120,8 +120,6 @@ export class JobRunner {
       case 'error':
         if (outcome.code === 'CANCELLED') await this.lifecycle.cancel(current);
         else await this.lifecycle.fail(current, outcome.code, outcome.message);
-        // Terminal without an output and never run again: the input image is not needed any more.
-        if (job.params.image) await this.storage.removeInput(job.id);
         return;
       case 'crashed':
         if (current.attempts < MAX_ATTEMPTS) {
@@ -135,7 +133,6 @@ export class JobRunner {
             'WORKER_CRASHED',
             `worker crashed on every attempt: ${outcome.reason}`,
           );
-          if (job.params.image) await this.storage.removeInput(job.id);
         }
         return;
     }

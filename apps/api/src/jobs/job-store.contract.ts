@@ -1,3 +1,9 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import type { AppConfig } from '../config/app-config';
+import { StorageService } from '../storage/storage.service';
 import { JobEvents } from './job-events';
 import { JobLifecycle, OutboxSignal } from './job-lifecycle';
 import { newJobRecord } from './job-record';
@@ -11,8 +17,14 @@ export const NO_METRIC = { inc() {}, set() {}, observe() {}, labels: () => NO_ME
 /** The transport of a single process: nobody else to tell. */
 export const LOCAL_TRANSPORT: JobTransport = { publish() {}, cancel() {}, onJob() {}, onCancel() {} };
 
-/** A lifecycle over `store` that records every change it announces (in `published`). */
+/**
+ * A lifecycle over `store` that records every change it announces (in `published`); job files
+ * live in a fresh temp directory (`storage`).
+ */
 export function lifecycleHarness(store: JobStore) {
+  const storage = new StorageService({
+    storageDir: fs.mkdtempSync(path.join(os.tmpdir(), 't2v-lifecycle-')),
+  } as AppConfig);
   const events = new JobEvents({ transport: LOCAL_TRANSPORT });
   const published: Job[] = [];
   const publish = events.publish.bind(events);
@@ -26,6 +38,7 @@ export function lifecycleHarness(store: JobStore) {
     store,
     events,
     new OutboxSignal(),
+    storage,
     m,
     m,
     m,
@@ -33,7 +46,7 @@ export function lifecycleHarness(store: JobStore) {
     m,
     m,
   );
-  return { lifecycle, events, published };
+  return { lifecycle, events, published, storage };
 }
 
 let counter = 0;

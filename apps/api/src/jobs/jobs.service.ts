@@ -63,7 +63,8 @@ export class JobsService {
     const record = (now: number) =>
       newJobRecord({ ...fields, params: keyParams, cacheKey, idempotencyKey, requestHash }, now);
     if (cacheKey) {
-      const hit = await this.fromCache(cacheKey, (now) => this.withInput(record(now), image));
+      // A cached copy is completed and never runs: it needs no input image file.
+      const hit = await this.fromCache(cacheKey, record);
       if (hit) return hit;
     }
     const queued = await this.store.count('queued');
@@ -111,14 +112,11 @@ export class JobsService {
     return record;
   }
 
-  private async fromCache(
-    cacheKey: string,
-    record: (now: number) => Promise<Omit<Job, 'seq'>>,
-  ): Promise<Job | null> {
+  private async fromCache(cacheKey: string, record: (now: number) => Omit<Job, 'seq'>): Promise<Job | null> {
     const done = await this.store.findCompletedByCacheKey(cacheKey);
     if (done && (await this.storage.stat(done.id, 'video'))) {
       const now = Date.now();
-      const copy = await record(now);
+      const copy = record(now);
       try {
         await this.storage.cloneOutputs(done.id, copy.id);
         return await this.lifecycle.insertCached({
@@ -173,8 +171,6 @@ export class JobsService {
   private async stopAndCancel(job: Job): Promise<Job | null> {
     const cancelled = await this.lifecycle.cancel(job);
     if (job.status === 'in_progress') this.runner.stop(job.id);
-    // No output will come and a cancelled job is never run again: its input image goes now.
-    if (cancelled && job.params.image) await this.storage.removeInput(job.id);
     return cancelled;
   }
 

@@ -75,7 +75,11 @@ export class VideoRequests {
     if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw ApiError.badRequest(null, 'The request body must be a JSON object.', 'invalid_json');
     }
-    let input = body as Record<string, unknown>;
+    // Coerced with the upload still in place, so a file part beside `input_reference[image_url]`
+    // or `[file_id]` is refused as given twice.
+    let input = multipart
+      ? coerceMultipart(body as Record<string, unknown>)
+      : (body as Record<string, unknown>);
     // The multipart reader keeps the uploaded file as a Buffer: checked below, not by the schema.
     const file = input['input_reference'];
     const upload = Buffer.isBuffer(file) ? file : null;
@@ -83,7 +87,6 @@ export class VideoRequests {
       input = { ...input };
       delete input['input_reference'];
     }
-    if (multipart) input = coerceMultipart(input);
     return this.checkWebhook(await this.fields(req, input, upload));
   }
 

@@ -155,6 +155,8 @@ describe('image-to-video (synthetic engine)', () => {
     const again = await postJson(base(), { ...body, input_reference: { image_url: dataUrl(image) } });
     expect(again.json).toMatchObject({ cached: true, status: 'completed' });
     expect(again.json.input_reference).toEqual(a.json.input_reference);
+    // A cached copy never runs: no input image is written for it.
+    expect(fs.existsSync(path.join(storage, `${again.json.id}.input.png`))).toBe(false);
     // Another image, or the same one fitted otherwise, or none: never the same result.
     const other = await postJson(base(), { ...body, input_reference: dataUrl(await halves(400, 400, true)) });
     const padded = await postJson(base(), { ...body, input_reference: dataUrl(image), input_fit: 'pad' });
@@ -278,6 +280,11 @@ describe('image-to-video (synthetic engine)', () => {
       ['a remote URL', { prompt: 'x', input_reference: 'https://example.com/cat.png' }, 'invalid_value'],
       ['bad base64', { prompt: 'x', input_reference: 'data:image/png;base64,@@@@' }, 'invalid_image'],
       ['a file_id', { prompt: 'x', input_reference: { file_id: 'file_123' } }, 'invalid_value'],
+      [
+        'an upload and a reference object together',
+        multipart({ prompt: 'x', 'input_reference[image_url]': dataUrl(png) }, { bytes: png, name: 'a.png' }),
+        'invalid_value',
+      ],
     ];
     for (const [what, body, code] of cases) {
       const r = body instanceof FormData ? await post(base(), body) : await postJson(base(), body);

@@ -17,22 +17,26 @@ import pytest
 
 from t2v_worker.config import WorkerConfig
 from t2v_worker.errors import InvalidParams
-from t2v_worker.params import GenerateParams, ImageInput
-from worker_support import WorkerProcess, ffprobe, generate_request, write_image
+from t2v_worker.params import ImageInput
+from worker_support import (
+    WorkerProcess,
+    ffprobe,
+    generate_request,
+    image_input,
+    job_params,
+    tensor_storages,
+    write_image,
+)
 
 pytestmark = pytest.mark.slow
 
-JOB = GenerateParams(
+JOB = job_params(
     prompt="a cat walking in the snow",
     negative_prompt=None,
     width=96,
     height=64,
     num_frames=9,
-    fps=8,
-    num_inference_steps=3,
-    guidance_scale=5.0,
     seed=5,
-    flow_shift=None,
 )
 
 
@@ -45,23 +49,6 @@ def engine() -> Any:
     return engine
 
 
-def _image(path: Path, width: int, height: int, seed: int) -> ImageInput:
-    return ImageInput(**write_image(path, width, height, seed))
-
-
-def _storages(pipe: Any) -> dict[int, int]:
-    """data_ptr → bytes of every parameter and buffer of the pipeline's torch modules."""
-    import torch
-
-    out: dict[int, int] = {}
-    for component in pipe.components.values():
-        if isinstance(component, torch.nn.Module):
-            for tensor in [*component.parameters(), *component.buffers()]:
-                storage = tensor.untyped_storage()
-                out[storage.data_ptr()] = storage.nbytes()
-    return out
-
-
 def test_the_image_pipeline_shares_every_tensor_with_the_text_pipeline(engine: Any) -> None:
     text, image = engine.pipe, engine.i2v_pipe
     assert type(image).__name__ == "WanImageToVideoPipeline"
@@ -69,7 +56,7 @@ def test_the_image_pipeline_shares_every_tensor_with_the_text_pipeline(engine: A
     for name in ("transformer", "vae", "text_encoder", "tokenizer"):
         assert getattr(image, name) is getattr(text, name), name
     assert image.image_encoder is None  # Wan2.2 TI2V conditions through the VAE, not CLIP
-    text_storage, image_storage = _storages(text), _storages(image)
+    text_storage, image_storage = tensor_storages(text), tensor_storages(image)
     assert len(text_storage) > 100
     # Every tensor of the image pipeline is one the text pipeline already holds: 0 extra bytes.
     assert set(image_storage) == set(text_storage)
@@ -83,7 +70,7 @@ def test_the_first_latent_frame_is_the_vae_encoding_of_the_image(engine: Any, tm
     from t2v_worker.engines.image import load_image
 
     pipe = engine.i2v_pipe
-    image = load_image(_image(tmp_path / "a.png", JOB.width, JOB.height, seed=1), JOB.width, JOB.height)
+    image = load_image(image_input(tmp_path / "a.png", JOB.width, JOB.height, seed=1), JOB.width, JOB.height)
     pixels = pipe.video_processor.preprocess(image, height=JOB.height, width=JOB.width).unsqueeze(2)
     vae = pipe.vae
     with torch.inference_mode():
@@ -111,11 +98,11 @@ def test_the_first_latent_frame_is_the_vae_encoding_of_the_image(engine: Any, tm
 
 
 def test_bad_images_are_invalid_params_naming_the_file(engine: Any, tmp_path: Path) -> None:
-    good = _image(tmp_path / "good.png", JOB.width, JOB.height, seed=2)
+    good = image_input(tmp_path / "good.png", JOB.width, JOB.height, seed=2)
     engine.validate(dataclasses.replace(JOB, image=good))
 
     missing = dataclasses.replace(good, path=str(tmp_path / "missing.png"))
-    wrong_size = _image(tmp_path / "small.png", 64, 64, seed=2)
+    wrong_size = image_input(tmp_path / "small.png", 64, 64, seed=2)
     wrong_size = dataclasses.replace(wrong_size, width=JOB.width, height=JOB.height)
     changed = dataclasses.replace(good, sha256="0" * 64)
     text = tmp_path / "text.png"
@@ -137,6 +124,27 @@ def test_bad_images_are_invalid_params_naming_the_file(engine: Any, tmp_path: Pa
         assert err.value.code == "INVALID_PARAMS"
 
 
+def test_a_job_reads_its_image_once(engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from t2v_worker.engines import base
+
+    reads: list[str] = []
+    real = base.load_image
+
+    def counting(image: ImageInput, width: int, height: int) -> Any:
+        reads.append(image.path)
+        return real(image, width, height)
+
+    monkeypatch.setattr(base, "load_image", counting)
+    job = dataclasses.replace(JOB, image=image_input(tmp_path / "once.png", JOB.width, JOB.height, seed=4))
+    # As the server runs a job: validate before progress 0, then generate (which validates too).
+    engine.validate(job)
+    engine.generate(dataclasses.replace(job, num_inference_steps=1), lambda *_: None)
+    assert reads == [job.image.path]
+    # The next job reads its file again, even the same one.
+    engine.validate(job)
+    assert reads == [job.image.path] * 2
+
+
 def test_a_model_without_the_image_path_refuses_image_jobs(engine: Any, tmp_path: Path) -> None:
     from diffusers import WanPipeline
 
@@ -146,7 +154,7 @@ def test_a_model_without_the_image_path_refuses_image_jobs(engine: Any, tmp_path
     parts = {k: getattr(text, k) for k in ("tokenizer", "text_encoder", "vae", "scheduler", "transformer")}
     # A Wan2.1-style text model: no expand_timesteps, so no first-frame conditioning.
     assert image_pipeline_from(WanPipeline(**parts, transformer_2=None, expand_timesteps=False)) is None
-    image = _image(tmp_path / "a.png", JOB.width, JOB.height, seed=1)
+    image = image_input(tmp_path / "a.png", JOB.width, JOB.height, seed=1)
     saved, engine.i2v_pipe = engine.i2v_pipe, None
     try:
         with pytest.raises(InvalidParams) as err:

@@ -30,30 +30,13 @@ import pytest
 
 from parallel_ranks import group_frames, single_frames
 from t2v_worker.config import ConfigError, load_config
-from t2v_worker.parallel.group import rank_devices
+from t2v_worker.parallel.group import group_visible, rank_devices
 from t2v_worker.parallel.runtime import check_tokens, video_tokens
 from t2v_worker.parallel.spec import ParallelSpec, parse_parallel
-from t2v_worker.params import GenerateParams, ImageInput
-from worker_support import WorkerProcess, generate_request, write_image
+from worker_support import WorkerProcess, generate_request, image_input
+from worker_support import job_params as params
 
 TOLERANCE = 1e-4
-
-
-def params(**overrides: Any) -> GenerateParams:
-    base = dict(
-        prompt="a red bird flying over the sea",
-        negative_prompt="blurry",
-        width=64,
-        height=64,
-        num_frames=5,
-        fps=8,
-        num_inference_steps=3,
-        guidance_scale=5.0,
-        seed=11,
-        flow_shift=None,
-    )
-    base.update(overrides)
-    return GenerateParams(**base)  # type: ignore[arg-type]
 
 
 # ---- configuration ------------------------------------------------------------------------------
@@ -107,6 +90,9 @@ def test_a_group_of_gpus_is_exactly_its_devices() -> None:
     # Each rank sees the group's devices, its own first.
     assert [rank_devices("2,3", r) for r in (0, 1)] == ["2,3", "3,2"]
     assert rank_devices("4,5,6,7", 2) == "6,4,5,7"
+    # Unset (a worker started by hand): the first devices, each rank on a GPU of its own.
+    assert [rank_devices(group_visible("cuda", None, 2), r) for r in (0, 1)] == ["0,1", "1,0"]
+    assert group_visible("cuda", "2,3", 2) == "2,3" and group_visible("cpu", None, 2) is None
 
 
 def test_ulysses_on_cpu_needs_a_token_count_it_divides() -> None:
@@ -144,7 +130,7 @@ def test_a_group_makes_the_frames_of_one_rank(spec: str, reference: Any) -> None
 
 def test_an_image_job_on_a_cfg_group_makes_the_frames_of_one_rank(tmp_path: Path) -> None:
     # Image-to-video runs another pipeline over the same transformer: the CFG split holds there too.
-    job = params(image=ImageInput(**write_image(tmp_path / "first.png", 64, 64, 3)))
+    job = params(image=image_input(tmp_path / "first.png", 64, 64, 3))
     one, _, _ = single_frames(job)
     many, _, report = group_frames("cfg", job)
     assert float(np.abs(many - one).max()) <= TOLERANCE

@@ -89,6 +89,17 @@ class Accelerator:
 
     # ---- per job -----------------------------------------------------------------------------
 
+    @property
+    def passes(self) -> int:
+        """Transformer passes this process computed in the current job (set once loaded)."""
+        assert self._counter is not None, "the accelerator is set up at load"
+        return self._counter.count
+
+    @passes.setter
+    def passes(self, value: int) -> None:
+        assert self._counter is not None, "the accelerator is set up at load"
+        self._counter.count = value
+
     def begin_job(self, acceleration: str) -> None:
         """Fresh cache hooks for an ``auto`` job (no state from the last one), none for ``none``."""
         transformer = self._transformer

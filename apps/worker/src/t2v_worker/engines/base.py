@@ -103,6 +103,18 @@ class WanPipelineEngine(Engine):
         self._scheduler_config: Any = None
         self.profile: ModelProfile | None = None
         self.accelerator = Accelerator(config)
+        # The current job's image, checked and decoded: (path, sha256, width, height) -> RGB image.
+        self._image: tuple[tuple[str, str, int, int], Any] | None = None
+
+    def _input_image(self, params: GenerateParams) -> Any:
+        """The job's image, read, hashed and decoded once per job: the server's validate, the
+        engine's generate (and a worker group's rank 0) share it."""
+        image = params.image
+        assert image is not None
+        key = (image.path, image.sha256, params.width, params.height)
+        if self._image is None or self._image[0] != key:
+            self._image = (key, load_image(image, params.width, params.height))
+        return self._image[1]
 
     def _load_profile(self) -> None:
         """The profile narrows the engine's limits and sets the default flow shift."""
@@ -183,7 +195,7 @@ class WanPipelineEngine(Engine):
         if params.image is not None:
             if self.i2v_pipe is None:
                 raise InvalidParams(f"model {self.model_id} does not take an image (text-to-video only)")
-            load_image(params.image, params.width, params.height)
+            self._input_image(params)
         self.loras.validate(params.loras)
         steps = self.profile.num_inference_steps if self.profile else None
         if steps is not None and not steps.min <= params.num_inference_steps <= steps.max:
@@ -206,7 +218,8 @@ class WanPipelineEngine(Engine):
             pipe = self.pipe
         else:
             pipe = self.i2v_pipe
-            inputs["image"] = load_image(params.image, params.width, params.height)
+            inputs["image"] = self._input_image(params)
+            self._image = None  # the next job checks its own file
         pipe.scheduler = self._fresh_scheduler(params.flow_shift)
         # Adapters before the cache hooks: begin_job installs fresh hooks after any switch.
         self.loras.apply(self.pipe, params.loras)

@@ -36,6 +36,14 @@ EXIT_GROUP_BROKEN = 1
 LOADED = b"loaded\n"
 
 
+def group_visible(device: str, visible: str | None, size: int) -> str | None:
+    """The devices of a group: ``CUDA_VISIBLE_DEVICES``, or, when it is unset (a worker started by
+    hand, a container that sees only its own GPUs), the first ``size`` devices. None off CUDA."""
+    if device != "cuda":
+        return None
+    return visible if visible is not None else ",".join(str(i) for i in range(size))
+
+
 def rank_devices(visible: str | None, rank: int) -> str | None:
     """``CUDA_VISIBLE_DEVICES`` for one rank: the group's devices, the rank's own first, so that
     every rank's engine uses ``cuda:0`` and NCCL still sees all peers."""
@@ -78,7 +86,7 @@ class WorkerGroup:
         store = dist.TCPStore(
             "127.0.0.1", 0, self.spec.size, is_master=True, timeout=timeout, wait_for_workers=False
         )
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES") if self.config.device == "cuda" else None
+        visible = group_visible(self.config.device, os.environ.get("CUDA_VISIBLE_DEVICES"), self.spec.size)
         for rank in range(1, self.spec.size):
             env = dict(os.environ)
             env.update(

@@ -115,7 +115,6 @@ class CfgSplit:
         self._calls = 0
         self._mine: Any = None
         self._placeholder: Any = None
-        self.computed = 0
         transformer.forward = self.forward
 
     def begin_job(self, guidance_scale: float) -> None:
@@ -125,7 +124,6 @@ class CfgSplit:
         self._calls = 0
         self._mine = None
         self._placeholder = None
-        self.computed = 0
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         import torch
@@ -134,7 +132,6 @@ class CfgSplit:
         half = self._mesh.cfg_index
         if not self._active:
             if half == 0:
-                self.computed += 1
                 return self._inner(*args, **kwargs)
             return self._wrap(self._zeros(args, kwargs), kwargs)
         first = self._calls % 2 == 0
@@ -143,14 +140,12 @@ class CfgSplit:
             # Pass 1 of the step (prompt). Half 1 computes nothing now: it returns a buffer that
             # receives half 0's result in place at pass 2, before the pipeline reads it.
             if half == 0:
-                self.computed += 1
                 self._mine = self._unwrap(self._inner(*args, **kwargs))
                 return self._wrap(self._mine, kwargs)
             self._placeholder = self._zeros(args, kwargs)
             return self._wrap(self._placeholder, kwargs)
         # Pass 2 (negative prompt): half 1 computes it, then both halves swap results.
         if half == 1:
-            self.computed += 1
             self._mine = self._unwrap(self._inner(*args, **kwargs))
         mine = self._mine.contiguous()
         gathered = [torch.empty_like(mine) for _ in range(2)]
@@ -331,13 +326,10 @@ class GroupRuntime:
         import torch
         import torch.distributed as dist
 
-        counter = getattr(self.engine, "accelerator", None)
-        counter = getattr(counter, "_counter", None)
-        mine = counter.count if counter is not None else self.cfg.computed
-        total = torch.tensor([mine], dtype=torch.int64)
+        accelerator = self.engine.accelerator
+        total = torch.tensor([accelerator.passes], dtype=torch.int64)
         try:
             dist.all_reduce(total, group=self.mesh.cfg_group)
         except Exception as exc:  # noqa: BLE001
             raise GroupBroken(f"pass count exchange failed: {type(exc).__name__}: {exc}") from exc
-        if counter is not None:
-            counter.count = int(total.item())
+        accelerator.passes = int(total.item())

@@ -36,10 +36,12 @@ from typing import Any
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
+sys.path.insert(0, str(SRC.parent / "tests"))
 
 # The full-size Wan2.2-TI2V-5B VAE config, as the GPU benchmark builds it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "bench" / "gpu"))
 from bench import TI2V_5B_VAE  # noqa: E402
+from worker_support import job_params, tensor_storages, write_tiny_lora  # noqa: E402
 
 
 def rss() -> int:
@@ -51,19 +53,6 @@ def max_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def storages(*pipes: Any) -> int:
-    import torch
-
-    seen: dict[int, int] = {}
-    for pipe in pipes:
-        for component in pipe.components.values():
-            if isinstance(component, torch.nn.Module):
-                for tensor in [*component.parameters(), *component.buffers()]:
-                    storage = tensor.untyped_storage()
-                    seen[storage.data_ptr()] = storage.nbytes()
-    return sum(seen.values())
-
-
 def weights() -> dict[str, Any]:
     from t2v_worker.config import WorkerConfig
     from t2v_worker.engines.base import image_pipeline_from
@@ -71,13 +60,13 @@ def weights() -> dict[str, Any]:
 
     engine = WanTinyEngine(WorkerConfig(engine="wan-tiny"))
     engine.load()
-    text_bytes = storages(engine.pipe)
+    text_bytes = sum(tensor_storages(engine.pipe).values())
     before = rss()
     pipes = [image_pipeline_from(engine.pipe) for _ in range(10)]
     after = rss()
     return {
         "text_pipeline_tensor_bytes": text_bytes,
-        "text_and_image_pipeline_tensor_bytes": storages(engine.pipe, *pipes),
+        "text_and_image_pipeline_tensor_bytes": sum(tensor_storages(engine.pipe, *pipes).values()),
         "rss_added_per_image_pipeline_bytes": (after - before) // len(pipes),
     }
 
@@ -170,39 +159,19 @@ def lora_switch(repeats: int) -> dict[str, Any]:
 def compile_with_lora() -> list[dict[str, Any]]:
     import dataclasses
 
-    import torch
-    from safetensors.torch import save_file
     from torch._dynamo.utils import counters
 
     from t2v_worker.config import LoraSpec, WorkerConfig
     from t2v_worker.engines.wan_tiny import WanTinyEngine
-    from t2v_worker.params import GenerateParams, LoraChoice
+    from t2v_worker.params import LoraChoice
 
-    # wan-tiny's attention projections are 24 wide; a rank-4 adapter on all of them.
-    generator = torch.Generator().manual_seed(1)
-    tensors = {}
-    for block in range(2):
-        for attn in ("attn1", "attn2"):
-            for proj in ("to_q", "to_k", "to_v", "to_out.0"):
-                key = f"transformer.blocks.{block}.{attn}.{proj}"
-                tensors[f"{key}.lora_A.weight"] = torch.randn(4, 24, generator=generator) * 0.5
-                tensors[f"{key}.lora_B.weight"] = torch.randn(24, 4, generator=generator) * 0.5
-    path = Path(tempfile.mkdtemp()) / "style.safetensors"
-    save_file(tensors, str(path))
+    # A rank-4 adapter on every attention projection of wan-tiny.
+    path = write_tiny_lora(Path(tempfile.mkdtemp()) / "style.safetensors", seed=1)
     # The worker's configuration refuses this pair; the engine is built directly to show why.
     engine = WanTinyEngine(WorkerConfig(loras=(LoraSpec("style", str(path)),), compile="blocks"))
     engine.load()
-    job = GenerateParams(
-        prompt="a cat",
-        negative_prompt=None,
-        width=64,
-        height=64,
-        num_frames=5,
-        fps=8,
-        num_inference_steps=1,
-        guidance_scale=1.0,
-        seed=1,
-        flow_shift=None,
+    job = job_params(
+        prompt="a cat", negative_prompt=None, num_frames=5, num_inference_steps=1, guidance_scale=1.0, seed=1
     )
     rows = []
     for choice in (None, None, 1.0, 1.0, 0.5, 0.7, None):

@@ -24,7 +24,7 @@ sys.path.insert(0, str(WORKER / "tests"))
 import numpy as np  # noqa: E402
 
 from parallel_ranks import group_frames, single_frames  # noqa: E402
-from t2v_worker.params import GenerateParams  # noqa: E402
+from worker_support import job_params  # noqa: E402
 
 
 def main() -> int:
@@ -32,17 +32,13 @@ def main() -> int:
     p.add_argument("--jobs", type=int, default=5)
     p.add_argument("--steps", type=int, default=8)
     args = p.parse_args()
-    params = GenerateParams(
+    params = job_params(
         prompt="a dog running on the beach",
         negative_prompt=None,
         width=128,
         height=128,
         num_frames=17,
-        fps=8,
         num_inference_steps=args.steps,
-        guidance_scale=5.0,
-        seed=11,
-        flow_shift=None,
     )
     repeats = args.jobs + 1
     one, one_s, _ = single_frames(params, repeats=repeats)

@@ -19,20 +19,17 @@ import pytest
 from t2v_worker import protocol
 from t2v_worker.config import CacheSpec, ConfigError, LoraSpec, WorkerConfig, load_config, parse_loras
 from t2v_worker.errors import InvalidParams, ModelLoadFailed
-from t2v_worker.params import GenerateParams, ImageInput, LoraChoice
-from worker_support import WorkerProcess, generate_request, write_image, write_tiny_lora
+from t2v_worker.params import GenerateParams, LoraChoice
+from worker_support import WorkerProcess, generate_request, image_input, job_params, write_tiny_lora
 
-JOB = GenerateParams(
+JOB = job_params(
     prompt="a dog running on the beach",
     negative_prompt=None,
     width=96,
     height=64,
     num_frames=9,
-    fps=8,
     num_inference_steps=4,
-    guidance_scale=5.0,
     seed=21,
-    flow_shift=None,
 )
 
 
@@ -162,7 +159,7 @@ def test_adapters_change_the_video_and_leave_no_trace(engine: Any, lora_dir: Pat
 
 @pytest.mark.slow
 def test_adapters_apply_to_image_jobs_too(engine: Any, tmp_path: Path) -> None:
-    image = ImageInput(**write_image(tmp_path / "i.png", JOB.width, JOB.height, seed=5))
+    image = image_input(tmp_path / "i.png", JOB.width, JOB.height, seed=5)
     job = dataclasses.replace(JOB, image=image)
     plain, styled = _run(engine, job), _run(engine, job, ("style", 1.0))
     assert not np.array_equal(plain, styled)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from t2v_worker import protocol
+from t2v_worker.params import GenerateParams, ImageInput
 
 WORKER_DIR = Path(__file__).resolve().parents[1]
 REPO = WORKER_DIR.parents[1]
@@ -165,6 +166,44 @@ class WorkerProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+
+def job_params(**overrides: Any) -> GenerateParams:
+    """A small job for wan-tiny (64x64, 5 frames, 3 steps, guidance 5); ``overrides`` set fields."""
+    base: dict[str, Any] = dict(
+        prompt="a red bird flying over the sea",
+        negative_prompt="blurry",
+        width=64,
+        height=64,
+        num_frames=5,
+        fps=8,
+        num_inference_steps=3,
+        guidance_scale=5.0,
+        seed=11,
+        flow_shift=None,
+    )
+    base.update(overrides)
+    return GenerateParams(**base)
+
+
+def tensor_storages(*pipes: Any) -> dict[int, int]:
+    """data_ptr → bytes of every parameter and buffer of the pipelines' torch modules (a tensor
+    shared between pipelines counts once)."""
+    import torch
+
+    out: dict[int, int] = {}
+    for pipe in pipes:
+        for component in pipe.components.values():
+            if isinstance(component, torch.nn.Module):
+                for tensor in [*component.parameters(), *component.buffers()]:
+                    storage = tensor.untyped_storage()
+                    out[storage.data_ptr()] = storage.nbytes()
+    return out
+
+
+def image_input(path: Path, width: int, height: int, seed: int) -> ImageInput:
+    """A random RGB PNG at ``path`` as a job's ``image`` (see ``write_image``)."""
+    return ImageInput(**write_image(path, width, height, seed))
 
 
 def write_image(path: Path, width: int, height: int, seed: int) -> dict[str, Any]:

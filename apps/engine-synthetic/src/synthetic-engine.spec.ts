@@ -14,6 +14,7 @@ import {
   type WorkerEvent,
 } from '@t2v/contracts';
 
+import { firstFrame, pixelNear } from '@t2v/testing/media';
 import { WorkerHarness } from '@t2v/testing/worker-harness';
 
 jest.setTimeout(60000);
@@ -106,27 +107,6 @@ function canMountPrivateTmpfs(): boolean {
   } catch {
     return false;
   }
-}
-
-/** Frame `index` of a video as packed rgb24. */
-function frameAt(path: string, index: number, width: number, height: number): Buffer {
-  const rgb = execFileSync(FFMPEG, [
-    '-v',
-    'error',
-    '-i',
-    path,
-    '-vf',
-    `select=eq(n\\,${index})`,
-    '-frames:v',
-    '1',
-    '-f',
-    'rawvideo',
-    '-pix_fmt',
-    'rgb24',
-    'pipe:1',
-  ]);
-  expect(rgb.length).toBe(width * height * 3);
-  return rgb;
 }
 
 const tempLeftovers = (dir: string): string[] => readdirSync(dir).filter((f) => f.includes('.tmp'));
@@ -250,14 +230,10 @@ describe('synthetic engine process', () => {
     engine = startEngine();
     engine.send(generate('i2v', dir, { image: { path: png, sha256, width, height } }));
     expect(await engine.waitForJob('i2v')).toMatchObject({ type: 'done' });
-    const first = frameAt(join(dir, 'i2v.mp4'), 0, width, height);
-    const pixel = (x: number, y: number) => [...first.subarray((y * width + x) * 3, (y * width + x) * 3 + 3)];
-    for (const [x, y, rgb] of [
-      [40, 40, [230, 20, 20]],
-      [280, 150, [20, 20, 230]],
-    ] as const) {
-      pixel(x, y).forEach((v, i) => expect(Math.abs(v - rgb[i]!)).toBeLessThan(24));
-    }
+    const first = firstFrame(join(dir, 'i2v.mp4'));
+    expect(first.length).toBe(width * height * 3);
+    expect(pixelNear(first, width, 40, 40, [230, 20, 20], 24)).toBe(true);
+    expect(pixelNear(first, width, 280, 150, [20, 20, 230], 24)).toBe(true);
     engine.send(generate('t2v', dir));
     await engine.waitForJob('t2v');
     expect(decodedHash(join(dir, 'i2v.mp4'))).not.toBe(decodedHash(join(dir, 't2v.mp4')));

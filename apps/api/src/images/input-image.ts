@@ -6,8 +6,6 @@ import { ApiError } from '../common/api-error';
 import { tooManyBytes } from '../common/request-body';
 import type { FittedImage } from '../jobs/job.types';
 
-export type { FittedImage };
-
 /** How an image whose aspect ratio differs from the video's is made to fit it (ADR 0017). */
 export const INPUT_FITS = ['crop', 'pad', 'stretch'] as const;
 export type InputFit = (typeof INPUT_FITS)[number];

@@ -60,7 +60,7 @@ export class StorageService {
     }
   }
 
-  /** Removes a job's input image (a create that was not accepted after all). */
+  /** Removes a job's input image: a create not accepted after all, or a job that ended without output. */
   async removeInput(id: string): Promise<void> {
     await fs.promises.rm(this.pathFor(id, 'input'), { force: true });
   }

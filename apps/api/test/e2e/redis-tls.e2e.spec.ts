@@ -5,6 +5,7 @@ import * as path from 'node:path';
 
 import { type ApiProcess, getJson, postJson, startApi, waitFor } from '../support/api-process';
 import { freePort, REDIS_CLI, type RedisProcess, startOneSlotCluster, startRedis } from '@t2v/testing/redis';
+import { makeCa, signCertificate } from '@t2v/testing/tls';
 
 /**
  * The redis driver against a managed-style Redis: TLS only (certificates made here with openssl,
@@ -13,74 +14,15 @@ import { freePort, REDIS_CLI, type RedisProcess, startOneSlotCluster, startRedis
  */
 const SMALL = { prompt: 'a lighthouse at dusk', size: '320x192', seconds: 1, num_inference_steps: 2 };
 
-function openssl(cwd: string, ...args: string[]): void {
-  execFileSync('openssl', args, { cwd, stdio: 'pipe' });
-}
-
 /** A CA and a server certificate for 127.0.0.1 it signed; and a second CA that signed nothing. */
 function makeCertificates(dir: string): void {
-  const subj = (cn: string) => ['-subj', `/CN=${cn}`];
-  openssl(
-    dir,
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    ...subj('t2v test CA'),
-  );
-  openssl(
-    dir,
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-keyout',
-    'other.key',
-    '-out',
-    'other-ca.crt',
-    ...subj('another CA'),
-  );
-  openssl(
-    dir,
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.csr',
-    ...subj('127.0.0.1'),
-  );
-  fs.writeFileSync(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl(
-    dir,
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    'san.ext',
-    '-out',
-    'server.crt',
-  );
+  makeCa(dir, 'ca', '/CN=t2v test CA');
+  makeCa(dir, 'other-ca', '/CN=another CA');
+  signCertificate(dir, {
+    name: 'server',
+    subject: '/CN=127.0.0.1',
+    extensions: 'subjectAltName=IP:127.0.0.1',
+  });
 }
 
 /** Starts the API expecting it to exit at boot; resolves with its output. */

@@ -61,21 +61,22 @@ const EXTENSIONS: Record<string, string> = {
   'application/octet-stream': 'bin',
 };
 
-async function collect(chunks: AsyncIterable<Uint8Array | string>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of chunks) {
-    const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk;
-    parts.push(bytes);
-    size += bytes.byteLength;
-  }
-  const out = new Uint8Array(size);
+/** The parts, one after the other, in one array. */
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
   let offset = 0;
   for (const part of parts) {
     out.set(part, offset);
     offset += part.byteLength;
   }
   return out;
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array | string>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of chunks)
+    parts.push(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk);
+  return concat(parts);
 }
 
 /**
@@ -91,8 +92,7 @@ export async function toFilePart(value: Uploadable, field: string): Promise<File
   }
   let bytes: Uint8Array;
   if (typeof source === 'string') {
-    if (source.slice(0, 5).toLowerCase() === 'data:')
-      throw new T2VError(`${field}: a data: URL is sent as JSON, not as a file part`);
+    if (isDataURL(source as unknown)) throw new T2VError(`${field}: a data: URL is sent as JSON, not as a file part`);
     try {
       bytes = new Uint8Array(await readFile(source));
     } catch (error) {
@@ -154,12 +154,5 @@ export function encodeMultipart(
     text('\r\n');
   }
   text(`--${boundary}--\r\n`);
-  const size = chunks.reduce((n, c) => n + c.byteLength, 0);
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
+  return { body: concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
 }

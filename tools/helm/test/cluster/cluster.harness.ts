@@ -25,6 +25,8 @@ import path from 'node:path';
 
 import { parseAllDocuments } from 'yaml';
 
+import { makeCa, signCertificate } from '@t2v/testing/tls';
+
 import { KubeClient, KubeObject, R } from './kube.client';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../../..');
@@ -466,59 +468,18 @@ export class TestCluster {
 function makePki(dir: string): void {
   const ssl = (...args: string[]) =>
     execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  ssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=t2v-test-ca',
-  );
-  writeFileSync(
-    path.join(dir, 'server.ext'),
-    'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n',
-  );
-  writeFileSync(path.join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  const leaf = (name: string, subj: string, ext: string) => {
-    ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      subj,
-    );
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '2',
-      '-extfile',
-      ext,
-      '-out',
-      `${name}.crt`,
-    );
-  };
-  leaf('server', '/CN=kube-apiserver', 'server.ext');
-  leaf('admin', '/O=system:masters/CN=t2v-admin', 'client.ext');
+  makeCa(dir, 'ca', '/CN=t2v-test-ca');
+  signCertificate(dir, {
+    name: 'server',
+    subject: '/CN=kube-apiserver',
+    extensions:
+      'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth',
+  });
+  signCertificate(dir, {
+    name: 'admin',
+    subject: '/O=system:masters/CN=t2v-admin',
+    extensions: 'extendedKeyUsage=clientAuth',
+  });
   ssl('genrsa', '-out', 'sa.key', '2048');
   ssl('rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub');
 }

@@ -124,6 +124,16 @@ def test_bad_images_are_invalid_params_naming_the_file(engine: Any, tmp_path: Pa
         assert err.value.code == "INVALID_PARAMS"
 
 
+def test_a_file_far_larger_than_a_fitted_image_is_refused_unread(tmp_path: Path) -> None:
+    from t2v_worker.engines.image import MAX_IMAGE_FILE_BYTES, load_image
+
+    big = tmp_path / "big.png"
+    with open(big, "wb") as fh:
+        fh.truncate(MAX_IMAGE_FILE_BYTES + 1)  # sparse: no 64 MiB written to disk
+    with pytest.raises(InvalidParams, match=rf"image {big} is larger than {MAX_IMAGE_FILE_BYTES} bytes"):
+        load_image(ImageInput(str(big), "0" * 64, JOB.width, JOB.height), JOB.width, JOB.height)
+
+
 def test_a_job_reads_its_image_once(engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from t2v_worker.engines import base
 

@@ -170,9 +170,9 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
     model_path = env.get("T2V_MODEL_PATH", "").strip() or None
     if engine == "wan" and not model_path:
         raise ConfigError("T2V_MODEL_PATH is required when T2V_ENGINE=wan")
+    device = _choice(env, "T2V_WORKER_DEVICE", DEVICES, "cpu")
     try:
         parallel = parse_parallel(env.get("T2V_PARALLEL", ""))
-        device = _choice(env, "T2V_WORKER_DEVICE", DEVICES, "cpu")
         group_devices(parallel, device, env.get("CUDA_VISIBLE_DEVICES"))
     except ParallelConfigError as exc:
         raise ConfigError(str(exc)) from None
@@ -188,7 +188,7 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
     return WorkerConfig(
         engine=engine,
         model_path=model_path,
-        device=_choice(env, "T2V_WORKER_DEVICE", DEVICES, "cpu"),
+        device=device,
         cpu_offload=_choice(env, "T2V_CPU_OFFLOAD", OFFLOAD_MODES, "none"),
         vae_tiling=_bool(env, "T2V_VAE_TILING", False),
         heartbeat_interval_s=_positive_float(env, "T2V_HEARTBEAT_INTERVAL_S", 5.0),

@@ -92,7 +92,8 @@ export async function toFilePart(value: Uploadable, field: string): Promise<File
   }
   let bytes: Uint8Array;
   if (typeof source === 'string') {
-    if (isDataURL(source as unknown)) throw new T2VError(`${field}: a data: URL is sent as JSON, not as a file part`);
+    if (isDataURL(source as unknown))
+      throw new T2VError(`${field}: a data: URL is sent as JSON, not as a file part`);
     try {
       bytes = new Uint8Array(await readFile(source));
     } catch (error) {

@@ -195,7 +195,9 @@ export class WorkerSupervisor extends EventEmitter {
         this.ready = event;
         this.lastError = null;
         this.consecutiveFailures = 0;
-        this.logger.log(`ready: ${event.model} on ${event.device} (load ${event.load_s}s)`);
+        this.logger.log(
+          `ready: ${event.card.id} (${event.card.engine}) on ${event.device} (load ${event.load_s}s)`,
+        );
         this.setState('READY');
         break;
       case 'heartbeat':

@@ -1,3 +1,4 @@
+import { LocalGpuRegistry } from '../../jobs/gpu-registry';
 import type { DispatchContext, JobDispatcher, JobTransport, QueueDriver } from '../../jobs/queue-driver';
 import { EmbeddedDispatcher } from './embedded-dispatcher';
 import { SqliteJobStore } from './sqlite-job-store';
@@ -15,6 +16,7 @@ export class EmbeddedDriver implements QueueDriver {
   readonly name = 'embedded';
   readonly store: SqliteJobStore;
   readonly transport = LOCAL_ONLY;
+  readonly registry = new LocalGpuRegistry();
   readonly sharedOutputs = false;
 
   constructor(file: string, maxQueue: number) {

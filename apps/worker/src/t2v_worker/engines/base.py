@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..card import ModelInfo, Presets, model_card
 from ..config import WorkerConfig
 from ..errors import SETUP_HINT, InvalidParams, ModelLoadFailed
 from ..params import EngineLimits, GenerateParams, validate
@@ -33,17 +34,55 @@ def hub_offline() -> None:
 
 
 class Engine:
-    """One loaded text-to-video pipeline. ``load`` once, then ``generate`` one job at a time."""
+    """One loaded text-to-video pipeline. ``load`` once, then ``generate`` one job at a time.
+
+    Each engine describes its model once, in ``info``, ``limits`` and ``presets``: its card
+    (``card.py``), its checks of every job and its warm-up shapes all read these.
+    """
 
     name = "engine"
-    limits = EngineLimits(max_side=1280, max_pixels=1280 * 720, max_frames=121, max_steps=100)
+    info: ModelInfo
+    limits: EngineLimits
+    presets: Presets
+    # What a job may give besides the prompt, as far as is known before loading.
+    inputs: tuple[str, ...] = ("text", "image")
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        self.model_id = "unknown"
         self.device = "cpu"
-        # LoRA adapters loaded at start (``ready.loras``); jobs choose among them.
+        # LoRA adapters loaded at start (the card's ``loras``); jobs choose among them.
         self.lora_names: tuple[str, ...] = ()
+        self.profile: ModelProfile | None = None
+        self._profile_read = False
+        self.loaded = False
+
+    @property
+    def model_id(self) -> str:
+        return (self.profile and self.profile.id) or self.info.id
+
+    def read_profile(self) -> None:
+        """The profile narrows the engine's ranges and sets defaults (read once, stdlib only)."""
+        if self._profile_read:
+            return
+        self._profile_read = True
+        path = profile_path(self.config.model_path, self.config.model_profile)
+        if path is None:
+            return
+        try:
+            self.profile = load_profile(path)
+        except ProfileError as exc:
+            raise ModelLoadFailed(str(exc)) from exc
+        log.info("model profile %s: %s", path, self.profile)
+
+    def loaded_inputs(self) -> tuple[str, ...]:
+        return self.inputs
+
+    def card(self) -> dict[str, Any]:
+        """The model card: after ``load`` what the loaded pipeline takes; before it, what is configured."""
+        self.read_profile()
+        if self.loaded:
+            return model_card(self, self.loaded_inputs(), self.lora_names)
+        return model_card(self, self.inputs, [spec.name for spec in self.config.loras])
 
     def load(self) -> None:
         raise NotImplementedError
@@ -101,7 +140,6 @@ class WanPipelineEngine(Engine):
         self.torch: Any = None
         self._scheduler_class: Any = None
         self._scheduler_config: Any = None
-        self.profile: ModelProfile | None = None
         self.accelerator = Accelerator(config)
         # The current job's image, checked and decoded: (path, sha256, width, height) -> RGB image.
         self._image: tuple[tuple[str, str, int, int], Any] | None = None
@@ -116,24 +154,13 @@ class WanPipelineEngine(Engine):
             self._image = (key, load_image(image, params.width, params.height))
         return self._image[1]
 
-    def _load_profile(self) -> None:
-        """The profile narrows the engine's limits and sets the default flow shift."""
-        path = profile_path(self.config.model_path, self.config.model_profile)
-        if path is None:
-            return
-        try:
-            self.profile = load_profile(path)
-        except ProfileError as exc:
-            raise ModelLoadFailed(str(exc)) from exc
-        log.info("model profile %s: %s", path, self.profile)
-
     # Subclasses build the pipeline; everything after that is shared.
     def build_pipeline(self) -> Any:
         raise NotImplementedError
 
     def load(self) -> None:
         hub_offline()
-        self._load_profile()
+        self.read_profile()
         # Before importing torch: a wrong adapter path is reported at once.
         self.loras.check_files()
         try:
@@ -163,6 +190,10 @@ class WanPipelineEngine(Engine):
             self._scheduler_config["flow_shift"] = self.profile.flow_shift
         self.accelerator.setup(pipe, self.device)
         self.pipe = pipe
+        self.loaded = True
+
+    def loaded_inputs(self) -> tuple[str, ...]:
+        return ("text", "image") if self.i2v_pipe is not None else ("text",)
 
     def _fresh_scheduler(self, flow_shift: float | None) -> Any:
         overrides: dict[str, Any] = {}
@@ -260,7 +291,9 @@ class WanPipelineEngine(Engine):
         """With compiled blocks, one step at every configured shape (CFG on: both passes), so the
         first user job of a preset size finds its graph compiled; else the engine's small warm-up."""
         base = self.warmup_params()
-        shapes = self.config.warmup_shapes if self.config.compile == "blocks" else ()
+        shapes = (
+            (self.config.warmup_shapes or self.preset_shapes()) if self.config.compile == "blocks" else ()
+        )
         if not shapes:
             super().warmup()
             return
@@ -278,6 +311,11 @@ class WanPipelineEngine(Engine):
             started = time.monotonic()
             self.generate(params, lambda _step, _total: None)
             log.info("warm-up at %dx%d, %d frames: %.2fs", width, height, frames, time.monotonic() - started)
+
+    def preset_shapes(self) -> tuple[tuple[int, int, int], ...]:
+        """Every preset size at the default duration: what compiled blocks are warmed up for."""
+        frames = self.presets.default_frames()
+        return tuple((w, h, frames) for w, h in self.presets.sizes)
 
     def run_report(self, params: GenerateParams) -> dict[str, Any]:
         return self.accelerator.report(params.num_inference_steps, params.guidance_scale)

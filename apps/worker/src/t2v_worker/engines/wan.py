@@ -13,8 +13,10 @@ import logging
 import os
 from typing import Any
 
+from ..card import ModelInfo, Presets
 from ..errors import SETUP_HINT, ModelLoadFailed
 from ..params import EngineLimits, GenerateParams
+from ..profile import Range
 from .base import WanPipelineEngine
 
 log = logging.getLogger(__name__)
@@ -92,14 +94,24 @@ def _empty_ancestor(path: str) -> str | None:
         return None
 
 
-def model_id_for(path: str) -> str:
-    return os.path.basename(os.path.normpath(path)) or "wan"
-
-
 class WanEngine(WanPipelineEngine):
     name = "wan"
-    # Presets 1280×704 / 704×1280 (5 s at 24 fps = 121 frames) and 832×480; a little headroom.
-    limits = EngineLimits(max_side=1280, max_pixels=1280 * 704, max_frames=241, max_steps=100)
+    info = ModelInfo(
+        id="Wan2.2-TI2V-5B",
+        description="Wan2.2 text/image-to-video 5B (diffusers WanPipeline), 720p at 24 fps.",
+        owned_by="wan-ai",
+        created=1753747200,
+    )
+    # Its 720p: 1280×704 either way (32-pixel sides), 5 s at 24 fps = 121 frames.
+    limits = EngineLimits(max_side=1280, max_pixels=1280 * 704, max_frames=121, max_steps=100)
+    presets = Presets(
+        sizes=((1280, 704), (704, 1280), (832, 480), (480, 832)),
+        default_size=(1280, 704),
+        fps=Range(min=8, max=30, default=24),
+        seconds=Range(min=1, max=5, default=5),
+        num_inference_steps=50,
+        guidance_scale=Range(min=0, max=20, default=5),
+    )
     max_sequence_length = 512
 
     def load(self) -> None:
@@ -129,7 +141,6 @@ class WanEngine(WanPipelineEngine):
         self._place(pipe)
         if self.config.vae_tiling:
             pipe.vae.enable_tiling()
-        self.model_id = model_id_for(path)
         log.info(
             "wan: loaded %s on %s (offload=%s, vae_tiling=%s, flow_shift=%s)",
             path,

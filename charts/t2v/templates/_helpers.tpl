@@ -16,6 +16,11 @@
 {{- end -}}
 {{- end -}}
 
+{{/* The GPU tier's Deployment, Service, autoscaler and PDB in topology=split. */}}
+{{- define "t2v.gpu.fullname" -}}
+{{- printf "%s-gpu" (include "t2v.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "t2v.redis.fullname" -}}
 {{- printf "%s-redis" (include "t2v.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -33,6 +38,21 @@
 app.kubernetes.io/name: {{ include "t2v.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: api
+{{- end -}}
+
+{{- define "t2v.gpu.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "t2v.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: gpu
+{{- end -}}
+
+{{- define "t2v.gpu.labels" -}}
+{{ include "t2v.gpu.selectorLabels" . }}
+{{ include "t2v.baseLabels" . }}
+{{- end -}}
+
+{{- define "t2v.split" -}}
+{{- if eq .Values.topology "split" }}true{{ end -}}
 {{- end -}}
 
 {{- define "t2v.redis.selectorLabels" -}}
@@ -70,12 +90,44 @@ annotations:
 {{- end -}}
 {{- end -}}
 
+{{/*
+The image of a pod: (dict "root" $ "tier" <tier>). The API tier of topology=split takes api.image,
+each field falling back to image (a CPU-only image serves it); every other pod takes image.
+*/}}
 {{- define "t2v.image" -}}
-{{- $img := .Values.image -}}
+{{- $root := .root | default . -}}
+{{- $img := $root.Values.image -}}
+{{- if eq (.tier | default "") "api" -}}
+{{- $own := $root.Values.api.image -}}
+{{- $img = dict "registry" ($own.registry | default $img.registry) "repository" ($own.repository | default $img.repository) "tag" ($own.tag | default $img.tag) "digest" (ternary $own.digest $img.digest (or (not (empty $own.digest)) (not (empty $own.repository)) (not (empty $own.tag)))) -}}
+{{- end -}}
 {{- if $img.digest -}}
 {{- printf "%s/%s@%s" $img.registry $img.repository $img.digest -}}
 {{- else -}}
-{{- printf "%s/%s:%s" $img.registry $img.repository (default .Chart.AppVersion $img.tag) -}}
+{{- printf "%s/%s:%s" $img.registry $img.repository (default $root.Chart.AppVersion $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+replicas of a Deployment: (dict "root" $ "tier" <tier> "name" <name>). Left to the autoscaler when
+there is one; the GPU tier with a KEDA floor of 0 starts with none and then keeps whatever KEDA set
+(an upgrade must not scale the tier up or down).
+*/}}
+{{- define "t2v.replicas" -}}
+{{- $v := .root.Values -}}
+{{- if eq .tier "api" -}}
+{{- if not $v.api.autoscaling.enabled -}}
+replicas: {{ $v.api.replicaCount }}
+{{- end -}}
+{{- else if and (eq .tier "gpu") $v.keda.enabled (eq (int $v.keda.minReplicas) 0) -}}
+{{- $live := lookup "apps/v1" "Deployment" .root.Release.Namespace .name -}}
+{{- if $live -}}
+replicas: {{ $live.spec.replicas }}
+{{- else -}}
+replicas: 0
+{{- end -}}
+{{- else if not (include "t2v.autoscaled" .root) -}}
+replicas: {{ $v.replicaCount }}
 {{- end -}}
 {{- end -}}
 
@@ -134,6 +186,15 @@ cpu
 {{/* Label matchers that select this release's series in Prometheus (ServiceMonitor: job = Service name) */}}
 {{- define "t2v.promSelector" -}}
 job="{{ include "t2v.fullname" . }}",namespace="{{ .Release.Namespace }}"
+{{- end -}}
+
+{{/* Every pod of the release: with topology=split the GPU tier's Service is a second job. */}}
+{{- define "t2v.promSelectorAll" -}}
+{{- if include "t2v.split" . -}}
+job=~"{{ include "t2v.fullname" . }}|{{ include "t2v.gpu.fullname" . }}",namespace="{{ .Release.Namespace }}"
+{{- else -}}
+{{- include "t2v.promSelector" . -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "t2v.autoscaled" -}}
@@ -238,8 +299,27 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- if and (eq $v.service.type "ClusterIP") (gt (int $v.service.nodePort) 0) -}}
 {{- $m = append $m "service.nodePort is set but service.type is ClusterIP: set service.type=NodePort" -}}
 {{- end -}}
-{{- if le (int $v.terminationGracePeriodSeconds) (add (int $v.preStopSleepSeconds) 15) -}}
-{{- $m = append $m "terminationGracePeriodSeconds must be longer than preStopSleepSeconds + 15 s, or the running job is killed before it can finish" -}}
+{{- if le (int $v.terminationGracePeriodSeconds) (add (int $v.preStopSleepSeconds) 15 (int $v.config.jobTimeoutSeconds)) -}}
+{{- $m = append $m (printf "terminationGracePeriodSeconds must be longer than preStopSleepSeconds + 15 s + config.jobTimeoutSeconds (%d s), or the running job is killed before it can finish" (add (int $v.preStopSleepSeconds) 15 (int $v.config.jobTimeoutSeconds))) -}}
+{{- end -}}
+{{- if eq $v.topology "split" -}}
+{{- if not $redis -}}
+{{- $m = append $m "topology=split: the API and GPU tiers share jobs through Redis; set queue.driver=redis" -}}
+{{- end -}}
+{{- if not (and $v.persistence.enabled (has "ReadWriteMany" $v.persistence.accessModes)) -}}
+{{- $m = append $m "topology=split: the API tier serves what GPU pods write; enable persistence with accessModes ReadWriteMany (NFS)" -}}
+{{- end -}}
+{{- if and (not $v.api.autoscaling.enabled) (lt (int $v.api.replicaCount) 2) -}}
+{{- $m = append $m "api.replicaCount: the API tier is always on; run at least 2 pods" -}}
+{{- end -}}
+{{- if and $v.api.autoscaling.enabled (lt (int $v.api.autoscaling.minReplicas) 2) -}}
+{{- $m = append $m "api.autoscaling.minReplicas: the API tier is always on; run at least 2 pods" -}}
+{{- end -}}
+{{- if and $v.api.autoscaling.enabled (gt (int $v.api.autoscaling.minReplicas) (int $v.api.autoscaling.maxReplicas)) -}}
+{{- $m = append $m "api.autoscaling.minReplicas must not exceed api.autoscaling.maxReplicas" -}}
+{{- end -}}
+{{- else if and $v.keda.enabled (eq (int $v.keda.minReplicas) 0) -}}
+{{- $m = append $m "keda.minReplicas=0: only topology=split scales GPU pods to zero (in combined every pod also serves the API)" -}}
 {{- end -}}
 {{- if and $v.startupProbe.enabled (lt (mul (int $v.startupProbe.periodSeconds) (int $v.startupProbe.failureThreshold)) (int $v.config.workerStartupTimeoutSeconds)) -}}
 {{- $m = append $m (printf "startupProbe: periodSeconds x failureThreshold (%d s) is shorter than config.workerStartupTimeoutSeconds (%d s); the pod would be killed while the model loads" (mul (int $v.startupProbe.periodSeconds) (int $v.startupProbe.failureThreshold)) (int $v.config.workerStartupTimeoutSeconds)) -}}
@@ -324,9 +404,13 @@ every live namespace has, is the sign of a reachable namespace.
 {{- end -}}
 
 {{/* Time the API has to finish its running job after SIGTERM: the grace period less the preStop
-sleep, less a margin for closing the server and stopping the workers. */}}
+sleep, less a margin for closing the server and stopping the workers. Called with $ (the GPU pods'
+grace) or (dict "grace" <s> "preStop" <s>). */}}
 {{- define "t2v.shutdownGraceSeconds" -}}
-{{- max 0 (sub (sub (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) 15) -}}
+{{- $grace := .grace | default 0 -}}
+{{- $preStop := .preStop | default 0 -}}
+{{- if .Values }}{{ $grace = .Values.terminationGracePeriodSeconds }}{{ $preStop = .Values.preStopSleepSeconds }}{{ end -}}
+{{- max 0 (sub (sub (int $grace) (int $preStop)) 15) -}}
 {{- end -}}
 
 {{/* The CA bundle of an external TLS Redis is mounted (redis.external.tls.caSecret). */}}

@@ -118,6 +118,7 @@ const envSchema = z.object({
   T2V_DRAIN_DELAY_S: z.coerce.number().min(0).max(600).default(0),
   T2V_SHUTDOWN_GRACE_S: z.coerce.number().min(0).max(86_400).default(30),
   T2V_JOB_STALL_TIMEOUT_S: z.coerce.number().positive().max(86_400).optional(),
+  T2V_JOB_TIMEOUT_S: z.coerce.number().min(0).max(86_400).default(0),
   T2V_WEBHOOK_SECRET: z
     .string()
     .regex(/^whsec_[A-Za-z0-9+/=]{22,}$/, 'expected whsec_<base64 of at least 16 bytes>')
@@ -236,6 +237,11 @@ export interface AppConfig {
   shutdownGraceS: number;
   /** A running job with no progress for this long has a hung worker: it is killed and the job retried. */
   jobStallTimeoutS: number;
+  /**
+   * The longest a job may run on a worker; a longer run is stopped (its worker restarted) and the job
+   * fails WORKER_TIMEOUT. 0: no limit. A GPU pod's termination grace period must cover it.
+   */
+  jobTimeoutS: number;
   webhookSecret: string | undefined;
   webhookAllowPrivate: boolean;
   webhookMaxAttempts: number;
@@ -386,6 +392,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     drainDelayS: e.T2V_DRAIN_DELAY_S,
     shutdownGraceS: e.T2V_SHUTDOWN_GRACE_S,
     jobStallTimeoutS: e.T2V_JOB_STALL_TIMEOUT_S ?? (e.T2V_ENGINE === 'wan' ? 1800 : 300),
+    jobTimeoutS: e.T2V_JOB_TIMEOUT_S,
     webhookSecret: e.T2V_WEBHOOK_SECRET,
     webhookAllowPrivate: e.T2V_WEBHOOK_ALLOW_PRIVATE,
     webhookMaxAttempts: e.T2V_WEBHOOK_MAX_ATTEMPTS,

@@ -111,6 +111,33 @@ describe('requeue paths', () => {
     );
   });
 
+  it('a run stopped by the job timeout: failed WORKER_TIMEOUT at once, never retried', async () => {
+    await store.insert(sampleJob());
+    const claimed = (await store.claim(Date.now()))!;
+    const { lifecycle, published } = harness(store);
+    const storage = { pathFor: () => '/nowhere', stat: async () => null, remove: async () => {} };
+    const runner = new JobRunner(
+      store,
+      { transport },
+      lifecycle,
+      storage as unknown as StorageService,
+      idlePool(),
+      new ShutdownService(),
+    );
+    const worker = {
+      ready: null,
+      runJob: () =>
+        Promise.resolve<RunOutcome>({
+          kind: 'timeout',
+          reason: 'job ran longer than 1500s (T2V_JOB_TIMEOUT_S)',
+        }),
+    } as unknown as WorkerSupervisor;
+    await runner.run(worker, claimed);
+    expect(published.filter((j) => j.status !== 'in_progress').map((j) => [j.status, j.errorCode])).toEqual([
+      ['failed', 'WORKER_TIMEOUT'],
+    ]);
+  });
+
   it('shutdown hand-back: not counted, announced once', async () => {
     await store.insert(sampleJob());
     const claimed = (await store.claim(Date.now()))!;

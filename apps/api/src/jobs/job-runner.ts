@@ -118,6 +118,10 @@ export class JobRunner {
         if (outcome.code === 'CANCELLED') await this.lifecycle.cancel(current);
         else await this.lifecycle.fail(current, outcome.code, outcome.message);
         return;
+      case 'timeout':
+        // Not retried: it would run as long again.
+        await this.lifecycle.fail(current, 'WORKER_TIMEOUT', outcome.reason);
+        return;
       case 'crashed':
         await this.lifecycle.retry(current, {
           reason: `worker crashed: ${outcome.reason}`,

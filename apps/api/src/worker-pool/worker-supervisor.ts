@@ -29,6 +29,8 @@ export interface WorkerSpec {
   heartbeatTimeoutMs: number;
   /** A job with no progress event for this long means a hung worker (heartbeats may still flow). */
   stallTimeoutMs?: number;
+  /** A job running longer than this is stopped (the worker is restarted); 0 or absent: no limit. */
+  jobTimeoutMs?: number;
   /** Restart backoff: base delay, doubled per consecutive failure, capped. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -37,7 +39,9 @@ export interface WorkerSpec {
 export type RunOutcome =
   | { kind: 'done'; event: DoneEvent }
   | { kind: 'error'; code: WorkerErrorCode; message: string }
-  | { kind: 'crashed'; reason: string };
+  | { kind: 'crashed'; reason: string }
+  /** The run outlasted `jobTimeoutMs`: its worker was killed (and restarts). */
+  | { kind: 'timeout'; reason: string };
 
 interface ActiveRun {
   jobId: string;
@@ -63,6 +67,9 @@ export class WorkerSupervisor extends EventEmitter {
   private silenceTimer: NodeJS.Timeout | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
   private stallTimer: NodeJS.Timeout | null = null;
+  private jobTimer: NodeJS.Timeout | null = null;
+  /** The job whose run was stopped for outlasting the job timeout, until its worker's exit. */
+  private timedOut: string | null = null;
   private killReason: string | null = null;
   private stderrTail: string[] = [];
   /** The worker's own last word on why it cannot serve (error with job_id null). */
@@ -109,6 +116,13 @@ export class WorkerSupervisor extends EventEmitter {
       this.run = { jobId: request.job_id, onProgress, resolve };
       this.setState('BUSY');
       this.armStallTimer();
+      const limit = this.spec.jobTimeoutMs;
+      if (limit) {
+        this.jobTimer = setTimeout(() => {
+          this.timedOut = request.job_id;
+          this.kill(`job ${request.job_id} ran longer than ${limit / 1000}s (T2V_JOB_TIMEOUT_S)`);
+        }, limit);
+      }
       this.send(request);
     });
   }
@@ -229,8 +243,8 @@ export class WorkerSupervisor extends EventEmitter {
     if (this.run?.jobId !== jobId) return;
     const run = this.run;
     this.run = null;
-    if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.stallTimer = null;
+    for (const t of [this.stallTimer, this.jobTimer]) if (t) clearTimeout(t);
+    this.stallTimer = this.jobTimer = null;
     if (this._state === 'BUSY') this.setState('READY');
     run.resolve(outcome);
   }
@@ -286,6 +300,10 @@ export class WorkerSupervisor extends EventEmitter {
       spawnPermanent || (!wasReady && this.killReason === null && code === WORKER_EXIT_PERMANENT);
     const run = this.run;
     this.run = null;
+    const timedOut = run !== null && this.timedOut === run.jobId;
+    this.timedOut = null;
+    // The run ends as timed out; its promise ignores the crash it is also reported as below.
+    if (timedOut) run.resolve({ kind: 'timeout', reason: how });
     if (this.stopping) {
       this.setState('STOPPED');
       run?.resolve({ kind: 'crashed', reason: 'worker stopped' });
@@ -335,9 +353,9 @@ export class WorkerSupervisor extends EventEmitter {
   }
 
   private clearTimers(): void {
-    for (const t of [this.startupTimer, this.silenceTimer, this.restartTimer, this.stallTimer])
+    for (const t of [this.startupTimer, this.silenceTimer, this.restartTimer, this.stallTimer, this.jobTimer])
       if (t) clearTimeout(t);
-    this.startupTimer = this.silenceTimer = this.restartTimer = this.stallTimer = null;
+    this.startupTimer = this.silenceTimer = this.restartTimer = this.stallTimer = this.jobTimer = null;
   }
 }
 

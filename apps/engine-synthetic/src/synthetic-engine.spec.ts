@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import {
   modelCardProblem,
   PROTOCOL_VERSION,
+  WORKER_EXIT_PERMANENT,
   type GenerateParams,
   type GenerateRequest,
   type WorkerEvent,
@@ -424,9 +425,9 @@ describe('synthetic engine process', () => {
     });
   });
 
-  it('reports MODEL_LOAD_FAILED and exits 1 when T2V_FFMPEG is not executable', async () => {
+  it('reports MODEL_LOAD_FAILED and exits 78 (permanent: no restart heals it) when T2V_FFMPEG is not executable', async () => {
     engine = startEngine({ T2V_FFMPEG: join(dir, 'no-ffmpeg') });
-    expect(await engine.exited).toEqual({ code: 1, signal: null });
+    expect(await engine.exited).toEqual({ code: WORKER_EXIT_PERMANENT, signal: null });
     expect(engine.events).toEqual([
       {
         type: 'error',

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import threading
@@ -22,20 +21,7 @@ from t2v_worker.output import find_ffmpeg
 from t2v_worker.params import EngineLimits, GenerateParams, validate
 from t2v_worker.profile import Range
 from t2v_worker.server import Emitter, Heartbeat, Server, oom_message
-from worker_support import generate_request, write_image
-
-BASE_PARAMS = GenerateParams(
-    prompt="p",
-    negative_prompt=None,
-    width=128,
-    height=128,
-    num_frames=17,
-    fps=8,
-    num_inference_steps=4,
-    guidance_scale=5.0,
-    seed=0,
-    flow_shift=None,
-)
+from worker_support import generate_request, job_params, write_image
 
 
 class Recorder(io.StringIO):
@@ -283,12 +269,12 @@ def test_out_of_memory_fails_the_job_and_the_worker_keeps_serving(
     ],
 )
 def test_out_of_memory_message(params: dict[str, int], step: int, expected: str) -> None:
-    job = dataclasses.replace(BASE_PARAMS, **params)
+    job = job_params(**params)
     assert expected in oom_message(job, step, "boom", WanEngine.presets.sizes)
 
 
 def test_out_of_memory_hints_come_from_the_engines_own_presets() -> None:
-    job = dataclasses.replace(BASE_PARAMS, width=256, height=256, num_frames=17)
+    job = job_params(width=256, height=256, num_frames=17)
     assert "128x128 at 17 frames" in oom_message(job, 1, "boom", FakeEngine.presets.sizes)
     assert "832x480" not in oom_message(job, 1, "boom", FakeEngine.presets.sizes)
 

@@ -85,7 +85,8 @@ describe('requeue paths', () => {
     expect(published.map((j) => [j.status, j.errorCode])).toEqual([['failed', 'INTERRUPTED']]);
   });
 
-  it('worker crash: counted, announced once', async () => {
+  /** Claims a job and runs it through the JobRunner on a worker whose run ends with `outcome`. */
+  async function runEnding(outcome: RunOutcome): Promise<{ claimed: Job; published: Job[] }> {
     await store.insert(sampleJob());
     const claimed = (await store.claim(Date.now()))!;
     const { lifecycle, published } = harness(store);
@@ -98,11 +99,13 @@ describe('requeue paths', () => {
       idlePool(),
       new ShutdownService(),
     );
-    const worker = {
-      ready: null,
-      runJob: () => Promise.resolve<RunOutcome>({ kind: 'crashed', reason: 'exit 137' }),
-    } as unknown as WorkerSupervisor;
+    const worker = { ready: null, runJob: () => Promise.resolve(outcome) } as unknown as WorkerSupervisor;
     await runner.run(worker, claimed);
+    return { claimed, published };
+  }
+
+  it('worker crash: counted, announced once', async () => {
+    const { claimed, published } = await runEnding({ kind: 'crashed', reason: 'exit 137' });
     // The run's start is announced too; the requeue is the one change to `queued`.
     expectOneRequeue(
       published.filter((j) => j.status === 'queued'),
@@ -112,27 +115,10 @@ describe('requeue paths', () => {
   });
 
   it('a run stopped by the job timeout: failed WORKER_TIMEOUT at once, never retried', async () => {
-    await store.insert(sampleJob());
-    const claimed = (await store.claim(Date.now()))!;
-    const { lifecycle, published } = harness(store);
-    const storage = { pathFor: () => '/nowhere', stat: async () => null, remove: async () => {} };
-    const runner = new JobRunner(
-      store,
-      { transport },
-      lifecycle,
-      storage as unknown as StorageService,
-      idlePool(),
-      new ShutdownService(),
-    );
-    const worker = {
-      ready: null,
-      runJob: () =>
-        Promise.resolve<RunOutcome>({
-          kind: 'timeout',
-          reason: 'job ran longer than 1500s (T2V_JOB_TIMEOUT_S)',
-        }),
-    } as unknown as WorkerSupervisor;
-    await runner.run(worker, claimed);
+    const { published } = await runEnding({
+      kind: 'timeout',
+      reason: 'job ran longer than 1500s (T2V_JOB_TIMEOUT_S)',
+    });
     expect(published.filter((j) => j.status !== 'in_progress').map((j) => [j.status, j.errorCode])).toEqual([
       ['failed', 'WORKER_TIMEOUT'],
     ]);

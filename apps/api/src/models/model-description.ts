@@ -1,7 +1,8 @@
-import type { CardRange, ModelCard } from '@t2v/contracts';
+import type { ModelCard } from '@t2v/contracts';
 
 import type { AppConfig } from '../config/app-config';
 import type { PublishedCard } from '../jobs/gpu-registry';
+import type { ModelObject } from '../wire/model.schema';
 
 /** Where the card the API serves comes from. */
 export interface CardSource {
@@ -25,32 +26,8 @@ export interface ModelDescriptor {
   description: string;
   /** Other names a request may use for this model (`T2V_MODEL_ALIASES`), e.g. `sora-2`. */
   aliases: string[];
-  presets: {
-    sizes: string[];
-    default_size: string;
-    fps: number;
-    fps_range: { min: number; max: number };
-    seconds: CardRange;
-    /** Frame counts are `frame_multiple`·k + 1, `min_frames` to `max_frames`. */
-    min_frames: number;
-    max_frames: number;
-    frame_multiple: number;
-    /** Width and height are multiples of this (requests are snapped to it). */
-    size_multiple: number;
-    /** Largest width or height, after snapping. */
-    max_side: number;
-    /** Largest width × height, after snapping. */
-    max_pixels: number;
-    num_inference_steps: CardRange;
-    guidance_scale: CardRange;
-    /** Scheduler flow shift used when a request gives none; null: the scheduler's own. */
-    flow_shift: number | null;
-    /** Negative prompt used when a request gives none. */
-    negative_prompt: string | null;
-    max_prompt_length: number;
-    /** Width × height × frames a job may have on this deployment's GPUs; null: no budget. */
-    max_pixel_frames: number | null;
-  };
+  /** Presets and limits as `GET /v1/models` serves them (`wire/model.schema.ts`). */
+  presets: ModelObject['presets'];
   /** How this deployment runs the model; a request may opt out with `"acceleration": "none"`. */
   acceleration: ModelCard['acceleration'];
   /** Path of the model profile in effect, or null. */

@@ -12,6 +12,7 @@ import {
   postJson,
   REPO,
   startApi,
+  stopAll,
   waitFor,
 } from '../support/api-process';
 import { receiver } from '../support/webhook-receiver';
@@ -62,12 +63,6 @@ function children(pid: number): string[] {
 async function sseEvents(url: string): Promise<Array<[string, any]>> {
   const text = await (await fetch(url)).text();
   return [...text.matchAll(/^event: (.+)\ndata: (.+)$/gm)].map((m) => [m[1]!, JSON.parse(m[2]!)]);
-}
-
-async function stopAll(...procs: Array<ApiProcess | null | undefined>): Promise<void> {
-  await Promise.all(
-    procs.map((p) => (p && p.child.exitCode === null && p.child.signalCode === null ? p.stop() : undefined)),
-  );
 }
 
 describe('split roles: an API process and GPU processes on one Redis', () => {

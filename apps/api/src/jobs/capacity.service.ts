@@ -1,6 +1,12 @@
 import { hostname } from 'node:os';
 
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
 import type { QueueReason } from '@t2v/contracts';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
@@ -38,7 +44,7 @@ export interface Capacity {
  * to refuse creates nothing could run. An empty GPU tier is not such a reason: it scales up.
  */
 @Injectable()
-export class CapacityService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class CapacityService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('capacity');
   /** This process in the registry: host name (a pod's name) and pid. */
   readonly process = `${hostname()}:${process.pid}`;
@@ -47,17 +53,23 @@ export class CapacityService implements OnApplicationBootstrap, OnApplicationShu
   private reading: { at: number; value: Promise<Capacity> } | null = null;
   private reporting: Promise<void> = Promise.resolve();
   private withdrawn = false;
+  /** What this process last reported of its workers (states, draining): a change is announced. */
+  private lastShape = '';
   private readonly onState = (worker: WorkerSupervisor) => {
     this.report();
     if (worker.state === 'READY' && worker.ready) this.publish(worker);
   };
+  private readonly onDraining = () => this.report();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'role'>,
     @Inject(QUEUE_DRIVER) private readonly driver: Pick<QueueDriver, 'registry'>,
     private readonly pool: WorkerPoolService,
     private readonly shutdown: ShutdownService,
-  ) {}
+  ) {
+    // Another process' workers changed (one became ready, failed, or its process stopped).
+    driver.registry.onChange(() => (this.reading = null));
+  }
 
   /** Whether this process runs workers (and so reports them). */
   private get hasWorkers(): boolean {
@@ -67,14 +79,17 @@ export class CapacityService implements OnApplicationBootstrap, OnApplicationShu
   onApplicationBootstrap(): void {
     if (!this.hasWorkers) return;
     this.pool.on('state', this.onState);
+    this.shutdown.on('draining', this.onDraining);
     this.report();
     this.timer = setInterval(() => this.report(), REPORT_MS);
     this.timer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Withdraws this process' report before the driver's connections close (they close on shutdown). */
+  async beforeApplicationShutdown(): Promise<void> {
     if (!this.hasWorkers) return;
     this.pool.off('state', this.onState);
+    this.shutdown.off('draining', this.onDraining);
     if (this.timer) clearInterval(this.timer);
     this.withdrawn = true;
     await this.reporting;
@@ -102,9 +117,12 @@ export class CapacityService implements OnApplicationBootstrap, OnApplicationShu
   private report(): void {
     if (this.withdrawn) return;
     const report = this.ownReport();
+    const shape = JSON.stringify([report.draining, report.workers]);
+    const changed = shape !== this.lastShape;
+    this.lastShape = shape;
     this.reading = null;
     this.reporting = this.reporting
-      .then(() => (this.withdrawn ? undefined : this.driver.registry.report(report)))
+      .then(() => (this.withdrawn ? undefined : this.driver.registry.report(report, changed)))
       .catch((err: Error) => this.logger.debug(`report not sent: ${err.message}`));
   }
 

@@ -50,10 +50,15 @@ export interface PublishedCard {
 export interface GpuRegistry {
   /** How long a report counts after it was made, in ms. */
   readonly ttlMs: number;
-  /** Replaces this process' report (sent every few seconds and on each worker state change). */
-  report(report: ProcessReport): Promise<void>;
-  /** Removes this process' report (it stopped). */
+  /**
+   * Replaces this process' report (sent every few seconds and on each worker state change); with
+   * `changed` (a worker changed state, or the process began draining) every process hears of it.
+   */
+  report(report: ProcessReport, changed: boolean): Promise<void>;
+  /** Removes this process' report (it stops); every process hears of it. */
   withdraw(process: string): Promise<void>;
+  /** Calls `listener` when a process' workers changed (a report with `changed`, a withdrawal). */
+  onChange(listener: () => void): void;
   /** Every report made within the time to live before `now`. */
   reports(now: number): Promise<ProcessReport[]>;
   /** Publishes the card a worker became ready with: stored, and announced to every process. */
@@ -70,13 +75,20 @@ export class LocalGpuRegistry implements GpuRegistry {
   private readonly processes = new Map<string, ProcessReport>();
   private card: PublishedCard | null = null;
   private readonly listeners: Array<(card: PublishedCard) => void> = [];
+  private readonly changeListeners: Array<() => void> = [];
 
-  async report(report: ProcessReport): Promise<void> {
+  async report(report: ProcessReport, changed: boolean): Promise<void> {
     this.processes.set(report.process, report);
+    if (changed) for (const l of this.changeListeners) l();
   }
 
   async withdraw(process: string): Promise<void> {
     this.processes.delete(process);
+    for (const l of this.changeListeners) l();
+  }
+
+  onChange(listener: () => void): void {
+    this.changeListeners.push(listener);
   }
 
   async reports(now: number): Promise<ProcessReport[]> {

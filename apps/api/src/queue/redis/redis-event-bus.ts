@@ -11,13 +11,15 @@ import { closeRedis, type RedisEndpoint, redisClient } from './redis-connection'
 type BusMessage =
   | { o: string; t: 'job'; job: Job }
   | { o: string; t: 'cancel'; id: string }
-  | { o: string; t: 'card'; card: PublishedCard };
+  | { o: string; t: 'card'; card: PublishedCard }
+  | { o: string; t: 'capacity' };
 
 /**
  * Redis pub/sub between replicas on one channel (`{<prefix>}:events`): every job change, so SSE
  * and waits on replica B follow a job running on A, cancel requests for a running job, and model
- * cards published by GPU workers. Each replica ignores its own messages (it delivered them
- * locally already).
+ * cards published by GPU workers, and that some process' workers changed (readers of the GPU
+ * registry read it again). Each replica ignores its own messages (it delivered them locally
+ * already).
  */
 export class RedisEventBus implements JobTransport {
   private readonly logger = new Logger('redis-bus');
@@ -27,6 +29,7 @@ export class RedisEventBus implements JobTransport {
   private readonly jobListeners: Array<(job: Job) => void> = [];
   private readonly cancelListeners: Array<(id: string) => void> = [];
   private readonly cardListeners: Array<(card: PublishedCard) => void> = [];
+  private readonly capacityListeners: Array<() => void> = [];
 
   /** @param keyPrefix the store's hash-tagged prefix (`{t2v}`) */
   constructor(
@@ -50,6 +53,16 @@ export class RedisEventBus implements JobTransport {
 
   onCard(listener: (card: PublishedCard) => void): void {
     this.cardListeners.push(listener);
+  }
+
+  onCapacityChange(listener: () => void): void {
+    this.capacityListeners.push(listener);
+  }
+
+  /** Announces, here (at once) and on the other replicas, that some process' workers changed. */
+  publishCapacityChange(): void {
+    for (const l of this.capacityListeners) l();
+    this.send({ o: this.origin, t: 'capacity' });
   }
 
   /** Announces a card here (at once) and on the other replicas. */
@@ -94,5 +107,6 @@ export class RedisEventBus implements JobTransport {
     if (message.t === 'job') for (const l of this.jobListeners) l(message.job);
     else if (message.t === 'cancel') for (const l of this.cancelListeners) l(message.id);
     else if (message.t === 'card') for (const l of this.cardListeners) l(message.card);
+    else if (message.t === 'capacity') for (const l of this.capacityListeners) l();
   }
 }

@@ -7,8 +7,9 @@ import type { RedisEventBus } from './redis-event-bus';
 /**
  * The GPU registry in Redis, beside the jobs (`{<prefix>}:gpu:processes`, a hash of one JSON
  * report per process; `{<prefix>}:model-card`, the last card published), so the API tier sees the
- * GPU tier's workers and serves its card. Cards are announced on the event bus. Reports expire by
- * their own time stamp; long-stale ones are removed by whoever reads them.
+ * GPU tier's workers and serves its card. Cards, and reports that change what a process can run,
+ * are announced on the event bus. Reports expire by their own time stamp; long-stale ones are
+ * removed by whoever reads them.
  */
 export class RedisGpuRegistry implements GpuRegistry {
   readonly ttlMs: number;
@@ -34,12 +35,18 @@ export class RedisGpuRegistry implements GpuRegistry {
     }
   }
 
-  async report(report: ProcessReport): Promise<void> {
+  async report(report: ProcessReport, changed: boolean): Promise<void> {
     await this.call(() => this.client.hset(this.processesKey, report.process, JSON.stringify(report)));
+    if (changed) this.bus.publishCapacityChange();
   }
 
   async withdraw(process: string): Promise<void> {
     await this.call(() => this.client.hdel(this.processesKey, process));
+    this.bus.publishCapacityChange();
+  }
+
+  onChange(listener: () => void): void {
+    this.bus.onCapacityChange(listener);
   }
 
   async reports(now: number): Promise<ProcessReport[]> {

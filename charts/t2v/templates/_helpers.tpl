@@ -299,8 +299,10 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- if and (eq $v.service.type "ClusterIP") (gt (int $v.service.nodePort) 0) -}}
 {{- $m = append $m "service.nodePort is set but service.type is ClusterIP: set service.type=NodePort" -}}
 {{- end -}}
-{{- if le (int $v.terminationGracePeriodSeconds) (add (int $v.preStopSleepSeconds) 15 (int $v.config.jobTimeoutSeconds)) -}}
-{{- $m = append $m (printf "terminationGracePeriodSeconds must be longer than preStopSleepSeconds + 15 s + config.jobTimeoutSeconds (%d s), or the running job is killed before it can finish" (add (int $v.preStopSleepSeconds) 15 (int $v.config.jobTimeoutSeconds))) -}}
+{{- if le (int $v.terminationGracePeriodSeconds) (add (int $v.preStopSleepSeconds) 15) -}}
+{{- $m = append $m "terminationGracePeriodSeconds must be longer than preStopSleepSeconds + 15 s, or the running job is killed before it can finish" -}}
+{{- else if and (not (kindIs "invalid" $v.config.jobTimeoutSeconds)) (gt (int $v.config.jobTimeoutSeconds) (int (include "t2v.shutdownGraceSeconds" .))) -}}
+{{- $m = append $m (printf "config.jobTimeoutSeconds (%d s) is longer than a stopping GPU pod's grace period leaves a job (terminationGracePeriodSeconds - preStopSleepSeconds - 15 s = %s s): a scale-in would cut the longest job; raise terminationGracePeriodSeconds or leave config.jobTimeoutSeconds empty" (int $v.config.jobTimeoutSeconds) (include "t2v.shutdownGraceSeconds" .)) -}}
 {{- end -}}
 {{- if eq $v.topology "split" -}}
 {{- if not $redis -}}
@@ -411,6 +413,16 @@ grace) or (dict "grace" <s> "preStop" <s>). */}}
 {{- $preStop := .preStop | default 0 -}}
 {{- if .Values }}{{ $grace = .Values.terminationGracePeriodSeconds }}{{ $preStop = .Values.preStopSleepSeconds }}{{ end -}}
 {{- max 0 (sub (sub (int $grace) (int $preStop)) 15) -}}
+{{- end -}}
+
+{{/* T2V_JOB_TIMEOUT_S: config.jobTimeoutSeconds, or all of what a stopping GPU pod's grace period
+leaves its running job. */}}
+{{- define "t2v.jobTimeoutSeconds" -}}
+{{- if kindIs "invalid" .Values.config.jobTimeoutSeconds -}}
+{{- include "t2v.shutdownGraceSeconds" . -}}
+{{- else -}}
+{{- int .Values.config.jobTimeoutSeconds -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The CA bundle of an external TLS Redis is mounted (redis.external.tls.caSecret). */}}

@@ -63,7 +63,7 @@ export class CapacityService implements OnApplicationBootstrap, BeforeApplicatio
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'role'>,
-    @Inject(QUEUE_DRIVER) private readonly driver: Pick<QueueDriver, 'registry'>,
+    @Inject(QUEUE_DRIVER) private readonly driver: Pick<QueueDriver, 'registry' | 'whenOpen'>,
     private readonly pool: WorkerPoolService,
     private readonly shutdown: ShutdownService,
   ) {
@@ -78,11 +78,15 @@ export class CapacityService implements OnApplicationBootstrap, BeforeApplicatio
 
   onApplicationBootstrap(): void {
     if (!this.hasWorkers) return;
-    this.pool.on('state', this.onState);
-    this.shutdown.on('draining', this.onDraining);
-    this.report();
-    this.timer = setInterval(() => this.report(), REPORT_MS);
-    this.timer.unref();
+    // Reports start once the driver is open (its connection reports a bad TLS or password setting).
+    void this.driver.whenOpen().then(() => {
+      if (this.withdrawn) return;
+      this.pool.on('state', this.onState);
+      this.shutdown.on('draining', this.onDraining);
+      this.report();
+      this.timer = setInterval(() => this.report(), REPORT_MS);
+      this.timer.unref();
+    });
   }
 
   /** Withdraws this process' report before the driver's connections close (they close on shutdown). */
@@ -91,7 +95,9 @@ export class CapacityService implements OnApplicationBootstrap, BeforeApplicatio
     this.pool.off('state', this.onState);
     this.shutdown.off('draining', this.onDraining);
     if (this.timer) clearInterval(this.timer);
+    const reported = this.timer !== null;
     this.withdrawn = true;
+    if (!reported) return;
     await this.reporting;
     await this.driver.registry.withdraw(this.process).catch(() => undefined);
   }
@@ -147,6 +153,7 @@ export class CapacityService implements OnApplicationBootstrap, BeforeApplicatio
   private async read(at: number): Promise<Capacity> {
     let reports: ProcessReport[];
     try {
+      await this.driver.whenOpen();
       reports = (await this.driver.registry.reports(at)).filter((r) => r.process !== this.process);
     } catch {
       reports = []; // the store is unreachable: creates fail anyway; say what this process knows

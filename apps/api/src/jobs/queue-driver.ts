@@ -61,9 +61,18 @@ export interface QueueDriver {
   createDispatcher(context: DispatchContext): JobDispatcher;
   /** Opens the store and the transport. */
   open(): Promise<void>;
+  /** Resolves once `open` has succeeded: the store and the registry may be used from then on. */
+  whenOpen(): Promise<void>;
   /** Closes every connection the driver holds. */
   close(): Promise<void>;
 }
 
 export const QUEUE_DRIVER = Symbol('QUEUE_DRIVER');
 export const JOB_DISPATCHER = Symbol('JOB_DISPATCHER');
+
+/** A promise and the function that resolves it (drivers use one for `whenOpen`). */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}

@@ -25,10 +25,11 @@ export class ModelCardService extends EventEmitter implements OnApplicationBoots
   private current: ModelDescriptor;
   private adopted: PublishedCard | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    @Inject(QUEUE_DRIVER) private readonly driver: Pick<QueueDriver, 'registry'>,
+    @Inject(QUEUE_DRIVER) private readonly driver: Pick<QueueDriver, 'registry' | 'whenOpen'>,
   ) {
     super();
     const configured: PublishedCard = {
@@ -46,13 +47,18 @@ export class ModelCardService extends EventEmitter implements OnApplicationBoots
     return this.current;
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    await this.refresh();
-    this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
-    this.timer.unref();
+  onApplicationBootstrap(): void {
+    // Once the driver is open: before, its connection is not there to read (nor to report a bad setting).
+    void this.driver.whenOpen().then(async () => {
+      await this.refresh();
+      if (this.stopped) return;
+      this.timer = setInterval(() => void this.refresh(), REFRESH_MS);
+      this.timer.unref();
+    });
   }
 
   onApplicationShutdown(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
   }
 

@@ -66,7 +66,7 @@ describe('ModelCardService', () => {
 
   it('serves the configured card, says so, then the card a worker publishes', async () => {
     const registry = new LocalGpuRegistry();
-    const cards = new ModelCardService(config, { registry });
+    const cards = new ModelCardService(config, { registry, whenOpen: async () => undefined });
     expect(cards.model).toMatchObject({
       id: 't2v-synthetic',
       aliases: ['sora-2'],
@@ -101,16 +101,18 @@ describe('ModelCardService', () => {
   it('reads the last published card at start (an API tier restarted while the GPU tier runs)', async () => {
     const registry = new LocalGpuRegistry();
     await registry.publishCard({ card: goldenCard('Wan2.2-TI2V-5B'), publishedAt: 5, publishedBy: 'gpu' });
-    const cards = new ModelCardService(config, { registry });
-    await cards.onApplicationBootstrap();
+    const cards = new ModelCardService(config, { registry, whenOpen: async () => undefined });
+    cards.onApplicationBootstrap();
+    await new Promise((r) => setImmediate(r));
     cards.onApplicationShutdown();
     expect(cards.model).toMatchObject({ id: 'Wan2.2-TI2V-5B', card: { source: 'worker' } });
   });
 
   it('refuses an alias that names another model than the configured one', () => {
     const wrong = loadConfig({ T2V_MODEL_ALIASES: 'sora-2=Wan2.2-TI2V-5B' });
-    expect(() => new ModelCardService(wrong, { registry: new LocalGpuRegistry() })).toThrow(
-      /'sora-2=Wan2.2-TI2V-5B': the loaded model is t2v-synthetic \(T2V_ENGINE=synthetic\)/,
-    );
+    expect(
+      () =>
+        new ModelCardService(wrong, { registry: new LocalGpuRegistry(), whenOpen: async () => undefined }),
+    ).toThrow(/'sora-2=Wan2.2-TI2V-5B': the loaded model is t2v-synthetic \(T2V_ENGINE=synthetic\)/);
   });
 });

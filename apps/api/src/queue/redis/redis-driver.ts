@@ -1,5 +1,10 @@
 import type { AppConfig } from '../../config/app-config';
-import type { DispatchContext, JobDispatcher, QueueDriver } from '../../jobs/queue-driver';
+import {
+  type DispatchContext,
+  deferred,
+  type JobDispatcher,
+  type QueueDriver,
+} from '../../jobs/queue-driver';
 import { RedisDispatcher } from './redis-dispatcher';
 import { RedisEventBus } from './redis-event-bus';
 import { RedisGpuRegistry } from './redis-gpu-registry';
@@ -46,9 +51,16 @@ export class RedisDriver implements QueueDriver {
     return new RedisDispatcher(this.config, this.store, context);
   }
 
+  private readonly opened = deferred();
+
   async open(): Promise<void> {
     await this.store.open();
     this.transport.start();
+    this.opened.resolve();
+  }
+
+  whenOpen(): Promise<void> {
+    return this.opened.promise;
   }
 
   async close(): Promise<void> {

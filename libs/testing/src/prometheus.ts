@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { freePort } from './redis.js';
+import { childStopper } from './stop-child.js';
 
 export const PROMETHEUS = process.env['PROMETHEUS'] ?? '/usr/bin/prometheus';
 
@@ -55,15 +56,10 @@ export async function startPrometheus(targets: ScrapeTarget[]): Promise<Promethe
   );
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stopChild = childStopper(child);
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killer);
-    }
+    await stopChild();
     rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 30_000;

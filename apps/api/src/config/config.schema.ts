@@ -256,13 +256,33 @@ export interface AppConfig {
   childEnv: Record<string, string>;
 }
 
-const SECRET_VARS = new Set([
+/**
+ * Variables that hold credentials or identity-provider settings: never handed to workers, and
+ * the chart sets them from Secrets only (its tests check every scenario against this list).
+ */
+export const SECRET_VARS = new Set([
   'T2V_API_KEYS',
   'REDIS_URL',
   'REDIS_PASSWORD',
   'REDIS_SENTINEL_PASSWORD',
   'T2V_WEBHOOK_SECRET',
+  'T2V_JWT_JWKS_URL',
+  'T2V_JWT_ISSUER',
+  'T2V_JWT_AUDIENCE',
 ]);
+
+/** The credential values of a configuration, which no log line may show (common/logger.ts). */
+export function secretValues(config: AppConfig): string[] {
+  const values = config.apiKeys.filter((k) => !k.startsWith('sha256:'));
+  if (config.webhookSecret) values.push(config.webhookSecret, config.webhookSecret.replace(/^whsec_/, ''));
+  const redis = config.redis;
+  for (const v of [redis?.password, redis?.sentinelPassword]) if (v) values.push(v);
+  if (redis?.url) {
+    const password = URL.canParse(redis.url) ? new URL(redis.url).password : '';
+    if (password) values.push(password, decodeURIComponent(password));
+  }
+  return values;
+}
 
 export class ConfigError extends Error {}
 

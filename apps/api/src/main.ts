@@ -48,6 +48,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // Started by a launcher (`npm start`) with an IPC channel: when the launcher dies, however it
+  // dies (SIGKILL included), the channel closes. Drain and exit then, as on SIGTERM, instead of
+  // holding the port, the data directory and the workers with nobody left to stop them.
+  if (process.channel) {
+    process.channel.unref();
+    process.on('disconnect', () => void shutdown('launcher gone'));
+  }
 }
 
 void main().catch((err: unknown) => {

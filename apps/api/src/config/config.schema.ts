@@ -136,6 +136,13 @@ const envSchema = z.object({
   T2V_JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
   T2V_JWT_ISSUER: z.string().min(1).optional(),
   T2V_JWT_AUDIENCE: z.string().min(1).optional(),
+  T2V_JWT_ALGORITHMS: z
+    .string()
+    .regex(
+      /^\s*(?:(?:RS|PS|ES)(?:256|384|512)|EdDSA)\s*(?:,\s*(?:(?:RS|PS|ES)(?:256|384|512)|EdDSA)\s*)*$/,
+      'expected signature algorithms of public keys, e.g. RS256 or RS256,ES256 (RS*, PS*, ES*, EdDSA)',
+    )
+    .default('RS256'),
   T2V_RATE_LIMIT_PER_MIN: int(0, 1_000_000).default(0),
   T2V_PARAM_HANDLING: z.enum(['lenient', 'strict']).default('lenient'),
   T2V_MODEL_ALIASES: z.string().optional(),
@@ -241,8 +248,11 @@ export interface AppConfig {
   webhookMaxAttempts: number;
   /** Origins allowed by CORS (`*` for any); empty: no CORS headers. */
   corsOrigins: string[];
-  /** OIDC JWT validation (all three set together), besides or instead of API keys. */
-  jwt: { jwksUrl: string; issuer: string; audience: string } | null;
+  /**
+   * OIDC JWT validation (all three set together), besides or instead of API keys; a token must be
+   * signed with one of `algorithms` and name its subject (`sub`).
+   */
+  jwt: { jwksUrl: string; issuer: string; audience: string; algorithms: string[] } | null;
   /** Requests per minute per API key / token subject / `user` / client address; 0 = no limit. */
   rateLimitPerMin: number;
   /**
@@ -359,7 +369,12 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       .filter((k) => k !== '' && !k.startsWith('#')),
     jwt:
       e.T2V_JWT_JWKS_URL && e.T2V_JWT_ISSUER && e.T2V_JWT_AUDIENCE
-        ? { jwksUrl: e.T2V_JWT_JWKS_URL, issuer: e.T2V_JWT_ISSUER, audience: e.T2V_JWT_AUDIENCE }
+        ? {
+            jwksUrl: e.T2V_JWT_JWKS_URL,
+            issuer: e.T2V_JWT_ISSUER,
+            audience: e.T2V_JWT_AUDIENCE,
+            algorithms: e.T2V_JWT_ALGORITHMS.split(',').map((a) => a.trim()),
+          }
         : null,
     rateLimitPerMin: e.T2V_RATE_LIMIT_PER_MIN,
     paramHandling: e.T2V_PARAM_HANDLING,

@@ -113,6 +113,33 @@ cpu
 {{- if or .Values.auth.existingSecret .Values.auth.apiKeys }}true{{ end -}}
 {{- end -}}
 
+{{/* Secret that holds the webhook signing secret (T2V_WEBHOOK_SECRET) */}}
+{{- define "t2v.webhookSecretName" -}}
+{{- default (printf "%s-webhook" (include "t2v.fullname" .)) .Values.webhooks.existingSecret -}}
+{{- end -}}
+
+{{- define "t2v.hasWebhookSecret" -}}
+{{- if or .Values.webhooks.existingSecret .Values.webhooks.secret }}true{{ end -}}
+{{- end -}}
+
+{{/* Secret that holds the OIDC settings (T2V_JWT_JWKS_URL, T2V_JWT_ISSUER, T2V_JWT_AUDIENCE) */}}
+{{- define "t2v.oidcSecretName" -}}
+{{- default (printf "%s-oidc" (include "t2v.fullname" .)) .Values.auth.oidc.existingSecret -}}
+{{- end -}}
+
+{{- define "t2v.hasOidc" -}}
+{{- if or .Values.auth.oidc.existingSecret .Values.auth.oidc.jwksUrl }}true{{ end -}}
+{{- end -}}
+
+{{/*
+Environment variables that hold credentials or identity-provider settings
+(apps/api/src/config/config.schema.ts SECRET_VARS): the chart sets them from Secrets only, and
+config.extraEnv (the ConfigMap) may not name them.
+*/}}
+{{- define "t2v.secretVars" -}}
+T2V_API_KEYS REDIS_URL REDIS_PASSWORD REDIS_SENTINEL_PASSWORD T2V_WEBHOOK_SECRET T2V_JWT_JWKS_URL T2V_JWT_ISSUER T2V_JWT_AUDIENCE
+{{- end -}}
+
 {{/* Secret and key that hold the password of the in-chart Redis */}}
 {{- define "t2v.redis.passwordSecretName" -}}
 {{- default (include "t2v.redis.fullname" .) .Values.redis.auth.existingSecret -}}
@@ -263,6 +290,27 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- if and $v.auth.apiKeys $v.auth.existingSecret -}}
 {{- $m = append $m "auth.apiKeys and auth.existingSecret: choose one" -}}
 {{- end -}}
+{{- $oidc := $v.auth.oidc -}}
+{{- $oidcInline := list $oidc.jwksUrl $oidc.issuer $oidc.audience | compact -}}
+{{- if and $oidc.existingSecret $oidcInline -}}
+{{- $m = append $m "auth.oidc: set auth.oidc.existingSecret or the jwksUrl, issuer and audience values, not both" -}}
+{{- else if and $oidcInline (ne (len $oidcInline) 3) -}}
+{{- $m = append $m "auth.oidc: set jwksUrl, issuer and audience together (or auth.oidc.existingSecret)" -}}
+{{- end -}}
+{{- if and $v.webhooks.secret $v.webhooks.existingSecret -}}
+{{- $m = append $m "webhooks.secret and webhooks.existingSecret: choose one" -}}
+{{- end -}}
+{{- $secretVars := splitList " " (include "t2v.secretVars" .) -}}
+{{- range $name, $_ := $v.config.extraEnv -}}
+{{- if has $name $secretVars -}}
+{{- $m = append $m (printf "config.extraEnv.%s: a credential would land in the ConfigMap; set it through its Secret-backed value (auth.*, webhooks.*, redis.*) or config.extraSecretEnv" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $_ := $v.config.extraSecretEnv -}}
+{{- if hasKey $v.config.extraEnv $name -}}
+{{- $m = append $m (printf "config.extraSecretEnv.%s: also set in config.extraEnv; choose one" $name) -}}
+{{- end -}}
+{{- end -}}
 {{- if $m -}}
 {{- fail (printf "\n\nVALUES VALIDATION:\n- %s\n" (join "\n- " $m)) -}}
 {{- end -}}
@@ -282,6 +330,9 @@ every live namespace has, is the sign of a reachable namespace.
 {{- $v := .Values -}}
 {{- $need := list -}}
 {{- if $v.auth.existingSecret }}{{ $need = append $need (list "auth.existingSecret" $v.auth.existingSecret $v.auth.existingSecretKey) }}{{ end -}}
+{{- with $v.auth.oidc }}{{ if .existingSecret }}{{ range $k := list .existingSecretKeys.jwksUrl .existingSecretKeys.issuer .existingSecretKeys.audience }}{{ $need = append $need (list "auth.oidc.existingSecret" $v.auth.oidc.existingSecret $k) }}{{ end }}{{ end }}{{ end -}}
+{{- if $v.webhooks.existingSecret }}{{ $need = append $need (list "webhooks.existingSecret" $v.webhooks.existingSecret $v.webhooks.existingSecretKey) }}{{ end -}}
+{{- range $name, $ref := $v.config.extraSecretEnv }}{{ $need = append $need (list (printf "config.extraSecretEnv.%s" $name) $ref.secretName $ref.key) }}{{ end -}}
 {{- if and $v.redis.enabled $v.redis.auth.existingSecret }}{{ $need = append $need (list "redis.auth.existingSecret" $v.redis.auth.existingSecret $v.redis.auth.existingSecretKey) }}{{ end -}}
 {{- if and (eq $v.queue.driver "redis") $v.redis.external.existingSecret }}{{ $need = append $need (list "redis.external.existingSecret" $v.redis.external.existingSecret $v.redis.external.existingSecretKey) }}{{ end -}}
 {{- $ext := $v.redis.external -}}

@@ -1,4 +1,6 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
+
+import { appLogger } from '../logging/logger';
 
 /** What readers see of the shutdown: whether this process is draining. */
 export interface ShutdownState {
@@ -12,7 +14,7 @@ export interface ShutdownState {
  */
 @Injectable()
 export class ShutdownService implements ShutdownState {
-  private readonly logger = new Logger('shutdown');
+  private readonly logger = appLogger('shutdown');
   private state = false;
 
   get draining(): boolean {
@@ -22,6 +24,6 @@ export class ShutdownService implements ShutdownState {
   begin(reason: string): void {
     if (this.state) return;
     this.state = true;
-    this.logger.log(`draining: ${reason}`);
+    this.logger.info(`draining: ${reason}`);
   }
 }

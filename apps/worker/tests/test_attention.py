@@ -68,6 +68,10 @@ def test_a_backend_whose_output_differs_from_sdpa_is_skipped_and_both_are_logged
     def wrong(*args, **kwargs):  # noqa: ANN002, ANN003 - diffusers' backend signature
         return torch.zeros_like(real(*args, **kwargs))
 
+    # set_attention_backend also sets diffusers' process-wide default: put it back afterwards.
+    monkeypatch.setattr(
+        _AttentionBackendRegistry, "_active_backend", _AttentionBackendRegistry._active_backend
+    )
     caplog.set_level("INFO")
     # A correct candidate matches the reference to rounding.
     assert pick_attention_backend(transformer, ("_native_math", "native"), 1024) == "_native_math"

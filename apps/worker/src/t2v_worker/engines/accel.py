@@ -212,15 +212,21 @@ def compare_outputs(out: Any, reference: Any) -> dict[str, float]:
     }
 
 
-def pick_attention_backend(transformer: Any, order: tuple[str, ...], probe_tokens: int | None = None) -> str:
+def pick_attention_backend(
+    transformer: Any,
+    order: tuple[str, ...],
+    probe_tokens: int | None = None,
+    details: list[dict[str, Any]] | None = None,
+) -> str:
     """The first backend of ``order`` that the transformer accepts and, with ``probe_tokens``,
     whose output at that sequence length matches the reference backend's.
 
     diffusers refuses a backend whose package is missing; a backend can also load and then fail on
     this GPU (an unsupported head size, an old architecture) or compute something else at a long
     sequence (a kernel bug that a short one hides), which the probe catches. Both the reference's
-    and each candidate's figures are logged.
+    and each candidate's figures are logged (and appended to ``details`` when given).
     """
+    record = details.append if details is not None else (lambda _entry: None)
     failures: list[str] = []
     reference = None
     x = None
@@ -229,6 +235,14 @@ def pick_attention_backend(transformer: Any, order: tuple[str, ...], probe_token
         transformer.set_attention_backend(REFERENCE_BACKEND)
         reference, ref_s = run_attention(transformer, x)  # untimed: first call
         reference, ref_s = run_attention(transformer, x)
+        record(
+            {
+                "backend": REFERENCE_BACKEND,
+                "reference": True,
+                "tokens": probe_tokens,
+                "ms": round(ref_s * 1e3, 2),
+            }
+        )
         log.info(
             "attention probe: %s at %d tokens (reference): %.1f ms",
             REFERENCE_BACKEND,
@@ -242,6 +256,7 @@ def pick_attention_backend(transformer: Any, order: tuple[str, ...], probe_token
                 run_attention(transformer, x)
                 out, seconds = run_attention(transformer, x)
                 check = compare_outputs(out, reference)
+                record({"backend": name, "tokens": probe_tokens, "ms": round(seconds * 1e3, 2), **check})
                 log.info(
                     "attention probe: %s at %d tokens: %.1f ms, relative error %.2e (max |diff| %.3g) vs %s",
                     name,
@@ -258,6 +273,7 @@ def pick_attention_backend(transformer: Any, order: tuple[str, ...], probe_token
                     )
         except Exception as exc:  # noqa: BLE001 - any failure means: try the next one
             failures.append(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            record({"backend": name, "refused": failures[-1].split(": ", 1)[1]})
             continue
         if failures:
             log.info("attention backend: %s (skipped %s)", name, "; ".join(failures))

@@ -858,11 +858,16 @@ def matrix_markdown(result: dict[str, Any], command: str) -> str:
 
 def write_gpu_section(doc_path: str, section: str) -> None:
     """Replaces the text between the GPU markers of ``doc_path`` (npm run bench keeps it)."""
+    replace_section(doc_path, GPU_SECTION_START, GPU_SECTION_END, section)
+
+
+def replace_section(doc_path: str, start_marker: str, end_marker: str, section: str) -> None:
+    """Replaces the text between two markers of a markdown file."""
     text = Path(doc_path).read_text(encoding="utf-8")
-    start, end = text.find(GPU_SECTION_START), text.find(GPU_SECTION_END)
+    start, end = text.find(start_marker), text.find(end_marker)
     if start < 0 or end < start:
-        raise SystemExit(f"{doc_path} has no {GPU_SECTION_START} … {GPU_SECTION_END} section")
-    new = text[: start + len(GPU_SECTION_START)] + "\n" + section + text[end:]
+        raise SystemExit(f"{doc_path} has no {start_marker} … {end_marker} section")
+    new = text[: start + len(start_marker)] + "\n" + section + text[end:]
     Path(doc_path).write_text(new, encoding="utf-8")
 
 
@@ -925,6 +930,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--stream", default=None, help="matrix: append each case's result to this JSONL file at once"
     )
     p.add_argument("--write-docs", default=None, help="matrix: replace the GPU section of this markdown file")
+    p.add_argument(
+        "--from-json",
+        default=None,
+        help="with --write-docs: write the GPU section from a matrix JSON (a device run's matrix.json), run nothing",
+    )
     args = p.parse_args(argv)
     args.device = args.device or ("cpu" if args.tiny else "cuda")
     args.height = args.height or (128 if args.tiny else 704)
@@ -937,6 +947,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        if not args.write_docs:
+            raise SystemExit("--from-json needs --write-docs")
+        result = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        command = f"bash tools/bench/gpu/device-run.sh (matrix from {Path(args.from_json).name})"
+        write_gpu_section(args.write_docs, matrix_markdown(result, command))
+        return 0
     if args.matrix:
         return main_matrix(args, argv if argv is not None else sys.argv[1:])
     with contextlib.redirect_stdout(sys.stderr):

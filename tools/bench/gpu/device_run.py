@@ -152,7 +152,7 @@ def case_worker(dry: bool, out: Path) -> dict[str, Any]:
         PYTHONUNBUFFERED="1",
         T2V_ENGINE="wan-tiny",
         T2V_WORKER_DEVICE="cpu" if dry else "cuda",
-        T2V_HEARTBEAT_INTERVAL_S="5",
+        T2V_HEARTBEAT_INTERVAL_S="0.5",
     )
     if dry:
         env["CUDA_VISIBLE_DEVICES"] = ""
@@ -170,10 +170,16 @@ def case_worker(dry: bool, out: Path) -> dict[str, Any]:
     )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
 
+    # Host and GPU memory of the worker process over its life (its heartbeats carry both): what
+    # the chart's per-worker memory figure rests on, the CUDA runtime included.
+    peaks = {"rss_bytes": 0, "gpu_mem_bytes": 0}
+
     def next_event(kind: str) -> dict[str, Any]:
         for line in proc.stdout:  # type: ignore[union-attr]
             event = protocol.parse_event(line)
             if event["type"] == "heartbeat":
+                for key in peaks:
+                    peaks[key] = max(peaks[key], event.get(key) or 0)
                 continue
             if event["type"] == kind or event["type"] == "error":
                 return event
@@ -231,6 +237,8 @@ def case_worker(dry: bool, out: Path) -> dict[str, Any]:
         "mp4_bytes": len(mp4),
         "mp4_is_iso_media": mp4[4:8] == b"ftyp",
         "exit_status": status,
+        "peak_rss_gib": round(peaks["rss_bytes"] / 2**30, 2),
+        "peak_gpu_reserved_gib": round(peaks["gpu_mem_bytes"] / 2**30, 2),
         "wall_s": round(time.monotonic() - started, 1),
     }
 

@@ -170,6 +170,10 @@ def test_tiny_matrix_writes_json_and_the_docs_section(tmp_path: Path) -> None:
     assert text.startswith("# B\n\nbefore\n") and text.endswith("after\n") and "stale figures" not in text
     assert "| eager, native SDPA (baseline) |" in text and "s end to end**" in text
     assert "extrapolated from 2 timed steps" in text
+    # A lent machine's matrix.json writes the same section here, without running anything.
+    doc.write_text(f"# B\n\n{bench.GPU_SECTION_START}\nstale\n{bench.GPU_SECTION_END}\n")
+    assert bench.main(["--from-json", str(out), "--write-docs", str(doc)]) == 0
+    assert "| eager, native SDPA (baseline) |" in doc.read_text() and "stale" not in doc.read_text()
     assert "2 ranks (`T2V_PARALLEL=cfg`)" in text
 
 

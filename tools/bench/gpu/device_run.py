@@ -10,10 +10,13 @@ CUDA context ends that case only):
    Inductor's compile threads, package versions.
 2. ``attention``: the worker's attention probe at 27 280 tokens (1280×704×121) on one full-size
    block: each backend's time and its error against PyTorch's SDPA, and the one it picks.
-3. ``worker``: one wan-tiny job through the real worker process on CUDA (load, steps, VAE, MP4).
-4. ``vae``: the full-size Wan2.2 VAE (random weights, float32) decoding 1280×704×121 untiled and
+3. ``worker``: one wan-tiny job through the real worker process on CUDA (load, steps, VAE, MP4),
+   with the process's peak host and GPU memory.
+4. ``wan``: the production ``wan`` engine on a saved tiny diffusers directory: the loader that puts
+   each component straight onto the GPU, the built-in Wan2.2 profile, one job.
+5. ``vae``: the full-size Wan2.2 VAE (random weights, float32) decoding 1280×704×121 untiled and
    tiled: seconds, peak memory, and how far the two decodes are apart.
-5. ``matrix``: ``bench.py --matrix`` trimmed to the time left (2 timed steps per case, the 50-step
+6. ``matrix``: ``bench.py --matrix`` trimmed to the time left (2 timed steps per case, the 50-step
    run extrapolated from 3), each case streamed to ``matrix.jsonl``.
 
 ``--dry-run`` runs the same cases on the CPU with tiny configs and skips what needs CUDA (reported
@@ -48,7 +51,14 @@ for path in (HERE, WORKER_SRC):
         sys.path.insert(0, str(path))
 
 # (name, seconds it may take at most, seconds it needs to be worth starting)
-CASES = (("env", 60, 10), ("attention", 120, 30), ("worker", 180, 60), ("vae", 180, 60), ("matrix", 600, 90))
+CASES = (
+    ("env", 60, 10),
+    ("attention", 120, 30),
+    ("worker", 150, 60),
+    ("wan", 150, 60),
+    ("vae", 180, 60),
+    ("matrix", 600, 90),
+)
 FULL_SHAPE = (1280, 704, 121)  # width, height, frames: 27 280 video tokens
 DRY_SHAPE = (512, 256, 5)
 
@@ -144,15 +154,34 @@ def case_attention(dry: bool) -> dict[str, Any]:
 
 def case_worker(dry: bool, out: Path) -> dict[str, Any]:
     """One wan-tiny job through ``python -m t2v_worker`` exactly as the API starts it."""
+    return worker_job(dry, {"T2V_ENGINE": "wan-tiny"})
+
+
+def case_wan(dry: bool, out: Path) -> dict[str, Any]:
+    """The production ``wan`` engine's loader on the device: wan-tiny's components saved as a
+    diffusers-format directory, loaded component by component straight onto the GPU
+    (``engines/loading.py``) with the built-in Wan2.2 profile, then one job."""
+    from t2v_worker.config import WorkerConfig
+    from t2v_worker.engines.wan_tiny import WanTinyEngine
+
+    model = Path(tempfile.mkdtemp(prefix="t2v-wan-dir-")) / "Wan2.2-TI2V-tiny-Diffusers"
+    tiny = WanTinyEngine(WorkerConfig(engine="wan-tiny"))
+    tiny.load()
+    tiny.pipe.save_pretrained(str(model))
+    del tiny
+    return worker_job(dry, {"T2V_ENGINE": "wan", "T2V_MODEL_PATH": str(model)})
+
+
+def worker_job(dry: bool, settings: dict[str, str]) -> dict[str, Any]:
     from t2v_worker import protocol
 
     env = dict(os.environ)
     env.update(
         PYTHONPATH=os.pathsep.join([str(WORKER_SRC), *filter(None, [os.environ.get("PYTHONPATH")])]),
         PYTHONUNBUFFERED="1",
-        T2V_ENGINE="wan-tiny",
         T2V_WORKER_DEVICE="cpu" if dry else "cuda",
         T2V_HEARTBEAT_INTERVAL_S="0.5",
+        **settings,
     )
     if dry:
         env["CUDA_VISIBLE_DEVICES"] = ""
@@ -228,6 +257,8 @@ def case_worker(dry: bool, out: Path) -> dict[str, Any]:
             proc.kill()
         sys.stderr.write(proc.stderr.read()[-20000:])
     return {
+        "engine": ready["engine"],
+        "model": ready["model"],
         "device": ready["device"],
         "load_s": ready["load_s"],
         "inference_s": event["timings"]["inference_s"],
@@ -340,6 +371,10 @@ def run_case(name: str, dry: bool, out: Path, budget_s: float) -> dict[str, Any]
         if not dry and not _cuda():
             raise Skipped("no CUDA device")
         return case_worker(dry, out)
+    if name == "wan":
+        if not dry and not _cuda():
+            raise Skipped("no CUDA device")
+        return case_wan(dry, out)
     if name == "vae":
         if not dry and not _cuda():
             raise Skipped("no CUDA device")

@@ -265,7 +265,7 @@ def test_the_device_runner_dry_run_completes_and_writes_each_case(tmp_path: Path
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     records = _lines(out / "cases.jsonl")
     results = {r["case"]: r for r in records if r.get("status") != "started"}
-    assert list(results) == ["env", "attention", "worker", "vae", "matrix"]
+    assert list(results) == ["env", "attention", "worker", "wan", "vae", "matrix"]
     assert all(r["status"] == "ok" for r in results.values()), results
     # Started, then its result, then the next case: nothing waits for the end of the run.
     order = [(r["case"], r.get("status") == "started") for r in records]
@@ -275,6 +275,15 @@ def test_the_device_runner_dry_run_completes_and_writes_each_case(tmp_path: Path
     assert results["attention"]["result"]["chosen"] == "_native_math"
     worker = results["worker"]["result"]
     assert (worker["frames"], worker["mp4_is_iso_media"], worker["exit_status"]) == (17, True, 0)
+    assert 0 < worker["peak_rss_gib"] < 4
+    # The production engine's loader, on a saved tiny directory.
+    wan = results["wan"]["result"]
+    assert (wan["engine"], wan["model"], wan["frames"], wan["exit_status"]) == (
+        "wan",
+        "Wan2.2-TI2V-tiny-Diffusers",
+        17,
+        0,
+    )
     vae = results["vae"]["result"]
     assert vae["size"] == "512x256x5" and vae["tiled_s"] > 0 and vae["psnr_db"] > 30
     matrix = _lines(out / "matrix.jsonl")

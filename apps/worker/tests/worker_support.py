@@ -90,7 +90,9 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], prelude: str | None = None) -> None:
         """``prelude``: Python run in the worker process before its entry point (a fault to inject)."""
         full_env = dict(os.environ)
-        full_env.update({"PYTHONPATH": str(WORKER_DIR / "src"), "PYTHONUNBUFFERED": "1"})
+        # The worker's sources first; packages put on the path by the caller (carried wheels) stay.
+        path = os.pathsep.join([str(WORKER_DIR / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
+        full_env.update({"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"})
         full_env.update(env)
         argv = ["-m", "t2v_worker"]
         if prelude is not None:

@@ -46,7 +46,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 WORKER_SRC = REPO / "apps" / "worker" / "src"
-for path in (HERE, WORKER_SRC):
+# The worker's own test client (worker_support.WorkerProcess) drives the worker process.
+for path in (HERE, WORKER_SRC, WORKER_SRC.parent / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
@@ -173,103 +174,51 @@ def case_wan(dry: bool, out: Path) -> dict[str, Any]:
 
 
 def worker_job(dry: bool, settings: dict[str, str]) -> dict[str, Any]:
-    from t2v_worker import protocol
+    """Starts the worker as the supervisor does (the tests' ``WorkerProcess``), sends one 256×128,
+    17-frame, 4-step job and reads its result, the MP4's first bytes and the process's memory."""
+    from worker_support import WorkerProcess, generate_request
 
-    env = dict(os.environ)
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(WORKER_SRC), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        PYTHONUNBUFFERED="1",
-        T2V_WORKER_DEVICE="cpu" if dry else "cuda",
-        T2V_HEARTBEAT_INTERVAL_S="0.5",
+    env = {
+        "T2V_WORKER_DEVICE": "cpu" if dry else "cuda",
+        "T2V_HEARTBEAT_INTERVAL_S": "0.5",
+        "CUDA_VISIBLE_DEVICES": "" if dry else os.environ.get("CUDA_VISIBLE_DEVICES", "0"),
         **settings,
-    )
-    if dry:
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    else:
-        env.setdefault("CUDA_VISIBLE_DEVICES", "0")
+    }
     work = Path(tempfile.mkdtemp(prefix="t2v-device-"))
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "t2v_worker"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-        cwd=str(WORKER_SRC.parent),
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-
-    # Host and GPU memory of the worker process over its life (its heartbeats carry both): what
-    # the chart's per-worker memory figure rests on, the CUDA runtime included.
-    peaks = {"rss_bytes": 0, "gpu_mem_bytes": 0}
-
-    def next_event(kind: str) -> dict[str, Any]:
-        for line in proc.stdout:  # type: ignore[union-attr]
-            event = protocol.parse_event(line)
-            if event["type"] == "heartbeat":
-                for key in peaks:
-                    peaks[key] = max(peaks[key], event.get(key) or 0)
-                continue
-            if event["type"] == kind or event["type"] == "error":
-                return event
-        raise RuntimeError(f"the worker exited (status {proc.wait()}) before {kind}")
-
     started = time.monotonic()
+    worker = WorkerProcess(env)
     try:
-        ready = next_event("ready")
+        ready = worker.next_event(timeout=120)
         if ready["type"] != "ready":
             raise RuntimeError(f"load failed: {ready}")
-        request = {
-            "type": "generate",
-            "job_id": "device-job",
-            "params": {
-                "prompt": "a red car in the city at night",
-                "negative_prompt": None,
-                "width": 256,
-                "height": 128,
-                "num_frames": 17,
-                "fps": 8,
-                "num_inference_steps": 4,
-                "guidance_scale": 5.0,
-                "seed": 7,
-                "flow_shift": None,
-                "acceleration": "auto",
-                "image": None,
-                "loras": [],
-            },
-            "out_path": str(work / "device-job.mp4"),
-            "thumbnail_path": str(work / "device-job.jpg"),
-        }
-        proc.stdin.write(json.dumps(request) + "\n")
-        proc.stdin.flush()
-        while True:
-            event = next_event("done")
-            if event["type"] in ("done", "error"):
-                break
-        if event["type"] != "done":
-            raise RuntimeError(f"job failed: {event}")
-        mp4 = Path(event["path"]).read_bytes()
-        proc.stdin.write(json.dumps({"type": "shutdown"}) + "\n")
-        proc.stdin.close()
-        status = proc.wait(timeout=60)
+        worker.send(generate_request("device-job", work, width=256, height=128, num_frames=17))
+        _, done = worker.until_terminal("device-job", timeout=120)
+        if done["type"] != "done":
+            raise RuntimeError(f"job failed: {done}")
+        mp4 = Path(done["path"]).read_bytes()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        sys.stderr.write(proc.stderr.read()[-20000:])
+        status = worker.close()
+        sys.stderr.write("".join(worker.stderr_lines)[-20000:])
+    # Host and GPU memory of the worker over its life (its heartbeats carry both): what the
+    # chart's per-worker memory figure rests on, the CUDA runtime included.
+    peak = {
+        key: max((b.get(key) or 0 for b in worker.heartbeats), default=0)
+        for key in ("rss_bytes", "gpu_mem_bytes")
+    }
     return {
         "engine": ready["engine"],
         "model": ready["model"],
         "device": ready["device"],
         "load_s": ready["load_s"],
-        "inference_s": event["timings"]["inference_s"],
-        "encode_s": event["timings"]["encode_s"],
-        "acceleration": event["acceleration"],
-        "frames": event["frames"],
+        "inference_s": done["timings"]["inference_s"],
+        "encode_s": done["timings"]["encode_s"],
+        "acceleration": done["acceleration"],
+        "frames": done["frames"],
         "mp4_bytes": len(mp4),
         "mp4_is_iso_media": mp4[4:8] == b"ftyp",
         "exit_status": status,
-        "peak_rss_gib": round(peaks["rss_bytes"] / 2**30, 2),
-        "peak_gpu_reserved_gib": round(peaks["gpu_mem_bytes"] / 2**30, 2),
+        "peak_rss_gib": round(peak["rss_bytes"] / 2**30, 2),
+        "peak_gpu_reserved_gib": round(peak["gpu_mem_bytes"] / 2**30, 2),
         "wall_s": round(time.monotonic() - started, 1),
     }
 
@@ -361,29 +310,19 @@ def case_matrix(dry: bool, out: Path, budget_s: float) -> dict[str, Any]:
 
 
 def run_case(name: str, dry: bool, out: Path, budget_s: float) -> dict[str, Any]:
-    if name == "env":
-        return case_env(dry)
-    if name == "attention":
-        if not dry and not _cuda():
-            raise Skipped("no CUDA device")
-        return case_attention(dry)
-    if name == "worker":
-        if not dry and not _cuda():
-            raise Skipped("no CUDA device")
-        return case_worker(dry, out)
-    if name == "wan":
-        if not dry and not _cuda():
-            raise Skipped("no CUDA device")
-        return case_wan(dry, out)
-    if name == "vae":
-        if not dry and not _cuda():
-            raise Skipped("no CUDA device")
-        return case_vae(dry)
-    if name == "matrix":
-        if not dry and not _cuda():
-            raise Skipped("no CUDA device")
-        return case_matrix(dry, out, budget_s)
-    raise SystemExit(f"unknown case {name}")
+    cases = {
+        "env": lambda: case_env(dry),
+        "attention": lambda: case_attention(dry),
+        "worker": lambda: case_worker(dry, out),
+        "wan": lambda: case_wan(dry, out),
+        "vae": lambda: case_vae(dry),
+        "matrix": lambda: case_matrix(dry, out, budget_s),
+    }
+    if name not in cases:
+        raise SystemExit(f"unknown case {name}")
+    if name != "env" and not dry and not _cuda():
+        raise Skipped("no CUDA device")
+    return cases[name]()
 
 
 class Skipped(Exception):

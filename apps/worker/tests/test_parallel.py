@@ -167,8 +167,10 @@ def test_ulysses_with_the_step_cache_decides_once_for_the_group() -> None:
         group_frames("ulysses:2", CACHED_JOB, env={**env, "LOCAL_CACHE_DECISION": "1"}, timeout_s=120)
     one, _, one_report = single_frames(CACHED_JOB, env=CACHE_ENV)
     assert 0 < one_report["passes"] < one_report["planned_passes"], one_report
+    # Two jobs: the second takes the first's cache hooks off beneath the split hook and installs
+    # fresh ones (the frames and report are the second job's).
     many, _, report = group_frames(
-        "ulysses:2", CACHED_JOB, env={**env, "T2V_COMPILE": "blocks"}, timeout_s=360
+        "ulysses:2", CACHED_JOB, env={**env, "T2V_COMPILE": "blocks"}, timeout_s=360, repeats=2
     )
     assert (report["compile"], report["cache"]) == ("blocks", "first-block:0.1")
     assert report["passes"] == one_report["passes"]

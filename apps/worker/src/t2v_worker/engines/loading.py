@@ -34,7 +34,7 @@ from ..errors import ModelLoadFailed
 
 log = logging.getLogger(__name__)
 
-# Largest first, so the host's peak comes early; (folder, dtype name).
+# (folder, dtype name); the transformer first: the only one converted (float32 on disk) on its way.
 COMPONENTS = (("transformer", "bfloat16"), ("text_encoder", "bfloat16"), ("vae", "float32"))
 
 

@@ -158,11 +158,11 @@ CACHE_ENV = {"T2V_CACHE": "first-block:0.1"}
 
 def test_ulysses_with_the_step_cache_decides_once_for_the_group() -> None:
     """First the failure: ranks that decide from their own shard disagree, the ones that compute
-    wait in an all-to-all for the ones that skipped, and the group hangs until its timeout (10 s
+    wait in an all-to-all for the ones that skipped, and the group hangs until its timeout (5 s
     here). Then the worker's collective decision, with compiled blocks: the group computes the
     passes one rank computes (the same decision) and makes its frames; the plain Ulysses exchange
     holds inside a ``fullgraph`` compiled block."""
-    env = {**CACHE_ENV, "T2V_PARALLEL_TIMEOUT_S": "10"}
+    env = {**CACHE_ENV, "T2V_PARALLEL_TIMEOUT_S": "5"}
     with pytest.raises(RuntimeError, match=r"rank \d failed: .*Timed out"):
         group_frames("ulysses:2", CACHED_JOB, env={**env, "LOCAL_CACHE_DECISION": "1"}, timeout_s=120)
     one, _, one_report = single_frames(CACHED_JOB, env=CACHE_ENV)

@@ -3,6 +3,7 @@ errors poison the CUDA context, the compile-thread bound, the compiler check, th
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -165,3 +166,26 @@ def test_compiled_blocks_need_a_compiler(tmp_path: Path) -> None:
     assert "T2V_COMPILE=blocks needs a C compiler for Triton (gcc" in str(err.value)
     with pytest.raises(ModelLoadFailed, match=r"a C\+\+ compiler for Inductor \(g\+\+"):
         require_compiler("cpu", {"PATH": str(tmp_path / "empty")})
+
+
+def test_the_compiler_must_build_tritons_launcher(tmp_path: Path) -> None:
+    """Triton compiles C that includes Python.h for every kernel's launcher: a compiler without
+    the headers fails at load, naming them, not in the warm-up's first compile."""
+    import shutil
+
+    real = shutil.which("gcc") or shutil.which("cc")
+    if real is None:
+        pytest.skip("no C compiler on this machine")
+    assert require_compiler("cuda:0", {"PATH": os.path.dirname(real), "CC": real}) == real
+    broken = tmp_path / "gcc"
+    broken.write_text(
+        "#!/bin/sh\necho 'launcher.c:1:10: fatal error: Python.h: No such file or directory' >&2\nexit 1\n"
+    )
+    broken.chmod(0o755)
+    with pytest.raises(ModelLoadFailed) as err:
+        require_compiler("cuda:0", {"PATH": str(tmp_path)})
+    assert is_permanent(err.value)
+    assert f"{broken} cannot build Triton's kernel launcher (launcher.c:1:10: fatal error: Python.h" in str(
+        err.value
+    )
+    assert "libc6-dev" in str(err.value)

@@ -86,6 +86,7 @@ def case_env(dry: bool) -> dict[str, Any]:
         find_compiler,
         prepare_process_env,
         read_driver,
+        triton_launcher_error,
     )
 
     prepare_process_env()
@@ -103,6 +104,10 @@ def case_env(dry: bool) -> dict[str, Any]:
         ),
         "gcc": gcc_version,
         "triton_compiler": find_compiler("cuda"),
+        # None: the compiler builds what Triton builds (C with Python.h) for a kernel's launcher.
+        "triton_launcher_error": (
+            triton_launcher_error(compiler) if (compiler := find_compiler("cuda")) else "no C compiler"
+        ),
         "inductor_compile_threads": os.environ.get("TORCHINDUCTOR_COMPILE_THREADS"),
         "cuda_device_order": os.environ.get("CUDA_DEVICE_ORDER"),
         "cpus": os.cpu_count(),

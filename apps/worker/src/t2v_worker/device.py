@@ -17,6 +17,9 @@ import math
 import os
 import re
 import shutil
+import subprocess
+import sysconfig
+import tempfile
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -218,9 +221,47 @@ def find_compiler(device: str, env: Mapping[str, str] | None = None) -> str | No
     return shutil.which(env.get("CXX") or "g++", path=path)
 
 
+def triton_launcher_error(compiler: str) -> str | None:
+    """Compiles what Triton compiles for each kernel's launcher (C that includes ``Python.h``,
+    with the interpreter's include directory): None when it builds, else the compiler's first
+    error line. A compiler without the C library's headers (``libc6-dev``) or without the Python
+    headers fails here instead of in the warm-up's first compile."""
+    scheme = sysconfig.get_default_scheme()
+    if scheme == "posix_local":  # as Triton does on Debian's system Python
+        scheme = "posix_prefix"
+    include = sysconfig.get_paths(scheme=scheme)["include"]
+    with tempfile.TemporaryDirectory(prefix="t2v-cc-") as work:
+        source = os.path.join(work, "launcher.c")
+        with open(source, "w", encoding="ascii") as fh:
+            fh.write("#include <Python.h>\n#include <stdio.h>\nint t2v_probe(void) { return 0; }\n")
+        try:
+            proc = subprocess.run(
+                [compiler, "-c", source, "-o", os.path.join(work, "launcher.o"), f"-I{include}"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"{type(exc).__name__}: {exc}"
+    if proc.returncode == 0:
+        return None
+    lines = [line for line in (proc.stderr + proc.stdout).splitlines() if "error" in line.lower()]
+    return (lines or [f"exit status {proc.returncode}"])[0].strip()
+
+
 def require_compiler(device: str, env: Mapping[str, str] | None = None) -> str:
-    """The compiler's path, or a permanent load failure naming what to install."""
+    """The compiler's path, or a permanent load failure naming what to install. On CUDA the
+    compiler must also build Triton's launcher (``triton_launcher_error``)."""
     found = find_compiler(device, env)
+    if found and device.startswith("cuda"):
+        error = triton_launcher_error(found)
+        if error:
+            raise ModelLoadFailed(
+                f"T2V_COMPILE=blocks: {found} cannot build Triton's kernel launcher ({error}); the image "
+                "needs the C library's headers (libc6-dev) and Python's (Python.h), or set T2V_COMPILE=off",
+                permanent=True,
+            )
     if found:
         return found
     what = (

@@ -272,6 +272,7 @@ def test_the_device_runner_dry_run_completes_and_writes_each_case(tmp_path: Path
     assert order == [(name, flag) for name in results for flag in (True, False)]
     env = results["env"]["result"]
     assert env["cuda"] == "skipped: dry run (CUDA only)" and env["cuda_device_order"] == "PCI_BUS_ID"
+    assert env["triton_launcher_error"] is None
     assert results["attention"]["result"]["chosen"] == "_native_math"
     worker = results["worker"]["result"]
     assert (worker["frames"], worker["mp4_is_iso_media"], worker["exit_status"]) == (17, True, 0)

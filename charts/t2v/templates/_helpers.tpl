@@ -101,6 +101,65 @@ cpu
 {{- $n -}}
 {{- end -}}
 
+{{/* A memory quantity ("16Gi", "1536Mi", "20G", bytes) in MiB, rounded up. */}}
+{{- define "t2v.mebibytes" -}}
+{{- $q := toString . -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $q -}}
+{{- $unit := trimPrefix $num $q -}}
+{{- $mi := dict "" (divf 1 1048576) "Ki" (divf 1 1024) "Mi" 1.0 "Gi" 1024.0 "Ti" 1048576.0 "k" (divf 1000 1048576) "M" (divf 1000000 1048576) "G" (divf 1000000000 1048576) "T" (divf 1000000000000 1048576) -}}
+{{- ceil (mulf (float64 $num) (get $mi $unit | default 0.0)) | int64 -}}
+{{- end -}}
+
+{{/* Worker processes in a pod: one per GPU (a worker, or a rank of a group), else one on the CPU. */}}
+{{- define "t2v.workerCount" -}}
+{{- if .Values.gpu.enabled }}{{ int .Values.gpu.count }}{{ else }}1{{ end -}}
+{{- end -}}
+
+{{/*
+Host memory (MiB) one worker process needs at its peak, by engine: measured on the CPU with
+apps/worker/scripts/load_memory.py (docs/benchmarks.md, "Host memory while loading"). wan: the
+weights go straight to the GPU, so the process itself, the loader, the CUDA runtime and a 720p
+job's frames on their way to the encoder; with CPU offload the whole model lives in host memory.
+workerHostMemory overrides it.
+*/}}
+{{- define "t2v.workerMemoryMi" -}}
+{{- $v := .Values -}}
+{{- if $v.workerHostMemory -}}
+{{- include "t2v.mebibytes" $v.workerHostMemory -}}
+{{- else if and (eq $v.config.engine "wan") (ne $v.config.cpuOffload "none") -}}
+30720
+{{- else if eq $v.config.engine "wan" -}}
+8192
+{{- else if eq $v.config.engine "wan-tiny" -}}
+1536
+{{- else -}}
+256
+{{- end -}}
+{{- end -}}
+
+{{/* What the API container needs (MiB): the API and its encoders, plus every worker at its peak. */}}
+{{- define "t2v.memoryNeedMi" -}}
+{{- add 1024 (mul (int (include "t2v.workerCount" .)) (int (include "t2v.workerMemoryMi" .))) -}}
+{{- end -}}
+
+{{- define "t2v.quantity" -}}
+{{- if eq (mod (int64 .) 1024) 0 }}{{ div (int64 .) 1024 }}Gi{{ else }}{{ . }}Mi{{ end -}}
+{{- end -}}
+
+{{/* The memory limit: resources.limits.memory when given, else the need (at least the request). */}}
+{{- define "t2v.memoryLimit" -}}
+{{- $limits := .Values.resources.limits | default dict -}}
+{{- if $limits.memory -}}
+{{- $limits.memory -}}
+{{- else -}}
+{{- $need := int64 (include "t2v.memoryNeedMi" .) -}}
+{{- $requests := .Values.resources.requests | default dict -}}
+{{- $request := 0 -}}
+{{- if $requests.memory }}{{ $request = int64 (include "t2v.mebibytes" $requests.memory) }}{{ end -}}
+{{- include "t2v.quantity" (max $need $request) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "t2v.claimName" -}}
 {{- default (include "t2v.fullname" .) .Values.persistence.existingClaim -}}
 {{- end -}}
@@ -286,6 +345,14 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- $m = append $m (printf "config.loras: the name %s is given twice" .name) -}}
 {{- end -}}
 {{- $loraNames = append $loraNames .name -}}
+{{- end -}}
+{{- $memoryLimit := ($v.resources.limits | default dict).memory -}}
+{{- if $memoryLimit -}}
+{{- $need := int64 (include "t2v.memoryNeedMi" .) -}}
+{{- if lt (int64 (include "t2v.mebibytes" $memoryLimit)) $need -}}
+{{- $workers := int (include "t2v.workerCount" .) -}}
+{{- $m = append $m (printf "resources.limits.memory=%v is below the %s that config.engine=%s needs with %d worker process%s (1Gi for the API + %s each%s; docs/benchmarks.md): raise it, or leave it unset to use that value" $memoryLimit (include "t2v.quantity" $need) $v.config.engine $workers (ternary "" "es" (eq $workers 1)) (include "t2v.quantity" (include "t2v.workerMemoryMi" .)) (ternary (printf ", config.cpuOffload=%s keeps the model in host memory" $v.config.cpuOffload) "" (and (eq $v.config.engine "wan") (ne $v.config.cpuOffload "none")))) -}}
+{{- end -}}
 {{- end -}}
 {{- if and $v.auth.apiKeys $v.auth.existingSecret -}}
 {{- $m = append $m "auth.apiKeys and auth.existingSecret: choose one" -}}

@@ -136,7 +136,8 @@ function baseModel(
           ...WAN_GRID,
           num_inference_steps: { min: 1, max: 100, default: 50 },
           guidance_scale: { min: 0, max: 20, default: 5 },
-          flow_shift: null,
+          // Wan2.2-TI2V-5B's own configuration; the worker's built-in profile applies the same.
+          flow_shift: 5,
           max_prompt_length,
         },
       };

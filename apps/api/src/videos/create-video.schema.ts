@@ -72,7 +72,15 @@ export function createVideoSchema(model: ModelDescriptor) {
             `79 → 77); 5-${p.max_frames} after snapping.`,
         ),
       fps: z.number().int().min(p.fps_range.min).max(p.fps_range.max).optional(),
-      negative_prompt: z.string().max(p.max_prompt_length).nullable().optional(),
+      negative_prompt: z
+        .string()
+        .max(p.max_prompt_length)
+        .nullable()
+        .optional()
+        .describe(
+          "What the video should not show. Omitted or null: the model's default (for Wan2.2, the negative prompt " +
+            'of its reference configuration); "" for none.',
+        ),
       seed: z
         .number()
         .int()

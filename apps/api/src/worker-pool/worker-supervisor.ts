@@ -295,7 +295,11 @@ export class WorkerSupervisor extends EventEmitter {
     const how = spawnError ?? this.killReason ?? `exited (code ${code}, signal ${signal})`;
     const wasReady = this.ready !== null;
     const tail = this.workerError ?? this.stderrTail.slice(-3).join(' | ');
-    const reason = wasReady ? how : `${how} before ready${tail ? `: ${tail}` : ''}`;
+    // After ready, a worker that says why it exits (a CUDA context it cannot use any more) is
+    // quoted; otherwise the exit alone.
+    const reason = wasReady
+      ? `${how}${this.workerError ? `: ${this.workerError}` : ''}`
+      : `${how} before ready${tail ? `: ${tail}` : ''}`;
     const permanent =
       spawnPermanent || (!wasReady && this.killReason === null && code === WORKER_EXIT_PERMANENT);
     const run = this.run;

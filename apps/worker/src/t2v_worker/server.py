@@ -13,19 +13,30 @@ import json
 import logging
 import os
 import queue
+import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from . import protocol
+from .device import is_sticky_cuda_error
 from .engines.base import Engine
 from .errors import Cancelled, GpuOutOfMemory, WorkerError, is_out_of_memory
 from .output import write_outputs
 from .params import TEMPORAL_MULTIPLE, GenerateParams
 
 log = logging.getLogger(__name__)
+
+EXIT_DEVICE_FAULT = 1
+"""The CUDA context is unusable: an ordinary crash for the supervisor (restart, the job retried)."""
+
+
+def exit_process(code: int) -> None:
+    """Leaves at once: nothing more can run on a broken CUDA context (not even its teardown)."""
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class Emitter:
@@ -97,10 +108,13 @@ class Job:
 class Server:
     """Serves jobs for one loaded engine until ``shutdown`` or end of input."""
 
-    def __init__(self, engine: Engine, emitter: Emitter, ffmpeg: str) -> None:
+    def __init__(
+        self, engine: Engine, emitter: Emitter, ffmpeg: str, exit_fn: Callable[[int], None] = exit_process
+    ) -> None:
         self.engine = engine
         self.emitter = emitter
         self.ffmpeg = ffmpeg
+        self._exit = exit_fn
         self._lock = threading.Lock()
         self._current: Job | None = None
         self._stopping = False
@@ -218,6 +232,9 @@ class Server:
             message = oom_message(job.params, job.step, str(exc)) if oom else str(exc)
             event = protocol.error(job.job_id, exc.code, message)
         except Exception as exc:  # noqa: BLE001 - one bad job must not take the worker down
+            if is_sticky_cuda_error(exc):
+                self._device_fault(job, exc)
+                return
             if is_out_of_memory(exc):
                 oom = True
                 event = protocol.error(job.job_id, "GPU_OOM", oom_message(job.params, job.step, _short(exc)))
@@ -231,6 +248,19 @@ class Server:
         with self._lock:
             self._current = None
         self.emitter.emit(event)
+
+    def _device_fault(self, job: Job, exc: BaseException) -> None:
+        """A CUDA error that poisons the context (an illegal memory access, a cuDNN execution
+        failure, an NCCL error): every later job would fail too. No event for the job: the worker
+        says why (an error outside any job) and exits; the supervisor restarts it and the job
+        runner retries the job under its usual rule, on a fresh context."""
+        log.critical("job %s: %s: %s", job.job_id, type(exc).__name__, exc, exc_info=exc)
+        message = (
+            f"the CUDA context is unusable after job {job.job_id} failed with {type(exc).__name__}: "
+            f"{_short(exc, 300)}; the worker exits so that it restarts (the job is retried)"
+        )
+        self.emitter.emit(protocol.error(None, "ENGINE_ERROR", message))
+        self._exit(EXIT_DEVICE_FAULT)
 
     def _execute(self, job: Job) -> dict[str, Any]:
         params = GenerateParams.from_wire(job.params)

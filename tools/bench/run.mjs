@@ -112,6 +112,12 @@ const gpuStart = previous.indexOf('<!-- gpu-bench:start -->');
 const gpuEnd = previous.indexOf('<!-- gpu-bench:end -->');
 if (gpuStart < 0 || gpuEnd < gpuStart) throw new Error('docs/benchmarks.md lost its GPU section markers');
 const gpuSection = previous.slice(gpuStart, gpuEnd + '<!-- gpu-bench:end -->'.length) + '\n';
+// So is the host-memory section (apps/worker/scripts/load_memory.py --write-docs: a 34 GB checkpoint).
+const memStart = previous.indexOf('<!-- load-memory:start -->');
+const memEnd = previous.indexOf('<!-- load-memory:end -->');
+if (memStart < 0 || memEnd < memStart)
+  throw new Error('docs/benchmarks.md lost its host-memory section markers');
+const memorySection = previous.slice(memStart, memEnd + '<!-- load-memory:end -->'.length) + '\n';
 
 const row = (name, r) => `| ${name} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} |`;
 const doc = `# Benchmarks
@@ -222,6 +228,7 @@ the ratio shows; on GPUs a pass of the full-size model dominates and the split d
 | \`ulysses:2\`, 2 ranks | ${parallel['ulysses:2'].median_s} | **${parallel['ulysses:2'].overhead}×** | ${parallel['ulysses:2'].max_abs_diff} | ${parallel['ulysses:2'].passes} |
 
 ${coldStartSection(coldStart)}
+${memorySection}
 ${gpuSection}`;
 fs.writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), doc);
 console.log(

@@ -3,6 +3,7 @@ shared rules, printed by ``--card`` without loading anything."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -35,7 +36,7 @@ def test_each_engine_card_is_valid_and_says_what_the_engine_checks(engine: str) 
         cls.limits.max_frames,
     )
     assert card["num_inference_steps"]["max"] == cls.limits.max_steps  # type: ignore[index]
-    assert size["presets"][0] == "x".join(map(str, cls.presets.sizes[0]))  # type: ignore[index]
+    assert size["presets"][0] == "x".join(map(str, cls.default_profile.sizes[0]))  # type: ignore[index]
 
 
 def _golden(why: str) -> dict[str, object]:
@@ -63,6 +64,29 @@ def test_the_5b_card_is_its_720p_at_24_fps() -> None:
     assert (card["fps"]["default"], card["seconds"]["default"]) == (24, 5)  # type: ignore[index]
 
 
+def test_the_5b_card_is_the_built_in_profile_with_nothing_copied() -> None:
+    """Every default the card states comes from WAN_TI2V_5B: change the profile, the card follows."""
+    from t2v_worker.profile import WAN_NEGATIVE_PROMPT, WAN_TI2V_5B
+
+    card = _card({"T2V_ENGINE": "wan", "T2V_MODEL_PATH": "/m"})
+    assert (card["flow_shift"], card["negative_prompt"], card["profile"]) == (5, WAN_NEGATIVE_PROMPT, None)
+    assert card["num_inference_steps"] == {"min": 1, "max": 100, "default": 50}
+    assert card["guidance_scale"] == {"min": 0, "max": 20, "default": 5}
+    other = dataclasses.replace(
+        WAN_TI2V_5B, fps=16, num_frames=81, sizes=((832, 480), (480, 832)), negative_prompt="blurry"
+    )
+    engine = create_engine(load_config({"T2V_ENGINE": "wan", "T2V_MODEL_PATH": "/m"}))
+    engine.default_profile = other
+    card = engine.card()
+    assert (card["size"]["presets"], card["size"]["default"]) == (["832x480", "480x832"], "832x480")  # type: ignore[index]
+    assert (card["fps"]["default"], card["seconds"]["default"], card["negative_prompt"]) == (  # type: ignore[index]
+        16,
+        5,
+        "blurry",
+    )
+    assert engine.preset_shapes() == ((832, 480, 81), (480, 832, 81))
+
+
 def test_a_profile_renames_the_model_and_sets_its_ranges(tmp_path: Path) -> None:
     profile = tmp_path / "t2v-profile.json"
     profile.write_text(
@@ -85,6 +109,9 @@ def test_a_profile_renames_the_model_and_sets_its_ranges(tmp_path: Path) -> None
     )
     assert card["num_inference_steps"] == {"min": 1, "max": 8, "default": 3}
     assert card["guidance_scale"] == {"min": 0, "max": 1, "default": 1}
+    # What the file does not set is the built-in profile's.
+    assert (card["fps"]["default"], card["size"]["default"]) == (24, "1280x704")  # type: ignore[index]
+    assert card["negative_prompt"] == _card({"T2V_ENGINE": "wan", "T2V_MODEL_PATH": "/m"})["negative_prompt"]
 
 
 def test_the_card_says_how_the_worker_runs_the_model() -> None:

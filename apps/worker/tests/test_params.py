@@ -44,14 +44,15 @@ def test_seconds_to_frames_rejects_non_positive() -> None:
 
 
 def test_presets_of_the_5b_model() -> None:
-    assert WanEngine.presets.default_frames() == 121
-    assert WanEngine.presets.default_size == (1280, 704)
-    validate(
-        dataclasses.replace(BASE, width=1280, height=704, num_frames=121, num_inference_steps=50),
-        WanEngine.limits,
-    )
-    validate(dataclasses.replace(BASE, width=704, height=1280, num_frames=121), WanEngine.limits)
-    validate(dataclasses.replace(BASE, width=832, height=480, num_frames=121), WanEngine.limits)
+    defaults = WanEngine.default_profile
+    assert (defaults.sizes[0], defaults.num_frames, defaults.fps) == ((1280, 704), 121, 24)
+    assert frames_for_seconds(5, 24) == defaults.num_frames
+    # Every preset size at the default length is within the engine's own limits.
+    for width, height in defaults.sizes:
+        validate(
+            dataclasses.replace(BASE, width=width, height=height, num_frames=121, num_inference_steps=50),
+            WanEngine.limits,
+        )
 
 
 @pytest.mark.parametrize(

@@ -121,7 +121,7 @@ spec:
           envFrom:
             - configMapRef:
                 name: {{ include "t2v.fullname" $root }}
-          {{- if or (include "t2v.hasApiKeys" $root) $redis }}
+          {{- if or (include "t2v.hasApiKeys" $root) $redis (include "t2v.hasWebhookSecret" $root) (include "t2v.hasOidc" $root) $v.config.extraSecretEnv (ne $tier "combined") }}
           env:
             {{- if ne $tier "combined" }}
             - name: T2V_ROLE
@@ -137,6 +137,29 @@ spec:
                 secretKeyRef:
                   name: {{ include "t2v.apiKeysSecretName" $root }}
                   key: {{ $v.auth.existingSecretKey }}
+            {{- end }}
+            {{- if include "t2v.hasOidc" $root }}
+            {{- range $name, $key := dict "T2V_JWT_JWKS_URL" $v.auth.oidc.existingSecretKeys.jwksUrl "T2V_JWT_ISSUER" $v.auth.oidc.existingSecretKeys.issuer "T2V_JWT_AUDIENCE" $v.auth.oidc.existingSecretKeys.audience }}
+            - name: {{ $name }}
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "t2v.oidcSecretName" $root }}
+                  key: {{ $key }}
+            {{- end }}
+            {{- end }}
+            {{- if include "t2v.hasWebhookSecret" $root }}
+            - name: T2V_WEBHOOK_SECRET
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "t2v.webhookSecretName" $root }}
+                  key: {{ $v.webhooks.existingSecretKey }}
+            {{- end }}
+            {{- range $name, $ref := $v.config.extraSecretEnv }}
+            - name: {{ $name }}
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $ref.secretName }}
+                  key: {{ $ref.key }}
             {{- end }}
             {{- if and $redis $v.redis.enabled }}
             - name: REDIS_PASSWORD
@@ -241,11 +264,13 @@ spec:
               type: RuntimeDefault
           resources:
             {{- $res := deepCopy ($pod.resources | default dict) -}}
-            {{- if and $v.gpu.enabled (not $api) -}}
             {{- $limits := get $res "limits" | default dict -}}
+            {{- /* Unless given: the API tier's own figure; a pod with workers adds each worker's (t2v.memoryLimit). */ -}}
+            {{- $_ := set $limits "memory" (ternary (include "t2v.apiMemoryLimit" $root) (include "t2v.memoryLimit" $root) $api) -}}
+            {{- if and $v.gpu.enabled (not $api) -}}
             {{- $_ := set $limits $v.gpu.resourceName (int $v.gpu.count) -}}
-            {{- $_ := set $res "limits" $limits -}}
-            {{- end }}
+            {{- end -}}
+            {{- $_ := set $res "limits" $limits }}
             {{- toYaml $res | nindent 12 }}
           volumeMounts:
             - name: tmp

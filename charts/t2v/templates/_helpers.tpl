@@ -153,6 +153,81 @@ cpu
 {{- $n -}}
 {{- end -}}
 
+{{/* A memory quantity ("16Gi", "1536Mi", "20G", bytes) in MiB, rounded up. */}}
+{{- define "t2v.mebibytes" -}}
+{{- $q := toString . -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $q -}}
+{{- $unit := trimPrefix $num $q -}}
+{{- $mi := dict "" (divf 1 1048576) "Ki" (divf 1 1024) "Mi" 1.0 "Gi" 1024.0 "Ti" 1048576.0 "k" (divf 1000 1048576) "M" (divf 1000000 1048576) "G" (divf 1000000000 1048576) "T" (divf 1000000000000 1048576) -}}
+{{- ceil (mulf (float64 $num) (get $mi $unit | default 0.0)) | int64 -}}
+{{- end -}}
+
+{{/* Worker processes in a pod: one per GPU (a worker, or a rank of a group), else one on the CPU. */}}
+{{- define "t2v.workerCount" -}}
+{{- if .Values.gpu.enabled }}{{ int .Values.gpu.count }}{{ else }}1{{ end -}}
+{{- end -}}
+
+{{/*
+Host memory (MiB) one worker process needs at its peak, by engine: measured on the CPU with
+apps/worker/scripts/load_memory.py (docs/benchmarks.md, "Host memory while loading"). wan: the
+weights go straight to the GPU, so the process itself, the loader, the CUDA runtime and a 720p
+job's frames on their way to the encoder; with CPU offload the whole model lives in host memory.
+workerHostMemory overrides it.
+*/}}
+{{- define "t2v.workerMemoryMi" -}}
+{{- $v := .Values -}}
+{{- if $v.workerHostMemory -}}
+{{- include "t2v.mebibytes" $v.workerHostMemory -}}
+{{- else if and (eq $v.config.engine "wan") (ne $v.config.cpuOffload "none") -}}
+30720
+{{- else if eq $v.config.engine "wan" -}}
+8192
+{{- else if eq $v.config.engine "wan-tiny" -}}
+1536
+{{- else -}}
+256
+{{- end -}}
+{{- end -}}
+
+{{/* What the API process itself needs (MiB): requests, streams, uploads and its encoders. */}}
+{{- define "t2v.apiMemoryMi" -}}
+1024
+{{- end -}}
+
+{{/* What the API container needs (MiB): the API and its encoders, plus every worker at its peak. */}}
+{{- define "t2v.memoryNeedMi" -}}
+{{- add (include "t2v.apiMemoryMi" .) (mul (int (include "t2v.workerCount" .)) (int (include "t2v.workerMemoryMi" .))) -}}
+{{- end -}}
+
+{{- define "t2v.quantity" -}}
+{{- if eq (mod (int64 .) 1024) 0 }}{{ div (int64 .) 1024 }}Gi{{ else }}{{ . }}Mi{{ end -}}
+{{- end -}}
+
+{{/* A container's memory limit: limits.memory of `resources` when given, else `needMi` (at least
+the request). Called with (dict "resources" <resources> "needMi" <MiB>). */}}
+{{- define "t2v.limitOrNeed" -}}
+{{- $limits := .resources.limits | default dict -}}
+{{- if $limits.memory -}}
+{{- $limits.memory -}}
+{{- else -}}
+{{- $need := int64 .needMi -}}
+{{- $requests := .resources.requests | default dict -}}
+{{- $request := 0 -}}
+{{- if $requests.memory }}{{ $request = int64 (include "t2v.mebibytes" $requests.memory) }}{{ end -}}
+{{- include "t2v.quantity" (max $need $request) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The memory limit of a pod with workers (combined, or the GPU tier of topology=split). */}}
+{{- define "t2v.memoryLimit" -}}
+{{- include "t2v.limitOrNeed" (dict "resources" .Values.resources "needMi" (include "t2v.memoryNeedMi" .)) -}}
+{{- end -}}
+
+{{/* The memory limit of the API tier of topology=split: the API alone, no workers. */}}
+{{- define "t2v.apiMemoryLimit" -}}
+{{- include "t2v.limitOrNeed" (dict "resources" .Values.api.resources "needMi" (include "t2v.apiMemoryMi" .)) -}}
+{{- end -}}
+
 {{- define "t2v.claimName" -}}
 {{- default (include "t2v.fullname" .) .Values.persistence.existingClaim -}}
 {{- end -}}
@@ -163,6 +238,33 @@ cpu
 
 {{- define "t2v.hasApiKeys" -}}
 {{- if or .Values.auth.existingSecret .Values.auth.apiKeys }}true{{ end -}}
+{{- end -}}
+
+{{/* Secret that holds the webhook signing secret (T2V_WEBHOOK_SECRET) */}}
+{{- define "t2v.webhookSecretName" -}}
+{{- default (printf "%s-webhook" (include "t2v.fullname" .)) .Values.webhooks.existingSecret -}}
+{{- end -}}
+
+{{- define "t2v.hasWebhookSecret" -}}
+{{- if or .Values.webhooks.existingSecret .Values.webhooks.secret }}true{{ end -}}
+{{- end -}}
+
+{{/* Secret that holds the OIDC settings (T2V_JWT_JWKS_URL, T2V_JWT_ISSUER, T2V_JWT_AUDIENCE) */}}
+{{- define "t2v.oidcSecretName" -}}
+{{- default (printf "%s-oidc" (include "t2v.fullname" .)) .Values.auth.oidc.existingSecret -}}
+{{- end -}}
+
+{{- define "t2v.hasOidc" -}}
+{{- if or .Values.auth.oidc.existingSecret .Values.auth.oidc.jwksUrl }}true{{ end -}}
+{{- end -}}
+
+{{/*
+Environment variables that hold credentials or identity-provider settings
+(apps/api/src/config/config.schema.ts SECRET_VARS): the chart sets them from Secrets only, and
+config.extraEnv (the ConfigMap) may not name them.
+*/}}
+{{- define "t2v.secretVars" -}}
+T2V_API_KEYS REDIS_URL REDIS_PASSWORD REDIS_SENTINEL_PASSWORD T2V_WEBHOOK_SECRET T2V_JWT_JWKS_URL T2V_JWT_ISSUER T2V_JWT_AUDIENCE
 {{- end -}}
 
 {{/* Secret and key that hold the password of the in-chart Redis */}}
@@ -342,8 +444,37 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- end -}}
 {{- $loraNames = append $loraNames .name -}}
 {{- end -}}
+{{- $memoryLimit := ($v.resources.limits | default dict).memory -}}
+{{- if $memoryLimit -}}
+{{- $need := int64 (include "t2v.memoryNeedMi" .) -}}
+{{- if lt (int64 (include "t2v.mebibytes" $memoryLimit)) $need -}}
+{{- $workers := int (include "t2v.workerCount" .) -}}
+{{- $m = append $m (printf "resources.limits.memory=%v is below the %s that config.engine=%s needs with %d worker process%s (1Gi for the API + %s each%s; docs/benchmarks.md): raise it, or leave it unset to use that value" $memoryLimit (include "t2v.quantity" $need) $v.config.engine $workers (ternary "" "es" (eq $workers 1)) (include "t2v.quantity" (include "t2v.workerMemoryMi" .)) (ternary (printf ", config.cpuOffload=%s keeps the model in host memory" $v.config.cpuOffload) "" (and (eq $v.config.engine "wan") (ne $v.config.cpuOffload "none")))) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $v.auth.apiKeys $v.auth.existingSecret -}}
 {{- $m = append $m "auth.apiKeys and auth.existingSecret: choose one" -}}
+{{- end -}}
+{{- $oidc := $v.auth.oidc -}}
+{{- $oidcInline := list $oidc.jwksUrl $oidc.issuer $oidc.audience | compact -}}
+{{- if and $oidc.existingSecret $oidcInline -}}
+{{- $m = append $m "auth.oidc: set auth.oidc.existingSecret or the jwksUrl, issuer and audience values, not both" -}}
+{{- else if and $oidcInline (ne (len $oidcInline) 3) -}}
+{{- $m = append $m "auth.oidc: set jwksUrl, issuer and audience together (or auth.oidc.existingSecret)" -}}
+{{- end -}}
+{{- if and $v.webhooks.secret $v.webhooks.existingSecret -}}
+{{- $m = append $m "webhooks.secret and webhooks.existingSecret: choose one" -}}
+{{- end -}}
+{{- $secretVars := splitList " " (include "t2v.secretVars" .) -}}
+{{- range $name, $_ := $v.config.extraEnv -}}
+{{- if has $name $secretVars -}}
+{{- $m = append $m (printf "config.extraEnv.%s: a credential would land in the ConfigMap; set it through its Secret-backed value (auth.*, webhooks.*, redis.*) or config.extraSecretEnv" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $_ := $v.config.extraSecretEnv -}}
+{{- if hasKey $v.config.extraEnv $name -}}
+{{- $m = append $m (printf "config.extraSecretEnv.%s: also set in config.extraEnv; choose one" $name) -}}
+{{- end -}}
 {{- end -}}
 {{- if $m -}}
 {{- fail (printf "\n\nVALUES VALIDATION:\n- %s\n" (join "\n- " $m)) -}}
@@ -364,6 +495,9 @@ every live namespace has, is the sign of a reachable namespace.
 {{- $v := .Values -}}
 {{- $need := list -}}
 {{- if $v.auth.existingSecret }}{{ $need = append $need (list "auth.existingSecret" $v.auth.existingSecret $v.auth.existingSecretKey) }}{{ end -}}
+{{- with $v.auth.oidc }}{{ if .existingSecret }}{{ range $k := list .existingSecretKeys.jwksUrl .existingSecretKeys.issuer .existingSecretKeys.audience }}{{ $need = append $need (list "auth.oidc.existingSecret" $v.auth.oidc.existingSecret $k) }}{{ end }}{{ end }}{{ end -}}
+{{- if $v.webhooks.existingSecret }}{{ $need = append $need (list "webhooks.existingSecret" $v.webhooks.existingSecret $v.webhooks.existingSecretKey) }}{{ end -}}
+{{- range $name, $ref := $v.config.extraSecretEnv }}{{ $need = append $need (list (printf "config.extraSecretEnv.%s" $name) $ref.secretName $ref.key) }}{{ end -}}
 {{- if and $v.redis.enabled $v.redis.auth.existingSecret }}{{ $need = append $need (list "redis.auth.existingSecret" $v.redis.auth.existingSecret $v.redis.auth.existingSecretKey) }}{{ end -}}
 {{- if and (eq $v.queue.driver "redis") $v.redis.external.existingSecret }}{{ $need = append $need (list "redis.external.existingSecret" $v.redis.external.existingSecret $v.redis.external.existingSecretKey) }}{{ end -}}
 {{- $ext := $v.redis.external -}}

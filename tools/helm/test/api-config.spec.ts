@@ -55,6 +55,10 @@ beforeAll(async () => {
           else if (e.name === 'REDIS_PASSWORD') env[e.name] = 'pw';
           else if (e.name === 'REDIS_URL') env[e.name] = 'redis://:pw@t2v-redis:6379/0';
           else if (e.name === 'REDIS_TLS_CA_FILE') env[e.name] = caFile();
+          else if (e.name === 'T2V_WEBHOOK_SECRET') env[e.name] = `whsec_${'A'.repeat(43)}=`;
+          else if (e.name === 'T2V_JWT_JWKS_URL') env[e.name] = 'https://idp.example.test/jwks';
+          else if (e.name === 'T2V_JWT_ISSUER') env[e.name] = 'https://idp.example.test';
+          else if (e.name === 'T2V_JWT_AUDIENCE') env[e.name] = 't2v';
           else env[e.name] = e.value ?? 'x';
         }
         return { scenario: s, deployment: d.metadata.name as string, env };

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ApiErrorCode, ApiErrorType } from '@t2v/contracts';
 
@@ -15,6 +15,7 @@ import {
   QueueIsFull,
   ShuttingDown,
 } from '../jobs/jobs.errors';
+import { appLogger } from '../logging/logger';
 import { ApiError } from './api-error';
 import { requestIdOf, requestPath } from './http';
 
@@ -36,7 +37,7 @@ const BY_STATUS: Record<number, [ApiErrorType, ApiErrorCode]> = {
 /** Renders every error as the OpenAI envelope. The only place that knows the wire shape of errors. */
 @Catch()
 export class ApiExceptionFilter implements ExceptionFilter {
-  private readonly logger = new Logger('http');
+  private readonly logger = appLogger('http');
 
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
@@ -51,8 +52,8 @@ export class ApiExceptionFilter implements ExceptionFilter {
     // failed health check).
     if (error.status === 500 && error.code === 'internal_error' && isUnexpected(exception)) {
       this.logger.error(
+        { err: exception, request_id: requestIdOf(req) },
         `unhandled error on ${req.method} ${requestPath(req)} (request ${requestIdOf(req) ?? '-'})`,
-        (exception as Error)?.stack,
       );
     }
     if (http.isHeadersSent(res)) {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { ConfigError, loadConfig } from './config.schema';
+import { ConfigError, loadConfig, secretValues } from './config.schema';
 
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {
@@ -188,6 +188,41 @@ describe('loadConfig', () => {
     ['sora-2,sora-2', /sora-2 is given twice/],
   ])('refuses T2V_MODEL_ALIASES=%s', (value, message) => {
     expect(() => loadConfig({ T2V_MODEL_ALIASES: value })).toThrow(message);
+  });
+
+  it('pins the JWT algorithms: RS256 unless listed, public-key algorithms only', () => {
+    const oidc = {
+      T2V_JWT_JWKS_URL: 'https://idp.test/jwks',
+      T2V_JWT_ISSUER: 'https://idp.test',
+      T2V_JWT_AUDIENCE: 't2v',
+    };
+    expect(loadConfig(oidc).jwt?.algorithms).toEqual(['RS256']);
+    expect(loadConfig({ ...oidc, T2V_JWT_ALGORITHMS: 'ES256, EdDSA' }).jwt?.algorithms).toEqual([
+      'ES256',
+      'EdDSA',
+    ]);
+    for (const bad of ['HS256', 'none', 'RS256,HS512'])
+      expect(() => loadConfig({ ...oidc, T2V_JWT_ALGORITHMS: bad })).toThrow(
+        /T2V_JWT_ALGORITHMS=.*public keys/,
+      );
+  });
+
+  it('lists the credential values no log line may show', () => {
+    const c = loadConfig({
+      T2V_API_KEYS: 'plain-key-123456,sha256:' + 'a'.repeat(64),
+      T2V_WEBHOOK_SECRET: `whsec_${Buffer.from('0123456789abcdef').toString('base64')}`,
+      T2V_QUEUE: 'redis',
+      REDIS_URL: 'redis://:url%2Fpass@redis:6379/0',
+      REDIS_PASSWORD: 'acl-password',
+    });
+    expect(secretValues(c)).toEqual([
+      'plain-key-123456',
+      `whsec_${Buffer.from('0123456789abcdef').toString('base64')}`,
+      Buffer.from('0123456789abcdef').toString('base64'),
+      'acl-password',
+      'url%2Fpass',
+      'url/pass',
+    ]);
   });
 
   it('keeps secrets out of the environment handed to workers', () => {

@@ -130,6 +130,13 @@ const envSchema = z.object({
   T2V_JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
   T2V_JWT_ISSUER: z.string().min(1).optional(),
   T2V_JWT_AUDIENCE: z.string().min(1).optional(),
+  T2V_JWT_ALGORITHMS: z
+    .string()
+    .regex(
+      /^\s*(?:(?:RS|PS|ES)(?:256|384|512)|EdDSA)\s*(?:,\s*(?:(?:RS|PS|ES)(?:256|384|512)|EdDSA)\s*)*$/,
+      'expected signature algorithms of public keys, e.g. RS256 or RS256,ES256 (RS*, PS*, ES*, EdDSA)',
+    )
+    .default('RS256'),
   T2V_RATE_LIMIT_PER_MIN: int(0, 1_000_000).default(0),
   T2V_PARAM_HANDLING: z.enum(['lenient', 'strict']).default('lenient'),
   T2V_MODEL_ALIASES: z.string().optional(),
@@ -247,8 +254,11 @@ export interface AppConfig {
   webhookMaxAttempts: number;
   /** Origins allowed by CORS (`*` for any); empty: no CORS headers. */
   corsOrigins: string[];
-  /** OIDC JWT validation (all three set together), besides or instead of API keys. */
-  jwt: { jwksUrl: string; issuer: string; audience: string } | null;
+  /**
+   * OIDC JWT validation (all three set together), besides or instead of API keys; a token must be
+   * signed with one of `algorithms` and name its subject (`sub`).
+   */
+  jwt: { jwksUrl: string; issuer: string; audience: string; algorithms: string[] } | null;
   /** Requests per minute per API key / token subject / `user` / client address; 0 = no limit. */
   rateLimitPerMin: number;
   /**
@@ -262,18 +272,38 @@ export interface AppConfig {
   childEnv: Record<string, string>;
 }
 
-const SECRET_VARS = new Set([
+/**
+ * Variables that hold credentials or identity-provider settings: never handed to workers, and
+ * the chart sets them from Secrets only (its tests check every scenario against this list).
+ */
+export const SECRET_VARS = new Set([
   'T2V_API_KEYS',
   'REDIS_URL',
   'REDIS_PASSWORD',
   'REDIS_SENTINEL_PASSWORD',
   'T2V_WEBHOOK_SECRET',
+  'T2V_JWT_JWKS_URL',
+  'T2V_JWT_ISSUER',
+  'T2V_JWT_AUDIENCE',
 ]);
 
 /** `T2V_MODEL_ALIASES` entry: `sora-2` (whatever model is loaded) or `sora-2=<model id>`. */
 export interface ModelAlias {
   name: string;
   target: string | null;
+}
+
+/** The credential values of a configuration, which no log line may show (logging/logger.ts). */
+export function secretValues(config: AppConfig): string[] {
+  const values = config.apiKeys.filter((k) => !k.startsWith('sha256:'));
+  if (config.webhookSecret) values.push(config.webhookSecret, config.webhookSecret.replace(/^whsec_/, ''));
+  const redis = config.redis;
+  for (const v of [redis?.password, redis?.sentinelPassword]) if (v) values.push(v);
+  if (redis?.url) {
+    const password = URL.canParse(redis.url) ? new URL(redis.url).password : '';
+    if (password) values.push(password, decodeURIComponent(password));
+  }
+  return values;
 }
 
 export class ConfigError extends Error {}
@@ -361,7 +391,12 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       .filter((k) => k !== '' && !k.startsWith('#')),
     jwt:
       e.T2V_JWT_JWKS_URL && e.T2V_JWT_ISSUER && e.T2V_JWT_AUDIENCE
-        ? { jwksUrl: e.T2V_JWT_JWKS_URL, issuer: e.T2V_JWT_ISSUER, audience: e.T2V_JWT_AUDIENCE }
+        ? {
+            jwksUrl: e.T2V_JWT_JWKS_URL,
+            issuer: e.T2V_JWT_ISSUER,
+            audience: e.T2V_JWT_AUDIENCE,
+            algorithms: e.T2V_JWT_ALGORITHMS.split(',').map((a) => a.trim()),
+          }
         : null,
     rateLimitPerMin: e.T2V_RATE_LIMIT_PER_MIN,
     paramHandling: e.T2V_PARAM_HANDLING,

@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { isJobErrorCode, type JobErrorCode, type JobStatus } from '@t2v/contracts';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Histogram } from 'prom-client';
 import { ulid } from 'ulid';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { appLogger, type Log } from '../logging/logger';
 import { METRIC } from '../metrics/metrics';
 import { StorageService } from '../storage/storage.service';
 import { JobEvents } from './job-events';
@@ -40,7 +41,7 @@ export interface RunLost {
  */
 @Injectable()
 export class JobLifecycle {
-  private readonly logger = new Logger('lifecycle');
+  private readonly logger = appLogger('lifecycle');
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'outputTtlHours'>,
@@ -58,6 +59,7 @@ export class JobLifecycle {
 
   /** A new job was inserted, queued. */
   accepted(job: Job): void {
+    this.log(job).info('accepted');
     this.submitted.inc({ model: job.model });
     this.events.publish(job);
   }
@@ -95,6 +97,7 @@ export class JobLifecycle {
     if (job.attempts === 1 && queueS !== null) this.queueWait.observe(queueS);
     const timings: JobTimings = { ...job.timings, queue_s: queueS, load_s: loadS };
     const started = await this.store.transition(job.id, ['in_progress'], 'in_progress', { timings });
+    if (started) this.log(job).info({ queue_s: queueS, attempt: job.attempts }, 'started');
     if (started) this.events.publish(started);
   }
 
@@ -107,7 +110,8 @@ export class JobLifecycle {
       (j) => {
         if (j) this.events.publish(j);
       },
-      (err: unknown) => this.logger.warn(`progress of ${job.id} not recorded: ${(err as Error).message}`),
+      (err: unknown) =>
+        this.log(job).warn({ err }, `progress of ${job.id} not recorded: ${(err as Error).message}`),
     );
   }
 
@@ -126,6 +130,7 @@ export class JobLifecycle {
       acceleration,
     });
     if (done) {
+      this.log(job).info({ inference_s, encode_s }, 'completed');
       this.inference.observe(result.inference_s);
       this.encode.observe(result.encode_s);
     }
@@ -139,13 +144,17 @@ export class JobLifecycle {
       errorMessage: message,
       completedAt: Date.now(),
     });
-    if (failed) this.logger.warn(`${job.id} failed: ${errorCode}: ${message}`);
+    if (failed) this.log(job).warn({ error_code: errorCode }, `${job.id} failed: ${errorCode}: ${message}`);
     return failed;
   }
 
   /** Queued or running becomes cancelled; null if it was neither any more. */
-  cancel(job: Job): Promise<Job | null> {
-    return this.settle(job, ['queued', 'in_progress'], 'cancelled', { completedAt: Date.now() });
+  async cancel(job: Job): Promise<Job | null> {
+    const cancelled = await this.settle(job, ['queued', 'in_progress'], 'cancelled', {
+      completedAt: Date.now(),
+    });
+    if (cancelled) this.log(job).info('cancelled');
+    return cancelled;
   }
 
   /**
@@ -180,7 +189,7 @@ export class JobLifecycle {
       ...patch,
     });
     if (requeued) {
-      this.logger.warn(`requeued ${job.id} (${why})`);
+      this.log(job).warn(`requeued ${job.id} (${why})`);
       this.events.publish(requeued);
     }
     return requeued;
@@ -202,10 +211,15 @@ export class JobLifecycle {
       // No output comes and the job never runs again, whoever ended it (runner, cancel, a
       // dispatcher's takeover or reconciliation, recovery): its input image goes now.
       await this.storage.removeInput(settled.id).catch((err: Error) => {
-        this.logger.warn(`${settled.id}: input image not removed: ${err.message}`);
+        this.log(settled).warn({ err }, `${settled.id}: input image not removed: ${err.message}`);
       });
     }
     return settled;
+  }
+
+  /** The lifecycle's logger for one job: every line carries its id. */
+  private log(job: Pick<Job, 'id'>): Log {
+    return this.logger.child({ job_id: job.id });
   }
 
   private intent(

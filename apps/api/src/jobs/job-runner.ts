@@ -1,6 +1,7 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { GenerateRequest } from '@t2v/contracts';
 
+import { appLogger } from '../logging/logger';
 import { StorageService } from '../storage/storage.service';
 import { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
@@ -17,7 +18,7 @@ import { ShutdownService } from './shutdown.service';
  */
 @Injectable()
 export class JobRunner {
-  private readonly logger = new Logger('runner');
+  private readonly logger = appLogger('runner');
 
   constructor(
     @Inject(JOB_STORE) private readonly store: JobStore,
@@ -54,6 +55,9 @@ export class JobRunner {
       out_path: this.storage.pathFor(job.id, 'video'),
       thumbnail_path: this.storage.pathFor(job.id, 'thumbnail'),
     };
+    // Every line about this run carries the job's id (the worker's own output too: the supervisor).
+    const log = this.logger.child({ job_id: job.id, worker: worker.spec?.id });
+    log.info(`running on worker ${worker.spec?.id} (attempt ${job.attempts})`);
     let lastProgress = -1;
     // Hand the job over before any await: runJob marks the worker BUSY synchronously, so the
     // dispatch loop cannot give the same worker a second job.
@@ -66,7 +70,7 @@ export class JobRunner {
     try {
       await this.lifecycle.started(job, worker.ready?.load_s ?? null);
     } catch (err) {
-      this.logger.warn(`start of ${job.id} not recorded: ${(err as Error).message}`);
+      log.warn({ err }, `start of ${job.id} not recorded: ${(err as Error).message}`);
     }
     const outcome = await running;
     // A shared store may be briefly unreachable (Redis restarting): keep the outcome and retry.
@@ -79,7 +83,7 @@ export class JobRunner {
           await new Promise((r) => setTimeout(r, 500));
           continue;
         }
-        this.logger.error(`could not record the outcome of ${job.id}: ${(err as Error).message}`);
+        log.error({ err }, `could not record the outcome of ${job.id}: ${(err as Error).message}`);
         return;
       }
     }

@@ -1,9 +1,10 @@
 import { createHash, randomInt } from 'node:crypto';
 
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { type GenerateParams, isTerminal } from '@t2v/contracts';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { appLogger } from '../logging/logger';
 import { StorageService } from '../storage/storage.service';
 import { CapacityService } from './capacity.service';
 import { JobEvents } from './job-events';
@@ -31,7 +32,7 @@ import { ShutdownService } from './shutdown.service';
  */
 @Injectable()
 export class JobsService {
-  private readonly logger = new Logger('jobs');
+  private readonly logger = appLogger('jobs');
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'maxQueue' | 'outputTtlHours' | 'engine'>,
@@ -192,7 +193,7 @@ export class JobsService {
     if (!isTerminal(job.status)) await this.stopAndCancel(job);
     await this.store.delete(id);
     await this.storage.remove(id);
-    this.logger.log(`deleted ${id}`);
+    this.logger.info({ job_id: id }, `deleted ${id}`);
   }
 
   /** Resolves with the job once terminal, or as it is when `timeoutMs` passes or `signal` aborts. */

@@ -1,13 +1,14 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { appLogger } from '../logging/logger';
 import { StorageService } from '../storage/storage.service';
 import { JOB_STORE, type JobStore } from './job-store';
 
 /** Deletes the outputs of completed jobs once they expire; the record stays, marked expired. */
 @Injectable()
 export class OutputExpiryService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger('expiry');
+  private readonly logger = appLogger('expiry');
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -32,10 +33,10 @@ export class OutputExpiryService implements OnApplicationBootstrap, OnApplicatio
       for (const job of await this.store.findExpired(Date.now())) {
         await this.storage.remove(job.id);
         await this.store.markExpired(job.id);
-        this.logger.log(`outputs of ${job.id} expired and were removed`);
+        this.logger.info({ job_id: job.id }, `outputs of ${job.id} expired and were removed`);
       }
     } catch (err) {
-      this.logger.error(`expiry sweep failed: ${(err as Error).message}`);
+      this.logger.error({ err }, `expiry sweep failed: ${(err as Error).message}`);
     }
   }
 }

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
+
+import { appLogger } from '../logging/logger';
 
 /** What readers see of the shutdown: whether this process is draining. */
 export interface ShutdownState {
@@ -15,7 +17,7 @@ export interface ShutdownState {
  */
 @Injectable()
 export class ShutdownService extends EventEmitter implements ShutdownState {
-  private readonly logger = new Logger('shutdown');
+  private readonly logger = appLogger('shutdown');
   private state = false;
 
   get draining(): boolean {
@@ -25,7 +27,7 @@ export class ShutdownService extends EventEmitter implements ShutdownState {
   begin(reason: string): void {
     if (this.state) return;
     this.state = true;
-    this.logger.log(`draining: ${reason}`);
+    this.logger.info(`draining: ${reason}`);
     this.emit('draining');
   }
 }

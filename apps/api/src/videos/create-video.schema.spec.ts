@@ -42,7 +42,13 @@ describe('create request resolution (Wan2.2-TI2V-5B presets)', () => {
       fps: 24,
       num_inference_steps: 50,
       seed: 7,
+      // Wan2.2-TI2V-5B's own configuration (the worker's built-in profile says the same).
+      guidance_scale: 5,
+      flow_shift: 5,
+      // null: the worker applies the model's default negative prompt; "" would mean none.
+      negative_prompt: null,
     });
+    expect(resolve({ prompt: 'a cat', negative_prompt: '' }).params.negative_prompt).toBe('');
     expect(r.seconds).toBe('5');
     expect(r.seedExplicit).toBe(false);
   });

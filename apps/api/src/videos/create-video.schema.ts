@@ -73,7 +73,15 @@ export function createVideoSchema(model: ModelDescriptor) {
             `down: 80 → 81, 79 → 77); ${p.min_frames}-${p.max_frames} after snapping.`,
         ),
       fps: z.number().int().min(p.fps_range.min).max(p.fps_range.max).optional(),
-      negative_prompt: z.string().max(p.max_prompt_length).nullable().optional(),
+      negative_prompt: z
+        .string()
+        .max(p.max_prompt_length)
+        .nullable()
+        .optional()
+        .describe(
+          "What the video should not show. Omitted or null: the model's default (for Wan2.2, the negative prompt " +
+            'of its reference configuration); "" for none.',
+        ),
       seed: z
         .number()
         .int()

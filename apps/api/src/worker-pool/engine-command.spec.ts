@@ -29,6 +29,8 @@ describe('engineLaunch', () => {
     expect(launch.command.slice(-3)).toEqual(['-u', '-m', 't2v_worker']);
     expect(launch.cwd).toBe(path.resolve(ROOT, 'apps/worker'));
     expect(launch.env['CUDA_VISIBLE_DEVICES']).toBe('0');
+    // Device numbers as nvidia-smi and DCGM count them, so metrics and logs name the right GPU.
+    expect(launch.env['CUDA_DEVICE_ORDER']).toBe('PCI_BUS_ID');
   });
 });
 

@@ -46,6 +46,9 @@ export function engineLaunch(config: AppConfig, device: string, ffmpeg: string):
     env['CUDA_VISIBLE_DEVICES'] = '';
     env['T2V_WORKER_DEVICE'] = 'cpu';
   } else {
+    // T2V_DEVICES counts GPUs as nvidia-smi and DCGM do (by PCI bus id); CUDA's own default
+    // order (fastest first) would let index 0 name another card on a mixed node.
+    env['CUDA_DEVICE_ORDER'] = 'PCI_BUS_ID';
     env['CUDA_VISIBLE_DEVICES'] = device;
     env['T2V_WORKER_DEVICE'] = 'cuda';
   }

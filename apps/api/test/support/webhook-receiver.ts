@@ -6,7 +6,7 @@ export interface Received {
   body: string;
 }
 
-/** A loopback receiver that fails the first `failFirst` deliveries with a 500. */
+/** A loopback receiver that fails the first `failFirst` deliveries with a 500 and counts connections. */
 export async function receiver(failFirst = 0, port = 0) {
   const received: Received[] = [];
   let calls = 0;
@@ -23,7 +23,15 @@ export async function receiver(failFirst = 0, port = 0) {
       res.writeHead(204).end();
     });
   });
+  let connections = 0;
+  server.on('connection', () => (connections += 1));
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  return { url, received, calls: () => calls, close: () => new Promise((r) => server.close(r)) };
+  return {
+    url,
+    received,
+    calls: () => calls,
+    connections: () => connections,
+    close: () => new Promise((r) => server.close(r)),
+  };
 }

@@ -66,6 +66,7 @@ def main() -> int:
 
     from . import protocol
     from .config import ConfigError, load_config
+    from .device import prepare_process_env
     from .engines import create_engine
     from .engines.base import hub_offline
     from .errors import SETUP_HINT, WorkerError, is_permanent
@@ -74,6 +75,8 @@ def main() -> int:
     from .server import Emitter, Heartbeat, Server
 
     hub_offline()
+    # Before any CUDA use (a worker group initialises CUDA before the engine loads).
+    prepare_process_env()
     emitter = Emitter(proto_out)
     try:
         config = load_config()

@@ -100,6 +100,14 @@ def frames_for_seconds(seconds: float, fps: int) -> int:
     return max(k, 0) * TEMPORAL_MULTIPLE + 1
 
 
+def tokens_for(width: int, height: int, num_frames: int) -> int:
+    """Video tokens of one transformer pass: latent frames × (H/32) × (W/32). 1280×704×121 is
+    31 × 22 × 40 = 27 280; 832×480×121 is 12 090. The blocks' compiled graph depends on this
+    count only."""
+    latent_frames = (num_frames - 1) // TEMPORAL_MULTIPLE + 1
+    return latent_frames * (height // SIZE_MULTIPLE) * (width // SIZE_MULTIPLE)
+
+
 def validate(params: GenerateParams, limits: EngineLimits) -> None:
     """Raises InvalidParams naming the first field the engine cannot honour."""
     problems: list[str] = []

@@ -12,19 +12,30 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from . import protocol
+from .device import is_sticky_cuda_error
 from .engines.base import Engine
 from .errors import Cancelled, GpuOutOfMemory, WorkerError, is_out_of_memory
 from .output import write_outputs
 from .params import TEMPORAL_MULTIPLE, GenerateParams
 
 log = logging.getLogger(__name__)
+
+EXIT_DEVICE_FAULT = 1
+"""The CUDA context is unusable: an ordinary crash for the supervisor (restart, the job retried)."""
+
+
+def exit_process(code: int) -> None:
+    """Leaves at once: nothing more can run on a broken CUDA context (not even its teardown)."""
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class Emitter:
@@ -96,10 +107,13 @@ class Job:
 class Server:
     """Serves jobs for one loaded engine until ``shutdown`` or end of input."""
 
-    def __init__(self, engine: Engine, emitter: Emitter, ffmpeg: str) -> None:
+    def __init__(
+        self, engine: Engine, emitter: Emitter, ffmpeg: str, exit_fn: Callable[[int], None] = exit_process
+    ) -> None:
         self.engine = engine
         self.emitter = emitter
         self.ffmpeg = ffmpeg
+        self._exit = exit_fn
         self._lock = threading.Lock()
         self._current: Job | None = None
         self._stopping = False
@@ -207,6 +221,9 @@ class Server:
             message = self._oom_message(job, str(exc)) if oom else str(exc)
             event = protocol.error(job.job_id, exc.code, message)
         except Exception as exc:  # noqa: BLE001 - one bad job must not take the worker down
+            if is_sticky_cuda_error(exc):
+                self._device_fault(job, exc)
+                return
             if is_out_of_memory(exc):
                 oom = True
                 event = protocol.error(job.job_id, "GPU_OOM", self._oom_message(job, _short(exc)))
@@ -222,7 +239,20 @@ class Server:
         self.emitter.emit(event)
 
     def _oom_message(self, job: Job, detail: str) -> str:
-        return oom_message(job.params, job.step, detail, self.engine.presets.sizes)
+        return oom_message(job.params, job.step, detail, self.engine.defaults().sizes)
+
+    def _device_fault(self, job: Job, exc: BaseException) -> None:
+        """A CUDA error that poisons the context (an illegal memory access, a cuDNN execution
+        failure, an NCCL error): every later job would fail too. No event for the job: the worker
+        says why (an error outside any job) and exits; the supervisor restarts it and the job
+        runner retries the job under its usual rule, on a fresh context."""
+        log.critical("job %s: %s: %s", job.job_id, type(exc).__name__, exc, exc_info=exc)
+        message = (
+            f"the CUDA context is unusable after job {job.job_id} failed with {type(exc).__name__}: "
+            f"{_short(exc, 300)}; the worker exits so that it restarts (the job is retried)"
+        )
+        self.emitter.emit(protocol.error(None, "ENGINE_ERROR", message))
+        self._exit(EXIT_DEVICE_FAULT)
 
     def _execute(self, job: Job) -> dict[str, Any]:
         params = job.params

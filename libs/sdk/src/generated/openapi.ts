@@ -289,6 +289,7 @@ export interface components {
       /** @description Alternative to seconds: the frame count, snapped to the nearest 4k+1 (ties down: 80 → 81, 79 → 77); 5-241 after snapping. */
       num_frames?: number;
       fps?: number;
+      /** @description What the video should not show. Omitted or null: the model's default (for Wan2.2, the negative prompt of its reference configuration); "" for none. */
       negative_prompt?: string | null;
       /** @description Fixes the noise; enables the result cache. */
       seed?: number;
@@ -361,6 +362,7 @@ export interface components {
       /** @description Alternative to seconds: the frame count, snapped to the nearest 4k+1 (ties down: 80 → 81, 79 → 77); 5-241 after snapping. */
       num_frames?: number;
       fps?: number;
+      /** @description What the video should not show. Omitted or null: the model's default (for Wan2.2, the negative prompt of its reference configuration); "" for none. */
       negative_prompt?: string | null;
       /** @description Fixes the noise; enables the result cache. */
       seed?: number;

@@ -175,7 +175,7 @@ afterEach(() => {
 
 describe('every CI scenario against the API server', () => {
   const ns = 't2v-scenarios';
-  const scenarios = ['default', 'keda', 'production', 'split', 't4-nfs-nodeport'];
+  const scenarios = ['default', 'keda', 'production', 'secrets', 'split', 't4-nfs-nodeport'];
 
   it.each(scenarios)(
     'ci/%s-values.yaml: every object, CRD-backed ones included, passes a server-side dry run',
@@ -185,6 +185,14 @@ describe('every CI scenario against the API server', () => {
         await secret(ns, 't2v-api-keys', { 'api-keys': 'k' });
         await secret(ns, 't2v-redis', { 'redis-password': 'p' });
         await secret(ns, 't2v-redis-url', { 'redis-url': 'redis://redis.example:6379/0' });
+        await secret(ns, 't2v-redis-auth', { 'redis-password': 'p' });
+        await secret(ns, 't2v-oidc', {
+          'jwks-url': 'https://idp.test/jwks',
+          issuer: 'https://idp.test',
+          audience: 't2v',
+        });
+        await secret(ns, 't2v-webhook', { 'webhook-secret': `whsec_${'A'.repeat(43)}=` });
+        await secret(ns, 't2v-extra', { token: 't' });
       }
       const out = await helm.upgradeInstall(`t2v-${name}`, CHART_DIR, {
         namespace: ns,

@@ -1,15 +1,14 @@
-import { Logger } from '@nestjs/common';
-
 import type { JobStore } from '../../jobs/job-store';
 import type { Job } from '../../jobs/job.types';
 import type { DispatchContext, JobDispatcher } from '../../jobs/queue-driver';
+import { appLogger } from '../../logging/logger';
 
 /**
  * The embedded driver's dispatcher: FIFO from the durable store onto free worker slots, in
  * this process. At start, jobs a previous process left running go back to the queue once.
  */
 export class EmbeddedDispatcher implements JobDispatcher {
-  private readonly logger = new Logger('dispatch');
+  private readonly logger = appLogger('dispatch');
   private pumping = false;
   private pumpAgain = false;
   private readonly running = new Map<string, Promise<void>>();
@@ -64,7 +63,7 @@ export class EmbeddedDispatcher implements JobDispatcher {
         }
       } while (this.pumpAgain);
     } catch (err) {
-      this.logger.error(`dispatch failed: ${(err as Error).message}`);
+      this.logger.error({ err }, `dispatch failed: ${(err as Error).message}`);
     } finally {
       this.pumping = false;
     }

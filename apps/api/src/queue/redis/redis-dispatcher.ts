@@ -1,4 +1,3 @@
-import { Logger } from '@nestjs/common';
 import { isTerminal } from '@t2v/contracts';
 import { type Job as BullJob, Queue, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -8,6 +7,7 @@ import { MAX_ATTEMPTS } from '../../jobs/job-lifecycle';
 import { StoreUnavailable } from '../../jobs/job-store.errors';
 import type { Job } from '../../jobs/job.types';
 import type { DispatchContext, JobDispatcher } from '../../jobs/queue-driver';
+import { appLogger } from '../../logging/logger';
 import type { WorkerSupervisor } from '../../worker-pool/worker-supervisor';
 import { closeRedis, redisClient } from './redis-connection';
 import type { RedisJobStore } from './redis-job-store';
@@ -28,7 +28,7 @@ interface LocalRun {
  * The record, not BullMQ, is the truth about a job: BullMQ only says who runs it now.
  */
 export class RedisDispatcher implements JobDispatcher {
-  private readonly logger = new Logger('redis-dispatch');
+  private readonly logger = appLogger('redis-dispatch');
   private queue: Queue | null = null;
   private worker: Worker | null = null;
   private queueClient: Redis | null = null;
@@ -79,7 +79,7 @@ export class RedisDispatcher implements JobDispatcher {
       maxStalledCount: MAX_ATTEMPTS + 1,
       drainDelay: 1,
     });
-    this.worker.on('error', (err) => this.logger.debug(`bullmq worker: ${err.message}`));
+    this.worker.on('error', (err) => this.logger.debug({ err }, `bullmq worker: ${err.message}`));
     this.worker.on('failed', (job, err) => void this.onBullFailed(job, err));
 
     this.ctx.pool.on('state', this.onPoolState);
@@ -92,13 +92,17 @@ export class RedisDispatcher implements JobDispatcher {
     const loaded = this.ctx.pool.hasLoadedWorker();
     if (loaded && !this.running_) {
       this.running_ = true;
-      this.worker.run().catch((err: Error) => this.logger.error(`bullmq worker stopped: ${err.message}`));
+      this.worker
+        .run()
+        .catch((err: Error) => this.logger.error({ err }, `bullmq worker stopped: ${err.message}`));
     } else if (loaded && this.paused) {
       this.paused = false;
       this.worker.resume();
     } else if (!loaded && this.running_ && !this.paused) {
       this.paused = true;
-      this.worker.pause(true).catch((err: Error) => this.logger.warn(`bullmq pause failed: ${err.message}`));
+      this.worker
+        .pause(true)
+        .catch((err: Error) => this.logger.warn({ err }, `bullmq pause failed: ${err.message}`));
     }
   }
 
@@ -160,7 +164,10 @@ export class RedisDispatcher implements JobDispatcher {
         code: 'INTERRUPTED',
       });
       if (retried?.status !== 'queued') return 'interrupted';
-      this.logger.warn(`taking over ${id}: attempt ${record.attempts} was on a replica that stopped`);
+      this.logger.warn(
+        { job_id: id },
+        `taking over ${id}: attempt ${record.attempts} was on a replica that stopped`,
+      );
     }
     const worker = await this.reserveWorker();
     if (!worker) return this.backToWait(bull, token);
@@ -219,7 +226,10 @@ export class RedisDispatcher implements JobDispatcher {
         await this.ctx.lifecycle.fail(record, 'INTERRUPTED', `the queue gave up on it: ${err.message}`);
       }
     } catch (e) {
-      this.logger.warn(`could not record the failure of ${bull.id}: ${(e as Error).message}`);
+      this.logger.warn(
+        { job_id: bull.id, err: e },
+        `could not record the failure of ${bull.id}: ${(e as Error).message}`,
+      );
     }
   }
 
@@ -238,7 +248,7 @@ export class RedisDispatcher implements JobDispatcher {
         const state = bull ? await bull.getState() : 'missing';
         if (state === 'failed' || state === 'completed') await bull!.remove();
         if (state === 'missing' || state === 'failed' || state === 'completed') {
-          this.logger.warn(`re-enqueued ${record.id} (queue entry ${state})`);
+          this.logger.warn({ job_id: record.id }, `re-enqueued ${record.id} (queue entry ${state})`);
           await this.enqueue(record);
         }
       }
@@ -257,7 +267,7 @@ export class RedisDispatcher implements JobDispatcher {
         }
       }
     } catch (err) {
-      this.logger.debug(`reconcile skipped: ${(err as Error).message}`);
+      this.logger.debug({ err }, `reconcile skipped: ${(err as Error).message}`);
     }
   }
 

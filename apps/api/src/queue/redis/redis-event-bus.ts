@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 
-import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 
 import type { PublishedCard } from '../../jobs/gpu-registry';
 import type { Job } from '../../jobs/job.types';
 import type { JobTransport } from '../../jobs/queue-driver';
+import { appLogger } from '../../logging/logger';
 import { closeRedis, type RedisEndpoint, redisClient } from './redis-connection';
 
 type BusMessage =
@@ -22,7 +22,7 @@ type BusMessage =
  * already).
  */
 export class RedisEventBus implements JobTransport {
-  private readonly logger = new Logger('redis-bus');
+  private readonly logger = appLogger('redis-bus');
   private readonly origin = randomUUID();
   private readonly channel: string;
   private readonly subscriber: Redis;
@@ -76,7 +76,7 @@ export class RedisEventBus implements JobTransport {
     void this.subscriber.connect().catch(() => undefined);
     // Queued until connected; ioredis subscribes again by itself after each reconnect.
     this.subscriber.subscribe(this.channel).catch((err: Error) => {
-      this.logger.warn(`subscribe failed: ${err.message}`);
+      this.logger.warn({ err }, `subscribe failed: ${err.message}`);
     });
   }
 

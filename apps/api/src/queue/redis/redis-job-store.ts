@@ -1,7 +1,6 @@
 import type { JobStatus } from '@t2v/contracts';
 import type { Redis } from 'ioredis';
 
-import { Logger } from '@nestjs/common';
 import { isTerminal } from '@t2v/contracts';
 
 import type { RedisDurability } from '../../config/config.schema';
@@ -22,6 +21,7 @@ import {
   type RedisEndpoint,
   redisClient,
 } from './redis-connection';
+import { appLogger } from '../../logging/logger';
 import { CLAIM_DELIVERIES, CLAIM_NEXT, DELETE, INSERT, MUTATE, RESCHEDULE_DELIVERY } from './redis-scripts';
 
 /** Replies that mean "Redis cannot take this now", not "the request is wrong". */
@@ -45,7 +45,7 @@ export class RedisJobStore implements JobStore {
   readonly client: Redis & ScriptCommands;
   /** `{<prefix>}`: the prefix as a hash tag, so all of t2v's keys share one Cluster slot. */
   readonly keyPrefix: string;
-  private readonly logger = new Logger('redis-store');
+  private readonly logger = appLogger('redis-store');
 
   /**
    * @param endpoint `REDIS_URL` or the full endpoint (Sentinel, TLS, ACL)
@@ -306,6 +306,7 @@ export class RedisJobStore implements JobStore {
         // Applied on the primary, which cannot be undone from here: say so, and carry on (a run
         // whose completion is lost with the primary is taken over and settles once more).
         this.logger.warn(
+          { job_id: id },
           `${id} ${to}: fewer than ${this.durability.replicas} replicas confirmed it within ${this.durability.timeoutMs} ms`,
         );
       }

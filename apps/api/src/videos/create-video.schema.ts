@@ -350,8 +350,8 @@ export function resolveCreate(
     adjusted,
     params: {
       prompt: body.prompt,
-      // An explicit null asks for none; absent takes the model's default.
-      negative_prompt: body.negative_prompt === undefined ? p.negative_prompt : body.negative_prompt,
+      // Absent or null: the worker applies the model's default (the card's negative_prompt); "" asks for none.
+      negative_prompt: body.negative_prompt ?? null,
       width,
       height,
       num_frames: numFrames,

@@ -1,11 +1,12 @@
 import { isTerminal } from '@t2v/contracts';
-import { type Job as BullJob, Queue, WaitingError, Worker } from 'bullmq';
+import { type Job as BullJob, DelayedError, Queue, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import type { AppConfig } from '../../config/app-config';
 import { MAX_ATTEMPTS } from '../../jobs/job-lifecycle';
 import { StoreUnavailable } from '../../jobs/job-store.errors';
 import type { Job } from '../../jobs/job.types';
+import { type GpuRegistry, jobsRunning } from '../../jobs/gpu-registry';
 import type { DispatchContext, JobDispatcher } from '../../jobs/queue-driver';
 import { appLogger } from '../../logging/logger';
 import type { WorkerSupervisor } from '../../worker-pool/worker-supervisor';
@@ -45,6 +46,7 @@ export class RedisDispatcher implements JobDispatcher {
   constructor(
     private readonly config: Pick<AppConfig, 'redisLockS' | 'devices'>,
     private readonly store: RedisJobStore,
+    private readonly registry: GpuRegistry,
     private readonly ctx: DispatchContext,
   ) {}
 
@@ -158,6 +160,10 @@ export class RedisDispatcher implements JobDispatcher {
     if (!record || isTerminal(record.status)) return 'gone';
     if (this.draining) return this.backToWait(bull, token);
     if (record.status === 'in_progress') {
+      // BullMQ hands a running job out again when its lock lapsed. That means its replica stopped
+      // only while no live process reports running it: a Sentinel failover can lose a lock
+      // renewal while the run goes on. Ask again once a report of a dead process has expired.
+      if (jobsRunning(await this.registry.reports(Date.now())).has(id)) return this.later(bull, token);
       // Its replica stopped mid-run (SIGKILL, node lost): the lifecycle's retry rule decides.
       const retried = await this.ctx.lifecycle.retry(record, {
         reason: 'the replica running it stopped',
@@ -193,6 +199,11 @@ export class RedisDispatcher implements JobDispatcher {
       this.running.delete(id);
       this.reserved.delete(worker);
     }
+  }
+
+  private async later(bull: BullJob, token: string | undefined): Promise<never> {
+    await bull.moveToDelayed(Date.now() + Math.max(1000, Math.round(this.registry.ttlMs / 3)), token);
+    throw new DelayedError();
   }
 
   private async backToWait(bull: BullJob, token: string | undefined): Promise<never> {
@@ -252,8 +263,11 @@ export class RedisDispatcher implements JobDispatcher {
           await this.enqueue(record);
         }
       }
+      const live = jobsRunning(await this.registry.reports(now));
       for (const record of await this.store.byStatus('in_progress')) {
-        if (this.running.has(record.id) || now - (record.startedAt ?? 0) < graceMs) continue;
+        if (this.running.has(record.id) || live.has(record.id) || now - (record.startedAt ?? 0) < graceMs) {
+          continue;
+        }
         const bull = await this.queue.getJob(record.id);
         const state = bull ? await bull.getState() : 'missing';
         if (state !== 'missing' && state !== 'failed' && state !== 'completed') continue;

@@ -48,7 +48,7 @@ export class RedisDriver implements QueueDriver {
   }
 
   createDispatcher(context: DispatchContext): JobDispatcher {
-    return new RedisDispatcher(this.config, this.store, context);
+    return new RedisDispatcher(this.config, this.store, this.registry, context);
   }
 
   private readonly opened = deferred();

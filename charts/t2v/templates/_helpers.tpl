@@ -70,12 +70,33 @@ annotations:
 {{- end -}}
 {{- end -}}
 
-{{- define "t2v.image" -}}
+{{/* The t2v image: the API and the Python GPU worker (wan, wan-tiny). */}}
+{{- define "t2v.gpuImage" -}}
 {{- $img := .Values.image -}}
 {{- if $img.digest -}}
 {{- printf "%s/%s@%s" $img.registry $img.repository $img.digest -}}
 {{- else -}}
 {{- printf "%s/%s:%s" $img.registry $img.repository (default .Chart.AppVersion $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The t2v-api image: the API and the synthetic engine, no Python (the API tier, CPU pods). */}}
+{{- define "t2v.apiImage" -}}
+{{- $img := .Values.apiImage -}}
+{{- $registry := default .Values.image.registry $img.registry -}}
+{{- if $img.digest -}}
+{{- printf "%s/%s@%s" $registry $img.repository $img.digest -}}
+{{- else -}}
+{{- printf "%s/%s:%s" $registry $img.repository (default (default .Chart.AppVersion .Values.image.tag) $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* What the API pods run: the engine decides; only the Python engines need the GPU image. */}}
+{{- define "t2v.image" -}}
+{{- if eq .Values.config.engine "synthetic" -}}
+{{- include "t2v.apiImage" . -}}
+{{- else -}}
+{{- include "t2v.gpuImage" . -}}
 {{- end -}}
 {{- end -}}
 

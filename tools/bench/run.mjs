@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { COLD_START_JOBS, coldStartSection, runColdStartBench } from './cold-start.mjs';
 import { runHttpBench } from './http-bench.mjs';
 import { runImageFitBench } from './image-fit.mjs';
 import { durabilitySection, runRedisDurabilityBench } from './redis-durability-bench.mjs';
@@ -86,6 +87,13 @@ for (const spec of ['cfg', 'ulysses:2']) {
     throw new Error(`${spec} on 2 ranks does not reproduce one rank: ${JSON.stringify(parallel[spec])}`);
 }
 
+console.error('[bench] cold start: a job created with no GPU process, until its first step');
+const coldStart = [];
+for (const [engine, body, runs] of COLD_START_JOBS) {
+  coldStart.push(await runColdStartBench({ engine, body, runs: short ? 1 : runs }));
+  console.error(JSON.stringify(coldStart.at(-1)));
+}
+
 if (short) {
   for (const [name, v] of Object.entries({
     create: http.t2v.create.errors,
@@ -94,7 +102,7 @@ if (short) {
   })) {
     if (v !== 0) throw new Error(`${name} had ${v} errors`);
   }
-  console.log('bench smoke: 5 benchmarks ran, 0 errors');
+  console.log('bench smoke: 6 benchmarks ran, 0 errors');
   process.exit(0);
 }
 
@@ -104,6 +112,12 @@ const gpuStart = previous.indexOf('<!-- gpu-bench:start -->');
 const gpuEnd = previous.indexOf('<!-- gpu-bench:end -->');
 if (gpuStart < 0 || gpuEnd < gpuStart) throw new Error('docs/benchmarks.md lost its GPU section markers');
 const gpuSection = previous.slice(gpuStart, gpuEnd + '<!-- gpu-bench:end -->'.length) + '\n';
+// So is the host-memory section (apps/worker/scripts/load_memory.py --write-docs: a 34 GB checkpoint).
+const memStart = previous.indexOf('<!-- load-memory:start -->');
+const memEnd = previous.indexOf('<!-- load-memory:end -->');
+if (memStart < 0 || memEnd < memStart)
+  throw new Error('docs/benchmarks.md lost its host-memory section markers');
+const memorySection = previous.slice(memStart, memEnd + '<!-- load-memory:end -->'.length) + '\n';
 
 const row = (name, r) => `| ${name} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} |`;
 const doc = `# Benchmarks
@@ -213,6 +227,8 @@ the ratio shows; on GPUs a pass of the full-size model dominates and the split d
 | \`cfg\`, 2 ranks | ${parallel.cfg.median_s} | **${parallel.cfg.overhead}×** | ${parallel.cfg.max_abs_diff} | ${parallel.cfg.passes} |
 | \`ulysses:2\`, 2 ranks | ${parallel['ulysses:2'].median_s} | **${parallel['ulysses:2'].overhead}×** | ${parallel['ulysses:2'].max_abs_diff} | ${parallel['ulysses:2'].passes} |
 
+${coldStartSection(coldStart)}
+${memorySection}
 ${gpuSection}`;
 fs.writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), doc);
 console.log(

@@ -36,11 +36,15 @@ run(
 // The API runs in its own process group, so a signal reaches it once, from here: Ctrl-C in a terminal
 // signals the whole foreground group, and `npm start` relays it as well. The API takes a second
 // signal as "exit now" and skips draining, so copies arriving together are forwarded once.
+// The IPC channel is the API's lifeline to this process: when this process dies without a word
+// (SIGKILL from an IDE's stop button or a supervisor), the channel closes and the API drains and
+// exits instead of holding the port, the data directory and its workers.
 const child = spawn(process.execPath, [path.join(ROOT, 'dist/apps/api/main.js')], {
   cwd: ROOT,
-  stdio: 'inherit',
+  stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
   detached: true,
 });
+child.channel?.unref();
 let lastForwarded = 0;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, () => {

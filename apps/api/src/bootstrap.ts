@@ -5,20 +5,21 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
 import { getToken } from '@willsoto/nestjs-prometheus';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import helmet from 'helmet';
 import type { Histogram } from 'prom-client';
 
 import { AppModule } from './app.module';
 import { ApiError } from './common/api-error';
-import { requestIdOf, requestPath, setRequestId } from './common/http';
-import { JsonLogger } from './common/json-logger';
+import { requestPath, setRequestId } from './common/http';
+import { type Log, NestLogger, rootLogger } from './logging/logger';
 import { readMultipartBody } from './common/multipart';
 import { payloadTooLarge, readText } from './common/request-body';
 import type { AppConfig } from './config/app-config';
 import { METRIC } from './metrics/metrics';
 import { ModelsService } from './models/models.service';
-import { buildOpenApiDocument } from './openapi/openapi';
+import type { ModelDescriptor } from './models/model-description';
+import { documentFor, routesDocument } from './openapi/openapi';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const UNLOGGED_ROUTES = new Set(['/metrics', '/healthz', '/readyz']);
@@ -61,24 +62,34 @@ function isDocument(url: string): boolean {
   return url === '/' || url.startsWith('/?') || url.startsWith('/index.html') || url.startsWith('/docs');
 }
 
-/** Builds the app (not listening). Shared by main.ts, the spec export and the e2e tests. */
-export async function createApp(
-  config: AppConfig,
-  logger = new JsonLogger(config.logLevel),
-): Promise<NestFastifyApplication> {
+/** A request's id: its `x-request-id` when that is a sane token, else a new UUID. */
+function requestIdFor(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const incoming = req.headers['x-request-id'];
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+/**
+ * Builds the app (not listening). Shared by main.ts, the spec export and the e2e tests. `log` is
+ * Fastify's logger too: each request's `request.log` carries its `request_id`.
+ */
+export async function createApp(config: AppConfig, log: Log = rootLogger()): Promise<NestFastifyApplication> {
   const fastify = Fastify({
+    loggerInstance: log,
+    // One access line per request, ours (onResponse), instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    genReqId: requestIdFor,
     bodyLimit: uploadBodyLimit(config),
     trustProxy: true,
     routerOptions: { ignoreTrailingSlash: true },
   });
   // Before the adapter exists, so these hooks run ahead of Nest middleware (the playground page).
   const metrics: { duration?: Histogram<string> } = {};
-  addRequestHooks(fastify, logger, metrics);
-  registerBodyParsers(fastify, config);
+  addRequestHooks(fastify as unknown as FastifyInstance, metrics);
+  registerBodyParsers(fastify as unknown as FastifyInstance, config);
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forConfig(config),
     new FastifyAdapter(fastify as never),
-    { bodyParser: false, logger },
+    { bodyParser: false, logger: new NestLogger(log) },
   );
   metrics.duration = app.get<Histogram<string>>(getToken(METRIC.httpDuration));
 
@@ -98,33 +109,44 @@ export async function createApp(
       maxAge: 600,
     });
   }
-  const document = buildOpenApiDocument(app, app.get(ModelsService).model);
-  SwaggerModule.setup('docs', app, document, {
+  // The GPU tier serves health, readiness and metrics only.
+  if (config.role !== 'gpu') serveApiReference(app);
+  return app;
+}
+
+/**
+ * Swagger UI and /openapi.json. The create request is described from the model card served now:
+ * the document is rebuilt when a worker publishes another card.
+ */
+function serveApiReference(app: NestFastifyApplication): void {
+  const models = app.get(ModelsService);
+  const routes = routesDocument(app);
+  let built: { model: ModelDescriptor; document: ReturnType<typeof documentFor> } | null = null;
+  const current = () => {
+    if (built?.model !== models.model)
+      built = { model: models.model, document: documentFor(routes, models.model) };
+    return built.document;
+  };
+  SwaggerModule.setup('docs', app, current(), {
     jsonDocumentUrl: 'openapi.json',
     customSiteTitle: 't2v API',
     swaggerOptions: { persistAuthorization: true },
+    patchDocumentOnRequest: () => current(),
   });
-  return app;
 }
 
 /**
  * Per request: security headers and the request id (on the raw response, so pages served by
  * middleware carry them too), and on completion the duration histogram and one access-log line.
  */
-function addRequestHooks(
-  fastify: FastifyInstance,
-  logger: JsonLogger,
-  metrics: { duration?: Histogram<string> },
-): void {
+function addRequestHooks(fastify: FastifyInstance, metrics: { duration?: Histogram<string> }): void {
   const security = securityHeaders();
   fastify.addHook('onRequest', (request, reply, done) => {
-    const incoming = request.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const raw = reply.raw;
     for (const [name, value] of isDocument(request.url) ? security.documents : security.every)
       raw.setHeader(name, value);
-    raw.setHeader('x-request-id', requestId);
-    setRequestId(request.raw, requestId);
+    raw.setHeader('x-request-id', request.id);
+    setRequestId(request.raw, request.id);
     done();
   });
   fastify.addHook('onResponse', (request, reply, done) => {
@@ -135,13 +157,15 @@ function addRequestHooks(
       seconds,
     );
     if (!UNLOGGED_ROUTES.has(route)) {
-      logger.access({
-        request_id: requestIdOf(request),
-        method: request.method,
-        path: requestPath(request),
-        status: reply.statusCode,
-        ms: Math.round(seconds * 1000),
-      });
+      request.log.info(
+        {
+          method: request.method,
+          path: requestPath(request),
+          status: reply.statusCode,
+          ms: Math.round(seconds * 1000),
+        },
+        'request',
+      );
     }
     done();
   });

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { createApp } from './bootstrap';
-import { JsonLogger } from './common/json-logger';
+import { createLogger } from './logging/logger';
 import { loadConfig } from './config/config.schema';
 import { ModelsService } from './models/models.service';
 import { buildOpenApiDocument } from './openapi/openapi';
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   if (!target) throw new Error('usage: export-spec <file> [--check]');
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 't2v-spec-'));
   const config = loadConfig({ T2V_DATA_DIR: scratch });
-  const app = await createApp(config, new JsonLogger('error'));
+  const app = await createApp(config, createLogger({ level: 'error' }));
   const spec = JSON.stringify(buildOpenApiDocument(app, app.get(ModelsService).model), null, 2) + '\n';
   fs.rmSync(scratch, { recursive: true, force: true });
   if (flag === '--check') {

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { setFlagsFromString } from 'node:v8';
 
-import { JsonLogger } from './common/json-logger';
 import { bootstrapError } from './common/bootstrap-error';
-import { ConfigError, loadConfig } from './config/config.schema';
+import { createLogger, setRootLogger } from './logging/logger';
+import { ConfigError, loadConfig, secretValues } from './config/config.schema';
 import { createApp } from './bootstrap';
 import { DispatchService } from './jobs/dispatch.service';
 
@@ -21,32 +21,47 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError) bootstrapError(err.message);
     throw err;
   }
-  const logger = new JsonLogger(config.logLevel);
-  const app = await createApp(config, logger);
+  const log = createLogger({ level: config.logLevel, secrets: secretValues(config) });
+  setRootLogger(log);
+  const logger = log.child({ context: 'main' });
+  let app;
+  try {
+    app = await createApp(config, log);
+  } catch (err) {
+    // A setting only the engine can judge (its model card: a bad profile, an alias of another model).
+    if (err instanceof ConfigError) bootstrapError(err.message);
+    throw err;
+  }
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  logger.log(
-    `t2v API listening on http://${config.host}:${port} (engine ${config.engine}, queue ${config.queue})`,
-    'main',
+  logger.info(
+    `t2v API listening on http://${config.host}:${port} (role ${config.role}, engine ${config.engine}, queue ${config.queue})`,
   );
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) {
-      logger.warn(`${signal} again: exiting now; running jobs are requeued at the next start`, 'main');
+      logger.warn(`${signal} again: exiting now; running jobs are requeued at the next start`);
       process.exit(1);
     }
     stopping = true;
-    logger.log(`${signal}: draining (readiness 503 now)`, 'main');
+    logger.info(`${signal}: draining (readiness 503 now)`);
     const dispatch = app.get(DispatchService);
     await dispatch.drain(config.drainDelayS * 1000, config.shutdownGraceS * 1000);
     await app.close();
-    logger.log('stopped', 'main');
+    logger.info('stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // Started by a launcher (`npm start`) with an IPC channel: when the launcher dies, however it
+  // dies (SIGKILL included), the channel closes. Drain and exit then, as on SIGTERM, instead of
+  // holding the port, the data directory and the workers with nobody left to stop them.
+  if (process.channel) {
+    process.channel.unref();
+    process.on('disconnect', () => void shutdown('launcher gone'));
+  }
 }
 
 void main().catch((err: unknown) => {

@@ -8,6 +8,7 @@ the stdio protocol around it.
 from __future__ import annotations
 
 import os
+import queue
 import statistics
 import time
 from datetime import timedelta
@@ -16,16 +17,35 @@ from typing import Any
 CPU_THREADS = 1
 
 
-def _rank_main(rank: int, spec_text: str, port: int, params: Any, results: Any, repeats: int) -> None:
+def _rank_main(
+    rank: int, spec_text: str, port: int, params: Any, results: Any, repeats: int, env: dict[str, str]
+) -> None:
+    try:
+        _rank_job(rank, spec_text, port, params, results, repeats, env)
+    except BaseException as exc:  # noqa: BLE001 - the parent reports it
+        results.put(("error", rank, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
+        raise
+
+
+def _rank_job(
+    rank: int, spec_text: str, port: int, params: Any, results: Any, repeats: int, env: dict[str, str]
+) -> None:
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(CPU_THREADS)
     from t2v_worker.config import load_config
     from t2v_worker.engines import create_engine
+    from t2v_worker.parallel import runtime
     from t2v_worker.parallel.runtime import GroupRuntime, Mesh, init_process_group
 
-    config = load_config({"T2V_ENGINE": "wan-tiny", "T2V_PARALLEL": spec_text})
+    if env.pop("LOCAL_CACHE_DECISION", None):
+        # Each rank decides from its own shard, as diffusers' hook does: what the group's
+        # collective decision replaces (test_parallel.py reproduces the hang with it).
+        from diffusers.hooks.first_block_cache import FBCHeadBlockHook
+
+        runtime.group_cache_decision = lambda _group: FBCHeadBlockHook._should_compute_remaining_blocks
+    config = load_config({"T2V_ENGINE": "wan-tiny", "T2V_PARALLEL": spec_text, **env})
     world = config.parallel.size
     store = None
     if rank == 0:
@@ -34,7 +54,13 @@ def _rank_main(rank: int, spec_text: str, port: int, params: Any, results: Any, 
     mesh = Mesh(config.parallel, rank, "cpu")
     engine = create_engine(config)
     engine.load()
-    GroupRuntime(engine, config.parallel, mesh, "cpu")
+    GroupRuntime(
+        engine,
+        config.parallel,
+        mesh,
+        "cpu",
+        config.parallel_timeout_s if "T2V_PARALLEL_TIMEOUT_S" in env else None,
+    )
     times = []
     for _ in range(repeats):
         dist.barrier()
@@ -44,7 +70,7 @@ def _rank_main(rank: int, spec_text: str, port: int, params: Any, results: Any, 
     report = engine.run_report(params)
     elapsed = statistics.median(times[1:] if len(times) > 1 else times)
     if rank == 0:
-        results.put((frames, elapsed, report))
+        results.put(("done", frames, elapsed, report))
     dist.barrier()
     dist.destroy_process_group()
 
@@ -58,10 +84,12 @@ def free_port() -> int:
 
 
 def group_frames(
-    spec_text: str, params: Any, timeout_s: float = 240.0, repeats: int = 1
+    spec_text: str, params: Any, timeout_s: float = 240.0, repeats: int = 1, env: dict[str, str] | None = None
 ) -> tuple[Any, float, dict[str, Any]]:
     """(frames of rank 0, seconds of its generate call, its run report). With ``repeats`` > 1 the
-    job runs that many times and the seconds are the median without the first (warm) run."""
+    job runs that many times and the seconds are the median without the first (warm) run.
+    ``env``: more worker settings (``T2V_CACHE``, ``T2V_COMPILE``, ``T2V_PARALLEL_TIMEOUT_S``).
+    Raises RuntimeError naming the rank when one fails, TimeoutError when none answers."""
     import torch.multiprocessing as mp
 
     from t2v_worker.config import load_config
@@ -72,13 +100,19 @@ def group_frames(
     port = free_port()
     os.environ.setdefault("OMP_NUM_THREADS", str(CPU_THREADS))
     procs = [
-        ctx.Process(target=_rank_main, args=(r, spec_text, port, params, results, repeats))
+        ctx.Process(target=_rank_main, args=(r, spec_text, port, params, results, repeats, dict(env or {})))
         for r in range(world)
     ]
     for p in procs:
         p.start()
     try:
-        frames, elapsed, report = results.get(timeout=timeout_s)
+        try:
+            outcome = results.get(timeout=timeout_s)
+        except queue.Empty:
+            raise TimeoutError(f"no rank of {spec_text} answered within {timeout_s:.0f}s") from None
+        if outcome[0] == "error":
+            raise RuntimeError(f"rank {outcome[1]} failed: {outcome[2]}")
+        _, frames, elapsed, report = outcome
     finally:
         for p in procs:
             p.join(timeout=30)
@@ -87,7 +121,9 @@ def group_frames(
     return frames, elapsed, report
 
 
-def single_frames(params: Any, repeats: int = 1) -> tuple[Any, float, dict[str, Any]]:
+def single_frames(
+    params: Any, repeats: int = 1, env: dict[str, str] | None = None
+) -> tuple[Any, float, dict[str, Any]]:
     """The same generation on one rank, in this process (same thread count as each rank)."""
     import torch
 
@@ -97,7 +133,7 @@ def single_frames(params: Any, repeats: int = 1) -> tuple[Any, float, dict[str, 
     previous = torch.get_num_threads()
     torch.set_num_threads(CPU_THREADS)
     try:
-        engine = create_engine(load_config({"T2V_ENGINE": "wan-tiny"}))
+        engine = create_engine(load_config({"T2V_ENGINE": "wan-tiny", **(env or {})}))
         engine.load()
         times = []
         for _ in range(repeats):

@@ -163,8 +163,23 @@ def test_compiled_blocks_match_eager_and_fresh_hooks_do_not_recompile(plain: Any
 
     job = dataclasses.replace(JOB_A, num_inference_steps=3)
     eager, _ = _run(plain, job)
-    engine = _engine(compile="blocks", cache=CACHE)
+    # Presets at two token counts: 128×64 and 64×128 (9 frames) are 24 tokens, 128×128 is 48.
+    engine = _engine(compile="blocks", cache=CACHE, warmup_shapes=((128, 64, 9), (64, 128, 9), (128, 128, 9)))
+    decodes = {"n": 0}
+    decode = engine.pipe.vae.decode
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        decodes["n"] += 1
+        return decode(*args, **kwargs)
+
+    engine.pipe.vae.decode = counting_decode
+    before_warmup = counters["stats"]["unique_graphs"]
+    engine.warmup()
+    # The transformer only (the latents are the output: no VAE decode), one graph per token count.
+    assert decodes["n"] == 0
+    assert counters["stats"]["unique_graphs"] == before_warmup + 2
     compiled, report = _run(engine, dataclasses.replace(job, acceleration="none"))
+    assert decodes["n"] == 1
     assert report["compile"] == "blocks" and report["passes"] == report["planned_passes"]
     # float32 with other kernels: the video is the same to well under one 8-bit level (1/255).
     np.testing.assert_allclose(compiled, eager, atol=1e-3)
@@ -175,5 +190,12 @@ def test_compiled_blocks_match_eager_and_fresh_hooks_do_not_recompile(plain: Any
     image = ImageInput(**write_image(tmp_path / "in.png", job.width, job.height, seed=1))
     _, image_report = _run(engine, dataclasses.replace(job, image=image, acceleration="none"))
     assert image_report["passes"] == image_report["planned_passes"]
+    _run(engine, dataclasses.replace(job, width=64, height=128, num_inference_steps=1))  # warmed: 24 tokens
     assert counters["stats"]["unique_graphs"] == graphs
     assert torch.compiler.is_compiling() is False
+    # Static shapes: each new token count is a graph of its own, specialised to it (dynamo's
+    # automatic dynamic shapes would make the second new one reuse a symbolic graph instead).
+    for width, height in ((96, 64), (64, 64)):
+        _run(engine, dataclasses.replace(job, width=width, height=height, num_inference_steps=1))
+        graphs += 1
+        assert counters["stats"]["unique_graphs"] == graphs

@@ -1,6 +1,9 @@
-"""The attention backend a GPU worker picks when none is configured."""
+"""The attention backend a GPU worker picks when none is configured: the first that loads and whose
+output at the largest preset's sequence length matches PyTorch's SDPA."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -29,31 +32,56 @@ def test_the_fastest_installed_backend_wins() -> None:
     assert pick_attention_backend(t, GPU_ATTENTION_ORDER) == "_flash_3"
 
 
-def test_a_backend_that_loads_but_fails_its_probe_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
-    t = Transformer({"_native_cudnn", "native"})
-
-    def probe() -> None:
-        if t.backend == "_native_cudnn":
-            raise RuntimeError("cuDNN SDPA does not support head_dim 128 on this GPU")
-
-    caplog.set_level("INFO")
-    assert pick_attention_backend(t, GPU_ATTENTION_ORDER, probe) == "native"
-    assert "skipped _flash_3: Flash Attention backend" in caplog.text
-    assert "_native_cudnn: cuDNN SDPA does not support head_dim 128" in caplog.text
-
-
 def test_no_backend_at_all_fails_the_load() -> None:
     with pytest.raises(ModelLoadFailed, match="no attention backend loads: _flash_3: .*; native: "):
         pick_attention_backend(Transformer(set()), GPU_ATTENTION_ORDER)
 
 
+def test_the_wan_probe_runs_at_the_largest_presets_token_count() -> None:
+    """1280×704 (or 704×1280) at 121 frames: 31 × 22 × 40 = 27 280 tokens, not a toy length."""
+    from t2v_worker.config import WorkerConfig
+    from t2v_worker.engines.wan import WanEngine
+
+    engine = WanEngine(WorkerConfig(engine="wan", model_path="/nowhere"))
+    engine.read_profile()
+    assert engine.largest_tokens() == 27280
+    shapes = WanEngine(WorkerConfig(engine="wan", model_path="/x", warmup_shapes=((832, 480, 121),)))
+    shapes.read_profile()
+    assert shapes.largest_tokens() == 12090
+
+
 @pytest.mark.slow
-def test_the_probe_runs_a_real_attention() -> None:
-    from t2v_worker.engines.accel import probe_attention
+def test_a_backend_whose_output_differs_from_sdpa_is_skipped_and_both_are_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A backend that loads and returns finite numbers, but the wrong ones (here: SDPA's math
+    kernel made to answer zeros), is not chosen; the probe compares it with the reference."""
+    torch = pytest.importorskip("torch")
+    from diffusers.models.attention_dispatch import AttentionBackendName, _AttentionBackendRegistry
+
     from t2v_worker.engines.wan_tiny import build_components
 
-    torch = pytest.importorskip("torch")
     transformer = build_components(torch)["transformer"]
-    assert pick_attention_backend(
-        transformer, ("_flash_3", "native"), lambda: probe_attention(transformer)
-    ) == ("native")
+    math_backend = AttentionBackendName("_native_math")
+    real = _AttentionBackendRegistry._backends[math_backend]
+
+    def wrong(*args, **kwargs):  # noqa: ANN002, ANN003 - diffusers' backend signature
+        return torch.zeros_like(real(*args, **kwargs))
+
+    # set_attention_backend also sets diffusers' process-wide default: put it back afterwards.
+    monkeypatch.setattr(
+        _AttentionBackendRegistry, "_active_backend", _AttentionBackendRegistry._active_backend
+    )
+    caplog.set_level("INFO")
+    # A correct candidate matches the reference to rounding.
+    assert pick_attention_backend(transformer, ("_native_math", "native"), 1024) == "_native_math"
+    assert "_native_math at 1024 tokens" in caplog.text and "native at 1024 tokens (reference)" in caplog.text
+    caplog.clear()
+    monkeypatch.setitem(_AttentionBackendRegistry._backends, math_backend, wrong)
+    assert pick_attention_backend(transformer, ("_native_math", "native"), 1024) == "native"
+    assert re.search(
+        r"skipped _native_math: output differs from native at 1024 tokens \(relative error 0\.\d+ > 0\.02\)",
+        caplog.text,
+    )
+    # Without a probe (CPU offload: weights not on the GPU yet) the first that loads is taken.
+    assert pick_attention_backend(transformer, ("_native_math", "native")) == "_native_math"

@@ -30,6 +30,7 @@ import pytest
 
 from parallel_ranks import group_frames, single_frames
 from t2v_worker.config import ConfigError, load_config
+from t2v_worker.errors import InvalidParams
 from t2v_worker.parallel.group import group_visible, rank_devices
 from t2v_worker.parallel.runtime import check_tokens, video_tokens
 from t2v_worker.parallel.spec import ParallelSpec, parse_parallel
@@ -144,6 +145,62 @@ def test_cfg_group_without_guidance_runs_one_pass_per_step() -> None:
     many, _, report = group_frames("cfg", params(guidance_scale=1.0))
     assert float(np.abs(many - one).max()) <= TOLERANCE
     assert report["passes"] == 3
+
+
+# ---- Ulysses with the step cache and compiled blocks ---------------------------------------------
+
+# At this job and threshold the First Block Cache skips 10 of wan-tiny's 16 passes, and at some
+# steps the relative change of the first block's residual is above the threshold on one token
+# shard and below it on the other (0.1024 and 0.0931 where the whole sequence has 0.0978).
+CACHED_JOB = params(num_inference_steps=8, width=128, height=128, num_frames=9)
+CACHE_ENV = {"T2V_CACHE": "first-block:0.1"}
+
+
+def test_ulysses_with_the_step_cache_decides_once_for_the_group() -> None:
+    """First the failure: ranks that decide from their own shard disagree, the ones that compute
+    wait in an all-to-all for the ones that skipped, and the group hangs until its timeout (5 s
+    here). Then the worker's collective decision, with compiled blocks: the group computes the
+    passes one rank computes (the same decision) and makes its frames; the plain Ulysses exchange
+    holds inside a ``fullgraph`` compiled block."""
+    env = {**CACHE_ENV, "T2V_PARALLEL_TIMEOUT_S": "5"}
+    with pytest.raises(RuntimeError, match=r"rank \d failed: .*Timed out"):
+        group_frames("ulysses:2", CACHED_JOB, env={**env, "LOCAL_CACHE_DECISION": "1"}, timeout_s=120)
+    one, _, one_report = single_frames(CACHED_JOB, env=CACHE_ENV)
+    assert 0 < one_report["passes"] < one_report["planned_passes"], one_report
+    # Two jobs: the second takes the first's cache hooks off beneath the split hook and installs
+    # fresh ones (the frames and report are the second job's).
+    many, _, report = group_frames(
+        "ulysses:2", CACHED_JOB, env={**env, "T2V_COMPILE": "blocks"}, timeout_s=360, repeats=2
+    )
+    assert (report["compile"], report["cache"]) == ("blocks", "first-block:0.1")
+    assert report["passes"] == one_report["passes"]
+    assert float(np.abs(many - one).max()) <= TOLERANCE
+
+
+@pytest.mark.parametrize(
+    ("device", "compiled", "refused"),
+    [
+        ("cpu", False, "on CPU (gloo exchanges equal shards only)"),
+        ("cuda", True, "with T2V_COMPILE=blocks"),
+        ("cuda", False, None),
+    ],
+)
+def test_uneven_token_counts_run_only_where_they_can(
+    device: str, compiled: bool, refused: str | None
+) -> None:
+    """Plain Ulysses everywhere the token count splits evenly (720p: 27 280 over 2, 4, 8 ranks);
+    otherwise diffusers' "Ulysses anything" on eager CUDA only, a refusal elsewhere."""
+    from t2v_worker.parallel.runtime import ulysses_refusal
+
+    four = ParallelSpec(ulysses=4)
+    assert ulysses_refusal(four, device, compiled, 27280) is None
+    reason = ulysses_refusal(four, device, compiled, 12090)  # 832×480×121
+    if refused is None:
+        assert reason is None
+    else:
+        assert reason is not None and refused in reason and "multiple of 4" in reason
+        with pytest.raises(InvalidParams, match="832x480, 121 frames is 12090 video tokens"):
+            check_tokens(four, device, params(width=832, height=480, num_frames=121), compiled)
 
 
 # ---- a worker group behind the protocol ---------------------------------------------------------

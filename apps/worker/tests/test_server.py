@@ -13,12 +13,15 @@ import numpy as np
 import pytest
 
 from t2v_worker import protocol
+from t2v_worker.card import ModelInfo, Ranges
 from t2v_worker.config import WorkerConfig
 from t2v_worker.engines.base import Engine
+from t2v_worker.engines.wan import WanEngine
 from t2v_worker.output import find_ffmpeg
 from t2v_worker.params import EngineLimits, GenerateParams, validate
-from t2v_worker.server import Emitter, Heartbeat, Server, oom_message
-from worker_support import generate_request, write_image
+from t2v_worker.profile import ModelProfile, Range
+from t2v_worker.server import EXIT_DEVICE_FAULT, Emitter, Heartbeat, Server, oom_message
+from worker_support import WorkerProcess, generate_request, job_params, write_image
 
 
 class Recorder(io.StringIO):
@@ -47,11 +50,23 @@ class FakeEngine(Engine):
     """Steps through a schedule quickly; `fail_with` raises at `fail_at` (a step number)."""
 
     name = "fake"
+    info = ModelInfo(id="fake", description="a fake engine", owned_by="t2v", created=0)
     limits = EngineLimits(max_side=256, max_pixels=256 * 256, max_frames=33, max_steps=50)
+    ranges = Ranges(fps=(1, 30), seconds=(1, 4))
+    default_profile = ModelProfile(
+        id=None,
+        description=None,
+        num_inference_steps=Range(min=1, max=50, default=4),
+        guidance_scale=Range(min=0, max=20, default=5),
+        flow_shift=None,
+        source="built-in (fake)",
+        fps=8,
+        num_frames=17,
+        sizes=((128, 128), (256, 256)),
+    )
 
     def __init__(self, step_s: float = 0.0, fail_with: BaseException | None = None, fail_at: int = 1) -> None:
         super().__init__(WorkerConfig())
-        self.model_id = "fake"
         self.step_s = step_s
         self.fail_with = fail_with
         self.fail_at = fail_at
@@ -258,7 +273,14 @@ def test_out_of_memory_fails_the_job_and_the_worker_keeps_serving(
     ],
 )
 def test_out_of_memory_message(params: dict[str, int], step: int, expected: str) -> None:
-    assert expected in oom_message(params, step, "boom")
+    job = job_params(**params)
+    assert expected in oom_message(job, step, "boom", WanEngine.default_profile.sizes)
+
+
+def test_out_of_memory_hints_come_from_the_engines_own_presets() -> None:
+    job = job_params(width=256, height=256, num_frames=17)
+    assert "128x128 at 17 frames" in oom_message(job, 1, "boom", FakeEngine.default_profile.sizes)
+    assert "832x480" not in oom_message(job, 1, "boom", FakeEngine.default_profile.sizes)
 
 
 def test_engine_failure_is_reported_and_the_worker_keeps_serving(tmp_path: Path) -> None:
@@ -268,6 +290,69 @@ def test_engine_failure_is_reported_and_the_worker_keeps_serving(tmp_path: Path)
     error = out.terminal("j1")
     assert error["code"] == "ENGINE_ERROR" and "shape mismatch" in error["message"]
     assert out.terminal("j2")["type"] == "done"
+
+
+ILLEGAL_ACCESS = (
+    "CUDA error: an illegal memory access was encountered\n"
+    "CUDA kernel errors might be asynchronously reported at some other API call"
+)
+
+
+def test_a_sticky_cuda_error_exits_the_worker_without_an_event_for_the_job(tmp_path: Path) -> None:
+    """After an illegal memory access every later CUDA call fails: the worker says why and
+    exits (the supervisor restarts it, the job runner retries the job); it never takes j2."""
+    engine = FakeEngine(fail_with=RuntimeError(ILLEGAL_ACCESS), fail_at=2)
+    exits: list[int] = []
+    out = Recorder()
+    server = Server(engine, Emitter(out), find_ffmpeg(None), exit_fn=exits.append)
+    server.handle_line(json.dumps(generate_request("j1", tmp_path)))
+    server.stop(cancel_current=False)  # the queue ends after j1
+    server.serve()
+    assert exits == [EXIT_DEVICE_FAULT]
+    assert [e["type"] for e in out.of("j1")] == ["progress", "progress"], "no terminal event for j1"
+    fault = [e for e in out.events if e["type"] == "error" and e["job_id"] is None]
+    assert len(fault) == 1 and fault[0]["code"] == "ENGINE_ERROR"
+    assert (
+        "CUDA context is unusable after job j1 failed with RuntimeError: CUDA error: an illegal"
+        in (fault[0]["message"])
+    )
+    assert engine.freed == 0
+
+
+@pytest.mark.slow
+def test_a_sticky_cuda_error_in_the_real_worker(tmp_path: Path) -> None:
+    """The real worker process with wan-tiny whose transformer fails the way CUDA does after an
+    illegal memory access (that call and every later one): job 1 is done, job 2 gets no event and
+    the process exits 1 after saying why."""
+    prelude = f"""
+import diffusers
+model = diffusers.WanTransformer3DModel
+forward = model.forward
+calls = {{"n": 0}}
+def failing(self, *args, **kwargs):
+    calls["n"] += 1
+    if calls["n"] > 8:  # job 1: 4 steps x 2 passes
+        raise RuntimeError({ILLEGAL_ACCESS!r})
+    return forward(self, *args, **kwargs)
+model.forward = failing
+"""
+    worker = WorkerProcess({"T2V_ENGINE": "wan-tiny", "T2V_HEARTBEAT_INTERVAL_S": "30"}, prelude=prelude)
+    try:
+        assert worker.next_event(timeout=180)["type"] == "ready"
+        worker.send(generate_request("j1", tmp_path))
+        assert worker.until_terminal("j1")[1]["type"] == "done"
+        worker.send(generate_request("j2", tmp_path))
+        progress = worker.next_event(timeout=60)
+        assert (progress["type"], progress["job_id"], progress["step"]) == ("progress", "j2", 0)
+        fault = worker.next_event(timeout=60)
+        assert (fault["type"], fault["job_id"], fault["code"]) == ("error", None, "ENGINE_ERROR")
+        assert "CUDA context is unusable after job j2" in fault["message"]
+        assert worker.proc.wait(timeout=30) == EXIT_DEVICE_FAULT
+        assert worker.events.empty(), "nothing after the fault, and no event for j2"
+    finally:
+        worker.close()
+    assert not (tmp_path / "j2.mp4").exists()
+    assert any("illegal memory access" in line for line in worker.stderr_lines)
 
 
 def test_storage_error_then_the_next_job_is_served(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def test_saved_layout_is_what_the_check_expects(model_dir: Path) -> None:
 def test_dtypes_and_model_id(wan_engine: Any, model_dir: Path) -> None:
     import torch
 
-    assert wan_engine.model_id == model_dir.name
+    assert wan_engine.model_id == "Wan2.2-TI2V-5B"
     assert wan_engine.pipe.vae.dtype == torch.float32
     assert wan_engine.pipe.transformer.dtype == torch.bfloat16
     assert wan_engine.pipe.text_encoder.dtype == torch.bfloat16
@@ -95,18 +95,71 @@ def test_image_jobs_share_the_components_in_their_dtypes(
     )
 
 
-def test_flow_shift_comes_from_the_model_unless_the_job_sets_it(wan_engine: Any) -> None:
+def test_flow_shift_is_the_official_5_unless_the_job_sets_it(wan_engine: Any, model_dir: Path) -> None:
+    """The snapshot's scheduler file says 3.0 here; Wan2.2-TI2V-5B's own configuration runs 5.0."""
+    import json
+
+    assert json.loads((model_dir / "scheduler" / "scheduler_config.json").read_text())["flow_shift"] == 3.0
     steps: list[int] = []
     default = wan_engine.generate(PARAMS, lambda step, _total: steps.append(step))
     assert steps == [1, 2, 3]
-    assert wan_engine.pipe.scheduler.config.flow_shift == 3.0
+    assert wan_engine.pipe.scheduler.config.flow_shift == 5.0
     shifted = wan_engine.generate(dataclasses.replace(PARAMS, flow_shift=8.0), lambda *_: None)
     assert wan_engine.pipe.scheduler.config.flow_shift == 8.0
     again = wan_engine.generate(PARAMS, lambda *_: None)
-    assert wan_engine.pipe.scheduler.config.flow_shift == 3.0
+    assert wan_engine.pipe.scheduler.config.flow_shift == 5.0
     assert default.shape == (9, 128, 128, 3)
     assert abs(default - again).max() == 0, "same seed, same params, same frames"
     assert abs(default - shifted).max() > 0, "flow_shift changes the sampling"
+
+
+def test_the_official_defaults_and_negative_prompt(wan_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job without a negative prompt gets the model's (Wan2.2's reference one); a job's own, or
+    "" for none, wins. The defaults live in one place: the engine's built-in profile."""
+    from t2v_worker.profile import WAN_NEGATIVE_PROMPT, WAN_TI2V_5B
+
+    profile = wan_engine.profile
+    assert profile is WAN_TI2V_5B
+    assert (profile.flow_shift, profile.guidance_scale.default, profile.num_inference_steps.default) == (
+        5.0,
+        5.0,
+        50,
+    )
+    assert (profile.fps, profile.num_frames, profile.sizes[:2]) == (24, 121, ((1280, 704), (704, 1280)))
+    seen: list[Any] = []
+    encode = wan_engine.pipe.encode_prompt
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("negative_prompt"))
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(wan_engine.pipe, "encode_prompt", spy)
+    job = dataclasses.replace(PARAMS, num_inference_steps=1, num_frames=5, width=64, height=64)
+    wan_engine.generate(dataclasses.replace(job, negative_prompt=None), lambda *_: None)
+    wan_engine.generate(dataclasses.replace(job, negative_prompt="blurry"), lambda *_: None)
+    wan_engine.generate(dataclasses.replace(job, negative_prompt=""), lambda *_: None)
+    assert seen == [WAN_NEGATIVE_PROMPT, "blurry", ""]
+    assert len(WAN_NEGATIVE_PROMPT) > 100
+
+
+def test_a_profile_file_overrides_only_what_it_sets(model_dir: Path, tmp_path: Path) -> None:
+    from t2v_worker.engines.wan import WanEngine
+    from t2v_worker.profile import WAN_NEGATIVE_PROMPT
+
+    path = tmp_path / "fast.json"
+    path.write_text(
+        '{"id": "fast", "num_inference_steps": {"min": 1, "max": 8, "default": 3}, "flow_shift": 8}'
+    )
+    engine = WanEngine(WorkerConfig(engine="wan", model_path=str(model_dir), model_profile=str(path)))
+    engine.read_profile()
+    p = engine.profile
+    assert (p.id, p.num_inference_steps.default, p.flow_shift, p.source) == ("fast", 3, 8.0, str(path))
+    assert (p.guidance_scale.default, p.fps, p.num_frames, p.negative_prompt) == (
+        5.0,
+        24,
+        121,
+        WAN_NEGATIVE_PROMPT,
+    )
 
 
 def test_worker_serves_the_directory(model_dir: Path, tmp_path: Path) -> None:
@@ -116,7 +169,11 @@ def test_worker_serves_the_directory(model_dir: Path, tmp_path: Path) -> None:
     try:
         ready = worker.next_event(timeout=180)
         assert ready["type"] == "ready", ready
-        assert (ready["model"], ready["engine"], ready["device"]) == (model_dir.name, "wan", "cpu")
+        assert (ready["card"]["id"], ready["card"]["engine"], ready["device"]) == (
+            "Wan2.2-TI2V-5B",
+            "wan",
+            "cpu",
+        )
         worker.send(generate_request("wan_job", tmp_path, width=160, height=96, num_frames=9, flow_shift=4.0))
         _, done = worker.until_terminal("wan_job")
         assert done["type"] == "done", done

@@ -21,6 +21,7 @@ from t2v_worker.params import GenerateParams, ImageInput
 WORKER_DIR = Path(__file__).resolve().parents[1]
 REPO = WORKER_DIR.parents[1]
 FIXTURES = REPO / "libs" / "contracts" / "fixtures" / "protocol"
+CARD_FIXTURES = REPO / "libs" / "contracts" / "fixtures" / "card"
 
 
 def ffprobe(path: str | Path) -> dict[str, Any]:
@@ -87,12 +88,18 @@ class WorkerProcess:
     are kept apart so tests can wait on the job events alone.
     """
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], prelude: str | None = None) -> None:
+        """``prelude``: Python run in the worker process before its entry point (a fault to inject)."""
         full_env = dict(os.environ)
-        full_env.update({"PYTHONPATH": str(WORKER_DIR / "src"), "PYTHONUNBUFFERED": "1"})
+        # The worker's sources first; packages put on the path by the caller (carried wheels) stay.
+        path = os.pathsep.join([str(WORKER_DIR / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
+        full_env.update({"PYTHONPATH": path, "PYTHONUNBUFFERED": "1"})
         full_env.update(env)
+        argv = ["-m", "t2v_worker"]
+        if prelude is not None:
+            argv = ["-c", prelude + "\nimport runpy\nrunpy.run_module('t2v_worker', run_name='__main__')"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", "-m", "t2v_worker"],
+            [sys.executable, "-u", *argv],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -16,6 +16,11 @@
 {{- end -}}
 {{- end -}}
 
+{{/* The GPU tier's Deployment, Service, autoscaler and PDB in topology=split. */}}
+{{- define "t2v.gpu.fullname" -}}
+{{- printf "%s-gpu" (include "t2v.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "t2v.redis.fullname" -}}
 {{- printf "%s-redis" (include "t2v.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -33,6 +38,21 @@
 app.kubernetes.io/name: {{ include "t2v.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: api
+{{- end -}}
+
+{{- define "t2v.gpu.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "t2v.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: gpu
+{{- end -}}
+
+{{- define "t2v.gpu.labels" -}}
+{{ include "t2v.gpu.selectorLabels" . }}
+{{ include "t2v.baseLabels" . }}
+{{- end -}}
+
+{{- define "t2v.split" -}}
+{{- if eq .Values.topology "split" }}true{{ end -}}
 {{- end -}}
 
 {{- define "t2v.redis.selectorLabels" -}}
@@ -70,7 +90,7 @@ annotations:
 {{- end -}}
 {{- end -}}
 
-{{/* The t2v image: the API and the Python GPU worker (wan, wan-tiny). */}}
+{{/* The t2v image: the API and the Python GPU worker (wan, wan-tiny). Takes the root context. */}}
 {{- define "t2v.gpuImage" -}}
 {{- $img := .Values.image -}}
 {{- if $img.digest -}}
@@ -80,7 +100,7 @@ annotations:
 {{- end -}}
 {{- end -}}
 
-{{/* The t2v-api image: the API and the synthetic engine, no Python (the API tier, CPU pods). */}}
+{{/* The t2v-api image: the API and the synthetic engine, no Python. Takes the root context. */}}
 {{- define "t2v.apiImage" -}}
 {{- $img := .Values.apiImage -}}
 {{- $registry := default .Values.image.registry $img.registry -}}
@@ -91,12 +111,41 @@ annotations:
 {{- end -}}
 {{- end -}}
 
-{{/* What the API pods run: the engine decides; only the Python engines need the GPU image. */}}
+{{/*
+The image of a pod: (dict "root" $ "tier" <tier>) or the root context. The engine decides, on
+every tier: the synthetic engine runs t2v-api, the Python engines run t2v. The API tier of
+topology=split runs no worker, but it prints the configured engine's model card at boot
+(`python -m t2v_worker --card` for the Python engines), which needs the worker's Python.
+*/}}
 {{- define "t2v.image" -}}
-{{- if eq .Values.config.engine "synthetic" -}}
-{{- include "t2v.apiImage" . -}}
+{{- $root := .root | default . -}}
+{{- if eq $root.Values.config.engine "synthetic" -}}
+{{- include "t2v.apiImage" $root -}}
 {{- else -}}
-{{- include "t2v.gpuImage" . -}}
+{{- include "t2v.gpuImage" $root -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+replicas of a Deployment: (dict "root" $ "tier" <tier> "name" <name>). Left to the autoscaler when
+there is one; the GPU tier with a KEDA floor of 0 starts with none and then keeps whatever KEDA set
+(an upgrade must not scale the tier up or down).
+*/}}
+{{- define "t2v.replicas" -}}
+{{- $v := .root.Values -}}
+{{- if eq .tier "api" -}}
+{{- if not $v.api.autoscaling.enabled -}}
+replicas: {{ $v.api.replicaCount }}
+{{- end -}}
+{{- else if and (eq .tier "gpu") $v.keda.enabled (eq (int $v.keda.minReplicas) 0) -}}
+{{- $live := lookup "apps/v1" "Deployment" .root.Release.Namespace .name -}}
+{{- if $live -}}
+replicas: {{ $live.spec.replicas }}
+{{- else -}}
+replicas: 0
+{{- end -}}
+{{- else if not (include "t2v.autoscaled" .root) -}}
+replicas: {{ $v.replicaCount }}
 {{- end -}}
 {{- end -}}
 
@@ -122,6 +171,81 @@ cpu
 {{- $n -}}
 {{- end -}}
 
+{{/* A memory quantity ("16Gi", "1536Mi", "20G", bytes) in MiB, rounded up. */}}
+{{- define "t2v.mebibytes" -}}
+{{- $q := toString . -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $q -}}
+{{- $unit := trimPrefix $num $q -}}
+{{- $mi := dict "" (divf 1 1048576) "Ki" (divf 1 1024) "Mi" 1.0 "Gi" 1024.0 "Ti" 1048576.0 "k" (divf 1000 1048576) "M" (divf 1000000 1048576) "G" (divf 1000000000 1048576) "T" (divf 1000000000000 1048576) -}}
+{{- ceil (mulf (float64 $num) (get $mi $unit | default 0.0)) | int64 -}}
+{{- end -}}
+
+{{/* Worker processes in a pod: one per GPU (a worker, or a rank of a group), else one on the CPU. */}}
+{{- define "t2v.workerCount" -}}
+{{- if .Values.gpu.enabled }}{{ int .Values.gpu.count }}{{ else }}1{{ end -}}
+{{- end -}}
+
+{{/*
+Host memory (MiB) one worker process needs at its peak, by engine: measured on the CPU with
+apps/worker/scripts/load_memory.py (docs/benchmarks.md, "Host memory while loading"). wan: the
+weights go straight to the GPU, so the process itself, the loader, the CUDA runtime and a 720p
+job's frames on their way to the encoder; with CPU offload the whole model lives in host memory.
+workerHostMemory overrides it.
+*/}}
+{{- define "t2v.workerMemoryMi" -}}
+{{- $v := .Values -}}
+{{- if $v.workerHostMemory -}}
+{{- include "t2v.mebibytes" $v.workerHostMemory -}}
+{{- else if and (eq $v.config.engine "wan") (ne $v.config.cpuOffload "none") -}}
+30720
+{{- else if eq $v.config.engine "wan" -}}
+8192
+{{- else if eq $v.config.engine "wan-tiny" -}}
+1536
+{{- else -}}
+256
+{{- end -}}
+{{- end -}}
+
+{{/* What the API process itself needs (MiB): requests, streams, uploads and its encoders. */}}
+{{- define "t2v.apiMemoryMi" -}}
+1024
+{{- end -}}
+
+{{/* What the API container needs (MiB): the API and its encoders, plus every worker at its peak. */}}
+{{- define "t2v.memoryNeedMi" -}}
+{{- add (include "t2v.apiMemoryMi" .) (mul (int (include "t2v.workerCount" .)) (int (include "t2v.workerMemoryMi" .))) -}}
+{{- end -}}
+
+{{- define "t2v.quantity" -}}
+{{- if eq (mod (int64 .) 1024) 0 }}{{ div (int64 .) 1024 }}Gi{{ else }}{{ . }}Mi{{ end -}}
+{{- end -}}
+
+{{/* A container's memory limit: limits.memory of `resources` when given, else `needMi` (at least
+the request). Called with (dict "resources" <resources> "needMi" <MiB>). */}}
+{{- define "t2v.limitOrNeed" -}}
+{{- $limits := .resources.limits | default dict -}}
+{{- if $limits.memory -}}
+{{- $limits.memory -}}
+{{- else -}}
+{{- $need := int64 .needMi -}}
+{{- $requests := .resources.requests | default dict -}}
+{{- $request := 0 -}}
+{{- if $requests.memory }}{{ $request = int64 (include "t2v.mebibytes" $requests.memory) }}{{ end -}}
+{{- include "t2v.quantity" (max $need $request) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The memory limit of a pod with workers (combined, or the GPU tier of topology=split). */}}
+{{- define "t2v.memoryLimit" -}}
+{{- include "t2v.limitOrNeed" (dict "resources" .Values.resources "needMi" (include "t2v.memoryNeedMi" .)) -}}
+{{- end -}}
+
+{{/* The memory limit of the API tier of topology=split: the API alone, no workers. */}}
+{{- define "t2v.apiMemoryLimit" -}}
+{{- include "t2v.limitOrNeed" (dict "resources" .Values.api.resources "needMi" (include "t2v.apiMemoryMi" .)) -}}
+{{- end -}}
+
 {{- define "t2v.claimName" -}}
 {{- default (include "t2v.fullname" .) .Values.persistence.existingClaim -}}
 {{- end -}}
@@ -132,6 +256,33 @@ cpu
 
 {{- define "t2v.hasApiKeys" -}}
 {{- if or .Values.auth.existingSecret .Values.auth.apiKeys }}true{{ end -}}
+{{- end -}}
+
+{{/* Secret that holds the webhook signing secret (T2V_WEBHOOK_SECRET) */}}
+{{- define "t2v.webhookSecretName" -}}
+{{- default (printf "%s-webhook" (include "t2v.fullname" .)) .Values.webhooks.existingSecret -}}
+{{- end -}}
+
+{{- define "t2v.hasWebhookSecret" -}}
+{{- if or .Values.webhooks.existingSecret .Values.webhooks.secret }}true{{ end -}}
+{{- end -}}
+
+{{/* Secret that holds the OIDC settings (T2V_JWT_JWKS_URL, T2V_JWT_ISSUER, T2V_JWT_AUDIENCE) */}}
+{{- define "t2v.oidcSecretName" -}}
+{{- default (printf "%s-oidc" (include "t2v.fullname" .)) .Values.auth.oidc.existingSecret -}}
+{{- end -}}
+
+{{- define "t2v.hasOidc" -}}
+{{- if or .Values.auth.oidc.existingSecret .Values.auth.oidc.jwksUrl }}true{{ end -}}
+{{- end -}}
+
+{{/*
+Environment variables that hold credentials or identity-provider settings
+(apps/api/src/config/config.schema.ts SECRET_VARS): the chart sets them from Secrets only, and
+config.extraEnv (the ConfigMap) may not name them.
+*/}}
+{{- define "t2v.secretVars" -}}
+T2V_API_KEYS REDIS_URL REDIS_PASSWORD REDIS_SENTINEL_PASSWORD T2V_WEBHOOK_SECRET T2V_JWT_JWKS_URL T2V_JWT_ISSUER T2V_JWT_AUDIENCE
 {{- end -}}
 
 {{/* Secret and key that hold the password of the in-chart Redis */}}
@@ -155,6 +306,15 @@ cpu
 {{/* Label matchers that select this release's series in Prometheus (ServiceMonitor: job = Service name) */}}
 {{- define "t2v.promSelector" -}}
 job="{{ include "t2v.fullname" . }}",namespace="{{ .Release.Namespace }}"
+{{- end -}}
+
+{{/* Every pod of the release: with topology=split the GPU tier's Service is a second job. */}}
+{{- define "t2v.promSelectorAll" -}}
+{{- if include "t2v.split" . -}}
+job=~"{{ include "t2v.fullname" . }}|{{ include "t2v.gpu.fullname" . }}",namespace="{{ .Release.Namespace }}"
+{{- else -}}
+{{- include "t2v.promSelector" . -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "t2v.autoscaled" -}}
@@ -261,6 +421,27 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- end -}}
 {{- if le (int $v.terminationGracePeriodSeconds) (add (int $v.preStopSleepSeconds) 15) -}}
 {{- $m = append $m "terminationGracePeriodSeconds must be longer than preStopSleepSeconds + 15 s, or the running job is killed before it can finish" -}}
+{{- else if and (not (kindIs "invalid" $v.config.jobTimeoutSeconds)) (gt (int $v.config.jobTimeoutSeconds) (int (include "t2v.shutdownGraceSeconds" .))) -}}
+{{- $m = append $m (printf "config.jobTimeoutSeconds (%d s) is longer than a stopping GPU pod's grace period leaves a job (terminationGracePeriodSeconds - preStopSleepSeconds - 15 s = %s s): a scale-in would cut the longest job; raise terminationGracePeriodSeconds or leave config.jobTimeoutSeconds empty" (int $v.config.jobTimeoutSeconds) (include "t2v.shutdownGraceSeconds" .)) -}}
+{{- end -}}
+{{- if eq $v.topology "split" -}}
+{{- if not $redis -}}
+{{- $m = append $m "topology=split: the API and GPU tiers share jobs through Redis; set queue.driver=redis" -}}
+{{- end -}}
+{{- if not (and $v.persistence.enabled (has "ReadWriteMany" $v.persistence.accessModes)) -}}
+{{- $m = append $m "topology=split: the API tier serves what GPU pods write; enable persistence with accessModes ReadWriteMany (NFS)" -}}
+{{- end -}}
+{{- if and (not $v.api.autoscaling.enabled) (lt (int $v.api.replicaCount) 2) -}}
+{{- $m = append $m "api.replicaCount: the API tier is always on; run at least 2 pods" -}}
+{{- end -}}
+{{- if and $v.api.autoscaling.enabled (lt (int $v.api.autoscaling.minReplicas) 2) -}}
+{{- $m = append $m "api.autoscaling.minReplicas: the API tier is always on; run at least 2 pods" -}}
+{{- end -}}
+{{- if and $v.api.autoscaling.enabled (gt (int $v.api.autoscaling.minReplicas) (int $v.api.autoscaling.maxReplicas)) -}}
+{{- $m = append $m "api.autoscaling.minReplicas must not exceed api.autoscaling.maxReplicas" -}}
+{{- end -}}
+{{- else if and $v.keda.enabled (eq (int $v.keda.minReplicas) 0) -}}
+{{- $m = append $m "keda.minReplicas=0: only topology=split scales GPU pods to zero (in combined every pod also serves the API)" -}}
 {{- end -}}
 {{- if and $v.startupProbe.enabled (lt (mul (int $v.startupProbe.periodSeconds) (int $v.startupProbe.failureThreshold)) (int $v.config.workerStartupTimeoutSeconds)) -}}
 {{- $m = append $m (printf "startupProbe: periodSeconds x failureThreshold (%d s) is shorter than config.workerStartupTimeoutSeconds (%d s); the pod would be killed while the model loads" (mul (int $v.startupProbe.periodSeconds) (int $v.startupProbe.failureThreshold)) (int $v.config.workerStartupTimeoutSeconds)) -}}
@@ -281,8 +462,37 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- end -}}
 {{- $loraNames = append $loraNames .name -}}
 {{- end -}}
+{{- $memoryLimit := ($v.resources.limits | default dict).memory -}}
+{{- if $memoryLimit -}}
+{{- $need := int64 (include "t2v.memoryNeedMi" .) -}}
+{{- if lt (int64 (include "t2v.mebibytes" $memoryLimit)) $need -}}
+{{- $workers := int (include "t2v.workerCount" .) -}}
+{{- $m = append $m (printf "resources.limits.memory=%v is below the %s that config.engine=%s needs with %d worker process%s (1Gi for the API + %s each%s; docs/benchmarks.md): raise it, or leave it unset to use that value" $memoryLimit (include "t2v.quantity" $need) $v.config.engine $workers (ternary "" "es" (eq $workers 1)) (include "t2v.quantity" (include "t2v.workerMemoryMi" .)) (ternary (printf ", config.cpuOffload=%s keeps the model in host memory" $v.config.cpuOffload) "" (and (eq $v.config.engine "wan") (ne $v.config.cpuOffload "none")))) -}}
+{{- end -}}
+{{- end -}}
 {{- if and $v.auth.apiKeys $v.auth.existingSecret -}}
 {{- $m = append $m "auth.apiKeys and auth.existingSecret: choose one" -}}
+{{- end -}}
+{{- $oidc := $v.auth.oidc -}}
+{{- $oidcInline := list $oidc.jwksUrl $oidc.issuer $oidc.audience | compact -}}
+{{- if and $oidc.existingSecret $oidcInline -}}
+{{- $m = append $m "auth.oidc: set auth.oidc.existingSecret or the jwksUrl, issuer and audience values, not both" -}}
+{{- else if and $oidcInline (ne (len $oidcInline) 3) -}}
+{{- $m = append $m "auth.oidc: set jwksUrl, issuer and audience together (or auth.oidc.existingSecret)" -}}
+{{- end -}}
+{{- if and $v.webhooks.secret $v.webhooks.existingSecret -}}
+{{- $m = append $m "webhooks.secret and webhooks.existingSecret: choose one" -}}
+{{- end -}}
+{{- $secretVars := splitList " " (include "t2v.secretVars" .) -}}
+{{- range $name, $_ := $v.config.extraEnv -}}
+{{- if has $name $secretVars -}}
+{{- $m = append $m (printf "config.extraEnv.%s: a credential would land in the ConfigMap; set it through its Secret-backed value (auth.*, webhooks.*, redis.*) or config.extraSecretEnv" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $_ := $v.config.extraSecretEnv -}}
+{{- if hasKey $v.config.extraEnv $name -}}
+{{- $m = append $m (printf "config.extraSecretEnv.%s: also set in config.extraEnv; choose one" $name) -}}
+{{- end -}}
 {{- end -}}
 {{- if $m -}}
 {{- fail (printf "\n\nVALUES VALIDATION:\n- %s\n" (join "\n- " $m)) -}}
@@ -303,6 +513,9 @@ every live namespace has, is the sign of a reachable namespace.
 {{- $v := .Values -}}
 {{- $need := list -}}
 {{- if $v.auth.existingSecret }}{{ $need = append $need (list "auth.existingSecret" $v.auth.existingSecret $v.auth.existingSecretKey) }}{{ end -}}
+{{- with $v.auth.oidc }}{{ if .existingSecret }}{{ range $k := list .existingSecretKeys.jwksUrl .existingSecretKeys.issuer .existingSecretKeys.audience }}{{ $need = append $need (list "auth.oidc.existingSecret" $v.auth.oidc.existingSecret $k) }}{{ end }}{{ end }}{{ end -}}
+{{- if $v.webhooks.existingSecret }}{{ $need = append $need (list "webhooks.existingSecret" $v.webhooks.existingSecret $v.webhooks.existingSecretKey) }}{{ end -}}
+{{- range $name, $ref := $v.config.extraSecretEnv }}{{ $need = append $need (list (printf "config.extraSecretEnv.%s" $name) $ref.secretName $ref.key) }}{{ end -}}
 {{- if and $v.redis.enabled $v.redis.auth.existingSecret }}{{ $need = append $need (list "redis.auth.existingSecret" $v.redis.auth.existingSecret $v.redis.auth.existingSecretKey) }}{{ end -}}
 {{- if and (eq $v.queue.driver "redis") $v.redis.external.existingSecret }}{{ $need = append $need (list "redis.external.existingSecret" $v.redis.external.existingSecret $v.redis.external.existingSecretKey) }}{{ end -}}
 {{- $ext := $v.redis.external -}}
@@ -345,9 +558,23 @@ every live namespace has, is the sign of a reachable namespace.
 {{- end -}}
 
 {{/* Time the API has to finish its running job after SIGTERM: the grace period less the preStop
-sleep, less a margin for closing the server and stopping the workers. */}}
+sleep, less a margin for closing the server and stopping the workers. Called with $ (the GPU pods'
+grace) or (dict "grace" <s> "preStop" <s>). */}}
 {{- define "t2v.shutdownGraceSeconds" -}}
-{{- max 0 (sub (sub (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) 15) -}}
+{{- $grace := .grace | default 0 -}}
+{{- $preStop := .preStop | default 0 -}}
+{{- if .Values }}{{ $grace = .Values.terminationGracePeriodSeconds }}{{ $preStop = .Values.preStopSleepSeconds }}{{ end -}}
+{{- max 0 (sub (sub (int $grace) (int $preStop)) 15) -}}
+{{- end -}}
+
+{{/* T2V_JOB_TIMEOUT_S: config.jobTimeoutSeconds, or all of what a stopping GPU pod's grace period
+leaves its running job. */}}
+{{- define "t2v.jobTimeoutSeconds" -}}
+{{- if kindIs "invalid" .Values.config.jobTimeoutSeconds -}}
+{{- include "t2v.shutdownGraceSeconds" . -}}
+{{- else -}}
+{{- int .Values.config.jobTimeoutSeconds -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The CA bundle of an external TLS Redis is mounted (redis.external.tls.caSecret). */}}

@@ -318,6 +318,24 @@ GPU_SECTION_END = "<!-- gpu-bench:end -->"
 WORKER_SRC = Path(__file__).resolve().parents[3] / "apps" / "worker" / "src"
 
 
+class Stream:
+    """Each case's result as one JSON line the moment it is known (and a line when it starts), so
+    a run cut short still leaves every finished case behind. Flushed and synced per line."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.path:
+            return
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({**record, "t": round(time.time(), 1)}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
 class Budget:
     """Wall-clock budget of the matrix: a case that would start after it is reported as skipped."""
 
@@ -349,6 +367,7 @@ def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
     from t2v_worker.engines.accel import compile_blocks
 
     budget = Budget(args.budget_s)
+    stream = Stream(args.stream)
     dtype = getattr(torch, args.dtype)
     built = time.perf_counter()
     transformer, vae, tcfg, vcfg = build_models(argparse.Namespace(**{**vars(args), "compile": False}), torch)
@@ -395,8 +414,14 @@ def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
         return times, x
 
     def case(name: str, body: Any, needs_s: float) -> dict[str, Any]:
+        result = run_case(name, body, needs_s)
+        stream.write(result)
+        return result
+
+    def run_case(name: str, body: Any, needs_s: float) -> dict[str, Any]:
         if budget.left() < needs_s:
             return {"case": name, "skipped": f"budget: {budget.left():.0f} s left, needs ≈ {needs_s:.0f} s"}
+        stream.write({"case": name, "status": "started", "elapsed_s": round(budget.elapsed(), 1)})
         if on_cuda:
             torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
@@ -447,10 +472,16 @@ def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
 
             def compile_case() -> dict[str, Any]:
                 nonlocal compiled
-                compile_blocks(transformer)
-                compiled = True
+                restore = compile_blocks(transformer)
                 started = time.perf_counter()
-                timed_steps(1, 0, True)  # the compile happens here
+                try:
+                    timed_steps(1, 0, True)  # the compile happens here
+                except BaseException:
+                    # A compile that fails (no C compiler, a Triton error) must not spoil the
+                    # cases after it: they run with the eager blocks.
+                    restore()
+                    raise
+                compiled = True
                 first_step_s = time.perf_counter() - started
                 return {
                     "backend": best[0],
@@ -547,13 +578,29 @@ def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
                 "total_s": round(time.perf_counter() - started, 2),
             }
 
-        cases.append(
-            case("end to end: 3 steps, no CFG", lambda: end_to_end(3, False), 3 * step_guess / 2 + 30)
-        )
+        short = case("end to end: 3 steps, no CFG", lambda: end_to_end(3, False), 3 * step_guess / 2 + 30)
+        cases.append(short)
         long = args.e2e_steps
-        cases.append(
-            case(f"end to end: {long} steps, CFG", lambda: end_to_end(long, True), long * step_guess + 30)
-        )
+        measured = min(args.e2e_measure_steps, long)
+
+        def long_run() -> dict[str, Any]:
+            """A few CFG steps timed, the rest extrapolated: 50 steps would not fit the budget
+            after a compile, and a step costs the same at step 3 as at step 50 (fixed shapes)."""
+            run = end_to_end(measured, True)
+            per_step = run["denoise_s"] / measured
+            decode = run["vae_decode_s"]
+            denoise = per_step * long
+            return {
+                **run,
+                "steps": long,
+                "measured_steps": measured,
+                "extrapolated": measured < long,
+                "sec_per_step": round(per_step, 4),
+                "denoise_s": round(denoise, 2),
+                "total_s": round(denoise + (decode or 0.0), 2),
+            }
+
+        cases.append(case(f"end to end: {long} steps, CFG", long_run, measured * step_guess + 30))
 
         if args.parallel != "off":
             # Last: it starts processes of its own, and the budget decides whether it fits.
@@ -788,8 +835,12 @@ def matrix_markdown(result: dict[str, Any], command: str) -> str:
                 f"device's by ≤ {c['max_abs_diff_vs_one_device']:.3g} (max |latent| {c['latent_abs_max']:.3g})"
             )
         if "total_s" in c:
+            estimate = (
+                f", extrapolated from {c['measured_steps']} timed steps" if c.get("extrapolated") else ""
+            )
             notes.append(
-                f"**{c['total_s']} s end to end** (denoise {c['denoise_s']} s, VAE decode {_fmt(c['vae_decode_s'])} s)"
+                f"**{c['total_s']} s end to end** (denoise {c['denoise_s']} s{estimate}, "
+                f"VAE decode {_fmt(c['vae_decode_s'])} s)"
             )
         mfu = c.get("mfu")
         lines.append(
@@ -807,11 +858,16 @@ def matrix_markdown(result: dict[str, Any], command: str) -> str:
 
 def write_gpu_section(doc_path: str, section: str) -> None:
     """Replaces the text between the GPU markers of ``doc_path`` (npm run bench keeps it)."""
+    replace_section(doc_path, GPU_SECTION_START, GPU_SECTION_END, section)
+
+
+def replace_section(doc_path: str, start_marker: str, end_marker: str, section: str) -> None:
+    """Replaces the text between two markers of a markdown file."""
     text = Path(doc_path).read_text(encoding="utf-8")
-    start, end = text.find(GPU_SECTION_START), text.find(GPU_SECTION_END)
+    start, end = text.find(start_marker), text.find(end_marker)
     if start < 0 or end < start:
-        raise SystemExit(f"{doc_path} has no {GPU_SECTION_START} … {GPU_SECTION_END} section")
-    new = text[: start + len(GPU_SECTION_START)] + "\n" + section + text[end:]
+        raise SystemExit(f"{doc_path} has no {start_marker} … {end_marker} section")
+    new = text[: start + len(start_marker)] + "\n" + section + text[end:]
     Path(doc_path).write_text(new, encoding="utf-8")
 
 
@@ -864,7 +920,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="matrix: T2V_PARALLEL form of the last case (off to leave it out); skipped with too few GPUs",
     )
     p.add_argument("--e2e-steps", type=int, default=50, help="matrix: steps of the long end-to-end run")
+    p.add_argument(
+        "--e2e-measure-steps",
+        type=int,
+        default=3,
+        help="matrix: CFG steps the long run times; the rest of --e2e-steps is extrapolated from them",
+    )
+    p.add_argument(
+        "--stream", default=None, help="matrix: append each case's result to this JSONL file at once"
+    )
     p.add_argument("--write-docs", default=None, help="matrix: replace the GPU section of this markdown file")
+    p.add_argument(
+        "--from-json",
+        default=None,
+        help="with --write-docs: write the GPU section from a matrix JSON (a device run's matrix.json), run nothing",
+    )
     args = p.parse_args(argv)
     args.device = args.device or ("cpu" if args.tiny else "cuda")
     args.height = args.height or (128 if args.tiny else 704)
@@ -877,6 +947,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        if not args.write_docs:
+            raise SystemExit("--from-json needs --write-docs")
+        result = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
+        command = f"bash tools/bench/gpu/device-run.sh (matrix from {Path(args.from_json).name})"
+        write_gpu_section(args.write_docs, matrix_markdown(result, command))
+        return 0
     if args.matrix:
         return main_matrix(args, argv if argv is not None else sys.argv[1:])
     with contextlib.redirect_stdout(sys.stderr):

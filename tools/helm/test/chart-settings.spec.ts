@@ -104,6 +104,7 @@ describe('Deployment', () => {
     expect(config(defaults)).toMatchObject({ T2V_COMPILE: 'off', T2V_CACHE: 'off' });
     for (const name of [
       'TORCHINDUCTOR_CACHE_DIR',
+      'TORCHINDUCTOR_COMPILE_THREADS',
       'T2V_MODEL_PROFILE',
       'T2V_ATTENTION_BACKEND',
       'T2V_MAX_PIXEL_FRAMES',
@@ -120,6 +121,8 @@ describe('Deployment', () => {
     expect(config(fast)).toMatchObject({
       T2V_COMPILE: 'blocks',
       TORCHINDUCTOR_CACHE_DIR: '/data/inductor-cache',
+      // Compile workers bounded (Inductor would start one per CPU of the node).
+      TORCHINDUCTOR_COMPILE_THREADS: '4',
       T2V_CACHE: 'first-block:0.05',
       T2V_MODEL_PROFILE: '/models/FastWan2.2-TI2V-5B-Diffusers/t2v-profile.json',
       T2V_ATTENTION_BACKEND: '_flash_3',

@@ -1,7 +1,8 @@
 // Releases as users receive them: `nx release publish` puts @t2v/sdk and @t2v/cli on a registry
 // (Verdaccio on 127.0.0.1), a scratch app installs both by name from it, runs the SDK README's quick
-// start against the live API and `npx t2v generate`; `nx release version` and `changelog` are
-// previewed with --dry-run (nothing in the repository changes).
+// start against the live API and `npx t2v generate`; the repository README's install from tarballs
+// runs as written; `nx release version` and `changelog` are previewed with --dry-run (nothing in
+// the repository changes).
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -141,6 +142,45 @@ describe('release through a registry', () => {
     );
     assert.equal(out.trim(), path.join(scratch, 'cat.mp4'));
     assert.equal(ffprobe(path.join(scratch, 'cat.mp4')).codec_name, 'h264');
+  });
+
+  it("the README's install from tarballs works as written: npm pack, npm install, npx t2v", () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const block = /```sh\n(# in a clone of this repository[\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(block, 'the README has the tarball install block');
+    // Lines before "# then in your project" run in the repository, the rest in a new project; ~ is
+    // a scratch home, so the tarballs land in a directory of this test.
+    const [inRepo, inProject] = block.split(/^# then in your project.*$/m);
+    const home = path.join(scratch, 'home');
+    const project = path.join(scratch, 'tarball-app');
+    fs.mkdirSync(home);
+    fs.mkdirSync(project);
+    fs.writeFileSync(
+      path.join(project, 'package.json'),
+      JSON.stringify({ name: 'tarball-app', private: true }),
+    );
+    const sh = (script, cwd) =>
+      execFileSync('sh', ['-ec', script], {
+        cwd,
+        env: { ...env, HOME: home, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' },
+        encoding: 'utf8',
+        timeout: 5 * 60_000,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    sh(inRepo, ROOT);
+    assert.deepEqual(fs.readdirSync(path.join(home, 't2v-packages')).sort(), [
+      `t2v-cli-${CLI.version}.tgz`,
+      `t2v-sdk-${SDK.version}.tgz`,
+    ]);
+    const out = sh(inProject, project);
+    assert.equal(out.trim().split('\n').at(-1), CLI.version); // npx t2v --version
+    const lock = JSON.parse(fs.readFileSync(path.join(project, 'package-lock.json'), 'utf8'));
+    for (const pkg of [SDK, CLI]) {
+      assert.match(
+        lock.packages[`node_modules/${pkg.name}`].resolved,
+        /^file:.*t2v-packages\/t2v-(sdk|cli)-/,
+      );
+    }
   });
 
   it('nx release version and changelog (dry run) move both packages and their version constants together', () => {

@@ -1,6 +1,7 @@
 // `npm start` as a newcomer meets it: the one ready line and its three addresses, the README's CLI
-// line run as written, Ctrl-C; the Python engine with its venv, with a missing module (reported
-// once, not retried) or with no Python at all (stops at once, naming the setup command).
+// line run as written, Ctrl-C, a SIGKILL of npm start itself; the Python engine with its venv,
+// with a missing module (reported once, not retried) or with no Python at all (stops at once,
+// naming the setup command).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -113,6 +114,36 @@ async function npmStart(env = {}) {
   return server;
 }
 
+/** The pids of a process's children. */
+function childrenOf(pid) {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return []; // none
+  }
+}
+
+/** Whether a process still runs (a zombie waiting for its new parent to reap it does not). */
+function alive(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(pid, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (alive(pid)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} still runs after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Splits a README command line into argv (double-quoted words, as the README writes them). */
 function shellWords(line) {
   return [...line.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
@@ -179,6 +210,36 @@ describe('npm start', () => {
     assert.match(log, /SIGINT: draining/);
     assert.match(log, /"stopped"|stopped/);
     assert.doesNotMatch(log, /again: exiting now/);
+    await server.stop();
+  });
+
+  it('killed with SIGKILL, it leaves no API and no worker behind: the API drains and exits', async () => {
+    const server = await npmStart();
+    await server.line(/\[t2v\] ready/, 240_000);
+    const [api] = childrenOf(server.pid);
+    assert.ok(api, 'npm start runs the API as its child');
+    const workers = childrenOf(api);
+    assert.ok(workers.length > 0, 'the API runs a worker');
+    // A job in flight, so the drain has something to finish.
+    const created = await fetch(`http://127.0.0.1:${server.port}/v1/videos`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'a launcher that vanishes', seconds: 1 }),
+    });
+    assert.equal(created.status, 200);
+
+    process.kill(server.pid, 'SIGKILL'); // npm start alone, as an IDE's stop button or kill -9 does
+    await server.exited;
+    try {
+      for (const pid of [api, ...workers]) await waitGone(pid, 60_000);
+    } finally {
+      // Whatever happened, nothing this test started outlives it.
+      for (const pid of [api, ...workers]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    await server.line(/launcher gone: draining/, 1000);
+    await server.line(/"msg":"stopped"/, 1000);
+    // The port is free again.
+    await assert.rejects(fetch(`http://127.0.0.1:${server.port}/healthz`));
     await server.stop();
   });
 

@@ -26,7 +26,10 @@ export type AuthenticatedRequest = HttpRequest & { principal?: string };
  * When keys are configured (`T2V_API_KEYS` and/or `T2V_API_KEYS_FILE`: plain keys or `sha256:<hex>`
  * digests) or OIDC JWT validation is (`T2V_JWT_*`), every route but health, metrics and docs needs
  * `Authorization: Bearer <key or token>`. Key digests are compared in constant time; tokens are
- * checked against the issuer's JWKS with issuer and audience.
+ * checked against the issuer's JWKS with issuer and audience, must be signed with one of the
+ * configured algorithms (`T2V_JWT_ALGORITHMS`, public-key algorithms only) and must name their
+ * subject: `sub` is the principal rate limits count, so tokens without one are refused rather
+ * than sharing one bucket.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
@@ -73,12 +76,16 @@ export class ApiKeyGuard implements CanActivate {
       const { payload } = await jwtVerify(presented, this.jwks!, {
         issuer: this.config.jwt!.issuer,
         audience: this.config.jwt!.audience,
+        algorithms: this.config.jwt!.algorithms,
+        requiredClaims: ['sub'],
       });
-      req.principal = `sub:${payload.sub ?? 'unknown'}`;
+      if (typeof payload.sub !== 'string' || payload.sub === '')
+        throw this.unauthorized('Invalid token (the "sub" claim must name the subject).');
+      req.principal = `sub:${payload.sub}`;
       return true;
     } catch (err) {
-      const reason = err instanceof joseErrors.JOSEError ? err.code : 'verification failed';
-      throw this.unauthorized(`Invalid token (${reason}).`);
+      if (err instanceof ApiError) throw err;
+      throw this.unauthorized(`Invalid token (${tokenProblem(err)}).`);
     }
   }
 
@@ -87,4 +94,12 @@ export class ApiKeyGuard implements CanActivate {
       'WWW-Authenticate': 'Bearer',
     });
   }
+}
+
+/** What was wrong with a token: jose's code, with the claim or header it names when it names one. */
+function tokenProblem(err: unknown): string {
+  if (!(err instanceof joseErrors.JOSEError)) return 'verification failed';
+  if (err instanceof joseErrors.JWTClaimValidationFailed || err instanceof joseErrors.JOSEAlgNotAllowed)
+    return `${err.code}: ${err.message}`;
+  return err.code;
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ApiErrorCode, ApiErrorType } from '@t2v/contracts';
 
@@ -11,9 +11,11 @@ import {
   JobFailed,
   JobNotFound,
   OutputGone,
+  NoWorkerCanRun,
   QueueIsFull,
   ShuttingDown,
 } from '../jobs/jobs.errors';
+import { appLogger } from '../logging/logger';
 import { ApiError } from './api-error';
 import { requestIdOf, requestPath } from './http';
 
@@ -35,7 +37,7 @@ const BY_STATUS: Record<number, [ApiErrorType, ApiErrorCode]> = {
 /** Renders every error as the OpenAI envelope. The only place that knows the wire shape of errors. */
 @Catch()
 export class ApiExceptionFilter implements ExceptionFilter {
-  private readonly logger = new Logger('http');
+  private readonly logger = appLogger('http');
 
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
@@ -50,8 +52,8 @@ export class ApiExceptionFilter implements ExceptionFilter {
     // failed health check).
     if (error.status === 500 && error.code === 'internal_error' && isUnexpected(exception)) {
       this.logger.error(
+        { err: exception, request_id: requestIdOf(req) },
         `unhandled error on ${req.method} ${requestPath(req)} (request ${requestIdOf(req) ?? '-'})`,
-        (exception as Error)?.stack,
       );
     }
     if (http.isHeadersSent(res)) {
@@ -74,6 +76,7 @@ function fromDomainError(e: unknown): ApiError | null {
   if (e instanceof OutputGone) return new ApiError(404, 'not_found_error', 'not_found', e.message, 'id');
   if (e instanceof QueueIsFull) return ApiError.unavailable('queue_full', e.message, e.retryAfterS);
   if (e instanceof ShuttingDown) return ApiError.unavailable('shutting_down', e.message, 1);
+  if (e instanceof NoWorkerCanRun) return ApiError.unavailable('workers_failed', e.message, 30);
   if (e instanceof NotDurable) {
     return ApiError.unavailable(
       'not_ready',

@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { isJobErrorCode, type JobErrorCode, type JobStatus } from '@t2v/contracts';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Histogram } from 'prom-client';
 import { ulid } from 'ulid';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { appLogger, type Log } from '../logging/logger';
 import { METRIC } from '../metrics/metrics';
 import { StorageService } from '../storage/storage.service';
 import { JobEvents } from './job-events';
@@ -21,23 +22,26 @@ export class OutboxSignal extends EventEmitter {
   }
 }
 
-/** How a job goes back to the queue: whether the run that ended counts as one of its attempts. */
-export interface Requeue {
-  /** False only when the run was handed back unfinished on purpose (shutdown). */
-  countAttempt: boolean;
-  /** For the log: why the run ended. */
+/** A job is run at most this many times in all: a run that ended by accident is retried once. */
+export const MAX_ATTEMPTS = 2;
+
+/** Why a run ended by accident, and the code a job fails with when it has had its attempts. */
+export interface RunLost {
+  /** For the log and, on the last attempt, the job's error message. */
   reason: string;
+  /** `WORKER_CRASHED`: its worker died; `INTERRUPTED`: its process (a restart, a lost replica). */
+  code: 'WORKER_CRASHED' | 'INTERRUPTED';
 }
 
 /**
- * The one owner of every status change of a job after it is accepted. Each method makes the
- * transition in the store (with the webhook it owes, in the same commit), announces it, and
- * counts it; the dispatchers, the runner and the job service call these and nothing else.
- * See docs/architecture/10-api.md for the states and who calls what.
+ * The one owner of every status change of a job after it is accepted, the claim included. Each
+ * method makes the transition in the store (with the webhook it owes, in the same commit),
+ * announces it, and counts it; the dispatchers, the runner and the job service call these and
+ * nothing else. See docs/architecture/10-api.md for the states and who calls what.
  */
 @Injectable()
 export class JobLifecycle {
-  private readonly logger = new Logger('lifecycle');
+  private readonly logger = appLogger('lifecycle');
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'outputTtlHours'>,
@@ -55,6 +59,7 @@ export class JobLifecycle {
 
   /** A new job was inserted, queued. */
   accepted(job: Job): void {
+    this.log(job).info('accepted');
     this.submitted.inc({ model: job.model });
     this.events.publish(job);
   }
@@ -74,6 +79,17 @@ export class JobLifecycle {
     return job;
   }
 
+  /**
+   * Takes a queued job for a run on a worker this process holds: the one with `id` (the shared
+   * queue delivered it), or the oldest. It becomes in_progress with one more attempt. Null when
+   * there is none (or it is no longer queued).
+   */
+  async claim(id?: string): Promise<Job | null> {
+    const claimed = await this.store.claim(Date.now(), id);
+    if (claimed) this.events.publish(claimed);
+    return claimed;
+  }
+
   /** A claimed job's run has begun on a worker (`loadS`: that worker's model load time). */
   async started(job: Job, loadS: number | null): Promise<void> {
     const queueS =
@@ -81,6 +97,7 @@ export class JobLifecycle {
     if (job.attempts === 1 && queueS !== null) this.queueWait.observe(queueS);
     const timings: JobTimings = { ...job.timings, queue_s: queueS, load_s: loadS };
     const started = await this.store.transition(job.id, ['in_progress'], 'in_progress', { timings });
+    if (started) this.log(job).info({ queue_s: queueS, attempt: job.attempts }, 'started');
     if (started) this.events.publish(started);
   }
 
@@ -93,7 +110,8 @@ export class JobLifecycle {
       (j) => {
         if (j) this.events.publish(j);
       },
-      (err: unknown) => this.logger.warn(`progress of ${job.id} not recorded: ${(err as Error).message}`),
+      (err: unknown) =>
+        this.log(job).warn({ err }, `progress of ${job.id} not recorded: ${(err as Error).message}`),
     );
   }
 
@@ -112,6 +130,7 @@ export class JobLifecycle {
       acceleration,
     });
     if (done) {
+      this.log(job).info({ inference_s, encode_s }, 'completed');
       this.inference.observe(result.inference_s);
       this.encode.observe(result.encode_s);
     }
@@ -125,30 +144,52 @@ export class JobLifecycle {
       errorMessage: message,
       completedAt: Date.now(),
     });
-    if (failed) this.logger.warn(`${job.id} failed: ${errorCode}: ${message}`);
+    if (failed) this.log(job).warn({ error_code: errorCode }, `${job.id} failed: ${errorCode}: ${message}`);
     return failed;
   }
 
   /** Queued or running becomes cancelled; null if it was neither any more. */
-  cancel(job: Job): Promise<Job | null> {
-    return this.settle(job, ['queued', 'in_progress'], 'cancelled', { completedAt: Date.now() });
+  async cancel(job: Job): Promise<Job | null> {
+    const cancelled = await this.settle(job, ['queued', 'in_progress'], 'cancelled', {
+      completedAt: Date.now(),
+    });
+    if (cancelled) this.log(job).info('cancelled');
+    return cancelled;
   }
 
   /**
-   * A running job goes back to the queue, from the start. Every path (restart recovery, worker
-   * crash, shutdown hand-back, a lost run found by reconciliation) comes through here, so each
-   * publishes the change and counts attempts by the same rule.
+   * A run ended by accident (its worker crashed, its process restarted or was lost): the one
+   * retry rule. The job goes back to the queue with the attempt counted while it has attempts
+   * left (MAX_ATTEMPTS), else fails with `lost.code`. Every such path (worker crash, restart
+   * recovery, a replica's takeover, a lost run found by reconciliation) comes through here.
    */
-  async requeue(job: Job, how: Requeue): Promise<Job | null> {
+  async retry(job: Job, lost: RunLost): Promise<Job | null> {
+    if (job.attempts >= MAX_ATTEMPTS) {
+      return this.fail(job, lost.code, `${lost.reason} (on each of ${job.attempts} attempts)`);
+    }
+    return this.requeue(job, { attempts: job.attempts }, `${lost.reason}; attempt ${job.attempts} counted`);
+  }
+
+  /**
+   * A running job handed back unfinished on purpose (shutdown: a GPU pod scaled in or replaced):
+   * back to the queue without counting the attempt.
+   */
+  handBack(job: Job, reason: string): Promise<Job | null> {
+    return this.requeue(
+      job,
+      { attempts: Math.max(0, job.attempts - 1) },
+      `${reason}; attempt ${job.attempts} not counted`,
+    );
+  }
+
+  private async requeue(job: Job, patch: { attempts: number }, why: string): Promise<Job | null> {
     const requeued = await this.store.transition(job.id, ['in_progress'], 'queued', {
       progress: 0,
       startedAt: null,
-      ...(how.countAttempt ? {} : { attempts: Math.max(0, job.attempts - 1) }),
+      ...patch,
     });
     if (requeued) {
-      this.logger.warn(
-        `requeued ${job.id} (${how.reason}; attempt ${how.countAttempt ? 'counted' : 'not counted'})`,
-      );
+      this.log(job).warn(`requeued ${job.id} (${why})`);
       this.events.publish(requeued);
     }
     return requeued;
@@ -170,10 +211,15 @@ export class JobLifecycle {
       // No output comes and the job never runs again, whoever ended it (runner, cancel, a
       // dispatcher's takeover or reconciliation, recovery): its input image goes now.
       await this.storage.removeInput(settled.id).catch((err: Error) => {
-        this.logger.warn(`${settled.id}: input image not removed: ${err.message}`);
+        this.log(settled).warn({ err }, `${settled.id}: input image not removed: ${err.message}`);
       });
     }
     return settled;
+  }
+
+  /** The lifecycle's logger for one job: every line carries its id. */
+  private log(job: Pick<Job, 'id'>): Log {
+    return this.logger.child({ job_id: job.id });
   }
 
   private intent(

@@ -1,6 +1,7 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { GenerateRequest } from '@t2v/contracts';
 
+import { appLogger } from '../logging/logger';
 import { StorageService } from '../storage/storage.service';
 import { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
@@ -11,16 +12,13 @@ import type { Job } from './job.types';
 import { QUEUE_DRIVER, type QueueDriver } from './queue-driver';
 import { ShutdownService } from './shutdown.service';
 
-/** A job whose worker died is run at most this many times in all. */
-export const MAX_ATTEMPTS = 2;
-
 /**
  * Runs one claimed job on one worker and records the outcome through the lifecycle. Knows
  * nothing of how the job was dispatched: both drivers' dispatchers call `run`.
  */
 @Injectable()
 export class JobRunner {
-  private readonly logger = new Logger('runner');
+  private readonly logger = appLogger('runner');
 
   constructor(
     @Inject(JOB_STORE) private readonly store: JobStore,
@@ -57,6 +55,9 @@ export class JobRunner {
       out_path: this.storage.pathFor(job.id, 'video'),
       thumbnail_path: this.storage.pathFor(job.id, 'thumbnail'),
     };
+    // Every line about this run carries the job's id (the worker's own output too: the supervisor).
+    const log = this.logger.child({ job_id: job.id, worker: worker.spec?.id });
+    log.info(`running on worker ${worker.spec?.id} (attempt ${job.attempts})`);
     let lastProgress = -1;
     // Hand the job over before any await: runJob marks the worker BUSY synchronously, so the
     // dispatch loop cannot give the same worker a second job.
@@ -69,7 +70,7 @@ export class JobRunner {
     try {
       await this.lifecycle.started(job, worker.ready?.load_s ?? null);
     } catch (err) {
-      this.logger.warn(`start of ${job.id} not recorded: ${(err as Error).message}`);
+      log.warn({ err }, `start of ${job.id} not recorded: ${(err as Error).message}`);
     }
     const outcome = await running;
     // A shared store may be briefly unreachable (Redis restarting): keep the outcome and retry.
@@ -82,7 +83,7 @@ export class JobRunner {
           await new Promise((r) => setTimeout(r, 500));
           continue;
         }
-        this.logger.error(`could not record the outcome of ${job.id}: ${(err as Error).message}`);
+        log.error({ err }, `could not record the outcome of ${job.id}: ${(err as Error).message}`);
         return;
       }
     }
@@ -121,19 +122,15 @@ export class JobRunner {
         if (outcome.code === 'CANCELLED') await this.lifecycle.cancel(current);
         else await this.lifecycle.fail(current, outcome.code, outcome.message);
         return;
+      case 'timeout':
+        // Not retried: it would run as long again.
+        await this.lifecycle.fail(current, 'WORKER_TIMEOUT', outcome.reason);
+        return;
       case 'crashed':
-        if (current.attempts < MAX_ATTEMPTS) {
-          await this.lifecycle.requeue(current, {
-            countAttempt: true,
-            reason: `worker crashed: ${outcome.reason}`,
-          });
-        } else {
-          await this.lifecycle.fail(
-            current,
-            'WORKER_CRASHED',
-            `worker crashed on every attempt: ${outcome.reason}`,
-          );
-        }
+        await this.lifecycle.retry(current, {
+          reason: `worker crashed: ${outcome.reason}`,
+          code: 'WORKER_CRASHED',
+        });
         return;
     }
   }

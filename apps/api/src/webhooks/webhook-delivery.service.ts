@@ -1,12 +1,14 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
 
 import { OutboxSignal } from '../jobs/job-lifecycle';
 import { JOB_STORE, type JobStore, type OutboxDelivery } from '../jobs/job-store';
+import { appLogger } from '../logging/logger';
 import { METRIC } from '../metrics/metrics';
 import { toVideoObject } from '../wire/video.schema';
-import { webhookUrlProblem } from './url-safety';
+import { RefusedAddress, type Resolve, urlShapeProblem } from './url-safety';
+import { WebhookHttp } from './webhook-http';
 import { WebhookSigner } from './webhook-signer';
 
 export interface WebhookOptions {
@@ -19,6 +21,8 @@ export interface WebhookOptions {
   timeoutMs: number;
   /** How often the outbox is checked for due deliveries (a new entry is worked at once). */
   pollMs: number;
+  /** How host names are resolved, at create and where deliveries connect (the system's by default). */
+  resolve?: Resolve;
 }
 
 export const WEBHOOK_OPTIONS = Symbol('WEBHOOK_OPTIONS');
@@ -36,8 +40,9 @@ const BATCH = 16;
  */
 @Injectable()
 export class WebhookDeliveryService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger('webhooks');
+  private readonly logger = appLogger('webhooks');
   private readonly signer: WebhookSigner | null;
+  private readonly http: WebhookHttp;
   private readonly inFlight = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
   private working = false;
@@ -52,6 +57,7 @@ export class WebhookDeliveryService implements OnApplicationBootstrap, OnApplica
     @InjectMetric(METRIC.webhookDeliveries) private readonly deliveries: Counter<string>,
   ) {
     this.signer = options.secret ? new WebhookSigner(options.secret) : null;
+    this.http = new WebhookHttp(options.allowPrivate, options.resolve);
   }
 
   onApplicationBootstrap(): void {
@@ -72,6 +78,7 @@ export class WebhookDeliveryService implements OnApplicationBootstrap, OnApplica
       Promise.allSettled([...this.inFlight]),
       new Promise((r) => setTimeout(r, 2000).unref()),
     ]);
+    this.http.close();
   }
 
   /** One pass over the due entries (coalesced: a pass asked for while one runs runs after it). */
@@ -94,7 +101,7 @@ export class WebhookDeliveryService implements OnApplicationBootstrap, OnApplica
         if (due.length === BATCH) this.workAgain = true;
       } while (this.workAgain);
     } catch (err) {
-      this.logger.debug(`outbox not readable now: ${(err as Error).message}`);
+      this.logger.debug({ err }, `outbox not readable now: ${(err as Error).message}`);
     } finally {
       this.working = false;
     }
@@ -116,46 +123,54 @@ export class WebhookDeliveryService implements OnApplicationBootstrap, OnApplica
       await this.store.removeDelivery(delivery.id);
     } catch (err) {
       // The store is unreachable: the lease runs out and the entry is tried again.
-      this.logger.warn(`webhook ${delivery.id}: outcome not recorded: ${(err as Error).message}`);
+      this.logger.warn(
+        { job_id: delivery.job.id, webhook_id: delivery.id, err },
+        `webhook ${delivery.id}: outcome not recorded: ${(err as Error).message}`,
+      );
     }
   }
 
   private async send(delivery: OutboxDelivery, attempt: number): Promise<'done' | 'retry'> {
     const { url, job } = delivery;
-    const problem = await webhookUrlProblem(url, this.options.allowPrivate);
-    if (problem) {
-      this.deliveries.inc({ result: 'refused' });
-      this.logger.warn(`webhook for ${job.id} refused: ${url} ${problem}`);
-      return 'done';
-    }
+    const shape = urlShapeProblem(url);
+    if (shape) return this.refused(delivery, shape);
     const body = JSON.stringify({
       type: delivery.event,
       timestamp: new Date(delivery.at).toISOString(),
       data: toVideoObject(job, null),
     });
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': 't2v-webhooks/1',
+      ...this.signer!.headers(delivery.id, Math.floor(Date.now() / 1000), body),
+    };
     try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 't2v-webhooks/1',
-          ...this.signer!.headers(delivery.id, Math.floor(Date.now() / 1000), body),
-        },
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status >= 200 && res.status < 300) {
+      const status = await this.http.post(url, headers, body, this.options.timeoutMs);
+      if (status >= 200 && status < 300) {
         this.deliveries.inc({ result: 'success' });
         return 'done';
       }
-      this.logger.warn(`webhook for ${job.id}: ${url} answered ${res.status} (attempt ${attempt})`);
-    } catch (err) {
       this.logger.warn(
+        { job_id: job.id, webhook_id: delivery.id, status, attempt },
+        `webhook for ${job.id}: ${url} answered ${status} (attempt ${attempt})`,
+      );
+    } catch (err) {
+      // Refused where it connects (a name that now resolves to a private address): not retried.
+      if (err instanceof RefusedAddress) return this.refused(delivery, err.message);
+      this.logger.warn(
+        { job_id: job.id, webhook_id: delivery.id, attempt, err },
         `webhook for ${job.id}: ${url} failed: ${(err as Error).message} (attempt ${attempt})`,
       );
     }
     return 'retry';
+  }
+
+  private refused(delivery: OutboxDelivery, problem: string): 'done' {
+    this.deliveries.inc({ result: 'refused' });
+    this.logger.warn(
+      { job_id: delivery.job.id, webhook_id: delivery.id },
+      `webhook for ${delivery.job.id} refused: ${delivery.url} ${problem}`,
+    );
+    return 'done';
   }
 }

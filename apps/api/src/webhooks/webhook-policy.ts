@@ -15,6 +15,6 @@ export class WebhookPolicy {
   /** Why `url` cannot be used as a webhook on this server, or null. */
   async urlProblem(url: string): Promise<string | null> {
     if (!this.enabled) return 'webhooks are not enabled on this server (T2V_WEBHOOK_SECRET is not set)';
-    return webhookUrlProblem(url, this.options.allowPrivate);
+    return webhookUrlProblem(url, this.options.allowPrivate, this.options.resolve);
   }
 }

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { appLogger } from '../logging/logger';
 import { engineLaunch, resolveFfmpeg } from './engine-command';
 import { WorkerSupervisor, type WorkerState } from './worker-supervisor';
 
@@ -13,7 +14,7 @@ import { WorkerSupervisor, type WorkerState } from './worker-supervisor';
  */
 @Injectable()
 export class WorkerPoolService extends EventEmitter implements OnApplicationShutdown {
-  private readonly logger = new Logger('worker-pool');
+  private readonly logger = appLogger('worker-pool');
   readonly workers: WorkerSupervisor[] = [];
   private started = false;
 
@@ -38,6 +39,7 @@ export class WorkerPoolService extends EventEmitter implements OnApplicationShut
         startupTimeoutMs: this.config.workerStartupTimeoutS * 1000,
         heartbeatTimeoutMs: this.config.heartbeatTimeoutS * 1000,
         stallTimeoutMs: this.config.jobStallTimeoutS * 1000,
+        jobTimeoutMs: this.config.jobTimeoutS * 1000,
       });
       worker.on('state', (state: WorkerState) => {
         this.emit('state', worker, state);
@@ -48,7 +50,7 @@ export class WorkerPoolService extends EventEmitter implements OnApplicationShut
       this.workers.push(worker);
       worker.start();
     });
-    this.logger.log(`started ${this.workers.length} ${this.config.engine} worker(s)`);
+    this.logger.info(`started ${this.workers.length} ${this.config.engine} worker(s)`);
   }
 
   /** A READY worker, or null when all are busy or down. */

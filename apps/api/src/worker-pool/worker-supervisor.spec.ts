@@ -167,6 +167,22 @@ describe('WorkerSupervisor', () => {
     expect(w.restarts).toBe(1);
   });
 
+  it('quotes why a worker exits mid-job when it says so, and restarts it', async () => {
+    const message = 'the CUDA context is unusable after job job-c failed with RuntimeError: CUDA error';
+    const w = track(
+      supervisor('exit-mid-job', { FAKE_EXIT_MODE: 'exit', FAKE_EXIT_CODE: '1', FAKE_EXIT_MESSAGE: message }),
+    );
+    w.start();
+    await until(w, 'READY');
+    const outcome = await w.runJob(request('job-c'), () => undefined);
+    expect(outcome).toMatchObject({ kind: 'crashed' });
+    expect((outcome as { reason: string }).reason).toBe(
+      `exited (code 1, signal null): ENGINE_ERROR: ${message}`,
+    );
+    await until(w, 'READY');
+    expect(w.restarts).toBe(1);
+  });
+
   it('kills and restarts a worker that goes silent (no heartbeat)', async () => {
     const w = track(supervisor('hang', { FAKE_HEARTBEATS: '1', FAKE_IGNORE_SIGTERM: '1' }));
     w.start();
@@ -185,6 +201,17 @@ describe('WorkerSupervisor', () => {
     expect(outcome).toMatchObject({ kind: 'crashed' });
     expect((outcome as { reason: string }).reason).toMatch(/made no progress for 0.3s/);
     await until(w, 'READY');
+  });
+
+  it('stops a job that outlasts the job timeout: the run ends as timed out, the worker restarts', async () => {
+    const w = track(supervisor('slow', { FAKE_STEP_MS: '100' }, { jobTimeoutMs: 300 }));
+    w.start();
+    await until(w, 'READY');
+    const outcome = await w.runJob(request('long', 50), () => undefined);
+    expect(outcome).toEqual({ kind: 'timeout', reason: 'job long ran longer than 0.3s (T2V_JOB_TIMEOUT_S)' });
+    await until(w, 'READY');
+    // A job within the limit runs as usual.
+    expect((await w.runJob(request('short', 1), () => undefined)).kind).toBe('done');
   });
 
   it('treats a malformed line as a protocol violation', async () => {

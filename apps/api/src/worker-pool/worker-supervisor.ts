@@ -2,7 +2,6 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as readline from 'node:readline';
 
-import { Logger } from '@nestjs/common';
 import {
   type DoneEvent,
   encodeMessage,
@@ -15,8 +14,19 @@ import {
   type WorkerRequest,
 } from '@t2v/contracts';
 
+import { appLogger, type Log, type LogLevel } from '../logging/logger';
+
 export const WORKER_STATES = ['STARTING', 'READY', 'BUSY', 'FAILED', 'STOPPED'] as const;
 export type WorkerState = (typeof WORKER_STATES)[number];
+
+const WORKER_LEVELS: Record<string, LogLevel> = {
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARNING: 'warn',
+  WARN: 'warn',
+  ERROR: 'error',
+  CRITICAL: 'error',
+};
 
 export interface WorkerSpec {
   id: string;
@@ -29,6 +39,8 @@ export interface WorkerSpec {
   heartbeatTimeoutMs: number;
   /** A job with no progress event for this long means a hung worker (heartbeats may still flow). */
   stallTimeoutMs?: number;
+  /** A job running longer than this is stopped (the worker is restarted); 0 or absent: no limit. */
+  jobTimeoutMs?: number;
   /** Restart backoff: base delay, doubled per consecutive failure, capped. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -37,7 +49,9 @@ export interface WorkerSpec {
 export type RunOutcome =
   | { kind: 'done'; event: DoneEvent }
   | { kind: 'error'; code: WorkerErrorCode; message: string }
-  | { kind: 'crashed'; reason: string };
+  | { kind: 'crashed'; reason: string }
+  /** The run outlasted `jobTimeoutMs`: its worker was killed (and restarts). */
+  | { kind: 'timeout'; reason: string };
 
 interface ActiveRun {
   jobId: string;
@@ -53,7 +67,11 @@ interface ActiveRun {
  * cannot be spawned at all stays FAILED: restarting would fail the same way (docs/adr/0014).
  */
 export class WorkerSupervisor extends EventEmitter {
-  private readonly logger: Logger;
+  private readonly logger: Log;
+  /** The logger of the job running now (its lines carry `job_id`), else the worker's. */
+  private runLog: Log | null = null;
+  /** The level of the worker's last log line that named one (a traceback's lines follow it). */
+  private stderrLevel: LogLevel = 'info';
   private child: ChildProcess | null = null;
   private _state: WorkerState = 'STOPPED';
   private run: ActiveRun | null = null;
@@ -63,6 +81,9 @@ export class WorkerSupervisor extends EventEmitter {
   private silenceTimer: NodeJS.Timeout | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
   private stallTimer: NodeJS.Timeout | null = null;
+  private jobTimer: NodeJS.Timeout | null = null;
+  /** The job whose run was stopped for outlasting the job timeout, until its worker's exit. */
+  private timedOut: string | null = null;
   private killReason: string | null = null;
   private stderrTail: string[] = [];
   /** The worker's own last word on why it cannot serve (error with job_id null). */
@@ -79,7 +100,7 @@ export class WorkerSupervisor extends EventEmitter {
 
   constructor(readonly spec: WorkerSpec) {
     super();
-    this.logger = new Logger(`worker:${spec.id}`);
+    this.logger = appLogger('worker').child({ worker: spec.id });
   }
 
   get state(): WorkerState {
@@ -107,8 +128,16 @@ export class WorkerSupervisor extends EventEmitter {
     }
     return new Promise((resolve) => {
       this.run = { jobId: request.job_id, onProgress, resolve };
+      this.runLog = this.logger.child({ job_id: request.job_id });
       this.setState('BUSY');
       this.armStallTimer();
+      const limit = this.spec.jobTimeoutMs;
+      if (limit) {
+        this.jobTimer = setTimeout(() => {
+          this.timedOut = request.job_id;
+          this.kill(`job ${request.job_id} ran longer than ${limit / 1000}s (T2V_JOB_TIMEOUT_S)`);
+        }, limit);
+      }
       this.send(request);
     });
   }
@@ -167,7 +196,7 @@ export class WorkerSupervisor extends EventEmitter {
     readline.createInterface({ input: child.stderr! }).on('line', (line) => {
       this.stderrTail.push(line);
       if (this.stderrTail.length > 20) this.stderrTail.shift();
-      this.logger.debug(line);
+      this.relay(line);
     });
     child.on('exit', (code, signal) => {
       if (this.child !== child) return;
@@ -195,7 +224,9 @@ export class WorkerSupervisor extends EventEmitter {
         this.ready = event;
         this.lastError = null;
         this.consecutiveFailures = 0;
-        this.logger.log(`ready: ${event.model} on ${event.device} (load ${event.load_s}s)`);
+        this.logger.info(
+          `ready: ${event.card.id} (${event.card.engine}) on ${event.device} (load ${event.load_s}s)`,
+        );
         this.setState('READY');
         break;
       case 'heartbeat':
@@ -227,8 +258,9 @@ export class WorkerSupervisor extends EventEmitter {
     if (this.run?.jobId !== jobId) return;
     const run = this.run;
     this.run = null;
-    if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.stallTimer = null;
+    this.runLog = null;
+    for (const t of [this.stallTimer, this.jobTimer]) if (t) clearTimeout(t);
+    this.stallTimer = this.jobTimer = null;
     if (this._state === 'BUSY') this.setState('READY');
     run.resolve(outcome);
   }
@@ -257,7 +289,7 @@ export class WorkerSupervisor extends EventEmitter {
     const child = this.child;
     if (!child?.pid) return;
     this.killReason ??= reason;
-    this.logger.warn(`killing worker pid ${child.pid}: ${reason}`);
+    (this.runLog ?? this.logger).warn(`killing worker pid ${child.pid}: ${reason}`);
     try {
       process.kill(-child.pid, 'SIGKILL');
     } catch {
@@ -279,11 +311,21 @@ export class WorkerSupervisor extends EventEmitter {
     const how = spawnError ?? this.killReason ?? `exited (code ${code}, signal ${signal})`;
     const wasReady = this.ready !== null;
     const tail = this.workerError ?? this.stderrTail.slice(-3).join(' | ');
-    const reason = wasReady ? how : `${how} before ready${tail ? `: ${tail}` : ''}`;
+    // After ready, a worker that says why it exits (a CUDA context it cannot use any more) is
+    // quoted; otherwise the exit alone.
+    const reason = wasReady
+      ? `${how}${this.workerError ? `: ${this.workerError}` : ''}`
+      : `${how} before ready${tail ? `: ${tail}` : ''}`;
     const permanent =
       spawnPermanent || (!wasReady && this.killReason === null && code === WORKER_EXIT_PERMANENT);
     const run = this.run;
+    const log = this.runLog ?? this.logger;
     this.run = null;
+    this.runLog = null;
+    const timedOut = run !== null && this.timedOut === run.jobId;
+    this.timedOut = null;
+    // The run ends as timed out; its promise ignores the crash it is also reported as below.
+    if (timedOut) run.resolve({ kind: 'timeout', reason: how });
     if (this.stopping) {
       this.setState('STOPPED');
       run?.resolve({ kind: 'crashed', reason: 'worker stopped' });
@@ -292,7 +334,7 @@ export class WorkerSupervisor extends EventEmitter {
     if (permanent) {
       this.permanent = true;
       this.lastError = `${reason} (permanent: not retried; fix it and restart the API)`;
-      this.logger.error(`worker cannot start and will not be restarted: ${reason}`);
+      log.error(`worker cannot start and will not be restarted: ${reason}`);
       this.setState('FAILED');
       run?.resolve({ kind: 'crashed', reason });
       this.emit('permanent-failure', this.lastError);
@@ -305,11 +347,11 @@ export class WorkerSupervisor extends EventEmitter {
     // A transient failure that repeats word for word is logged in full once, then briefly.
     const repeat = !wasReady && reason === this.lastLoggedFailure;
     if (repeat) {
-      this.logger.warn(
+      log.warn(
         `worker still failing to load (attempt ${this.consecutiveFailures}), retrying in ${delay / 1000}s`,
       );
     } else {
-      this.logger.error(
+      log.error(
         `worker exited: ${reason}${wasReady ? '' : `; retrying with backoff (next in ${delay / 1000}s)`}`,
       );
     }
@@ -319,6 +361,17 @@ export class WorkerSupervisor extends EventEmitter {
     this.restarts += 1;
     this.emit('restart');
     this.restartTimer = setTimeout(() => this.spawnChild(), delay);
+  }
+
+  /**
+   * One line the worker wrote to stderr, as a log line of ours: at the level the worker gave it
+   * (`… INFO|WARNING|ERROR …`, as the Python worker's logging writes), and with the running job's
+   * id, so a job's story reads in one place. Lines without a level (a traceback) keep the last one.
+   */
+  private relay(line: string): void {
+    const m = /\b(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b/.exec(line.slice(0, 80));
+    if (m) this.stderrLevel = WORKER_LEVELS[m[1]!]!;
+    (this.runLog ?? this.logger)[this.stderrLevel]({ stream: 'stderr' }, line);
   }
 
   private send(message: WorkerRequest): void {
@@ -333,9 +386,9 @@ export class WorkerSupervisor extends EventEmitter {
   }
 
   private clearTimers(): void {
-    for (const t of [this.startupTimer, this.silenceTimer, this.restartTimer, this.stallTimer])
+    for (const t of [this.startupTimer, this.silenceTimer, this.restartTimer, this.stallTimer, this.jobTimer])
       if (t) clearTimeout(t);
-    this.startupTimer = this.silenceTimer = this.restartTimer = this.stallTimer = null;
+    this.startupTimer = this.silenceTimer = this.restartTimer = this.stallTimer = this.jobTimer = null;
   }
 }
 

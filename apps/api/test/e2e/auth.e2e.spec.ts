@@ -1,4 +1,11 @@
-import { createHash, generateKeyPairSync, type KeyObject, sign as rsaSign } from 'node:crypto';
+import {
+  constants,
+  createHash,
+  createHmac,
+  generateKeyPairSync,
+  type KeyObject,
+  sign as rsaSign,
+} from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,12 +19,41 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 const b64url = (data: Buffer | string) => Buffer.from(data).toString('base64url');
 
-/** An RS256 JWT signed with node:crypto (the API verifies it with jose against the JWKS). */
-function signJwt(claims: Record<string, unknown>, key: KeyObject): string {
-  const header = b64url(JSON.stringify({ alg: 'RS256', kid: 'k1', typ: 'JWT' }));
+/**
+ * A JWT signed with node:crypto (the API verifies it with jose against the JWKS): RS256 by
+ * default; PS256 (RSA-PSS with the same key); HS256 keyed with the public key's PEM (the classic
+ * algorithm-confusion forgery); or `none`.
+ */
+function signJwt(
+  claims: Record<string, unknown>,
+  key: KeyObject,
+  alg: 'RS256' | 'PS256' | 'HS256' | 'none' = 'RS256',
+  hmacKey = '',
+): string {
+  const header = b64url(JSON.stringify({ alg, kid: 'k1', typ: 'JWT' }));
   const payload = b64url(JSON.stringify(claims));
-  const signature = rsaSign('sha256', Buffer.from(`${header}.${payload}`), key);
+  const input = Buffer.from(`${header}.${payload}`);
+  const signature =
+    alg === 'RS256'
+      ? rsaSign('sha256', input, key)
+      : alg === 'PS256'
+        ? rsaSign('sha256', input, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 })
+        : alg === 'HS256'
+          ? createHmac('sha256', hmacKey).update(input).digest()
+          : Buffer.alloc(0);
   return `${header}.${payload}.${b64url(signature)}`;
+}
+
+/** A JWKS endpoint on loopback serving `keys`. */
+async function jwksServer(keys: object[]) {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`,
+    close: () => server.close(),
+  };
 }
 
 describe('authentication and rate limits', () => {
@@ -85,6 +121,51 @@ describe('authentication and rate limits', () => {
       }
     } finally {
       await api.stop();
+      jwks.close();
+    }
+  });
+
+  it('accepts only the pinned algorithms, and only tokens that name their subject', async () => {
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    // The key as many issuers publish it: no "alg" of its own, so only the API's pin decides.
+    const jwks = await jwksServer([{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', use: 'sig' }]);
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { sub: 'user-7', iss: 'https://issuer.test', aud: 't2v', iat: now, exp: now + 300 };
+    const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    const env = {
+      T2V_JWT_JWKS_URL: jwks.url,
+      T2V_JWT_ISSUER: 'https://issuer.test',
+      T2V_JWT_AUDIENCE: 't2v',
+    };
+    const pinned = await startApi(env); // the default pin: RS256
+    try {
+      const ok = await getJson(`${pinned.url}/v1/models`, bearer(signJwt(claims, privateKey)));
+      expect(ok.status).toBe(200);
+      for (const [token, reason] of [
+        [signJwt(claims, privateKey, 'PS256'), /ERR_JOSE_ALG_NOT_ALLOWED/],
+        [signJwt(claims, privateKey, 'HS256', pem), /ERR_JOSE_ALG_NOT_ALLOWED/],
+        [
+          signJwt(claims, privateKey, 'none'),
+          /ERR_JOSE_ALG_NOT_ALLOWED|ERR_JOSE_NOT_SUPPORTED|ERR_JWS_INVALID/,
+        ],
+        [signJwt({ ...claims, sub: undefined }, privateKey), /ERR_JWT_CLAIM_VALIDATION_FAILED: .*"sub"/],
+        [signJwt({ ...claims, sub: '' }, privateKey), /"sub"/],
+      ] as const) {
+        const res = await getJson(`${pinned.url}/v1/models`, bearer(token));
+        expect([res.status, res.json.error.message]).toEqual([401, expect.stringMatching(reason)]);
+      }
+    } finally {
+      await pinned.stop();
+    }
+    // Another pin, from the environment: PS256 now passes and RS256 does not.
+    const other = await startApi({ ...env, T2V_JWT_ALGORITHMS: 'PS256' });
+    try {
+      expect(
+        (await getJson(`${other.url}/v1/models`, bearer(signJwt(claims, privateKey, 'PS256')))).status,
+      ).toBe(200);
+      expect((await getJson(`${other.url}/v1/models`, bearer(signJwt(claims, privateKey)))).status).toBe(401);
+    } finally {
+      await other.stop();
       jwks.close();
     }
   });

@@ -7,34 +7,55 @@ import * as path from 'node:path';
 import { Webhook } from 'standardwebhooks';
 
 import { getJson, postJson, startApi, waitFor } from '../support/api-process';
+import { receiver } from '../support/webhook-receiver';
 
 const SECRET = `whsec_${Buffer.from('t2v-webhook-test-secret-32-bytes').toString('base64')}`;
 
-interface Received {
-  headers: http.IncomingHttpHeaders;
-  body: string;
+/** A port that refuses connections now, which a receiver can take later. */
+async function closedPort(): Promise<number> {
+  const down = await receiver();
+  const port = Number(new URL(down.url).port);
+  await down.close();
+  return port;
 }
 
-/** A loopback receiver that fails the first `failFirst` deliveries with a 500. */
-async function receiver(failFirst = 0, port = 0) {
-  const received: Received[] = [];
-  let calls = 0;
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      calls += 1;
-      if (calls <= failFirst) {
-        res.writeHead(500).end();
-        return;
-      }
-      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  return { url, received, calls: () => calls, close: () => new Promise((r) => server.close(r)) };
+/**
+ * A job completed with a webhook to `url` (whose port nobody listens on) and one failed delivery
+ * attempt; then the API stops, a receiver takes `port`, and the API starts again on the same data
+ * directory with `after` as its environment.
+ */
+async function deliveryAfterRestart(
+  url: string,
+  port: number,
+  before: Record<string, string>,
+  after: Record<string, string>,
+) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 't2v-outbox-'));
+  const first = await startApi(before, { dataDir });
+  let id: string;
+  try {
+    const done = await postJson(
+      `${first.url}/v1/videos`,
+      { prompt: 'outbox', webhook_url: url },
+      { Prefer: 'wait=20' },
+    );
+    expect(done.json.status).toBe('completed');
+    id = done.json.id as string;
+    await waitFor(
+      () => first.logs.some((l) => l.includes(`webhook for ${id}`) && l.includes('failed')),
+      10_000,
+      'a failed delivery attempt',
+    );
+  } finally {
+    expect(await first.stop()).toBe(0);
+  }
+  const rx = await receiver(0, port);
+  try {
+    return { id, rx, api: await startApi(after, { dataDir }) };
+  } catch (err) {
+    await rx.close();
+    throw err;
+  }
 }
 
 describe('webhooks (Standard Webhooks)', () => {
@@ -83,48 +104,25 @@ describe('webhooks (Standard Webhooks)', () => {
   });
 
   it('keeps a delivery through an API restart while the receiver is down, and sends it once, signed', async () => {
-    // A port that refuses connections now and that the receiver takes later.
-    const down = await receiver();
-    const port = Number(new URL(down.url).port);
-    await down.close();
+    const port = await closedPort();
     const env = {
       T2V_WEBHOOK_SECRET: SECRET,
       T2V_WEBHOOK_ALLOW_PRIVATE: 'true',
       T2V_WEBHOOK_MAX_ATTEMPTS: '10',
     };
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 't2v-outbox-'));
-    let api = await startApi(env, { dataDir });
-    let rx: Awaited<ReturnType<typeof receiver>> | null = null;
+    const { id, rx, api } = await deliveryAfterRestart(`http://127.0.0.1:${port}/hook`, port, env, env);
     try {
-      const done = await postJson(
-        `${api.url}/v1/videos`,
-        { prompt: 'outbox', webhook_url: down.url },
-        { Prefer: 'wait=20' },
-      );
-      expect(done.json.status).toBe('completed');
-      await waitFor(
-        () => api.logs.some((l) => l.includes(`webhook for ${done.json.id}`) && l.includes('failed')),
-        10_000,
-        'a failed delivery attempt',
-      );
-      expect(await api.stop()).toBe(0);
-
-      rx = await receiver(0, port);
-      api = await startApi(env, { dataDir });
-      await waitFor(() => rx!.received.length === 1, 20_000, 'the delivery after the restart');
+      await waitFor(() => rx.received.length === 1, 20_000, 'the delivery after the restart');
       const event = new Webhook(SECRET).verify(
         rx.received[0]!.body,
         rx.received[0]!.headers as Record<string, string>,
       ) as any;
-      expect(event).toMatchObject({
-        type: 'video.completed',
-        data: { id: done.json.id, status: 'completed' },
-      });
+      expect(event).toMatchObject({ type: 'video.completed', data: { id, status: 'completed' } });
       // Delivered once: the outbox entry is gone, nothing is sent again.
       await new Promise((r) => setTimeout(r, 2500));
       expect(rx.received).toHaveLength(1);
     } finally {
-      await rx?.close();
+      await rx.close();
       await api.stop();
     }
   });
@@ -151,6 +149,35 @@ describe('webhooks (Standard Webhooks)', () => {
     }
   });
 
+  it('never connects at delivery to an address the policy refuses, though it was accepted when written', async () => {
+    // Written while private targets were allowed (or by a version that let this spelling through),
+    // with nobody listening; then the receiver comes up and the API restarts with the default policy.
+    const port = await closedPort();
+    const env = { T2V_WEBHOOK_SECRET: SECRET, T2V_WEBHOOK_MAX_ATTEMPTS: '10' };
+    const { rx, api } = await deliveryAfterRestart(
+      `http://[::ffff:127.0.0.1]:${port}/internal-admin`,
+      port,
+      { ...env, T2V_WEBHOOK_ALLOW_PRIVATE: 'true' },
+      env,
+    );
+    try {
+      await waitFor(
+        async () =>
+          /t2v_webhook_deliveries_total\{result="refused"\} 1/.test(
+            await (await fetch(`${api.url}/metrics`)).text(),
+          ),
+        20_000,
+        'the refused delivery',
+      );
+      expect(api.logs.join('\n')).toMatch(/refused.*ipv4Mapped→loopback/);
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(rx.connections()).toBe(0);
+    } finally {
+      await rx.close();
+      await api.stop();
+    }
+  });
+
   it('never lets a dead receiver block jobs or readiness', async () => {
     const api = await startApi({ T2V_WEBHOOK_SECRET: SECRET, T2V_WEBHOOK_ALLOW_PRIVATE: 'true' });
     try {
@@ -166,20 +193,34 @@ describe('webhooks (Standard Webhooks)', () => {
     }
   });
 
-  it('refuses private targets by default, and webhooks when no secret is configured', async () => {
+  it('refuses private targets by default, in every spelling, and webhooks when no secret is configured', async () => {
     const guarded = await startApi({ T2V_WEBHOOK_SECRET: SECRET });
+    const rx = await receiver();
+    const port = new URL(rx.url).port;
     try {
       for (const url of [
         'http://127.0.0.1:8080/hook',
         'http://localhost/hook',
         'http://169.254.169.254/latest',
         'http://[::1]/x',
+        `http://[::ffff:127.0.0.1]:${port}/internal-admin`,
+        'http://[::ffff:a9fe:a9fe]/latest/meta-data',
+        `http://[64:ff9b::7f00:1]:${port}/`,
+        `http://[::127.0.0.1]:${port}/`,
+        `http://[2002:7f00:1::]:${port}/`,
+        `http://2130706433:${port}/`,
+        `http://0177.0.0.1:${port}/`,
+        'http://100.64.0.1/',
+        'http://[fd00::1]/',
+        'http://224.0.0.1/',
       ]) {
         const res = await postJson(`${guarded.url}/v1/videos`, { prompt: 'p', webhook_url: url });
-        expect(res.status).toBe(400);
-        expect(res.json.error.param).toBe('webhook_url');
+        expect([url, res.status, res.json.error.param]).toEqual([url, 400, 'webhook_url']);
       }
+      await new Promise((r) => setTimeout(r, 1500)); // a delivery would have been tried by now
+      expect(rx.connections()).toBe(0);
     } finally {
+      await rx.close();
       await guarded.stop();
     }
     const off = await startApi({});

@@ -4,7 +4,9 @@
 /**
  * Ready and heartbeating; on generate it emits progress step 1, waits FAKE_STEP_MS (default 50)
  * and dies like an OOM-killed process: FAKE_EXIT_MODE=kill (default) sends itself SIGKILL (a shell
- * reports 137), FAKE_EXIT_MODE=exit calls process.exit(FAKE_EXIT_CODE, default 1).
+ * reports 137), FAKE_EXIT_MODE=exit calls process.exit(FAKE_EXIT_CODE, default 1). With
+ * FAKE_EXIT_MESSAGE it first says why, as a worker whose CUDA context broke does: an error event
+ * outside any job (job_id null).
  */
 const { emit, envNumber, log, onRequests, ready, startHeartbeat } = require('./_common');
 
@@ -19,6 +21,9 @@ onRequests(NAME, (request) => {
   setTimeout(
     () => {
       log(NAME, 'dying mid-job');
+      if (process.env.FAKE_EXIT_MESSAGE) {
+        emit({ type: 'error', job_id: null, code: 'ENGINE_ERROR', message: process.env.FAKE_EXIT_MESSAGE });
+      }
       if ((process.env.FAKE_EXIT_MODE ?? 'kill') === 'kill') process.kill(process.pid, 'SIGKILL');
       else process.exit(envNumber('FAKE_EXIT_CODE', 1));
     },

@@ -11,6 +11,8 @@ const { emit, envNumber, log, onRequests, ready, startHeartbeat } = require('./_
 
 const NAME = 'slow';
 const stepMs = envNumber('FAKE_STEP_MS', 200);
+/** FAKE_LOG_STEPS=1: a log line per step on stderr (and a warning and an unlevelled line at the end). */
+const logSteps = process.env.FAKE_LOG_STEPS === '1';
 let current = null;
 let shuttingDown = false;
 
@@ -45,6 +47,16 @@ function start(request) {
       });
     }
     job.step += 1;
+    if (logSteps) {
+      // As the Python worker's logging writes them: "<time> <LEVEL> <logger>: <message>".
+      process.stderr.write(
+        `2026-01-01 00:00:00,000 INFO t2v_worker.fake: step ${job.step} of ${job.total}\n`,
+      );
+      if (job.step === job.total) {
+        process.stderr.write('2026-01-01 00:00:00,000 WARNING t2v_worker.fake: last step\n');
+        process.stderr.write('  a continuation line without a level\n');
+      }
+    }
     emit({ type: 'progress', job_id: job.id, step: job.step, total: job.total });
     if (job.step < job.total) return;
     finish(job, {

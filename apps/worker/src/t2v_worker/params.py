@@ -19,27 +19,15 @@ TEMPORAL_MULTIPLE = 4
 
 
 @dataclass(frozen=True)
-class Preset:
-    width: int
-    height: int
-    fps: int
-    seconds: float
-    steps: int
-
-    @property
-    def num_frames(self) -> int:
-        return frames_for_seconds(self.seconds, self.fps)
-
-
-@dataclass(frozen=True)
 class EngineLimits:
-    """What one engine accepts. Anything outside is INVALID_PARAMS."""
+    """What one engine accepts (its card's limits). Anything outside is INVALID_PARAMS."""
 
     max_side: int
     max_pixels: int
     max_frames: int
     max_steps: int
     max_prompt_chars: int = 4000
+    min_frames: int = 5
 
 
 @dataclass(frozen=True)
@@ -112,9 +100,12 @@ def frames_for_seconds(seconds: float, fps: int) -> int:
     return max(k, 0) * TEMPORAL_MULTIPLE + 1
 
 
-def seconds_for_frames(num_frames: int, fps: int) -> float:
-    """Duration of a clip as players report it (frames / fps)."""
-    return num_frames / fps
+def tokens_for(width: int, height: int, num_frames: int) -> int:
+    """Video tokens of one transformer pass: latent frames × (H/32) × (W/32). 1280×704×121 is
+    31 × 22 × 40 = 27 280; 832×480×121 is 12 090. The blocks' compiled graph depends on this
+    count only."""
+    latent_frames = (num_frames - 1) // TEMPORAL_MULTIPLE + 1
+    return latent_frames * (height // SIZE_MULTIPLE) * (width // SIZE_MULTIPLE)
 
 
 def validate(params: GenerateParams, limits: EngineLimits) -> None:
@@ -129,8 +120,8 @@ def validate(params: GenerateParams, limits: EngineLimits) -> None:
         problems.append(f"size {params.width}x{params.height} exceeds {limits.max_pixels} pixels per frame")
     if (params.num_frames - 1) % TEMPORAL_MULTIPLE != 0 or params.num_frames < 1:
         problems.append(f"num_frames {params.num_frames} is not 4k+1")
-    elif params.num_frames > limits.max_frames:
-        problems.append(f"num_frames {params.num_frames} exceeds {limits.max_frames}")
+    elif not limits.min_frames <= params.num_frames <= limits.max_frames:
+        problems.append(f"num_frames {params.num_frames} is outside {limits.min_frames}..{limits.max_frames}")
     if not 1 <= params.num_inference_steps <= limits.max_steps:
         problems.append(f"num_inference_steps {params.num_inference_steps} is outside 1..{limits.max_steps}")
     if not params.prompt.strip():

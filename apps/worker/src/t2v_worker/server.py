@@ -9,23 +9,33 @@ Threads:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
+import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from . import protocol
+from .device import is_sticky_cuda_error
 from .engines.base import Engine
 from .errors import Cancelled, GpuOutOfMemory, WorkerError, is_out_of_memory
 from .output import write_outputs
 from .params import TEMPORAL_MULTIPLE, GenerateParams
 
 log = logging.getLogger(__name__)
+
+EXIT_DEVICE_FAULT = 1
+"""The CUDA context is unusable: an ordinary crash for the supervisor (restart, the job retried)."""
+
+
+def exit_process(code: int) -> None:
+    """Leaves at once: nothing more can run on a broken CUDA context (not even its teardown)."""
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class Emitter:
@@ -87,7 +97,7 @@ class Heartbeat(threading.Thread):
 @dataclass
 class Job:
     job_id: str
-    params: dict[str, Any]
+    params: GenerateParams
     out_path: str
     thumbnail_path: str
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -97,10 +107,13 @@ class Job:
 class Server:
     """Serves jobs for one loaded engine until ``shutdown`` or end of input."""
 
-    def __init__(self, engine: Engine, emitter: Emitter, ffmpeg: str) -> None:
+    def __init__(
+        self, engine: Engine, emitter: Emitter, ffmpeg: str, exit_fn: Callable[[int], None] = exit_process
+    ) -> None:
         self.engine = engine
         self.emitter = emitter
         self.ffmpeg = ffmpeg
+        self._exit = exit_fn
         self._lock = threading.Lock()
         self._current: Job | None = None
         self._stopping = False
@@ -126,43 +139,33 @@ class Server:
         try:
             request = protocol.parse_request(line)
         except protocol.ProtocolError as exc:
-            self._reject(line, str(exc))
+            self._reject(line, exc)
             return
-        kind = request["type"]
-        if kind == "generate":
+        if isinstance(request, protocol.GenerateRequest):
             self._accept(request)
-        elif kind == "cancel":
-            self.cancel(request["job_id"])
-        elif kind == "shutdown":
+        elif isinstance(request, protocol.CancelRequest):
+            self.cancel(request.job_id)
+        else:
             log.info("shutdown requested; exiting after the current job")
             self.stop(cancel_current=False)
 
-    def _reject(self, line: str, reason: str) -> None:
+    def _reject(self, line: str, exc: protocol.ProtocolError) -> None:
         # A generate we can attribute gets an answer; anything else is only logged.
-        job_id = None
-        try:
-            raw = json.loads(line)
-            if isinstance(raw, dict) and raw.get("type") == "generate":
-                candidate = raw.get("job_id")
-                if isinstance(candidate, str) and candidate:
-                    job_id = candidate
-        except ValueError:
-            pass
-        if job_id is not None and not self._is_current(job_id):
-            self.emitter.emit(protocol.error(job_id, "INVALID_PARAMS", f"invalid request: {reason}"))
+        if exc.job_id is not None and not self._is_current(exc.job_id):
+            self.emitter.emit(protocol.error(exc.job_id, "INVALID_PARAMS", f"invalid request: {exc}"))
         else:
-            log.warning("ignoring invalid request line (%s): %.200s", reason, line.strip())
+            log.warning("ignoring invalid request line (%s): %.200s", exc, line.strip())
 
     def _is_current(self, job_id: str) -> bool:
         with self._lock:
             return self._current is not None and self._current.job_id == job_id
 
-    def _accept(self, request: dict[str, Any]) -> None:
+    def _accept(self, request: protocol.GenerateRequest) -> None:
         job = Job(
-            job_id=request["job_id"],
-            params=request["params"],
-            out_path=request["out_path"],
-            thumbnail_path=request["thumbnail_path"],
+            job_id=request.job_id,
+            params=request.params,
+            out_path=request.out_path,
+            thumbnail_path=request.thumbnail_path,
         )
         with self._lock:
             current = self._current
@@ -215,12 +218,15 @@ class Server:
             event = protocol.error(job.job_id, "CANCELLED", str(exc))
         except WorkerError as exc:
             oom = isinstance(exc, GpuOutOfMemory)
-            message = oom_message(job.params, job.step, str(exc)) if oom else str(exc)
+            message = self._oom_message(job, str(exc)) if oom else str(exc)
             event = protocol.error(job.job_id, exc.code, message)
         except Exception as exc:  # noqa: BLE001 - one bad job must not take the worker down
+            if is_sticky_cuda_error(exc):
+                self._device_fault(job, exc)
+                return
             if is_out_of_memory(exc):
                 oom = True
-                event = protocol.error(job.job_id, "GPU_OOM", oom_message(job.params, job.step, _short(exc)))
+                event = protocol.error(job.job_id, "GPU_OOM", self._oom_message(job, _short(exc)))
             else:
                 log.exception("job %s failed", job.job_id)
                 event = protocol.error(job.job_id, "ENGINE_ERROR", f"{type(exc).__name__}: {_short(exc)}")
@@ -232,8 +238,24 @@ class Server:
             self._current = None
         self.emitter.emit(event)
 
+    def _oom_message(self, job: Job, detail: str) -> str:
+        return oom_message(job.params, job.step, detail, self.engine.defaults().sizes)
+
+    def _device_fault(self, job: Job, exc: BaseException) -> None:
+        """A CUDA error that poisons the context (an illegal memory access, a cuDNN execution
+        failure, an NCCL error): every later job would fail too. No event for the job: the worker
+        says why (an error outside any job) and exits; the supervisor restarts it and the job
+        runner retries the job under its usual rule, on a fresh context."""
+        log.critical("job %s: %s: %s", job.job_id, type(exc).__name__, exc, exc_info=exc)
+        message = (
+            f"the CUDA context is unusable after job {job.job_id} failed with {type(exc).__name__}: "
+            f"{_short(exc, 300)}; the worker exits so that it restarts (the job is retried)"
+        )
+        self.emitter.emit(protocol.error(None, "ENGINE_ERROR", message))
+        self._exit(EXIT_DEVICE_FAULT)
+
     def _execute(self, job: Job) -> dict[str, Any]:
-        params = GenerateParams.from_wire(job.params)
+        params = job.params
         self.engine.validate(params)  # before progress 0: a refused job never "starts"
         total = params.num_inference_steps
         self.emitter.emit(protocol.progress(job.job_id, 0, total))
@@ -278,16 +300,20 @@ class Server:
         )
 
 
-def oom_message(params: dict[str, Any], step: int, detail: str) -> str:
-    """Names what ran out (size, frames, steps, where) and what is likely to fit instead."""
-    width, height, frames = params["width"], params["height"], params["num_frames"]
-    steps = params["num_inference_steps"]
+def oom_message(params: GenerateParams, step: int, detail: str, presets: Sequence[tuple[int, int]]) -> str:
+    """Names what ran out (size, frames, steps, where) and what is likely to fit instead: half the
+    frames, or the largest of the engine's preset sizes (same orientation) with fewer pixels."""
+    width, height, frames = params.width, params.height, params.num_frames
+    steps = params.num_inference_steps
     where = "while decoding the video" if step >= steps else f"at denoising step {step + 1} of {steps}"
     # Activation memory grows with pixels × frames; half the frames (still 4k+1) roughly halves it.
     fewer = max(1, ((frames - 1) // 2) // TEMPORAL_MULTIPLE * TEMPORAL_MULTIPLE + 1)
     hints = [f"{fewer} frames at {width}x{height}" if fewer < frames else None]
-    sizes = LANDSCAPE_SIZES if width >= height else PORTRAIT_SIZES
-    smaller = next((s for s in sizes if s[0] * s[1] < width * height), None)
+    # Same orientation; a square size fits either.
+    same_way = [s for s in presets if s[0] == s[1] or (s[0] >= s[1]) == (width >= height)]
+    smaller = max(
+        (s for s in same_way if s[0] * s[1] < width * height), key=lambda s: s[0] * s[1], default=None
+    )
     if smaller is not None:
         hints.append(f"{smaller[0]}x{smaller[1]} at {frames} frames")
     tip = " or ".join(h for h in hints if h)
@@ -300,11 +326,6 @@ def oom_message(params: dict[str, Any], step: int, detail: str) -> str:
         f"GPU out of memory generating {width}x{height}, {frames} frames, {where} ({detail}); "
         f"{advice}. The worker freed the memory and serves the next job."
     )
-
-
-# Preset sizes of the engines, largest first, by orientation (a square request is landscape).
-LANDSCAPE_SIZES = ((1280, 704), (832, 480), (256, 128), (128, 128))
-PORTRAIT_SIZES = ((704, 1280), (480, 832), (128, 256), (128, 128))
 
 
 def _short(exc: BaseException, limit: int = 500) -> str:

@@ -1,16 +1,14 @@
-import { Logger } from '@nestjs/common';
-
-import { MAX_ATTEMPTS } from '../../jobs/job-runner';
 import type { JobStore } from '../../jobs/job-store';
 import type { Job } from '../../jobs/job.types';
 import type { DispatchContext, JobDispatcher } from '../../jobs/queue-driver';
+import { appLogger } from '../../logging/logger';
 
 /**
  * The embedded driver's dispatcher: FIFO from the durable store onto free worker slots, in
  * this process. At start, jobs a previous process left running go back to the queue once.
  */
 export class EmbeddedDispatcher implements JobDispatcher {
-  private readonly logger = new Logger('dispatch');
+  private readonly logger = appLogger('dispatch');
   private pumping = false;
   private pumpAgain = false;
   private readonly running = new Map<string, Promise<void>>();
@@ -27,18 +25,10 @@ export class EmbeddedDispatcher implements JobDispatcher {
     this.kick();
   }
 
-  /** Jobs that were running when the process stopped go back to the queue once, then fail. */
+  /** Jobs that were running when the process stopped: the lifecycle's retry rule (again once, then fail). */
   private async recover(): Promise<void> {
     for (const job of await this.store.byStatus('in_progress')) {
-      if (job.attempts >= MAX_ATTEMPTS) {
-        await this.ctx.lifecycle.fail(
-          job,
-          'INTERRUPTED',
-          `interrupted by a restart on each of ${job.attempts} attempts`,
-        );
-      } else {
-        await this.ctx.lifecycle.requeue(job, { countAttempt: true, reason: 'interrupted by a restart' });
-      }
+      await this.ctx.lifecycle.retry(job, { reason: 'interrupted by a restart', code: 'INTERRUPTED' });
     }
   }
 
@@ -63,7 +53,7 @@ export class EmbeddedDispatcher implements JobDispatcher {
         while (!this.ctx.shutdown.draining) {
           const worker = this.ctx.pool.acquire();
           if (!worker) break;
-          const job = await this.store.claimNext(Date.now());
+          const job = await this.ctx.lifecycle.claim();
           if (!job) break;
           const run = this.ctx.runner
             .run(worker, job)
@@ -73,7 +63,7 @@ export class EmbeddedDispatcher implements JobDispatcher {
         }
       } while (this.pumpAgain);
     } catch (err) {
-      this.logger.error(`dispatch failed: ${(err as Error).message}`);
+      this.logger.error({ err }, `dispatch failed: ${(err as Error).message}`);
     } finally {
       this.pumping = false;
     }

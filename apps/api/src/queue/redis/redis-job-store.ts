@@ -1,7 +1,6 @@
 import type { JobStatus } from '@t2v/contracts';
 import type { Redis } from 'ioredis';
 
-import { Logger } from '@nestjs/common';
 import { isTerminal } from '@t2v/contracts';
 
 import type { RedisDurability } from '../../config/config.schema';
@@ -22,6 +21,7 @@ import {
   type RedisEndpoint,
   redisClient,
 } from './redis-connection';
+import { appLogger } from '../../logging/logger';
 import { CLAIM_DELIVERIES, CLAIM_NEXT, DELETE, INSERT, MUTATE, RESCHEDULE_DELIVERY } from './redis-scripts';
 
 /** Replies that mean "Redis cannot take this now", not "the request is wrong". */
@@ -45,7 +45,7 @@ export class RedisJobStore implements JobStore {
   readonly client: Redis & ScriptCommands;
   /** `{<prefix>}`: the prefix as a hash tag, so all of t2v's keys share one Cluster slot. */
   readonly keyPrefix: string;
-  private readonly logger = new Logger('redis-store');
+  private readonly logger = appLogger('redis-store');
 
   /**
    * @param endpoint `REDIS_URL` or the full endpoint (Sentinel, TLS, ACL)
@@ -250,8 +250,8 @@ export class RedisJobStore implements JobStore {
     return jobs;
   }
 
-  async update(id: string, patch: JobPatch): Promise<Job | null> {
-    return this.mutate(id, [], '', 0, patch);
+  async markExpired(id: string): Promise<Job | null> {
+    return this.mutate(id, [], '', 0, { expired: true });
   }
 
   async transition(
@@ -265,12 +265,18 @@ export class RedisJobStore implements JobStore {
     return this.mutate(id, from, to, 0, patch, outbox);
   }
 
-  /**
-   * Takes job `id` for a run: queued (or in_progress, when its previous holder died) becomes
-   * in_progress with one more attempt. Null if the job is gone or already terminal.
-   */
-  async claim(id: string, now: number): Promise<Job | null> {
-    return this.mutate(id, ['queued', 'in_progress'], 'in_progress', 1, { startedAt: now, progress: 0 });
+  async claim(now: number, id?: string): Promise<Job | null> {
+    if (id !== undefined) {
+      return this.mutate(id, ['queued'], 'in_progress', 1, { startedAt: now, progress: 0 });
+    }
+    const reply = await this.call(() =>
+      this.client.t2vClaimNext(
+        this.key('status', 'queued'),
+        this.keyPrefix,
+        ...encode({ startedAt: now, progress: 0 }),
+      ),
+    );
+    return reply ? decode(pairs(reply)) : null;
   }
 
   private async mutate(
@@ -300,6 +306,7 @@ export class RedisJobStore implements JobStore {
         // Applied on the primary, which cannot be undone from here: say so, and carry on (a run
         // whose completion is lost with the primary is taken over and settles once more).
         this.logger.warn(
+          { job_id: id },
           `${id} ${to}: fewer than ${this.durability.replicas} replicas confirmed it within ${this.durability.timeoutMs} ms`,
         );
       }
@@ -341,17 +348,6 @@ export class RedisJobStore implements JobStore {
   async queuePosition(id: string): Promise<number | null> {
     const rank = await this.call(() => this.client.zrank(this.key('status', 'queued'), id));
     return rank === null ? null : rank + 1;
-  }
-
-  async claimNext(now: number): Promise<Job | null> {
-    const reply = await this.call(() =>
-      this.client.t2vClaimNext(
-        this.key('status', 'queued'),
-        this.keyPrefix,
-        ...encode({ startedAt: now, progress: 0 }),
-      ),
-    );
-    return reply ? decode(pairs(reply)) : null;
   }
 
   async byStatus(status: JobStatus): Promise<Job[]> {

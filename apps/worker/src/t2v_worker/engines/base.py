@@ -10,9 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..card import ModelInfo, Ranges, model_card
 from ..config import WorkerConfig
+from ..device import cuda_unavailable, describe_cuda, prepare_process_env
 from ..errors import SETUP_HINT, InvalidParams, ModelLoadFailed
-from ..params import EngineLimits, GenerateParams, validate
+from ..params import EngineLimits, GenerateParams, tokens_for, validate
 from ..profile import ModelProfile, ProfileError, load_profile, profile_path
 from .accel import Accelerator
 from .image import load_image
@@ -33,17 +35,67 @@ def hub_offline() -> None:
 
 
 class Engine:
-    """One loaded text-to-video pipeline. ``load`` once, then ``generate`` one job at a time."""
+    """One loaded text-to-video pipeline. ``load`` once, then ``generate`` one job at a time.
+
+    Each engine describes its model once: who it is (``info``), what it accepts (``limits``,
+    ``ranges``) and what a job that leaves a field out gets (``default_profile``). Its card
+    (``card.py``), its checks of every job and its warm-up shapes all read these.
+    """
 
     name = "engine"
-    limits = EngineLimits(max_side=1280, max_pixels=1280 * 720, max_frames=121, max_steps=100)
+    info: ModelInfo
+    limits: EngineLimits
+    ranges: Ranges
+    # The model's own defaults (profile.py: sizes, fps, length, steps, guidance, flow shift,
+    # negative prompt), written nowhere else; a profile file overrides the fields it sets.
+    default_profile: ModelProfile
+    # What a job may give besides the prompt, as far as is known before loading.
+    inputs: tuple[str, ...] = ("text", "image")
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        self.model_id = "unknown"
         self.device = "cpu"
-        # LoRA adapters loaded at start (``ready.loras``); jobs choose among them.
+        # LoRA adapters loaded at start (the card's ``loras``); jobs choose among them.
         self.lora_names: tuple[str, ...] = ()
+        self.profile: ModelProfile | None = None
+        self._profile_read = False
+        self.loaded = False
+
+    @property
+    def model_id(self) -> str:
+        return (self.profile and self.profile.id) or self.info.id
+
+    def read_profile(self) -> None:
+        """The profile in effect: the engine's built-in one, with a profile file's fields over it
+        (it narrows the ranges and sets defaults). Read once, stdlib only."""
+        if self._profile_read:
+            return
+        self._profile_read = True
+        self.profile = self.default_profile
+        path = profile_path(self.config.model_path, self.config.model_profile)
+        if path is None:
+            return
+        try:
+            self.profile = load_profile(path).over(self.default_profile)
+        except ProfileError as exc:
+            raise ModelLoadFailed(str(exc)) from exc
+        log.info("model profile %s: %s", path, self.profile)
+
+    def defaults(self) -> ModelProfile:
+        """Every default of the model as served: the profile in effect."""
+        self.read_profile()
+        assert self.profile is not None
+        return self.profile
+
+    def loaded_inputs(self) -> tuple[str, ...]:
+        return self.inputs
+
+    def card(self) -> dict[str, Any]:
+        """The model card: after ``load`` what the loaded pipeline takes; before it, what is configured."""
+        self.read_profile()
+        if self.loaded:
+            return model_card(self, self.loaded_inputs(), self.lora_names)
+        return model_card(self, self.inputs, [spec.name for spec in self.config.loras])
 
     def load(self) -> None:
         raise NotImplementedError
@@ -101,7 +153,6 @@ class WanPipelineEngine(Engine):
         self.torch: Any = None
         self._scheduler_class: Any = None
         self._scheduler_config: Any = None
-        self.profile: ModelProfile | None = None
         self.accelerator = Accelerator(config)
         # The current job's image, checked and decoded: (path, sha256, width, height) -> RGB image.
         self._image: tuple[tuple[str, str, int, int], Any] | None = None
@@ -116,16 +167,18 @@ class WanPipelineEngine(Engine):
             self._image = (key, load_image(image, params.width, params.height))
         return self._image[1]
 
-    def _load_profile(self) -> None:
-        """The profile narrows the engine's limits and sets the default flow shift."""
-        path = profile_path(self.config.model_path, self.config.model_profile)
-        if path is None:
-            return
-        try:
-            self.profile = load_profile(path)
-        except ProfileError as exc:
-            raise ModelLoadFailed(str(exc)) from exc
-        log.info("model profile %s: %s", path, self.profile)
+    def preset_shapes(self) -> tuple[tuple[int, int, int], ...]:
+        """(width, height, frames) of the preset sizes at the default length: what the warm-up
+        compiles for (``T2V_WARMUP_SHAPES`` when set, else the profile's sizes at its length)."""
+        if self.config.warmup_shapes:
+            return self.config.warmup_shapes
+        defaults = self.defaults()
+        return tuple((w, h, defaults.num_frames) for w, h in defaults.sizes if defaults.num_frames)
+
+    def largest_tokens(self) -> int | None:
+        """Video tokens of the largest preset: the attention probe's sequence length."""
+        shapes = self.preset_shapes()
+        return max((tokens_for(w, h, f) for w, h, f in shapes), default=None)
 
     # Subclasses build the pipeline; everything after that is shared.
     def build_pipeline(self) -> Any:
@@ -133,7 +186,8 @@ class WanPipelineEngine(Engine):
 
     def load(self) -> None:
         hub_offline()
-        self._load_profile()
+        prepare_process_env()
+        self.read_profile()
         # Before importing torch: a wrong adapter path is reported at once.
         self.loras.check_files()
         try:
@@ -145,15 +199,17 @@ class WanPipelineEngine(Engine):
         self.torch = torch
         if self.config.device == "cuda":
             if not torch.cuda.is_available():
-                raise ModelLoadFailed(
-                    "T2V_WORKER_DEVICE=cuda but no CUDA device is visible "
-                    f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})"
-                )
+                # A driver too old for this CUDA build is permanent; the message names both.
+                raise cuda_unavailable(torch, os.environ)
             self.device = "cuda:0"
+            log.info("CUDA: %s", describe_cuda(torch))
         else:
             self.device = "cpu"
         pipe = self.build_pipeline()
         pipe.set_progress_bar_config(disable=True)
+        if self.config.vae_tiling:
+            # Both engines: the staging profile's tiled decode also runs in CI (wan-tiny).
+            pipe.vae.enable_tiling()
         self.loras.load(pipe)
         self.lora_names = self.loras.names
         self.i2v_pipe = image_pipeline_from(pipe)
@@ -161,8 +217,12 @@ class WanPipelineEngine(Engine):
         self._scheduler_config = dict(pipe.scheduler.config)
         if self.profile is not None and self.profile.flow_shift is not None:
             self._scheduler_config["flow_shift"] = self.profile.flow_shift
-        self.accelerator.setup(pipe, self.device)
+        self.accelerator.setup(pipe, self.device, self.largest_tokens())
         self.pipe = pipe
+        self.loaded = True
+
+    def loaded_inputs(self) -> tuple[str, ...]:
+        return ("text", "image") if self.i2v_pipe is not None else ("text",)
 
     def _fresh_scheduler(self, flow_shift: float | None) -> Any:
         overrides: dict[str, Any] = {}
@@ -210,6 +270,12 @@ class WanPipelineEngine(Engine):
                 f"(model profile {self.profile.source})"
             )
 
+    def negative_prompt(self, params: GenerateParams) -> str | None:
+        """The job's negative prompt; null means the model's default ("" in a job means none)."""
+        if params.negative_prompt is not None:
+            return params.negative_prompt
+        return self.profile.negative_prompt if self.profile is not None else None
+
     def generate(self, params: GenerateParams, on_step: StepCallback) -> Any:
         self.validate(params)
         torch = self.torch
@@ -238,7 +304,7 @@ class WanPipelineEngine(Engine):
                 output = pipe(
                     **inputs,
                     prompt=params.prompt,
-                    negative_prompt=params.negative_prompt,
+                    negative_prompt=self.negative_prompt(params),
                     height=params.height,
                     width=params.width,
                     num_frames=params.num_frames,
@@ -257,27 +323,63 @@ class WanPipelineEngine(Engine):
         return output.frames[0]
 
     def warmup(self) -> None:
-        """With compiled blocks, one step at every configured shape (CFG on: both passes), so the
-        first user job of a preset size finds its graph compiled; else the engine's small warm-up."""
+        """The transformer only: jobs whose output is the latents (no VAE decode, no copy to the
+        host). With compiled blocks, one step with CFG (both passes) for each token count of the
+        preset shapes, so the first user job of a preset size finds its graph compiled (the
+        blocks' graph depends on the token count only: 1280×704 and 704×1280 share one); else
+        the engine's small warm-up."""
         base = self.warmup_params()
-        shapes = self.config.warmup_shapes if self.config.compile == "blocks" else ()
-        if not shapes:
-            super().warmup()
-            return
-        for width, height, frames in shapes:
-            params = self.within_profile(
-                dataclasses.replace(
-                    base,
-                    width=width,
-                    height=height,
-                    num_frames=frames,
-                    num_inference_steps=1,
-                    guidance_scale=5.0,
+        shapes = self.preset_shapes() if self.config.compile == "blocks" else ()
+        saved = self.output_type
+        self.output_type = "latent"
+        try:
+            if not shapes:
+                started = time.monotonic()
+                self.generate(base, lambda _step, _total: None)
+                log.info("warm-up generation took %.2fs", time.monotonic() - started)
+                return
+            for width, height, frames in self.warmup_shapes(shapes):
+                params = self.within_profile(
+                    dataclasses.replace(
+                        base,
+                        width=width,
+                        height=height,
+                        num_frames=frames,
+                        num_inference_steps=1,
+                        guidance_scale=5.0,
+                    )
                 )
-            )
-            started = time.monotonic()
-            self.generate(params, lambda _step, _total: None)
-            log.info("warm-up at %dx%d, %d frames: %.2fs", width, height, frames, time.monotonic() - started)
+                started = time.monotonic()
+                self.generate(params, lambda _step, _total: None)
+                log.info(
+                    "warm-up at %dx%d, %d frames (%d tokens): %.2fs",
+                    width,
+                    height,
+                    frames,
+                    tokens_for(width, height, frames),
+                    time.monotonic() - started,
+                )
+        finally:
+            self.output_type = saved
+
+    def warmup_shapes(self, shapes: tuple[tuple[int, int, int], ...]) -> list[tuple[int, int, int]]:
+        """One shape per token count (the first of each), in the order given; a shape the engine
+        would refuse (``warmup_refusal``) is left out and logged."""
+        chosen: dict[int, tuple[int, int, int]] = {}
+        for width, height, frames in shapes:
+            tokens = tokens_for(width, height, frames)
+            if tokens in chosen:
+                continue
+            refusal = self.warmup_refusal(width, height, frames)
+            if refusal:
+                log.warning("warm-up skips %dx%dx%d: %s", width, height, frames, refusal)
+                continue
+            chosen[tokens] = (width, height, frames)
+        return list(chosen.values())
+
+    def warmup_refusal(self, width: int, height: int, frames: int) -> str | None:
+        """Why a job of this shape would be refused (a worker group adds its own reasons)."""
+        return None
 
     def run_report(self, params: GenerateParams) -> dict[str, Any]:
         return self.accelerator.report(params.num_inference_steps, params.guidance_scale)

@@ -13,8 +13,10 @@ import logging
 import os
 from typing import Any
 
+from ..card import ModelInfo, Ranges
 from ..errors import SETUP_HINT, ModelLoadFailed
 from ..params import EngineLimits, GenerateParams
+from ..profile import WAN_TI2V_5B
 from .base import WanPipelineEngine
 
 log = logging.getLogger(__name__)
@@ -92,15 +94,21 @@ def _empty_ancestor(path: str) -> str | None:
         return None
 
 
-def model_id_for(path: str) -> str:
-    return os.path.basename(os.path.normpath(path)) or "wan"
-
-
 class WanEngine(WanPipelineEngine):
     name = "wan"
-    # Presets 1280×704 / 704×1280 (5 s at 24 fps = 121 frames) and 832×480; a little headroom.
-    limits = EngineLimits(max_side=1280, max_pixels=1280 * 704, max_frames=241, max_steps=100)
+    info = ModelInfo(
+        id="Wan2.2-TI2V-5B",
+        description="Wan2.2 text/image-to-video 5B (diffusers WanPipeline), 720p at 24 fps.",
+        owned_by="wan-ai",
+        created=1753747200,
+    )
+    # Its 720p: 1280×704 either way (32-pixel sides), 5 s at 24 fps = 121 frames.
+    limits = EngineLimits(max_side=1280, max_pixels=1280 * 704, max_frames=121, max_steps=100)
+    ranges = Ranges(fps=(8, 30), seconds=(1, 5))
     max_sequence_length = 512
+    # Steps, guidance, flow shift, frames, fps, sizes and negative prompt of the official
+    # configuration; a t2v-profile.json beside the weights overrides what it sets.
+    default_profile = WAN_TI2V_5B
 
     def load(self) -> None:
         # Before importing torch: a wrong path is reported in milliseconds, not seconds.
@@ -109,16 +117,17 @@ class WanEngine(WanPipelineEngine):
 
     def build_pipeline(self) -> Any:
         path = self.config.model_path or ""
-        torch = self.torch
+        offload = self.config.cpu_offload
+        if self.device == "cpu" and offload != "none":
+            log.warning("T2V_CPU_OFFLOAD=%s ignored on CPU", offload)
+            offload = "none"
+        # Offloaded components live in host memory between uses; otherwise each goes straight
+        # to the GPU as it is read (engines/loading.py: host memory peaks near one shard).
+        target = "cpu" if offload != "none" else self.device
         try:
-            from diffusers import AutoencoderKLWan, WanPipeline
+            from .loading import load_pipeline
 
-            vae = AutoencoderKLWan.from_pretrained(
-                path, subfolder="vae", torch_dtype=torch.float32, local_files_only=True
-            )
-            pipe = WanPipeline.from_pretrained(
-                path, vae=vae, torch_dtype=torch.bfloat16, local_files_only=True
-            )
+            pipe = load_pipeline(path, target)
         except ModelLoadFailed:
             raise
         except ImportError as exc:
@@ -126,32 +135,18 @@ class WanEngine(WanPipelineEngine):
         except Exception as exc:  # noqa: BLE001 - any loader failure is a load failure
             # Files that are still being copied fail here too: retried with backoff.
             raise ModelLoadFailed(f"cannot load the Wan pipeline from {path}: {exc}") from exc
-        self._place(pipe)
-        if self.config.vae_tiling:
-            pipe.vae.enable_tiling()
-        self.model_id = model_id_for(path)
-        log.info(
-            "wan: loaded %s on %s (offload=%s, vae_tiling=%s, flow_shift=%s)",
-            path,
-            self.device,
-            self.config.cpu_offload,
-            self.config.vae_tiling,
-            pipe.scheduler.config.get("flow_shift"),
-        )
-        return pipe
-
-    def _place(self, pipe: Any) -> None:
-        offload = self.config.cpu_offload
-        if self.device == "cpu":
-            if offload != "none":
-                log.warning("T2V_CPU_OFFLOAD=%s ignored on CPU", offload)
-            pipe.to("cpu")
-        elif offload == "model":
+        if offload == "model":
             pipe.enable_model_cpu_offload(gpu_id=0)
         elif offload == "sequential":
             pipe.enable_sequential_cpu_offload(gpu_id=0)
-        else:
-            pipe.to(self.device)
+        log.info(
+            "wan: loaded %s on %s (offload=%s, snapshot flow_shift=%s)",
+            path,
+            self.device,
+            offload,
+            pipe.scheduler.config.get("flow_shift"),
+        )
+        return pipe
 
     def base_warmup_params(self) -> GenerateParams:
         # Small enough to take seconds, large enough to touch every kernel of the real path.

@@ -46,12 +46,14 @@ def main() -> int:
     log = logging.getLogger("t2v_worker.rank")
 
     from ..config import load_config
+    from ..device import prepare_process_env
     from ..engines import create_engine
     from ..engines.base import hub_offline
     from ..errors import Cancelled, InvalidParams
     from .runtime import GroupRuntime, Mesh, init_process_group
 
     hub_offline()
+    prepare_process_env()
     config = load_config()
     init_process_group(rank, world, port, config.device, config.parallel_timeout_s)
     mesh = Mesh(config.parallel, rank, config.device)

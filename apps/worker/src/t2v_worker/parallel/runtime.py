@@ -26,33 +26,45 @@ from typing import Any
 
 from ..engines.base import Engine, StepCallback
 from ..errors import Cancelled, InvalidParams, ModelLoadFailed
-from ..params import GenerateParams
+from ..params import GenerateParams, tokens_for
 from .spec import ParallelSpec
 
 log = logging.getLogger(__name__)
 
-# The VAE compresses 16× in space and the transformer patches 2×2: one token per 32×32 pixels.
-PIXELS_PER_TOKEN_SIDE = 32
-TEMPORAL_COMPRESSION = 4
-
 
 def video_tokens(params: GenerateParams) -> int:
     """Sequence length of one transformer pass for this job."""
-    latent_frames = (params.num_frames - 1) // TEMPORAL_COMPRESSION + 1
-    return latent_frames * (params.height // PIXELS_PER_TOKEN_SIDE) * (params.width // PIXELS_PER_TOKEN_SIDE)
+    return tokens_for(params.width, params.height, params.num_frames)
 
 
-def check_tokens(spec: ParallelSpec, device: str, params: GenerateParams) -> None:
-    """On CPU (gloo) Ulysses needs a token count that the degree divides (see ``enable_ulysses``)."""
+def ulysses_refusal(spec: ParallelSpec, device: str, compiled: bool, tokens: int) -> str | None:
+    """Why a job of ``tokens`` video tokens cannot run on this group, or None.
+
+    Plain Ulysses (equal shards) needs a token count that the degree divides: 1280×704×121
+    (27 280 tokens) splits over 2, 4 and 8 ranks, 832×480×121 (12 090) over 2 only. Other counts
+    run as diffusers' "Ulysses anything" (unequal shards) on eager CUDA only: gloo cannot exchange
+    unequal shards, and the shard sizes it exchanges at every attention cannot be held in a
+    ``fullgraph`` compiled block."""
     n = spec.ulysses
-    if n > 1 and device != "cuda":
-        tokens = video_tokens(params)
-        if tokens % n:
-            raise InvalidParams(
-                f"{params.width}x{params.height}, {params.num_frames} frames is {tokens} video tokens, "
-                f"which T2V_PARALLEL={spec} cannot split evenly on CPU; choose a size whose "
-                f"token count is a multiple of {n}"
-            )
+    if n <= 1 or tokens % n == 0:
+        return None
+    if device != "cuda":
+        why = "on CPU (gloo exchanges equal shards only)"
+    elif compiled:
+        why = "with T2V_COMPILE=blocks (unequal shards cannot be compiled)"
+    else:
+        return None
+    return (
+        f"{tokens} video tokens, which T2V_PARALLEL={spec} cannot split evenly {why}; choose a size "
+        f"whose token count is a multiple of {n}"
+    )
+
+
+def check_tokens(spec: ParallelSpec, device: str, params: GenerateParams, compiled: bool = False) -> None:
+    """Refuses a job that ``ulysses_refusal`` refuses (``INVALID_PARAMS``, before any rank runs)."""
+    reason = ulysses_refusal(spec, device, compiled, video_tokens(params))
+    if reason:
+        raise InvalidParams(f"{params.width}x{params.height}, {params.num_frames} frames is {reason}")
 
 
 class GroupBroken(RuntimeError):
@@ -194,13 +206,15 @@ def set_collective_timeout(timeout_s: float) -> None:
             c10d._set_pg_timeout(timeout, group)
 
 
-def enable_ulysses(transformer: Any, mesh: Mesh, device: str) -> None:
-    """diffusers' Ulysses attention on the group's Ulysses dimension.
+def enable_ulysses(transformer: Any, mesh: Mesh, device: str) -> Any:
+    """diffusers' Ulysses attention on the group's Ulysses dimension; returns its config.
 
-    On CUDA (NCCL) "Ulysses anything" lets a token count that N does not divide run unpadded. gloo
-    cannot all-gather unequal shards, so on CPU the plain form runs and a job's token count must be
-    a multiple of N (``check_tokens``). On CPU diffusers cannot place the config by itself (it takes
-    ``rank % accelerator count``, and a CPU has no accelerator): the device is given here.
+    Plain Ulysses (equal shards, a fixed all-to-all per attention) on every device, so CI's gloo
+    groups run the code path a GPU group runs. A job whose token count the degree does not divide
+    switches the config to "Ulysses anything" for that job on eager CUDA (``GroupRuntime``) and is
+    refused elsewhere (``ulysses_refusal``). The heads must split evenly (24 heads: 2, 3, 4, 6, 8
+    ranks). On CPU diffusers cannot place the config by itself (it takes ``rank % accelerator
+    count``, and a CPU has no accelerator): the device is given here.
     """
     import torch
     from diffusers import ContextParallelConfig
@@ -208,14 +222,13 @@ def enable_ulysses(transformer: Any, mesh: Mesh, device: str) -> None:
 
     n = mesh.spec.ulysses
     heads = int(transformer.config.num_attention_heads)
-    anything = device == "cuda"
-    if not anything and heads % n:
+    if heads % n:
         raise ModelLoadFailed(
             f"T2V_PARALLEL={mesh.spec}: the transformer has {heads} attention heads, which "
-            f"ulysses:{n} cannot split evenly on CPU",
+            f"ulysses:{n} cannot split evenly",
             permanent=True,
         )
-    cp = ContextParallelConfig(ulysses_degree=n, ulysses_anything=anything, mesh=mesh.mesh)
+    cp = ContextParallelConfig(ulysses_degree=n, mesh=mesh.mesh)
     if device != "cuda":
 
         def resolve(self: Any, config: Any) -> Any:
@@ -231,6 +244,63 @@ def enable_ulysses(transformer: Any, mesh: Mesh, device: str) -> None:
         raise ModelLoadFailed(
             f"T2V_PARALLEL={mesh.spec}: {type(exc).__name__}: {exc}", permanent=True
         ) from exc
+    return cp
+
+
+# diffusers' names: the hook that splits the first block's input across the Ulysses ranks, and
+# First Block Cache's hook on that block.
+SPLIT_HOOK = "cp_input---blocks.0"
+FBC_HEAD_HOOK = "fbc_leader_block_hook"
+
+
+def install_cache_in_shards(transformer: Any, group: Any, install: Callable[[], None]) -> None:
+    """Installs fresh First Block Cache hooks (``install``) on a Ulysses rank so that the cache
+    works on this rank's shard and every rank of ``group`` makes the same decision.
+
+    diffusers registers each new hook outside the ones already there, so cache hooks installed per
+    job would sit outside the hook that splits the first block's input: the cache would compare
+    the whole sequence with this rank's shard of the output (a shape error on every job). The
+    split hook is therefore taken off and put back on top. Then the cache's decision (skip the
+    other blocks or not) is made on the shard: each rank would decide from its own tokens, ranks
+    would disagree, and the ones that compute would wait in the next all-to-all for the ones that
+    skipped until the group timeout. The decision is made from the sums over all shards instead
+    (one all-reduce of two numbers per pass), which is the single-device decision.
+    """
+    from diffusers.hooks.context_parallel import apply_context_parallel, remove_context_parallel
+
+    plan = {"blocks.0": transformer._cp_plan["blocks.0"]}
+    config = transformer._parallel_config.context_parallel_config
+    # The split hook is the only hook of the first block here (the last job's cache hooks are gone).
+    remove_context_parallel(transformer, plan)
+    install()
+    apply_context_parallel(transformer, config, plan)
+    registry = transformer.blocks[0]._diffusers_hook
+    assert registry._hook_order[-1] == SPLIT_HOOK, registry._hook_order
+    head = registry.get_hook(FBC_HEAD_HOOK)
+    head._should_compute_remaining_blocks = types.MethodType(group_cache_decision(group), head)
+
+
+def group_cache_decision(group: Any) -> Callable[[Any, Any], bool]:
+    """First Block Cache's ``_should_compute_remaining_blocks`` over a group's shards: the mean
+    absolute change of the first block's residual relative to its mean magnitude, from sums
+    all-reduced over ``group``, against the threshold. Every rank gets the same answer."""
+    import torch
+    import torch.distributed as dist
+
+    @torch.compiler.disable
+    def should_compute(hook: Any, residual: Any) -> bool:
+        state = hook.state_manager.get_state()
+        if state.head_block_residual is None:
+            return True
+        previous = state.head_block_residual
+        sums = torch.stack([(residual - previous).abs().sum(), previous.abs().sum()]).float()
+        try:
+            dist.all_reduce(sums, group=group)
+        except Exception as exc:  # noqa: BLE001 - a peer that died or hangs
+            raise GroupBroken(f"step cache decision failed: {type(exc).__name__}: {exc}") from exc
+        return bool((sums[0] / sums[1]).item() > hook.threshold)
+
+    return should_compute
 
 
 def pick_ulysses_attention(engine: Any) -> None:
@@ -267,12 +337,22 @@ class GroupRuntime:
         self.mesh = mesh
         self.device = device
         self.cfg: CfgSplit | None = None
+        self.ulysses: Any = None
         self._inner_generate = engine.generate
         self.dispatch: Callable[[GenerateParams], None] | None = None
+        self.compiled = getattr(engine.config, "compile", "off") == "blocks"
         transformer = engine.pipe.transformer  # type: ignore[attr-defined]
         if spec.ulysses > 1:
             pick_ulysses_attention(engine)
-            enable_ulysses(transformer, mesh, device)
+            self.ulysses = enable_ulysses(transformer, mesh, device)
+            group = mesh.mesh["ulysses"].get_group()
+            engine.accelerator.install_cache = (  # type: ignore[attr-defined]
+                lambda t, install: install_cache_in_shards(t, group, install)
+            )
+            # The warm-up leaves out the shapes this group refuses.
+            engine.warmup_refusal = lambda w, h, f: ulysses_refusal(  # type: ignore[method-assign]
+                spec, device, self.compiled, tokens_for(w, h, f)
+            )
         if spec.cfg:
             self.cfg = CfgSplit(transformer, mesh)
         if mesh.rank != 0:
@@ -285,7 +365,17 @@ class GroupRuntime:
 
     def generate(self, params: GenerateParams, on_step: StepCallback) -> Any:
         self.engine.validate(params)
-        check_tokens(self.spec, self.device, params)
+        check_tokens(self.spec, self.device, params, self.compiled)
+        if self.ulysses is not None:
+            anything = video_tokens(params) % self.spec.ulysses != 0
+            if anything:
+                log.warning(
+                    "%d video tokens do not split evenly over %d ranks: this job runs diffusers' "
+                    "'Ulysses anything' (unequal shards, eager CUDA only; not exercised in CI)",
+                    video_tokens(params),
+                    self.spec.ulysses,
+                )
+            self.ulysses.ulysses_anything = anything
         if self.dispatch is not None:
             self.dispatch(params)
         if self.cfg is not None:

@@ -9,6 +9,7 @@ export function ref(name: string): { $ref: string } {
 const DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid request; `error.param` names the field.',
   401: 'Missing or invalid API key.',
+  403: 'The key or token lacks the scope this route needs.',
   404: 'Not found.',
   409: 'Conflict with the current state (not ready, already finished, Idempotency-Key reused).',
   413: 'Request body too large.',

@@ -15,7 +15,7 @@ const DESCRIPTIONS: Record<number, string> = {
   413: 'Request body too large.',
   415: 'Unsupported Content-Type.',
   416: 'Range not satisfiable.',
-  429: 'Rate limited; see Retry-After.',
+  429: 'Rate limited, or the API key has as many queued jobs as its max_queued allows; see Retry-After.',
   500: 'Generation failed or internal error.',
   503: 'Queue full, not ready or shutting down; see Retry-After.',
 };

@@ -19,7 +19,7 @@ export type Adjustments = Record<string, Adjustment>;
 /** A job as the store keeps it. Times are unix milliseconds. */
 export interface Job {
   id: string;
-  /** Insertion order; the queue is FIFO on it. */
+  /** Insertion order (listing; each caller's jobs are first in, first out on it). */
   seq: number;
   status: JobStatus;
   model: string;

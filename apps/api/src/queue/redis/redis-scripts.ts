@@ -1,7 +1,7 @@
 /**
  * Lua scripts of the redis job store. Each runs atomically in Redis, so every decision that
  * must hold across replicas (one job per Idempotency-Key, one active job per cache key, the
- * bounded queue, a state transition from an expected state, FIFO claim) is made in one place.
+ * bounded queue, a state transition from an expected state, the fair claim) is made in one place.
  *
  * Key layout under the prefix P = `{<T2V_REDIS_PREFIX>}` (docs/adr/0040-redis-queue-driver.md): the
  * braces make the prefix a Redis Cluster hash tag, so every key of one deployment hashes to one

@@ -28,6 +28,23 @@ async function video(api: ApiProcess, id: string): Promise<any> {
   return (await getJson(`${api.url}/v1/videos/${id}`, auth(OPS))).json;
 }
 
+/** The data of the first event on a video's SSE stream. */
+async function firstEvent(api: ApiProcess, id: string): Promise<any> {
+  const res = await fetch(`${api.url}/v1/videos/${id}/events`, {
+    headers: auth(OPS),
+    signal: AbortSignal.timeout(5000),
+  });
+  const reader = res.body!.getReader();
+  let text = '';
+  while (!/\n\n/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  await reader.cancel();
+  return JSON.parse(/^data: (.*)$/m.exec(text)![1]!);
+}
+
 async function usage(api: ApiProcess, query: string, key = OPS) {
   return getJson(`${api.url}/v1/usage?${query}`, auth(key));
 }
@@ -56,7 +73,7 @@ afterAll(async () => {
 });
 
 describe.each(drivers)('fair turns and usage through the API ($name driver)', ({ env }) => {
-  it('B starts next after A queued 12, caps answer 429 naming the cap, usage survives a restart and sums to the jobs run', async () => {
+  it('B starts next after A queued 12, caps answer 429 naming the cap, estimates appear once runs are learned (and survive a restart), usage survives a restart and sums to the jobs run', async () => {
     const driverEnv = await env();
     const settings = {
       ...driverEnv,
@@ -70,6 +87,8 @@ describe.each(drivers)('fair turns and usage through the API ($name driver)', ({
       for (let i = 0; i < 12; i++) {
         const r = await postJson(`${api.url}/v1/videos`, { ...JOB, prompt: `alice ${i}` }, auth(ALICE));
         expect(r.status).toBe(200);
+        // Nothing has run on this deployment yet: no estimate rather than a guess.
+        if (i === 0) expect(r.json).not.toHaveProperty('estimated_completion_at');
         alice.push(r.json.id);
       }
       await waitFor(
@@ -94,9 +113,19 @@ describe.each(drivers)('fair turns and usage through the API ($name driver)', ({
       expect(aliceDone.length).toBeLessThanOrEqual(2);
 
       // A key's cap on queued jobs: the third is refused, naming the cap; other callers go on.
+      const capped = [];
       for (let i = 0; i < 2; i++) {
-        expect((await postJson(`${api.url}/v1/videos`, JOB, auth(CAPPED))).status).toBe(200);
+        const r = await postJson(`${api.url}/v1/videos`, JOB, auth(CAPPED));
+        expect(r.status).toBe(200);
+        capped.push(r.json);
       }
+      // Runs of this shape have completed: queued jobs now carry estimates, in order, and SSE sends them.
+      const last = capped[1];
+      expect(last.estimated_start_at).toBeGreaterThanOrEqual(last.created_at);
+      expect(last.estimated_completion_at).toBeGreaterThanOrEqual(last.estimated_start_at);
+      expect(last.estimated_completion_at).toBeLessThan(last.created_at + 60);
+      const first = await firstEvent(api, last.id);
+      expect(first).toHaveProperty('estimated_completion_at');
       const refused = await postJson(`${api.url}/v1/videos`, JOB, auth(CAPPED));
       expect(refused.status).toBe(429);
       expect(refused.json.error).toMatchObject({ type: 'rate_limit_error', code: 'caller_queue_cap' });
@@ -125,16 +154,24 @@ describe.each(drivers)('fair turns and usage through the API ($name driver)', ({
       await api.stop();
       api = await startApi(settings, { dataDir: api.dataDir });
       const after = (await usage(api, 'group_by=caller,model,day')).json;
+      // What was learned is in the store: the first create after the restart has an estimate.
+      const again = await postJson(`${api.url}/v1/videos`, { ...JOB, prompt: 'after restart' }, auth(BOB));
+      expect(again.json.estimated_completion_at).toBeGreaterThanOrEqual(again.json.created_at);
+      await waitFor(
+        async () => (await video(api!, again.json.id)).status === 'completed',
+        20_000,
+        'the job after the restart',
+      );
       expect(after.data).toEqual(before.data);
       expect(after.total).toEqual(before.total);
 
       // It sums to the jobs run: per caller, frames, seconds and GPU time of every job.
       const videos = (await getJson(`${api.url}/v1/videos?limit=100`, auth(OPS))).json.data;
-      expect(videos).toHaveLength(all.length + 2);
+      expect(videos).toHaveLength(all.length + 3);
       const byCaller = (await usage(api, 'group_by=caller')).json;
       const row = (caller: string) => byCaller.data.find((r: any) => r.caller === caller);
       expect(row('key:alice').jobs).toEqual({ completed: 12, failed: 0, cancelled: 0, total: 12 });
-      expect(row('key:bob').jobs.completed).toBe(1);
+      expect(row('key:bob').jobs.completed).toBe(2);
       expect(row('key:capped').jobs.completed).toBe(2);
       expect(byCaller.total.jobs.total).toBe(videos.length);
       expect(byCaller.total.frames).toBe(videos.reduce((n: number, v: any) => n + v.num_frames, 0));

@@ -1065,7 +1065,7 @@ export interface operations {
           'application/json': components['schemas']['ErrorResponse'];
         };
       };
-      /** @description Rate limited; see Retry-After. */
+      /** @description Rate limited, or the API key has as many queued jobs as its max_queued allows; see Retry-After. */
       429: {
         headers: {
           [name: string]: unknown;
@@ -1177,7 +1177,7 @@ export interface operations {
           'application/json': components['schemas']['ErrorResponse'];
         };
       };
-      /** @description Rate limited; see Retry-After. */
+      /** @description Rate limited, or the API key has as many queued jobs as its max_queued allows; see Retry-After. */
       429: {
         headers: {
           [name: string]: unknown;

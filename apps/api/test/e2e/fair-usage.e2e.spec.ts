@@ -189,3 +189,38 @@ describe.each(drivers)('fair turns and usage through the API ($name driver)', ({
     }
   }, 120_000);
 });
+
+describe.each(drivers)('a running cap through the API ($name driver)', ({ env }) => {
+  it('runs one job of a max_running=1 key at a time on two workers, while another caller uses the other', async () => {
+    const one = 'one-at-a-time-key-eeeeee';
+    const api = await startApi({
+      ...(await env()),
+      T2V_API_KEYS: `${one} name=serial max_running=1,${OPS} name=ops scopes=admin`,
+      T2V_CPU_WORKERS: '2',
+      T2V_SYNTHETIC_STEP_MS: '40',
+      T2V_RATE_LIMIT_PER_MIN: '0',
+    });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) ids.push((await postJson(`${api.url}/v1/videos`, JOB, auth(one))).json.id);
+      const other = (await postJson(`${api.url}/v1/videos`, JOB, auth(OPS))).json.id;
+      let most = 0;
+      let otherRanAlongside = false;
+      await waitFor(
+        async () => {
+          const states = await Promise.all(ids.map(async (id) => (await video(api, id)).status));
+          const running = states.filter((s) => s === 'in_progress').length;
+          most = Math.max(most, running);
+          if (running === 1 && (await video(api, other)).status !== 'queued') otherRanAlongside = true;
+          return states.every((s) => s === 'completed');
+        },
+        60_000,
+        'the capped key to finish',
+      );
+      expect(most).toBe(1);
+      expect(otherRanAlongside).toBe(true);
+    } finally {
+      await stopAll(api);
+    }
+  }, 90_000);
+});

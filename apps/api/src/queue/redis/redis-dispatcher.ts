@@ -1,5 +1,5 @@
 import { isTerminal } from '@t2v/contracts';
-import { type Job as BullJob, Queue, WaitingError, Worker } from 'bullmq';
+import { type Job as BullJob, DelayedError, Queue, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import type { AppConfig } from '../../config/app-config';
@@ -14,6 +14,8 @@ import type { RedisJobStore } from './redis-job-store';
 
 const QUEUE = 'jobs';
 const ENQUEUE_DEADLINE_MS = 600;
+/** How soon a delivery whose job may not start yet (a running cap) is tried again. */
+const CAPPED_RETRY_MS = 500;
 
 interface LocalRun {
   /** The job it runs (the delivery's own, or the one whose turn it was). */
@@ -187,7 +189,14 @@ export class RedisDispatcher implements JobDispatcher {
     try {
       // Whichever job's turn it is, not necessarily this delivery's own.
       const job = await this.ctx.lifecycle.claim(undefined, id);
-      if (!job) return 'gone';
+      if (!job) {
+        // Nothing may start now (its caller is at its running cap): ask again shortly.
+        if ((await this.store.get(id))?.status === 'queued') {
+          await bull.moveToDelayed(Date.now() + CAPPED_RETRY_MS, token);
+          throw new DelayedError();
+        }
+        return 'gone';
+      }
       let handBack!: () => void;
       const handedBack = new Promise<'handback'>((resolve) => (handBack = () => resolve('handback')));
       const done = this.ctx.runner.run(worker, job);

@@ -15,7 +15,7 @@ import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
 import type { JobLifecycle } from './job-lifecycle';
 import { JobRunner } from './job-runner';
-import { LOCAL_TRANSPORT, lifecycleHarness, sampleJob } from './job-store.contract';
+import { LOCAL_TRANSPORT, lifecycleHarness, NO_ESTIMATES, sampleJob } from './job-store.contract';
 import type { Job } from './job.types';
 import type { DispatchContext } from './queue-driver';
 import { ShutdownService } from './shutdown.service';
@@ -100,6 +100,7 @@ describe('requeue paths', () => {
       storage as unknown as StorageService,
       idlePool(),
       new ShutdownService(),
+      NO_ESTIMATES,
     );
     const worker = { ready: null, runJob: () => Promise.resolve(outcome) } as unknown as WorkerSupervisor;
     await runner.run(worker, claimed);

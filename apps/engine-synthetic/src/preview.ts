@@ -75,7 +75,18 @@ export function previewGrid(
 /** Encodes packed rgb24 as one JPEG with ffmpeg (the encoder the engine already needs). */
 export function encodeJpeg(ffmpegPath: string, rgb: Buffer, width: number, height: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const args = ['-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-i', '-'];
+    const args = [
+      '-v',
+      'error',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      '-s',
+      `${width}x${height}`,
+      '-i',
+      '-',
+    ];
     args.push('-frames:v', '1', '-c:v', 'mjpeg', '-q:v', '6', '-f', 'image2pipe', '-');
     const child = spawn(ffmpegPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -86,7 +97,8 @@ export function encodeJpeg(ffmpegPath: string, rgb: Buffer, width: number, heigh
     child.stdin.on('error', () => undefined);
     child.on('close', (code) => {
       const data = Buffer.concat(out);
-      if (code !== 0 || data.length === 0) return reject(new Error(`ffmpeg preview: exit ${code}: ${err.trim()}`));
+      if (code !== 0 || data.length === 0)
+        return reject(new Error(`ffmpeg preview: exit ${code}: ${err.trim()}`));
       if (data.length > MAX_PREVIEW_BYTES) return reject(new Error(`preview of ${data.length} bytes`));
       resolve(data);
     });

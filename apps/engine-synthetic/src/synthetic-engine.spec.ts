@@ -52,6 +52,7 @@ function params(overrides: Partial<GenerateParams> = {}): GenerateParams {
     acceleration: 'auto',
     image: null,
     loras: [],
+    preview: false,
     ...overrides,
   };
 }

@@ -189,7 +189,10 @@ export class SyntheticWorker {
       if (signal.aborted) throw new AbortedError(`cancelled at step ${job.step} of ${job.total}`);
       job.step = step;
       this.io.emit({ type: 'progress', job_id: job.jobId, step, total: job.total });
-      if (params.preview && previewDue(this.config.preview, step, job.total, lastPreview, performance.now())) {
+      if (
+        params.preview &&
+        previewDue(this.config.preview, step, job.total, lastPreview, performance.now())
+      ) {
         lastPreview = performance.now();
         await this.preview(job, request, render, step);
       }

@@ -192,13 +192,7 @@ export interface HeartbeatEvent {
   gpu_mem_total_bytes: number | null;
   rss_bytes: number | null;
 }
-export type WorkerEvent =
-  | ReadyEvent
-  | ProgressEvent
-  | PreviewEvent
-  | DoneEvent
-  | ErrorEvent
-  | HeartbeatEvent;
+export type WorkerEvent = ReadyEvent | ProgressEvent | PreviewEvent | DoneEvent | ErrorEvent | HeartbeatEvent;
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 

@@ -70,6 +70,7 @@ export function sampleJob(overrides: Partial<Job> = {}): Omit<Job, 'seq'> {
       acceleration: 'auto',
       image: null,
       loras: [],
+      preview: true,
     },
     ...overrides,
   });

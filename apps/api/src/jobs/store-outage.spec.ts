@@ -7,9 +7,9 @@ import { SqliteJobStore } from '../queue/embedded/sqlite-job-store';
 import type { StorageService } from '../storage/storage.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
 import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
-import type { JobEvents } from './job-events';
 import type { JobLifecycle } from './job-lifecycle';
 import type { CapacityService } from './capacity.service';
+import { JobEvents } from './job-events';
 import { JobRunner } from './job-runner';
 import { LOCAL_TRANSPORT, lifecycleHarness, sampleJob } from './job-store.contract';
 import { StoreUnavailable } from './job-store.errors';
@@ -65,6 +65,7 @@ describe('a store outage in the middle of a job', () => {
       storage as unknown as StorageService,
       {} as WorkerPoolService,
       new ShutdownService(),
+      new JobEvents({ transport }),
     );
     await store.insert(sampleJob());
     const job = (await store.claim(Date.now()))!;

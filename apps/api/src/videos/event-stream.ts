@@ -25,6 +25,7 @@ export class JobEventStream {
   private closed = false;
   private lastSent = '';
   private sentInProgress = false;
+  private lastPreviewStep = 0;
   private unsubscribe: () => void = () => undefined;
   private refresh: NodeJS.Timeout | null = null;
   private ping: NodeJS.Timeout | null = null;
@@ -57,13 +58,15 @@ export class JobEventStream {
     this.ping = setInterval(() => this.stream.write(': ping\n\n'), PING_MS);
     res.raw.on('close', () => this.close());
     await this.send(job);
-    // A client that joins a running job sees its latest preview at once.
-    const latest = job.status === 'in_progress' ? this.deps.events.previews.get(this.id) : undefined;
+    // A client that joins a running job sees its latest preview at once (the store holds previews
+    // of running jobs only; `job` may be older than it).
+    const latest = this.deps.events.previews.get(this.id);
     if (latest) this.sendPreview(latest);
   }
 
   private sendPreview(preview: Preview): void {
-    if (this.closed) return;
+    if (this.closed || preview.step <= this.lastPreviewStep) return;
+    this.lastPreviewStep = preview.step;
     this.stream.write(`event: video.preview\ndata: ${JSON.stringify(presentPreview(preview))}\n\n`);
   }
 
@@ -86,6 +89,7 @@ export class JobEventStream {
       this.sentInProgress = true;
     } else {
       this.sentInProgress = false;
+      this.lastPreviewStep = 0; // handed back: the next run's previews start over
     }
     this.stream.write(`event: ${name}\ndata: ${JSON.stringify(video)}\n\n`);
     if (isTerminal(job.status)) this.close();

@@ -40,7 +40,12 @@ export type { NamedUpload, Uploadable } from './core/uploads.js';
 export { Models } from './resources/models.js';
 export type { WaitOptions } from './resources/video-waiter.js';
 export { Videos } from './resources/videos.js';
-export type { CreateAndWaitOptions, VideoContentOptions, VideoCreateOptions } from './resources/videos.js';
+export type {
+  CreateAndWaitOptions,
+  VideoContentOptions,
+  VideoCreateOptions,
+  VideoEventsOptions,
+} from './resources/videos.js';
 export { TERMINAL_VIDEO_STATUSES, isTerminalStatus } from './types.js';
 export type {
   components,
@@ -63,6 +68,8 @@ export type {
   VideoEventName,
   VideoList,
   VideoListParams,
+  VideoPreview,
+  VideoPreviewEvent,
   VideoStatus,
   VideoTimings,
 } from './types.js';

@@ -122,7 +122,7 @@ export interface paths {
     };
     /**
      * Stream job events (SSE)
-     * @description Server-Sent Events; each `data` is the full video object. Events: video.queued, video.in_progress, video.progress, then one of video.completed / video.failed / video.cancelled, after which the stream ends.
+     * @description Server-Sent Events; each `data` is the full video object (a VideoPreview for video.preview). Events: video.queued, video.in_progress, video.progress and video.preview, then one of video.completed / video.failed / video.cancelled, after which the stream ends.
      */
     get: operations['Videos_events'];
     put?: never;
@@ -301,6 +301,8 @@ export interface components {
        * @enum {string}
        */
       acceleration?: 'auto' | 'none';
+      /** @description Live previews while it renders (default true): `video.preview` events on the stream and `GET …/content?variant=preview`. false: none. */
+      preview?: boolean;
       /** @description Image-to-video: the image the video starts from. PNG, JPEG or WebP, judged by its bytes. In JSON a data:image/…;base64,… URL (or `{"image_url": "data:…"}`); in multipart/form-data a file part. Remote URLs are refused. At most T2V_MAX_IMAGE_BYTES (10 MB by default) and T2V_MAX_IMAGE_PIXELS (50 megapixels by default); an animated image gives its first frame. Fitted to the video size per `input_fit`; with no size given, the preset whose aspect ratio is closest to the image's is used. */
       input_reference?:
         | string
@@ -374,6 +376,8 @@ export interface components {
        * @enum {string}
        */
       acceleration?: 'auto' | 'none';
+      /** @description Live previews while it renders (default true): `video.preview` events on the stream and `GET …/content?variant=preview`. false: none. */
+      preview?: boolean;
       /**
        * Format: binary
        * @description Image-to-video: the image file (PNG, JPEG or WebP, judged by its bytes; at most T2V_MAX_IMAGE_BYTES). A data: URL as text is accepted too. Fitted to the video size per `input_fit`.
@@ -468,6 +472,8 @@ export interface components {
         name: string;
         scale: number;
       }[];
+      /** @description Live previews while it runs (`video.preview` events); false when the request turned them off. */
+      preview: boolean;
       timings: {
         queue_s: number | null;
         load_s: number | null;
@@ -568,6 +574,8 @@ export interface components {
           name: string;
           scale: number;
         }[];
+        /** @description Live previews while it runs (`video.preview` events); false when the request turned them off. */
+        preview: boolean;
         timings: {
           queue_s: number | null;
           load_s: number | null;
@@ -604,6 +612,25 @@ export interface components {
       object: 'video.deleted';
       /** @enum {boolean} */
       deleted: true;
+    };
+    /** @description VideoPreview */
+    VideoPreview: {
+      /** @enum {string} */
+      object: 'video.preview';
+      video_id: string;
+      /** @description The denoising step it shows. */
+      step: number;
+      /** @description Steps of the run. */
+      total: number;
+      /** @description Path of the picture (`GET`, the API key as for the video): the latest preview while the job runs; `step` only makes each URL name one picture for caches. */
+      url: string;
+      /** @enum {string} */
+      content_type: 'image/webp' | 'image/jpeg';
+      /** @description Pixels of the picture: a grid of up to four frames, two columns. */
+      width: number;
+      height: number;
+      /** @description Unix seconds. */
+      created_at: number;
     };
     /** @description Model */
     Model: {
@@ -809,6 +836,7 @@ export interface components {
           | 'invalid_api_key'
           | 'not_found'
           | 'video_not_ready'
+          | 'no_preview'
           | 'invalid_state'
           | 'idempotency_conflict'
           | 'rate_limited'
@@ -819,7 +847,7 @@ export interface components {
           | 'internal_error';
       };
     };
-    /** @description One Server-Sent Event: `event:` names it, `data:` is the video object as JSON. Comment lines (`: ping`) keep the connection open and carry no event. */
+    /** @description One Server-Sent Event: `event:` names it, `data:` is the video object as JSON (for `video.preview`, a VideoPreview). Comment lines (`: ping`) keep the connection open and carry no event. */
     VideoStreamEvent:
       | {
           /** @enum {string} */
@@ -849,6 +877,12 @@ export interface components {
           /** @enum {string} */
           event: 'video.cancelled';
           /** @description The video object (status `cancelled`) as one line of JSON. */
+          data: string;
+        }
+      | {
+          /** @enum {string} */
+          event: 'video.preview';
+          /** @description The VideoPreview object as one line of JSON. */
           data: string;
         };
   };
@@ -1253,7 +1287,10 @@ export interface operations {
   Videos_content: {
     parameters: {
       query?: {
-        variant?: 'video' | 'thumbnail';
+        /** @description Ignored: lets each preview URL name one picture. */
+        step?: unknown;
+        /** @description video (MP4, default) and thumbnail (JPEG) once completed; preview: the latest live preview (WebP or JPEG) while the job runs, 409 `no_preview` when there is none. */
+        variant?: 'video' | 'thumbnail' | 'preview';
       };
       header?: never;
       path: {
@@ -1271,6 +1308,7 @@ export interface operations {
         content: {
           'video/mp4': string;
           'image/jpeg': string;
+          'image/webp': string;
         };
       };
       /** @description Partial content (Range). */
@@ -1288,6 +1326,7 @@ export interface operations {
         content: {
           'video/mp4': components['schemas']['ErrorResponse'];
           'image/jpeg': components['schemas']['ErrorResponse'];
+          'image/webp': components['schemas']['ErrorResponse'];
         };
       };
       /** @description Missing or invalid API key. */
@@ -1298,6 +1337,7 @@ export interface operations {
         content: {
           'video/mp4': components['schemas']['ErrorResponse'];
           'image/jpeg': components['schemas']['ErrorResponse'];
+          'image/webp': components['schemas']['ErrorResponse'];
         };
       };
       /** @description Not found. */
@@ -1308,6 +1348,7 @@ export interface operations {
         content: {
           'video/mp4': components['schemas']['ErrorResponse'];
           'image/jpeg': components['schemas']['ErrorResponse'];
+          'image/webp': components['schemas']['ErrorResponse'];
         };
       };
       /** @description Conflict with the current state (not ready, already finished, Idempotency-Key reused). */
@@ -1318,6 +1359,7 @@ export interface operations {
         content: {
           'video/mp4': components['schemas']['ErrorResponse'];
           'image/jpeg': components['schemas']['ErrorResponse'];
+          'image/webp': components['schemas']['ErrorResponse'];
         };
       };
       /** @description Range not satisfiable. */
@@ -1328,6 +1370,7 @@ export interface operations {
         content: {
           'video/mp4': components['schemas']['ErrorResponse'];
           'image/jpeg': components['schemas']['ErrorResponse'];
+          'image/webp': components['schemas']['ErrorResponse'];
         };
       };
     };

@@ -107,15 +107,17 @@ def fit_projection(torch: Any, vae: Any, seed: int = 0, side: int | None = None)
 
 def project(torch: Any, projection: Projection, latents: Any) -> Any:
     """Latents (1, C, T, h, w) → uint8 RGB frames (T', h, w, 3) on the CPU, for at most
-    ``MAX_TILES`` latent frames evenly spaced in time (first and last included)."""
+    ``MAX_TILES`` latent frames evenly spaced in time (first and last included). The work stays
+    on the latents' device until the small uint8 result."""
     z = latents[0]
-    t = z.shape[1]
+    channels, t, h, w = z.shape
     count = min(MAX_TILES, t)
     index = sorted({round(i * (t - 1) / max(count - 1, 1)) for i in range(count)})
-    z = z[:, index]
+    picked = z.index_select(1, torch.tensor(index, device=z.device)).reshape(channels, -1).float()
     p = projection.to(z.device, torch.float32)
-    rgb = torch.einsum("ct...,kc->tk...", z.float(), p.weight) + p.bias.view(1, 3, 1, 1)
-    return (rgb.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu()
+    rgb = torch.addmm(p.bias.view(3, 1), p.weight, picked)
+    rgb = rgb.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+    return rgb.view(3, len(index), h, w).permute(1, 2, 3, 0).contiguous().cpu()
 
 
 def encode_grid(frames: Any, width: int, height: int) -> tuple[bytes, str, int, int]:

@@ -47,7 +47,19 @@ export function previewGrid(
   const height = th * rows;
   const rgb = Buffer.alloc(width * height * 3);
   const clean = step / total;
-  let noise = (seed ^ 0x9e3779b9) >>> 0 || 1;
+  // Grey noise in 4×4 blocks (a seeded hash of the block): it compresses, so a preview stays small.
+  const noiseAt = (tile: number, x: number, y: number): number => {
+    let h =
+      (seed ^
+        Math.imul(tile + 1, 0x9e3779b1) ^
+        Math.imul(x >> 2, 0x85ebca6b) ^
+        Math.imul(y >> 2, 0xc2b2ae35)) >>>
+      0;
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x45d9f3b) >>> 0;
+    h ^= h >>> 16;
+    return h & 255;
+  };
   for (let tile = 0; tile < count; tile++) {
     const index = count === 1 ? 0 : Math.round((tile * (size.frames - 1)) / (count - 1));
     const frame = renderFrame(index);
@@ -59,13 +71,8 @@ export function previewGrid(
         const sx = Math.min(size.width - 1, Math.floor((x * size.width) / tw));
         const s = (sy * size.width + sx) * 3;
         const d = ((oy + y) * width + ox + x) * 3;
-        for (let c = 0; c < 3; c++) {
-          noise ^= noise << 13;
-          noise ^= noise >>> 17;
-          noise ^= noise << 5;
-          const n = (noise >>> 0) & 255;
-          rgb[d + c] = Math.round(clean * frame[s + c]! + (1 - clean) * n);
-        }
+        const n = (1 - clean) * noiseAt(tile, x, y);
+        for (let c = 0; c < 3; c++) rgb[d + c] = Math.round(clean * frame[s + c]! + n);
       }
     }
   }
@@ -87,7 +94,7 @@ export function encodeJpeg(ffmpegPath: string, rgb: Buffer, width: number, heigh
       '-i',
       '-',
     ];
-    args.push('-frames:v', '1', '-c:v', 'mjpeg', '-q:v', '6', '-f', 'image2pipe', '-');
+    args.push('-frames:v', '1', '-c:v', 'mjpeg', '-q:v', '8', '-f', 'image2pipe', '-');
     const child = spawn(ffmpegPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let err = '';

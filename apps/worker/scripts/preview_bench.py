@@ -11,7 +11,7 @@ change the cost).
 The baseline, measured in the same run: this CPU's float32 matrix-multiply throughput on the
 transformer's own feed-forward shape (3072→14336), which turns the model's work per step into
 seconds. One step of TI2V-5B at that shape is two transformer passes (classifier-free guidance)
-of ≈ 520 TFLOP each (30 blocks, 27 280 tokens: the linear layers, 2 FLOP per weight per token,
+of ≈ 550 TFLOP each (30 blocks, 27 280 tokens: the linear layers, 2 FLOP per weight per token,
 and attention, 4·tokens²·width per block), so the step time below is a projection from a
 measured throughput, not a timed step (one would take hours here).
 

@@ -13,8 +13,8 @@ from t2v_worker import protocol
 from t2v_worker.config import WorkerConfig, load_config
 from t2v_worker.preview import (
     MAX_TILES,
-    PreviewPolicy,
     Previewer,
+    PreviewPolicy,
     Projection,
     encode_grid,
     fit_projection,
@@ -113,8 +113,13 @@ class LinearVae(torch.nn.Module):
         self.config = type(
             "Config",
             (),
-            {"z_dim": 48, "latents_mean": [0.1] * 48, "latents_std": [2.0] * 48,
-             "scale_factor_spatial": 16, "scale_factor_temporal": 4},
+            {
+                "z_dim": 48,
+                "latents_mean": [0.1] * 48,
+                "latents_std": [2.0] * 48,
+                "scale_factor_spatial": 16,
+                "scale_factor_temporal": 4,
+            },
         )()
 
     def encode(self, video: Any) -> Any:
@@ -203,7 +208,9 @@ def _render(engine: Any, seed: int, steps: int = 6) -> tuple[list[Any], Any]:
         def maybe(self, step: int, total: int, latents: Any) -> None:
             estimates.append(latents().clone())
 
-    engine.previewer = Capture(torch, engine.projection_for_previews(), PreviewPolicy(1, 0), lambda *a: None, 128, 128)
+    engine.previewer = Capture(
+        torch, engine.projection_for_previews(), PreviewPolicy(1, 0), lambda *a: None, 128, 128
+    )
     try:
         frames = engine.generate(
             GenerateParams(

@@ -101,7 +101,12 @@ def fit_projection(torch: Any, vae: Any, seed: int = 0, side: int | None = None)
     r2 = float(1 - ((predicted - y) ** 2).sum() / ((y - y.mean(0)) ** 2).sum())
     weight = solution[:channels].T.float().contiguous()
     bias = solution[channels].float().contiguous()
-    log.info("preview projection fitted in %.2fs (r2 %.3f over %d latent pixels)", time.monotonic() - started, r2, len(x))
+    log.info(
+        "preview projection fitted in %.2fs (r2 %.3f over %d latent pixels)",
+        time.monotonic() - started,
+        r2,
+        len(x),
+    )
     return Projection(weight, bias, r2)
 
 

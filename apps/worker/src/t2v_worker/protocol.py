@@ -482,7 +482,9 @@ def error(job_id: str | None, code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "job_id": job_id or None, "code": code, "message": message}
 
 
-def preview(job_id: str, step: int, total: int, mime: str, width: int, height: int, data: bytes) -> dict[str, Any]:
+def preview(
+    job_id: str, step: int, total: int, mime: str, width: int, height: int, data: bytes
+) -> dict[str, Any]:
     """One live preview: an encoded picture of the job's current estimate (``preview.py``)."""
     if mime not in PREVIEW_MIMES:
         raise ValueError(f"unknown preview type {mime}")

@@ -24,8 +24,8 @@ from .device import is_sticky_cuda_error
 from .engines.base import Engine
 from .errors import Cancelled, GpuOutOfMemory, WorkerError, is_out_of_memory
 from .output import write_outputs
-from .preview import PreviewPolicy, Previewer
 from .params import TEMPORAL_MULTIPLE, GenerateParams
+from .preview import Previewer, PreviewPolicy
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ class Server:
             self.emitter.emit(protocol.preview(job.job_id, step, total, mime, width, height, data))
 
         policy = PreviewPolicy(config.preview_every_steps, config.preview_min_interval_s)
-        return Previewer(getattr(engine, "torch"), projection, policy, emit, params.width, params.height)
+        return Previewer(engine.torch, projection, policy, emit, params.width, params.height)
 
     def _oom_message(self, job: Job, detail: str) -> str:
         return oom_message(job.params, job.step, detail, self.engine.defaults().sizes)

@@ -15,8 +15,8 @@ from ..config import WorkerConfig
 from ..device import cuda_unavailable, describe_cuda, prepare_process_env
 from ..errors import SETUP_HINT, InvalidParams, ModelLoadFailed
 from ..params import EngineLimits, GenerateParams, tokens_for, validate
-from ..profile import ModelProfile, ProfileError, load_profile, profile_path
 from ..preview import Previewer, Projection, fit_projection, x0_estimate
+from ..profile import ModelProfile, ProfileError, load_profile, profile_path
 from .accel import Accelerator
 from .image import load_image
 from .lora import LoraSet

@@ -11,6 +11,7 @@ import { etaSection, runEtaBench } from './eta.mjs';
 import { runHttpBench } from './http-bench.mjs';
 import { runImageFitBench } from './image-fit.mjs';
 import { durabilitySection, runRedisDurabilityBench } from './redis-durability-bench.mjs';
+import { previewSection } from './preview-cost.mjs';
 import { runSeedBench } from './seed-bench.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -87,6 +88,19 @@ for (const spec of ['cfg', 'ulysses:2']) {
   if (!(parallel[spec].max_abs_diff <= 1e-4) || parallel[spec].passes !== accel.cache_off.planned_passes)
     throw new Error(`${spec} on 2 ranks does not reproduce one rank: ${JSON.stringify(parallel[spec])}`);
 }
+
+console.error('[bench] live preview at the full latent shape vs a TI2V-5B step');
+const previewRun = spawnSync(
+  python,
+  [path.join(ROOT, 'apps/worker/scripts/preview_bench.py'), '--rounds', short ? '2' : '20'],
+  { encoding: 'utf8', timeout: 15 * 60_000 },
+);
+if (previewRun.status !== 0) throw new Error(`preview_bench.py failed: ${previewRun.stderr}`);
+const preview = JSON.parse(previewRun.stdout);
+console.error(JSON.stringify(preview));
+// The previews' budget (docs/waiting.md): at most 2 % of a step's time.
+if (!(preview.preview_share_of_step <= 0.02))
+  throw new Error(`a preview costs more than 2 % of a step: ${JSON.stringify(preview)}`);
 
 console.error('[bench] cold start: a job created with no GPU process, until its first step');
 const coldStart = [];
@@ -233,6 +247,8 @@ the ratio shows; on GPUs a pass of the full-size model dominates and the split d
 | 1 rank | ${parallel.one_rank.median_s} | 1 | — | ${accel.cache_off.planned_passes} |
 | \`cfg\`, 2 ranks | ${parallel.cfg.median_s} | **${parallel.cfg.overhead}×** | ${parallel.cfg.max_abs_diff} | ${parallel.cfg.passes} |
 | \`ulysses:2\`, 2 ranks | ${parallel['ulysses:2'].median_s} | **${parallel['ulysses:2'].overhead}×** | ${parallel['ulysses:2'].max_abs_diff} | ${parallel['ulysses:2'].passes} |
+
+${previewSection(preview)}
 
 ${coldStartSection(coldStart)}
 ${etaSection(eta)}

@@ -95,6 +95,8 @@ function buildProgram(
       'apply a LoRA adapter the model lists (t2v models), scale 1 by default; repeatable',
       loraOption,
     )
+    .option('--preview-dir <dir>', 'save each live preview here as it arrives (<id>-step-<n>.webp or .jpg)')
+    .option('--no-preview', 'ask the server for no live previews')
     .option(
       '--no-acceleration',
       "every step in full: the server's step cache does not apply (a reference render)",

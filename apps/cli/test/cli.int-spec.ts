@@ -3,7 +3,7 @@
  * runs it: a child process, its exit code, stdout and stderr, and the MP4 read back by ffprobe.
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -109,6 +109,34 @@ describe('t2v against the live API', () => {
     expect(pixelNear(firstFrame(out), 320, 160, 96, [0xff, 0x80, 0x00], 24)).toBe(true);
     const shown = await t2v(['get', video.id]);
     expect(shown.stdout).toMatch(/^image\s+320x192, sha256 [0-9a-f]{12}…$/m);
+  });
+
+  it('saves each live preview with --preview-dir while the video renders', async () => {
+    const live = await startApi({
+      T2V_SYNTHETIC_STEP_MS: '150',
+      T2V_PREVIEW_EVERY_STEPS: '1',
+      T2V_PREVIEW_MIN_INTERVAL_S: '0',
+    });
+    try {
+      const previews = join(dir, 'previews');
+      const args = ['generate', 'a kite over the sea', '-o', join(dir, 'kite.mp4'), '--size', '256x256'];
+      args.push('--seconds', '1', '--steps', '6', '--preview-dir', previews);
+      const result = await t2v(args, { T2V_BASE_URL: live.url });
+      expect(result.code).toBe(0);
+      const files = readdirSync(previews).sort();
+      // One per step but the last; each a JPEG named by its step; the picture changes.
+      expect(files.length).toBeGreaterThanOrEqual(2);
+      for (const f of files) expect(f).toMatch(/^video_\w+-step-00[1-5]\.jpg$/);
+      const bytes = files.map((f) => readFileSync(join(previews, f)));
+      for (const b of bytes) expect([b[0], b[1]]).toEqual([0xff, 0xd8]);
+      expect(new Set(bytes.map((b) => b.toString('base64'))).size).toBe(files.length);
+      expect(result.stderr).toMatch(new RegExp(`${files.length} preview\\(s\\) in `));
+      const refused = await t2v(['generate', 'p', '--preview-dir', previews, '--no-preview']);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/--preview-dir and --no-preview/);
+    } finally {
+      await live.stop();
+    }
   });
 
   it('shows the API message as is and exits 3 on a bad size', async () => {

@@ -52,6 +52,7 @@ function params(overrides: Partial<GenerateParams> = {}): GenerateParams {
     acceleration: 'auto',
     image: null,
     loras: [],
+    preview: false,
     ...overrides,
   };
 }
@@ -189,6 +190,30 @@ describe('synthetic engine process', () => {
     expect(readFileSync(request.thumbnail_path).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
     expect(probe(request.thumbnail_path)).toMatchObject({ codec_name: 'mjpeg', width: 320, height: 192 });
     expect(tempLeftovers(dir)).toEqual([]);
+    expect(engine.invalidLines).toEqual([]);
+  });
+
+  it('sends a JPEG preview of the frames to come every N steps when asked, and none when not', async () => {
+    engine = startEngine({ T2V_PREVIEW_EVERY_STEPS: '2', T2V_PREVIEW_MIN_INTERVAL_S: '0' });
+    engine.send(generate('video_preview', dir, { num_inference_steps: 7, preview: true }));
+    await engine.waitForJob('video_preview');
+    engine.send(generate('video_quiet', dir, { num_inference_steps: 7 }));
+    await engine.waitForJob('video_quiet');
+    const previews = engine.lifecycle.filter((e) => e.type === 'preview');
+    // Steps 2, 4, 6 (never the last); only for the job that asked.
+    expect(previews.map((p) => [p.job_id, p.step, p.total])).toEqual([
+      ['video_preview', 2, 7],
+      ['video_preview', 4, 7],
+      ['video_preview', 6, 7],
+    ]);
+    const pictures = previews.map((p) => Buffer.from(p.data, 'base64'));
+    for (const [i, picture] of pictures.entries()) {
+      expect(previews[i]).toMatchObject({ mime: 'image/jpeg', width: 640, height: 384 });
+      expect(picture.subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+    }
+    // Each later preview is nearer the clip: the noise fades as the steps go by.
+    expect(new Set(pictures.map((p) => p.toString('base64'))).size).toBe(3);
+    expect(pictures[2]!.length).toBeLessThan(pictures[0]!.length);
     expect(engine.invalidLines).toEqual([]);
   });
 

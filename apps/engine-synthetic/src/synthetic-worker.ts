@@ -7,6 +7,7 @@ import {
 } from '@t2v/contracts';
 
 import { blendFromImage, InputImageError, readInputImage } from './input-image';
+import { encodeJpeg, previewDue, previewGrid } from './preview';
 import { syntheticCard } from './synthetic-card';
 import type { SyntheticConfig } from './synthetic.config';
 import { TestPattern } from './test-pattern';
@@ -172,15 +173,6 @@ export class SyntheticWorker {
     const started = performance.now();
     // Image-to-video: the clip starts on the image and fades into the pattern.
     const image = params.image ? await readInputImage(this.config.ffmpegPath, params.image) : null;
-    for (let step = 1; step <= job.total; step++) {
-      await sleep(this.config.stepMs, signal);
-      if (signal.aborted) throw new AbortedError(`cancelled at step ${job.step} of ${job.total}`);
-      job.step = step;
-      this.io.emit({ type: 'progress', job_id: job.jobId, step, total: job.total });
-    }
-    const inferenceS = (performance.now() - started) / 1000;
-
-    const encodeStarted = performance.now();
     const pattern = new TestPattern({
       prompt: params.prompt,
       seed: params.seed,
@@ -191,6 +183,23 @@ export class SyntheticWorker {
     const render = image
       ? (i: number) => blendFromImage(image, pattern.renderFrame(i), i, params.num_frames)
       : (i: number) => pattern.renderFrame(i);
+    let lastPreview: number | null = null;
+    for (let step = 1; step <= job.total; step++) {
+      await sleep(this.config.stepMs, signal);
+      if (signal.aborted) throw new AbortedError(`cancelled at step ${job.step} of ${job.total}`);
+      job.step = step;
+      this.io.emit({ type: 'progress', job_id: job.jobId, step, total: job.total });
+      if (
+        params.preview &&
+        previewDue(this.config.preview, step, job.total, lastPreview, performance.now())
+      ) {
+        lastPreview = performance.now();
+        await this.preview(job, request, render, step);
+      }
+    }
+    const inferenceS = (performance.now() - started) / 1000;
+
+    const encodeStarted = performance.now();
     await encodeVideoAndThumbnail({
       ffmpegPath: this.config.ffmpegPath,
       width: params.width,
@@ -218,6 +227,32 @@ export class SyntheticWorker {
       // No transformer: nothing to cache, compile or count.
       acceleration: { cache: 'off', compile: 'off', attention: null, passes: null, planned_passes: null },
     });
+  }
+
+  /** One preview of the frames to come; a failure is logged and the job goes on. */
+  private async preview(
+    job: RunningJob,
+    request: GenerateRequest,
+    render: (i: number) => Buffer,
+    step: number,
+  ): Promise<void> {
+    const { width, height, num_frames: frames, seed } = request.params;
+    try {
+      const grid = previewGrid(render, { width, height, frames }, step, job.total, seed + step);
+      const jpeg = await encodeJpeg(this.config.ffmpegPath, grid.rgb, grid.width, grid.height);
+      this.io.emit({
+        type: 'preview',
+        job_id: job.jobId,
+        step,
+        total: job.total,
+        mime: 'image/jpeg',
+        width: grid.width,
+        height: grid.height,
+        data: jpeg.toString('base64'),
+      });
+    } catch (err) {
+      this.io.log(`job ${job.jobId}: preview at step ${step} failed: ${(err as Error).message}`);
+    }
   }
 
   private reportFailure(job: RunningJob, err: unknown): void {

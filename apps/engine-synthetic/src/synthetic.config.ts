@@ -1,6 +1,8 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
+import type { PreviewPolicy } from './preview';
+
 /** Everything the synthetic worker reads from its environment, validated once at start. */
 export interface SyntheticConfig {
   /** Delay per denoising step, standing in for model time. */
@@ -8,6 +10,8 @@ export interface SyntheticConfig {
   heartbeatIntervalMs: number;
   /** Absolute path (or PATH-resolvable name) of an ffmpeg binary with libx264. */
   ffmpegPath: string;
+  /** Live previews: T2V_PREVIEW_EVERY_STEPS (0: none) and T2V_PREVIEW_MIN_INTERVAL_S. */
+  preview: PreviewPolicy;
   /** Adapter names of `T2V_LORAS` (`name=path,…`); the files are not read (no weights here). */
   loras: string[];
 }
@@ -88,5 +92,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): SyntheticConfig {
     heartbeatIntervalMs: readNumber(env, 'T2V_HEARTBEAT_INTERVAL_S', 5, 0.01) * 1000,
     ffmpegPath: resolveFfmpeg(env),
     loras: loraNames(env),
+    preview: {
+      everySteps: Math.floor(readNumber(env, 'T2V_PREVIEW_EVERY_STEPS', 2, 0)),
+      minIntervalMs: readNumber(env, 'T2V_PREVIEW_MIN_INTERVAL_S', 1, 0) * 1000,
+    },
   };
 }

@@ -2,7 +2,7 @@ import './styles.css';
 
 import { isTerminalStatus, type T2V, type Video, type VideoCreateParams } from '@t2v/sdk';
 
-import { apiKeyStore, contentURL, createClient, mediaURL } from './sdk/client';
+import { apiKeyStore, contentURL, createClient, mediaURL, previewURL } from './sdk/client';
 import { ApiKeyPanel } from './ui/api-key';
 import { byId } from './ui/dom';
 import { describeError, modelLine } from './ui/format';
@@ -25,6 +25,7 @@ class Playground {
     (id, signal) => mediaURL(this.client, id, 'video', signal),
     (id) => contentURL(id),
     (id) => void this.cancel(id),
+    (preview, signal) => previewURL(this.client, preview, signal),
   );
   private readonly gallery = new Gallery(
     (id, signal) => mediaURL(this.client, id, 'thumbnail', signal),
@@ -104,7 +105,14 @@ class Playground {
       this.gallery.update(update);
     };
     this.client.videos
-      .wait(video.id, { onProgress, signal: controller.signal, timeout: 120_000 })
+      .wait(video.id, {
+        onProgress,
+        onPreview: (preview) => {
+          if (!controller.signal.aborted) this.job.showPreview(preview);
+        },
+        signal: controller.signal,
+        timeout: 120_000,
+      })
       .then((final) => {
         onProgress(final);
         void this.refreshGallery();

@@ -41,8 +41,9 @@ describe('playground (headless Chromium, synthetic engine)', () => {
   let seen: ReturnType<typeof watchPage>;
 
   beforeAll(async () => {
-    // 60 ms a step: slow enough to watch progress advance and to cancel, quick enough for CI.
-    api = await startPlaygroundApi({ T2V_SYNTHETIC_STEP_MS: '60' });
+    // 60 ms a step: slow enough to watch progress advance and to cancel, quick enough for CI;
+    // a live preview every 2 steps, at most 5 a second.
+    api = await startPlaygroundApi({ T2V_SYNTHETIC_STEP_MS: '60', T2V_PREVIEW_MIN_INTERVAL_S: '0.2' });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: api.url });
@@ -161,6 +162,63 @@ describe('playground (headless Chromium, synthetic engine)', () => {
     }, completedId);
     expect(await tile.getAttribute('class')).toContain('selected');
     expect(await tile.locator('button', { hasText: 'Cancel' }).count()).toBe(0);
+  });
+
+  it('shows live previews, updating in place, before the video plays', async () => {
+    // Record each picture the preview shows (its pixels, once decoded) and when the player starts.
+    await page.evaluate(() => {
+      const w = window as unknown as {
+        previews: Array<{ step: string; pixels: string; at: number }>;
+        playAt: number;
+      };
+      w.previews = [];
+      w.playAt = 0;
+      const img = document.querySelector<HTMLImageElement>('#job-preview-img')!;
+      img.addEventListener('load', () => {
+        const canvas = document.createElement('canvas');
+        canvas.width = img.naturalWidth;
+        canvas.height = img.naturalHeight;
+        const ctx = canvas.getContext('2d')!;
+        ctx.drawImage(img, 0, 0);
+        const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+        let sum = 0;
+        for (let i = 0; i < data.length; i += 7) sum = (sum * 31 + data[i]!) % 1_000_000_007;
+        w.previews.push({
+          step: img.dataset['step'] ?? '',
+          pixels: `${canvas.width}x${canvas.height}:${sum}`,
+          at: performance.now(),
+        });
+      });
+      document.querySelector<HTMLVideoElement>('#player')!.addEventListener('playing', () => {
+        w.playAt ||= performance.now();
+      });
+    });
+    await page.fill('#prompt', 'a lighthouse at night, waves below');
+    await page.fill('#steps', '30');
+    await page.fill('#seconds', '1');
+    await page.click('#generate');
+    // While it renders the preview stands where the video will play, captioned with its step.
+    await page.locator('#job-preview:not([hidden])').waitFor({ timeout: 15_000 });
+    expect(await page.textContent('#job-preview-caption')).toMatch(/^Live preview · step \d+ of 30$/);
+    await page.screenshot({ path: join(SCREENSHOTS, 'playground-preview.png') });
+    await page.locator('#job[data-status="completed"]').waitFor({ timeout: 20_000 });
+    await page.waitForFunction(() => (window as unknown as { playAt: number }).playAt > 0, undefined, {
+      timeout: 15_000,
+    });
+    const { previews, playAt } = await page.evaluate(() => {
+      const w = window as unknown as {
+        previews: Array<{ step: string; pixels: string; at: number }>;
+        playAt: number;
+      };
+      return { previews: w.previews, playAt: w.playAt };
+    });
+    const before = previews.filter((p) => p.at < playAt);
+    expect(new Set(before.map((p) => p.pixels)).size).toBeGreaterThanOrEqual(2);
+    expect(new Set(before.map((p) => p.step)).size).toBe(before.length);
+    // Once the video is there, the preview is gone.
+    expect(await page.locator('#job-preview').isHidden()).toBe(true);
+    expect(await page.getAttribute('#job-preview-img', 'src')).toBeNull();
+    expect(seen.errors).toEqual([]);
   });
 
   it('cancels a slow job from the gallery', async () => {

@@ -105,6 +105,7 @@ def _generate(**params: object) -> str:
         "acceleration": "auto",
         "image": None,
         "loras": [],
+        "preview": True,
     }
     base.update(params)
     return json.dumps(

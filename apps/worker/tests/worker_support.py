@@ -70,6 +70,8 @@ def generate_request(job_id: str, out_dir: Path, **params: Any) -> dict[str, Any
         "acceleration": "auto",
         "image": None,
         "loras": [],
+        # Tests of previews ask for them; the others read their events without them.
+        "preview": False,
     }
     base.update(params)
     return {

@@ -5,6 +5,7 @@
 export type Check = (v: unknown) => boolean;
 
 export const str: Check = (v) => typeof v === 'string';
+export const bool: Check = (v) => typeof v === 'boolean';
 export const nonEmpty: Check = (v) => typeof v === 'string' && v.length > 0;
 export const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
 export const nonNegNum: Check = (v) => num(v) && (v as number) >= 0;

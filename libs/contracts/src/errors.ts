@@ -30,6 +30,7 @@ export const API_ERROR_CODES = [
   'invalid_api_key',
   'not_found',
   'video_not_ready',
+  'no_preview',
   'invalid_state',
   'idempotency_conflict',
   'rate_limited',

@@ -7,6 +7,7 @@
 import { CARD_SHAPE, cardProblem, type ModelCard } from './card';
 import {
   absPath,
+  bool,
   arrayOf,
   type Check,
   checkShape,
@@ -24,7 +25,7 @@ import {
 } from './checks';
 import { JOB_ERROR_CODES, type JobErrorCode } from './job';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /**
  * Exit status of a worker whose model load failed in a way no restart can heal (a missing module,
@@ -80,6 +81,8 @@ export interface GenerateParams {
   image: ImageInput | null;
   /** Adapters applied for this job only, in order; empty for none. */
   loras: LoraChoice[];
+  /** Live previews (`preview` events) while it denoises, unless the request turned them off. */
+  preview: boolean;
 }
 
 export interface GenerateRequest {
@@ -114,6 +117,27 @@ export interface ProgressEvent {
   job_id: string;
   step: number;
   total: number;
+}
+/** Encodings a worker may give a preview in. */
+export const PREVIEW_MIMES = ['image/webp', 'image/jpeg'] as const;
+export type PreviewMime = (typeof PREVIEW_MIMES)[number];
+/** A preview's largest size in bytes (before base64): small on the wire and in the API's memory. */
+export const MAX_PREVIEW_BYTES = 256 * 1024;
+/**
+ * A live preview: a small picture (a grid of a few frames) of the job's current estimate of the
+ * clean video after `step` of `total` steps, made without the VAE. Never at step 0.
+ */
+export interface PreviewEvent {
+  type: 'preview';
+  job_id: string;
+  step: number;
+  total: number;
+  mime: PreviewMime;
+  /** Pixel size of the picture (the grid), not of the video. */
+  width: number;
+  height: number;
+  /** The encoded picture, base64. */
+  data: string;
 }
 export interface JobTimings {
   inference_s: number;
@@ -168,7 +192,7 @@ export interface HeartbeatEvent {
   gpu_mem_total_bytes: number | null;
   rss_bytes: number | null;
 }
-export type WorkerEvent = ReadyEvent | ProgressEvent | DoneEvent | ErrorEvent | HeartbeatEvent;
+export type WorkerEvent = ReadyEvent | ProgressEvent | PreviewEvent | DoneEvent | ErrorEvent | HeartbeatEvent;
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -186,7 +210,16 @@ const paramsShape: Record<string, Check> = {
   acceleration: oneOf(ACCELERATION_MODES),
   image: nullable(obj({ path: absPath, sha256: sha256Hex, width: posInt, height: posInt })),
   loras: arrayOf(obj({ name: nonEmpty, scale: num })),
+  preview: bool,
 };
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const previewData: Check = (v) =>
+  typeof v === 'string' &&
+  v.length > 0 &&
+  v.length <= 4 * Math.ceil(MAX_PREVIEW_BYTES / 3) &&
+  v.length % 4 === 0 &&
+  BASE64.test(v);
 
 const requestShapes: Record<WorkerRequest['type'], Record<string, Check>> = {
   generate: {
@@ -213,6 +246,16 @@ const eventShapes: Record<WorkerEvent['type'], Record<string, Check>> = {
     job_id: nonEmpty,
     step: nonNegInt,
     total: posInt,
+  },
+  preview: {
+    type: str,
+    job_id: nonEmpty,
+    step: posInt,
+    total: posInt,
+    mime: oneOf(PREVIEW_MIMES),
+    width: posInt,
+    height: posInt,
+    data: previewData,
   },
   done: {
     type: str,
@@ -262,8 +305,11 @@ function parseWith<T>(line: string, shapes: Record<string, Record<string, Check>
     const problem = cardProblem(value['card'] as ModelCard);
     if (problem) return { ok: false, error: `ready: card: ${problem}` };
   }
-  if (value['type'] === 'progress' && (value['step'] as number) > (value['total'] as number)) {
-    return { ok: false, error: 'progress: step greater than total' };
+  if (
+    (value['type'] === 'progress' || value['type'] === 'preview') &&
+    (value['step'] as number) > (value['total'] as number)
+  ) {
+    return { ok: false, error: `${value['type']}: step greater than total` };
   }
   if (value['type'] === 'generate') {
     const params = value['params'] as unknown as GenerateParams;

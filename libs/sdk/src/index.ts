@@ -41,7 +41,12 @@ export { Models } from './resources/models.js';
 export { Usage } from './resources/usage.js';
 export type { WaitOptions } from './resources/video-waiter.js';
 export { Videos } from './resources/videos.js';
-export type { CreateAndWaitOptions, VideoContentOptions, VideoCreateOptions } from './resources/videos.js';
+export type {
+  CreateAndWaitOptions,
+  VideoContentOptions,
+  VideoCreateOptions,
+  VideoEventsOptions,
+} from './resources/videos.js';
 export { TERMINAL_VIDEO_STATUSES, isTerminalStatus } from './types.js';
 export type {
   components,
@@ -68,6 +73,8 @@ export type {
   VideoEventName,
   VideoList,
   VideoListParams,
+  VideoPreview,
+  VideoPreviewEvent,
   VideoStatus,
   VideoTimings,
 } from './types.js';

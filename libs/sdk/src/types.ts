@@ -101,8 +101,20 @@ export interface UsageParams {
   group_by?: UsageGroup[] | string;
 }
 
-/** Names of the messages on `GET /v1/videos/{id}/events` (from the spec's `VideoStreamEvent`). */
-export type VideoEventName = Schemas['VideoStreamEvent']['event'];
+/**
+ * Names of the messages on `GET /v1/videos/{id}/events` that carry the video object (from the
+ * spec's `VideoStreamEvent`); `video.preview` is a {@link VideoPreviewEvent}.
+ */
+export type VideoEventName = Exclude<Schemas['VideoStreamEvent']['event'], 'video.preview'>;
+
+/** Where the latest live preview of a running video is (`data` of a `video.preview` event). */
+export type VideoPreview = Schemas['VideoPreview'];
+
+/** A `video.preview` message: a new live preview of the running job (every few steps). */
+export interface VideoPreviewEvent {
+  event: 'video.preview';
+  data: VideoPreview;
+}
 
 /** One message of the events stream: its name and the full video object at that moment. */
 export interface VideoEvent {

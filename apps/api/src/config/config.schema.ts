@@ -67,6 +67,9 @@ const envSchema = z.object({
     .max(24 * 365)
     .default(168),
   T2V_SYNTHETIC_STEP_MS: int(0, 60_000).default(10),
+  T2V_PREVIEW_EVERY_STEPS: int(0, 1000).default(2),
+  T2V_PREVIEW_MIN_INTERVAL_S: z.coerce.number().min(0).max(3600).default(1),
+  T2V_PREVIEW_MEMORY_MB: int(1, 4096).default(64),
   T2V_MAX_PROMPT_LENGTH: int(1, 100_000).default(2000),
   T2V_MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
   T2V_MAX_IMAGE_BYTES: int(1024, 100 * 1024 * 1024).default(10 * 1024 * 1024),
@@ -214,6 +217,11 @@ export interface AppConfig {
   keyPolicies: KeyPolicy[];
   outputTtlHours: number;
   syntheticStepMs: number;
+  /** Live previews: one every this many denoising steps (0: none), at least this far apart. */
+  previewEverySteps: number;
+  previewMinIntervalS: number;
+  /** Memory held by the latest previews of running jobs, in bytes (oldest dropped first). */
+  previewMemoryBytes: number;
   maxPromptLength: number;
   /** Limit of a create body's fields (JSON or multipart text), without an image. */
   maxBodyBytes: number;
@@ -453,6 +461,9 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     modelAliases,
     outputTtlHours: e.T2V_OUTPUT_TTL_HOURS,
     syntheticStepMs: e.T2V_SYNTHETIC_STEP_MS,
+    previewEverySteps: e.T2V_PREVIEW_EVERY_STEPS,
+    previewMinIntervalS: e.T2V_PREVIEW_MIN_INTERVAL_S,
+    previewMemoryBytes: e.T2V_PREVIEW_MEMORY_MB * 1024 * 1024,
     maxPromptLength: e.T2V_MAX_PROMPT_LENGTH,
     maxBodyBytes: e.T2V_MAX_BODY_BYTES,
     maxImageBytes: e.T2V_MAX_IMAGE_BYTES,

@@ -14,6 +14,7 @@ import type { StorageService } from '../storage/storage.service';
 import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
 import type { JobLifecycle } from './job-lifecycle';
+import { JobEvents } from './job-events';
 import { JobRunner } from './job-runner';
 import { LOCAL_TRANSPORT, lifecycleHarness, NO_ESTIMATES, sampleJob } from './job-store.contract';
 import type { Job } from './job.types';
@@ -101,6 +102,7 @@ describe('requeue paths', () => {
       idlePool(),
       new ShutdownService(),
       NO_ESTIMATES,
+      new JobEvents({ transport }),
     );
     const worker = { ready: null, runJob: () => Promise.resolve(outcome) } as unknown as WorkerSupervisor;
     await runner.run(worker, claimed);

@@ -6,6 +6,7 @@ import { StorageService } from '../storage/storage.service';
 import { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
 import { EstimateService } from './estimates';
+import { JobEvents } from './job-events';
 import { JobLifecycle } from './job-lifecycle';
 import { JOB_STORE, type JobStore } from './job-store';
 import { StoreUnavailable } from './job-store.errors';
@@ -29,6 +30,7 @@ export class JobRunner {
     private readonly pool: WorkerPoolService,
     private readonly shutdown: ShutdownService,
     private readonly estimates: EstimateService,
+    private readonly events: JobEvents,
   ) {
     // Another replica was asked to cancel a job this one runs.
     driver.transport.onCancel((id) => this.pool.find(id)?.cancel(id));
@@ -53,6 +55,7 @@ export class JobRunner {
         // The record has the image's content; its file is where this replica sees the job's files.
         image: image && { ...image, path: this.storage.pathFor(job.id, 'input') },
         loras: job.params.loras ?? [],
+        preview: job.params.preview ?? true,
       },
       out_path: this.storage.pathFor(job.id, 'video'),
       thumbnail_path: this.storage.pathFor(job.id, 'thumbnail'),
@@ -63,12 +66,26 @@ export class JobRunner {
     let lastProgress = -1;
     // Hand the job over before any await: runJob marks the worker BUSY synchronously, so the
     // dispatch loop cannot give the same worker a second job.
-    const running = worker.runJob(request, (step, total) => {
-      const progress = Math.min(99, Math.floor((step / total) * 100));
-      if (progress === lastProgress) return;
-      lastProgress = progress;
-      this.lifecycle.progress(job, progress);
-    });
+    const running = worker.runJob(
+      request,
+      (step, total) => {
+        const progress = Math.min(99, Math.floor((step / total) * 100));
+        if (progress === lastProgress) return;
+        lastProgress = progress;
+        this.lifecycle.progress(job, progress);
+      },
+      (preview) =>
+        this.events.publishPreview({
+          jobId: job.id,
+          step: preview.step,
+          total: preview.total,
+          mime: preview.mime,
+          width: preview.width,
+          height: preview.height,
+          createdAt: Math.floor(Date.now() / 1000),
+          data: Buffer.from(preview.data, 'base64'),
+        }),
+    );
     try {
       await this.lifecycle.started(job, worker.ready?.load_s ?? null);
     } catch (err) {

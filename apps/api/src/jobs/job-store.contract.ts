@@ -75,6 +75,7 @@ export function sampleJob(overrides: Partial<Job> = {}): Omit<Job, 'seq'> {
       acceleration: 'auto',
       image: null,
       loras: [],
+      preview: true,
     },
     ...overrides,
   });

@@ -6,10 +6,11 @@ import { WorkerPoolModule } from '../worker-pool/worker-pool.module';
 import { CapacityService } from './capacity.service';
 import { DispatchService } from './dispatch.service';
 import { EstimateService } from './estimates';
-import { JobEvents } from './job-events';
+import { JobEvents, PREVIEW_STORE } from './job-events';
 import { JobLifecycle, OutboxSignal } from './job-lifecycle';
 import { JobRunner } from './job-runner';
 import { JobsService } from './jobs.service';
+import { PreviewStore } from './preview-store';
 import { OutputExpiryService } from './output-expiry.service';
 import { JOB_DISPATCHER, QUEUE_DRIVER, type QueueDriver } from './queue-driver';
 import { QueueGauges } from './queue-gauges';
@@ -25,6 +26,11 @@ import { WorkerPoolService } from '../worker-pool/worker-pool.service';
 @Module({
   imports: [StorageModule, WorkerPoolModule],
   providers: [
+    {
+      provide: PREVIEW_STORE,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => new PreviewStore(config.previewMemoryBytes),
+    },
     JobEvents,
     OutboxSignal,
     JobLifecycle,

@@ -71,7 +71,10 @@ export class JobsService {
       const existing = await this.store.findByIdempotencyKey(idempotencyKey);
       if (existing) return checkReplay(existing, requestHash);
     }
-    const cacheKey = req.seedExplicit ? hash(JSON.stringify([req.model, keyParams])) : null;
+    // Previews or not, the video is the same one.
+    const cacheKey = req.seedExplicit
+      ? hash(JSON.stringify([req.model, { ...keyParams, preview: undefined }]))
+      : null;
     const record = (now: number) =>
       newJobRecord({ ...fields, params: keyParams, cacheKey, idempotencyKey, requestHash }, now);
     if (cacheKey) {

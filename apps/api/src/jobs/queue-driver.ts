@@ -5,6 +5,7 @@ import type { JobRunner } from './job-runner';
 import type { JobLifecycle } from './job-lifecycle';
 import type { JobStore } from './job-store';
 import type { Job } from './job.types';
+import type { Preview } from './preview-store';
 import type { ShutdownState } from './shutdown.service';
 import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
 
@@ -20,6 +21,12 @@ export interface JobTransport {
   onJob(listener: (job: Job) => void): void;
   /** Registers the receiver of cancel requests made on other replicas. */
   onCancel(listener: (jobId: string) => void): void;
+  /**
+   * Live previews of jobs running here, for the other replicas (the API tier serves them from a
+   * GPU process' runs). Absent where there is no one to tell.
+   */
+  publishPreview?(preview: Preview): void;
+  onPreview?(listener: (preview: Preview) => void): void;
 }
 
 /** What a dispatcher is given to run jobs with. */

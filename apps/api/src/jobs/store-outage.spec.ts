@@ -7,9 +7,9 @@ import { SqliteJobStore } from '../queue/embedded/sqlite-job-store';
 import type { StorageService } from '../storage/storage.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
 import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
-import type { JobEvents } from './job-events';
 import type { JobLifecycle } from './job-lifecycle';
 import type { CapacityService } from './capacity.service';
+import { JobEvents } from './job-events';
 import { JobRunner } from './job-runner';
 import { LOCAL_TRANSPORT, lifecycleHarness, NO_ESTIMATES, sampleJob } from './job-store.contract';
 import { StoreUnavailable } from './job-store.errors';
@@ -66,6 +66,7 @@ describe('a store outage in the middle of a job', () => {
       {} as WorkerPoolService,
       new ShutdownService(),
       NO_ESTIMATES,
+      new JobEvents({ transport }),
     );
     await store.insert(sampleJob());
     const job = (await store.claim(Date.now()))!;

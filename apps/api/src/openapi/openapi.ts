@@ -7,7 +7,12 @@ import { createVideoSchema } from '../videos/create-video.schema';
 import { ref } from '../wire/openapi-refs';
 import { errorResponseSchema } from '../wire/error.schema';
 import { modelListSchema, modelObjectSchema } from '../wire/model.schema';
-import { videoDeletedSchema, videoListSchema, videoObjectSchema } from '../wire/video.schema';
+import {
+  videoDeletedSchema,
+  videoListSchema,
+  videoObjectSchema,
+  videoPreviewSchema,
+} from '../wire/video.schema';
 import { usageReportSchema } from '../wire/usage.schema';
 
 /**
@@ -29,27 +34,47 @@ const VIDEO_STREAM_EVENTS: ReadonlyArray<[names: string[], status: string, meani
   [['video.cancelled'], 'cancelled', 'the stream ends'],
 ];
 
+const PREVIEW_EVENT = {
+  type: 'object',
+  description:
+    'video.preview: a new live preview of the running job (every few steps); `data` says where it is. ' +
+    'Not sent when the request turned previews off.',
+  required: ['event', 'data'],
+  properties: {
+    event: { type: 'string', enum: ['video.preview'] },
+    data: {
+      type: 'string',
+      description: 'The VideoPreview object as one line of JSON.',
+      contentMediaType: 'application/json',
+      contentSchema: { $ref: '#/components/schemas/VideoPreview' },
+    },
+  },
+};
+
 function videoStreamEventSchema(): Record<string, unknown> {
   return {
     description:
-      'One Server-Sent Event: `event:` names it, `data:` is the video object as JSON. Comment lines ' +
-      '(`: ping`) keep the connection open and carry no event.',
-    oneOf: VIDEO_STREAM_EVENTS.map(([names, status, meaning]) => ({
-      type: 'object',
-      description: `${names.join(', ')}: ${meaning}.`,
-      required: ['event', 'data'],
-      properties: {
-        event: { type: 'string', enum: names },
-        data: {
-          type: 'string',
-          description: `The video object (status \`${status}\`) as one line of JSON.`,
-          contentMediaType: 'application/json',
-          contentSchema: {
-            allOf: [{ $ref: '#/components/schemas/Video' }, { properties: { status: { enum: [status] } } }],
+      'One Server-Sent Event: `event:` names it, `data:` is the video object as JSON (for ' +
+      '`video.preview`, a VideoPreview). Comment lines (`: ping`) keep the connection open and carry no event.',
+    oneOf: [
+      ...VIDEO_STREAM_EVENTS.map(([names, status, meaning]) => ({
+        type: 'object',
+        description: `${names.join(', ')}: ${meaning}.`,
+        required: ['event', 'data'],
+        properties: {
+          event: { type: 'string', enum: names },
+          data: {
+            type: 'string',
+            description: `The video object (status \`${status}\`) as one line of JSON.`,
+            contentMediaType: 'application/json',
+            contentSchema: {
+              allOf: [{ $ref: '#/components/schemas/Video' }, { properties: { status: { enum: [status] } } }],
+            },
           },
         },
-      },
-    })),
+      })),
+      PREVIEW_EVENT,
+    ],
   };
 }
 
@@ -153,6 +178,7 @@ export function documentFor(routes: OpenAPIObject, model: ModelDescriptor): Open
     Video: toSchema(videoObjectSchema, 'output'),
     VideoList: toSchema(videoListSchema, 'output'),
     VideoDeleted: toSchema(videoDeletedSchema, 'output'),
+    VideoPreview: toSchema(videoPreviewSchema, 'output'),
     Model: toSchema(modelObjectSchema, 'output'),
     ModelList: toSchema(modelListSchema, 'output'),
     ErrorResponse: toSchema(errorResponseSchema, 'output'),

@@ -104,6 +104,13 @@ export function createVideoSchema(model: ModelDescriptor) {
           `auto (default): the deployment's step cache (${model.acceleration.cache}) and compiled blocks ` +
             `(${model.acceleration.compile}); none: every step computed in full, for a reference render.`,
         ),
+      preview: z
+        .boolean()
+        .optional()
+        .describe(
+          'Live previews while it renders (default true): `video.preview` events on the stream and ' +
+            '`GET …/content?variant=preview`. false: none.',
+        ),
       input_reference: z
         .union([
           z.string().describe('A data: URL: data:image/png;base64,…'),
@@ -364,6 +371,7 @@ export function resolveCreate(
       // Filled in by the job service once the fitted image is stored beside the job's outputs.
       image: null,
       loras,
+      preview: body.preview ?? true,
     },
     image: null,
   };

@@ -5,8 +5,9 @@ import { isTerminal } from '@t2v/contracts';
 import type { HttpReply } from '../common/http';
 import type { JobEvents } from '../jobs/job-events';
 import type { Job } from '../jobs/job.types';
+import type { Preview } from '../jobs/preview-store';
 import type { JobsService } from '../jobs/jobs.service';
-import type { VideoObject } from '../wire/video.schema';
+import { presentPreview, type VideoObject } from '../wire/video.schema';
 import type { VideoPresenter } from './video-presenter';
 
 const PING_MS = 15_000;
@@ -14,7 +15,8 @@ const REFRESH_MS = 1000;
 
 /**
  * One Server-Sent Events stream of one job: `video.<status>` on each change of status,
- * `video.progress` while it runs, each with the full video object; ends after the terminal event
+ * `video.progress` while it runs, each with the full video object, and `video.preview` (where the
+ * latest live preview is) as each preview arrives; ends after the terminal event
  * or when the client goes away. A queued job is re-read each second (its position moves as
  * others finish, and why it waits changes as GPU workers start); a comment line every 15 s keeps proxies from closing an idle stream.
  */
@@ -23,6 +25,7 @@ export class JobEventStream {
   private closed = false;
   private lastSent = '';
   private sentInProgress = false;
+  private lastPreviewStep = 0;
   private unsubscribe: () => void = () => undefined;
   private refresh: NodeJS.Timeout | null = null;
   private ping: NodeJS.Timeout | null = null;
@@ -40,7 +43,12 @@ export class JobEventStream {
       'x-accel-buffering': 'no',
     });
     void res.send(this.stream);
-    this.unsubscribe = this.deps.events.subscribe(this.id, (j) => void this.send(j));
+    const offJob = this.deps.events.subscribe(this.id, (j) => void this.send(j));
+    const offPreview = this.deps.events.subscribePreviews(this.id, (p) => this.sendPreview(p));
+    this.unsubscribe = () => {
+      offJob();
+      offPreview();
+    };
     this.refresh = setInterval(() => {
       void this.deps.jobs.get(this.id).then(
         (j) => this.send(j),
@@ -50,6 +58,16 @@ export class JobEventStream {
     this.ping = setInterval(() => this.stream.write(': ping\n\n'), PING_MS);
     res.raw.on('close', () => this.close());
     await this.send(job);
+    // A client that joins a running job sees its latest preview at once (the store holds previews
+    // of running jobs only; `job` may be older than it).
+    const latest = this.deps.events.previews.get(this.id);
+    if (latest) this.sendPreview(latest);
+  }
+
+  private sendPreview(preview: Preview): void {
+    if (this.closed || preview.step <= this.lastPreviewStep) return;
+    this.lastPreviewStep = preview.step;
+    this.stream.write(`event: video.preview\ndata: ${JSON.stringify(presentPreview(preview))}\n\n`);
   }
 
   private async send(job: Job): Promise<void> {
@@ -78,6 +96,7 @@ export class JobEventStream {
       this.sentInProgress = true;
     } else {
       this.sentInProgress = false;
+      this.lastPreviewStep = 0; // handed back: the next run's previews start over
     }
     this.stream.write(`event: ${name}\ndata: ${JSON.stringify(video)}\n\n`);
     if (isTerminal(job.status)) this.close();

@@ -207,10 +207,10 @@ export class VideoRequests {
     return key;
   }
 
-  variant(value: unknown): 'video' | 'thumbnail' {
+  variant(value: unknown): 'video' | 'thumbnail' | 'preview' {
     const variant = value ?? 'video';
-    if (variant !== 'video' && variant !== 'thumbnail') {
-      throw ApiError.badRequest('variant', "variant must be 'video' or 'thumbnail'.");
+    if (variant !== 'video' && variant !== 'thumbnail' && variant !== 'preview') {
+      throw ApiError.badRequest('variant', "variant must be 'video', 'thumbnail' or 'preview'.");
     }
     return variant;
   }

@@ -23,6 +23,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 
+import { ApiError } from '../common/api-error';
 import { abortOnClose, header, type HttpReply, type HttpRequest, sendFile } from '../common/http';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { JobEvents } from '../jobs/job-events';
@@ -250,14 +251,27 @@ export class VideosController {
     description: 'HTTP Range supported. Any Accept header is served.',
   })
   @ApiParam({ name: 'id' })
-  @ApiQuery({ name: 'variant', required: false, enum: ['video', 'thumbnail'] })
-  @ApiProduces('video/mp4', 'image/jpeg')
+  @ApiQuery({
+    name: 'variant',
+    required: false,
+    enum: ['video', 'thumbnail', 'preview'],
+    description:
+      'video (MP4, default) and thumbnail (JPEG) once completed; preview: the latest live preview ' +
+      '(WebP or JPEG) while the job runs, 409 `no_preview` when there is none.',
+  })
+  @ApiQuery({
+    name: 'step',
+    required: false,
+    description: 'Ignored: lets each preview URL name one picture.',
+  })
+  @ApiProduces('video/mp4', 'image/jpeg', 'image/webp')
   @ApiResponse({
     status: 200,
     description: 'The file.',
     content: {
       'video/mp4': { schema: { type: 'string', format: 'binary' } },
       'image/jpeg': { schema: { type: 'string', format: 'binary' } },
+      'image/webp': { schema: { type: 'string', format: 'binary' } },
     },
   })
   @ApiResponse({ status: 206, description: 'Partial content (Range).' })
@@ -270,6 +284,7 @@ export class VideosController {
   ) {
     const which = this.requests.variant(variant);
     const job = await this.jobs.get(this.requests.id(id));
+    if (which === 'preview') return this.sendPreview(job, res);
     if (job.status !== 'completed') {
       throw new InvalidJobState(
         'not_ready',
@@ -284,8 +299,8 @@ export class VideosController {
   @ApiOperation({
     summary: 'Stream job events (SSE)',
     description:
-      'Server-Sent Events; each `data` is the full video object. Events: video.queued, video.in_progress, ' +
-      'video.progress, then one of video.completed / video.failed / video.cancelled, after which the stream ends.',
+      'Server-Sent Events; each `data` is the full video object (a VideoPreview for video.preview). Events: video.queued, video.in_progress, ' +
+      'video.progress and video.preview, then one of video.completed / video.failed / video.cancelled, after which the stream ends.',
   })
   @ApiParam({ name: 'id' })
   @ApiProduces('text/event-stream')
@@ -303,6 +318,28 @@ export class VideosController {
       presenter: this.presenter,
     });
     await stream.open(job, res);
+  }
+
+  /** The latest live preview of a running job, from memory (never from the job record). */
+  private async sendPreview(job: Job, res: HttpReply): Promise<void> {
+    const preview = job.status === 'in_progress' ? this.jobEvents.previews.get(job.id) : undefined;
+    if (!preview) {
+      const why =
+        job.status !== 'in_progress'
+          ? `it is ${job.status} (previews exist while it runs)`
+          : (job.params.preview ?? true)
+            ? 'none has arrived yet'
+            : 'its request turned previews off';
+      throw ApiError.conflict('no_preview', `Video ${job.id} has no preview: ${why}.`, 'variant');
+    }
+    await res
+      .headers({
+        'content-type': preview.mime,
+        'content-length': String(preview.data.length),
+        'cache-control': 'no-store',
+        't2v-preview-step': `${preview.step}/${preview.total}`,
+      })
+      .send(preview.data);
   }
 
   private sendFile(

@@ -2,12 +2,14 @@ import {
   ACCELERATION_MODES,
   JOB_ERROR_CODES,
   JOB_STATUSES,
+  PREVIEW_MIMES,
   QUEUE_REASONS,
   type QueueReason,
 } from '@t2v/contracts';
 import { z } from 'zod';
 
 import type { Adjustments, Job } from '../jobs/job.types';
+import type { Preview } from '../jobs/preview-store';
 
 const unix = (ms: number | null): number | null => (ms === null ? null : Math.floor(ms / 1000));
 
@@ -86,6 +88,11 @@ export const videoObjectSchema = z
     lora: z
       .array(z.object({ name: z.string(), scale: z.number() }))
       .describe('The LoRA adapters the job runs with, as requested; empty for none.'),
+    preview: z
+      .boolean()
+      .describe(
+        'Live previews while it runs (`video.preview` events); false when the request turned them off.',
+      ),
     timings: z.object({
       queue_s: z.number().nullable(),
       load_s: z.number().nullable(),
@@ -161,6 +168,8 @@ export function toVideoObject(
       : null,
     // Records created before the field existed ran without adapters.
     lora: (p.loras ?? []).map(({ name, scale }) => ({ name, scale })),
+    // Records created before the field existed had previews.
+    preview: p.preview ?? true,
     timings: job.timings,
     acceleration: {
       // Records created before the field existed ran with the defaults.
@@ -171,6 +180,42 @@ export function toVideoObject(
       transformer_passes: job.acceleration?.passes ?? null,
       planned_passes: job.acceleration?.planned_passes ?? null,
     },
+  };
+}
+
+/** `data` of a `video.preview` event: where the latest live preview of a running job is. */
+export const videoPreviewSchema = z
+  .object({
+    object: z.literal('video.preview'),
+    video_id: z.string(),
+    step: z.number().int().min(1).describe('The denoising step it shows.'),
+    total: z.number().int().min(1).describe('Steps of the run.'),
+    url: z
+      .string()
+      .describe(
+        'Path of the picture (`GET`, the API key as for the video): the latest preview while the job ' +
+          'runs; `step` only makes each URL name one picture for caches.',
+      ),
+    content_type: z.enum(PREVIEW_MIMES),
+    width: z.number().int().describe('Pixels of the picture: a grid of up to four frames, two columns.'),
+    height: z.number().int(),
+    created_at: z.number().int().describe('Unix seconds.'),
+  })
+  .describe('VideoPreview');
+export type VideoPreviewObject = z.infer<typeof videoPreviewSchema>;
+
+export function presentPreview(preview: Preview): VideoPreviewObject {
+  const id = encodeURIComponent(preview.jobId);
+  return {
+    object: 'video.preview',
+    video_id: preview.jobId,
+    step: preview.step,
+    total: preview.total,
+    url: `/v1/videos/${id}/content?variant=preview&step=${preview.step}`,
+    content_type: preview.mime,
+    width: preview.width,
+    height: preview.height,
+    created_at: preview.createdAt,
   };
 }
 

@@ -41,6 +41,8 @@ export function engineLaunch(config: AppConfig, device: string, ffmpeg: string):
     T2V_HEARTBEAT_INTERVAL_S: String(config.heartbeatIntervalS),
     T2V_FFMPEG: ffmpeg,
     T2V_WARMUP: String(config.warmup),
+    T2V_PREVIEW_EVERY_STEPS: String(config.previewEverySteps),
+    T2V_PREVIEW_MIN_INTERVAL_S: String(config.previewMinIntervalS),
   };
   if (device === 'cpu') {
     env['CUDA_VISIBLE_DEVICES'] = '';

@@ -42,6 +42,7 @@ function request(jobId: string, steps = 5): GenerateRequest {
       acceleration: 'auto',
       image: null,
       loras: [],
+      preview: true,
     },
     out_path: '/tmp/none.mp4',
     thumbnail_path: '/tmp/none.jpg',

@@ -7,6 +7,7 @@ import {
   encodeMessage,
   type GenerateRequest,
   type HeartbeatEvent,
+  type PreviewEvent,
   parseWorkerEvent,
   type ReadyEvent,
   type WorkerErrorCode,
@@ -56,6 +57,7 @@ export type RunOutcome =
 interface ActiveRun {
   jobId: string;
   onProgress: (step: number, total: number) => void;
+  onPreview: ((event: PreviewEvent) => void) | undefined;
   resolve: (outcome: RunOutcome) => void;
 }
 
@@ -122,12 +124,16 @@ export class WorkerSupervisor extends EventEmitter {
   }
 
   /** Sends the job to the worker. Resolves once with the outcome; never rejects. */
-  runJob(request: GenerateRequest, onProgress: (step: number, total: number) => void): Promise<RunOutcome> {
+  runJob(
+    request: GenerateRequest,
+    onProgress: (step: number, total: number) => void,
+    onPreview?: (event: PreviewEvent) => void,
+  ): Promise<RunOutcome> {
     if (this._state !== 'READY' || !this.child) {
       return Promise.resolve({ kind: 'crashed', reason: `worker ${this.spec.id} is ${this._state}` });
     }
     return new Promise((resolve) => {
-      this.run = { jobId: request.job_id, onProgress, resolve };
+      this.run = { jobId: request.job_id, onProgress, onPreview, resolve };
       this.runLog = this.logger.child({ job_id: request.job_id });
       this.setState('BUSY');
       this.armStallTimer();
@@ -238,6 +244,9 @@ export class WorkerSupervisor extends EventEmitter {
           this.armStallTimer();
           this.run.onProgress(event.step, event.total);
         }
+        break;
+      case 'preview':
+        if (this.run?.jobId === event.job_id) this.run.onPreview?.(event);
         break;
       case 'done':
         this.finishRun(event.job_id, { kind: 'done', event });

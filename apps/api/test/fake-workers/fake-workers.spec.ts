@@ -25,6 +25,7 @@ const generate = (jobId: string, steps = 3): GenerateRequest => ({
     acceleration: 'auto',
     image: null,
     loras: [],
+    preview: true,
   },
   out_path: `/tmp/${jobId}.mp4`,
   thumbnail_path: `/tmp/${jobId}.jpg`,

@@ -1,6 +1,7 @@
-import { statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
-import type { T2V, Video, VideoCreateParams } from '@t2v/sdk';
+import { ConflictError, type T2V, type Video, type VideoCreateParams, type VideoPreview } from '@t2v/sdk';
 
 import { CliError } from '../errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -29,6 +30,47 @@ export interface GenerateOptions {
   fit?: 'crop' | 'pad' | 'stretch';
   /** LoRA adapters, `name` or `name=scale`, in order (repeatable). */
   lora?: Array<{ name: string; scale: number }>;
+  /** Where to save each live preview as it arrives. */
+  previewDir?: string;
+  /** commander's `--no-preview`: false asks the server for no previews. */
+  preview?: boolean;
+}
+
+/**
+ * Saves each live preview as it is announced, one download at a time, in arrival order. A preview
+ * the server no longer has (the job moved on or ended) is skipped: a newer one follows or the
+ * video does.
+ */
+class PreviewSaver {
+  private chain: Promise<void> = Promise.resolve();
+  readonly saved: string[] = [];
+
+  constructor(
+    private readonly client: T2V,
+    private readonly dir: string,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  add(preview: VideoPreview): void {
+    const ext = preview.content_type === 'image/webp' ? 'webp' : 'jpg';
+    const file = join(this.dir, `${preview.video_id}-step-${String(preview.step).padStart(3, '0')}.${ext}`);
+    this.chain = this.chain.then(async () => {
+      try {
+        const { path } = await this.client.videos.downloadTo(preview.video_id, file, {
+          variant: 'preview',
+          signal: this.signal,
+          maxRetries: 0,
+        });
+        this.saved.push(path);
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error;
+      }
+    });
+  }
+
+  done(): Promise<void> {
+    return this.chain;
+  }
 }
 
 /**
@@ -66,6 +108,23 @@ export async function generate(
   }
   if (options.fit !== undefined) params.input_fit = options.fit;
   if (options.lora !== undefined) params.lora = options.lora;
+  if (options.preview === false) {
+    if (options.previewDir !== undefined)
+      throw new CliError('--preview-dir and --no-preview contradict each other', ExitCode.USAGE);
+    params.preview = false;
+  }
+  let previews: PreviewSaver | undefined;
+  if (options.previewDir !== undefined) {
+    try {
+      mkdirSync(options.previewDir, { recursive: true });
+    } catch (error) {
+      throw new CliError(
+        `--preview-dir: cannot create ${options.previewDir}: ${(error as Error).message}`,
+        ExitCode.USAGE,
+      );
+    }
+    previews = new PreviewSaver(client, options.previewDir, io.signal);
+  }
 
   const started = Date.now();
   const bar = global.quiet ? undefined : new ProgressBar(io.stderr);
@@ -79,7 +138,9 @@ export async function generate(
         created ??= v;
         bar?.update(v);
       },
+      ...(previews ? { onPreview: (p: VideoPreview) => previews.add(p) } : {}),
     });
+    await previews?.done();
   } catch (error) {
     bar?.done();
     if (io.signal?.aborted && created) {
@@ -113,11 +174,19 @@ export async function generate(
 
   if (global.json) {
     io.stdout.write(
-      `${JSON.stringify({ ...video, output: download.path, ...(thumbnail ? { thumbnail: thumbnail.path } : {}) })}\n`,
+      `${JSON.stringify({
+        ...video,
+        output: download.path,
+        ...(thumbnail ? { thumbnail: thumbnail.path } : {}),
+        ...(previews ? { previews: previews.saved } : {}),
+      })}\n`,
     );
     return;
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (previews && !global.quiet) {
+    io.stderr.write(`${previews.saved.length} preview(s) in ${options.previewDir}\n`);
+  }
   const cached = video.cached ? ', cached' : '';
   io.stdout.write(`${download.path}\n`);
   if (!global.quiet) {

@@ -107,6 +107,7 @@ export function fakeApi(options: FakeApiOptions = {}) {
     metadata: {},
     user: null,
     adjusted: {},
+    preview: true,
     input_reference: null,
     lora: [],
     timings: { queue_s: null, load_s: null, inference_s: null, encode_s: null },

@@ -1,6 +1,6 @@
 import './browser-globals';
 
-import { T2V, type VideoContentVariant } from '@t2v/sdk';
+import { T2V, type VideoContentVariant, type VideoPreview } from '@t2v/sdk';
 
 import { createFetchTransport } from './fetch-transport';
 
@@ -69,4 +69,18 @@ export async function mediaURL(
   });
   const url = URL.createObjectURL(blob);
   return { url, revoke: () => URL.revokeObjectURL(url) };
+}
+
+/**
+ * A URL an `<img>` can show a live preview from: without a key the preview's own URL (it names its
+ * step, so each one is a new picture to the browser's cache); with one, its bytes as a `blob:` URL.
+ */
+export async function previewURL(
+  client: T2V,
+  preview: VideoPreview,
+  signal?: AbortSignal,
+): Promise<{ url: string; revoke: () => void }> {
+  if (!apiKeyStore.get())
+    return { url: new URL(preview.url, apiBaseURL()).toString(), revoke: () => undefined };
+  return mediaURL(client, preview.video_id, 'preview', signal);
 }

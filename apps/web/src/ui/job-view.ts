@@ -1,4 +1,4 @@
-import { isTerminalStatus, type Video } from '@t2v/sdk';
+import { isTerminalStatus, type Video, type VideoPreview } from '@t2v/sdk';
 
 import { byId, showMessage } from './dom';
 import { elapsedSeconds, formatSeconds, progressDetail, statusLabel } from './format';
@@ -6,9 +6,16 @@ import { elapsedSeconds, formatSeconds, progressDetail, statusLabel } from './fo
 /** Where the finished video's bytes come from; see `mediaURL` in sdk/client.ts. */
 export type MediaSource = (id: string, signal: AbortSignal) => Promise<{ url: string; revoke: () => void }>;
 
+/** Where a live preview's picture comes from; see `previewURL` in sdk/client.ts. */
+export type PreviewSource = (
+  preview: VideoPreview,
+  signal: AbortSignal,
+) => Promise<{ url: string; revoke: () => void }>;
+
 /**
  * The "current video" panel: status badge, queue position or denoising step, a progress bar, the
- * elapsed time, then the player with download and copy-link buttons.
+ * elapsed time, the live preview while it renders, then the player with download and copy-link
+ * buttons.
  */
 export class JobView {
   private readonly empty = byId('job-empty');
@@ -25,6 +32,11 @@ export class JobView {
   private readonly copyStatus = byId('copy-status');
   private readonly cancel = byId<HTMLButtonElement>('job-cancel');
   private readonly error = byId('job-error');
+  private readonly preview = byId('job-preview');
+  private readonly previewImg = byId<HTMLImageElement>('job-preview-img');
+  private readonly previewCaption = byId('job-preview-caption');
+  private shownPreview:
+    { id: string; step: number; revoke: () => void; controller: AbortController } | undefined;
 
   private video: Video | undefined;
   private media: { id: string; revoke: () => void; controller: AbortController } | undefined;
@@ -34,6 +46,7 @@ export class JobView {
     private readonly source: MediaSource,
     private readonly shareURL: (id: string) => string,
     onCancel: (id: string) => void,
+    private readonly previewSource: PreviewSource,
   ) {
     this.cancel.addEventListener('click', () => {
       if (this.video) onCancel(this.video.id);
@@ -56,6 +69,7 @@ export class JobView {
     this.root.hidden = false;
     this.root.dataset['id'] = video.id;
     this.root.dataset['status'] = video.status;
+    if (changed || video.status !== 'in_progress') this.releasePreview();
     if (changed) {
       this.releaseMedia();
       this.player.hidden = true;
@@ -83,6 +97,39 @@ export class JobView {
     if (isTerminalStatus(video.status)) this.stopTimer();
     else this.timer ??= setInterval(() => this.tick(), 250);
     if (video.status === 'completed' && this.media?.id !== video.id) void this.loadMedia(video);
+  }
+
+  /** Shows a live preview of the running video in place of the empty space before its player. */
+  showPreview(preview: VideoPreview): void {
+    const video = this.video;
+    if (!video || video.id !== preview.video_id || isTerminalStatus(video.status)) return;
+    if (this.shownPreview && this.shownPreview.step >= preview.step) return;
+    this.shownPreview?.controller.abort();
+    const controller = new AbortController();
+    const previous = this.shownPreview;
+    this.shownPreview = { id: preview.video_id, step: preview.step, revoke: () => undefined, controller };
+    void this.previewSource(preview, controller.signal).then(
+      ({ url, revoke }) => {
+        if (this.shownPreview?.controller !== controller) return revoke();
+        this.shownPreview.revoke = revoke;
+        previous?.revoke();
+        this.previewImg.src = url;
+        this.previewImg.dataset['step'] = String(preview.step);
+        this.previewCaption.textContent = `Live preview · step ${preview.step} of ${preview.total}`;
+        this.preview.hidden = false;
+      },
+      // The job moved on or ended before the picture was fetched: the next one (or the video) follows.
+      () => undefined,
+    );
+  }
+
+  private releasePreview(): void {
+    this.shownPreview?.controller.abort();
+    this.shownPreview?.revoke();
+    this.shownPreview = undefined;
+    this.preview.hidden = true;
+    this.previewImg.removeAttribute('src');
+    delete this.previewImg.dataset['step'];
   }
 
   /** An error about the job shown (e.g. its cancel was refused). */

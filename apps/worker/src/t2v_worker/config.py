@@ -117,6 +117,9 @@ class WorkerConfig:
     parallel_timeout_s: float = 300.0
     # LoRA adapters loaded at start, chosen per job by name.
     loras: tuple[LoraSpec, ...] = ()
+    # Live previews: one every this many steps (0: none), never closer than the interval.
+    preview_every_steps: int = 2
+    preview_min_interval_s: float = 1.0
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -147,6 +150,19 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
     if not value > 0:
         raise ConfigError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+def _non_negative(env: Mapping[str, str], name: str, default: float, integer: bool) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not {'an integer' if integer else 'a number'}") from None
+    if value < 0 or value != value:
+        raise ConfigError(f"{name}={raw!r} must be 0 or more")
     return value
 
 
@@ -201,5 +217,7 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
         warmup_shapes=parse_shapes(env.get("T2V_WARMUP_SHAPES", "")),
         parallel=parallel,
         parallel_timeout_s=_positive_float(env, "T2V_PARALLEL_TIMEOUT_S", 300.0),
+        preview_every_steps=int(_non_negative(env, "T2V_PREVIEW_EVERY_STEPS", 2, integer=True)),
+        preview_min_interval_s=float(_non_negative(env, "T2V_PREVIEW_MIN_INTERVAL_S", 1.0, integer=False)),
         loras=loras,
     )

@@ -64,6 +64,8 @@ class GenerateParams:
     image: ImageInput | None = None
     # Adapters for this job only, in order.
     loras: tuple[LoraChoice, ...] = ()
+    # Live previews while it denoises (the request can turn them off).
+    preview: bool = True
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> GenerateParams:
@@ -89,6 +91,7 @@ class GenerateParams:
                 height=int(raw["image"]["height"]),
             ),
             loras=tuple(LoraChoice(name=x["name"], scale=float(x["scale"])) for x in raw.get("loras", ())),
+            preview=bool(raw.get("preview", True)),
         )
 
 

@@ -8,6 +8,7 @@ fixtures in ``libs/contracts/fixtures/protocol``.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -17,7 +18,7 @@ from typing import Any
 
 from .params import GenerateParams
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 EXIT_PERMANENT = 78
 """Exit status after a load failure that retrying cannot heal (sysexits' EX_CONFIG): the
@@ -80,6 +81,10 @@ def _is_integer(v: Any) -> bool:
     return _is_number(v) and float(v).is_integer()
 
 
+def _bool(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
 def _str(v: Any) -> bool:
     return isinstance(v, str)
 
@@ -118,6 +123,21 @@ def _obj(shape: Mapping[str, Check]) -> Check:
 
 def _array_of(check: Check) -> Check:
     return lambda v: isinstance(v, list) and all(check(x) for x in v)
+
+
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+PREVIEW_MIMES = ("image/webp", "image/jpeg")
+MAX_PREVIEW_BYTES = 256 * 1024
+"""A preview's largest size on the wire, before base64 (``MAX_PREVIEW_BYTES`` in protocol.ts)."""
+
+
+def _preview_data(v: Any) -> bool:
+    return (
+        isinstance(v, str)
+        and 0 < len(v) <= 4 * ((MAX_PREVIEW_BYTES + 2) // 3)
+        and len(v) % 4 == 0
+        and _BASE64.fullmatch(v) is not None
+    )
 
 
 def _abs_path(v: Any) -> bool:
@@ -166,6 +186,8 @@ PARAMS_SHAPE: dict[str, Check] = {
     ),
     # LoRA adapters for this job only, by the names loaded at start.
     "loras": _array_of(_obj({"name": _non_empty, "scale": _num})),
+    # Live previews of this job (``preview`` events) unless the request turned them off.
+    "preview": _bool,
 }
 
 # What produced a finished video: the step cache and compile mode in effect, the attention backend,
@@ -328,6 +350,16 @@ EVENT_SHAPES: dict[str, dict[str, Check]] = {
         "code": _one_of(WORKER_ERROR_CODES),
         "message": _str,
     },
+    "preview": {
+        "type": _str,
+        "job_id": _non_empty,
+        "step": _pos_int,
+        "total": _pos_int,
+        "mime": _one_of(PREVIEW_MIMES),
+        "width": _pos_int,
+        "height": _pos_int,
+        "data": _preview_data,
+    },
     "heartbeat": {
         "type": _str,
         "gpu_mem_bytes": _nullable(_non_neg_int),
@@ -359,8 +391,8 @@ def _parse_with(line: str, shapes: Mapping[str, Mapping[str, Check]]) -> dict[st
     problem = check_shape(value, shape)
     if problem:
         raise ProtocolError(f"{kind}: {problem}", job_id)
-    if kind == "progress" and value["step"] > value["total"]:
-        raise ProtocolError("progress: step greater than total")
+    if kind in ("progress", "preview") and value["step"] > value["total"]:
+        raise ProtocolError(f"{kind}: step greater than total")
     if kind == "ready":
         problem = card_problem(value["card"])
         if problem:
@@ -448,6 +480,26 @@ def error(job_id: str | None, code: str, message: str) -> dict[str, Any]:
     if code not in WORKER_ERROR_CODES:
         raise ValueError(f"unknown worker error code {code}")
     return {"type": "error", "job_id": job_id or None, "code": code, "message": message}
+
+
+def preview(
+    job_id: str, step: int, total: int, mime: str, width: int, height: int, data: bytes
+) -> dict[str, Any]:
+    """One live preview: an encoded picture of the job's current estimate (``preview.py``)."""
+    if mime not in PREVIEW_MIMES:
+        raise ValueError(f"unknown preview type {mime}")
+    if not 0 < len(data) <= MAX_PREVIEW_BYTES:
+        raise ValueError(f"a preview of {len(data)} bytes is outside 1..{MAX_PREVIEW_BYTES}")
+    return {
+        "type": "preview",
+        "job_id": job_id,
+        "step": int(step),
+        "total": int(total),
+        "mime": mime,
+        "width": int(width),
+        "height": int(height),
+        "data": base64.b64encode(data).decode("ascii"),
+    }
 
 
 def heartbeat(

@@ -25,6 +25,7 @@ from .engines.base import Engine
 from .errors import Cancelled, GpuOutOfMemory, WorkerError, is_out_of_memory
 from .output import write_outputs
 from .params import TEMPORAL_MULTIPLE, GenerateParams
+from .preview import Previewer, PreviewPolicy
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +239,22 @@ class Server:
             self._current = None
         self.emitter.emit(event)
 
+    def _previewer(self, job: Job) -> Previewer | None:
+        """The job's live previews, unless the request or the settings turn them off."""
+        engine, params = self.engine, job.params
+        config = engine.config
+        if not params.preview or config.preview_every_steps <= 0:
+            return None
+        projection = engine.projection_for_previews()
+        if projection is None:
+            return None
+
+        def emit(step: int, total: int, data: bytes, mime: str, width: int, height: int) -> None:
+            self.emitter.emit(protocol.preview(job.job_id, step, total, mime, width, height, data))
+
+        policy = PreviewPolicy(config.preview_every_steps, config.preview_min_interval_s)
+        return Previewer(engine.torch, projection, policy, emit, params.width, params.height)
+
     def _oom_message(self, job: Job, detail: str) -> str:
         return oom_message(job.params, job.step, detail, self.engine.defaults().sizes)
 
@@ -269,7 +286,11 @@ class Server:
             self.emitter.emit(protocol.progress(job.job_id, step, steps))
 
         started = time.monotonic()
-        frames = self.engine.generate(params, on_step)
+        self.engine.previewer = self._previewer(job)
+        try:
+            frames = self.engine.generate(params, on_step)
+        finally:
+            self.engine.previewer = None
         inference_s = time.monotonic() - started
         if job.cancel.is_set():
             raise Cancelled(f"cancelled during decode after step {total} of {total}")

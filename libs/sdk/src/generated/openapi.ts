@@ -122,7 +122,7 @@ export interface paths {
     };
     /**
      * Stream job events (SSE)
-     * @description Server-Sent Events; each `data` is the full video object. Events: video.queued, video.in_progress, video.progress, then one of video.completed / video.failed / video.cancelled, after which the stream ends.
+     * @description Server-Sent Events; each `data` is the full video object (a VideoPreview for video.preview). Events: video.queued, video.in_progress, video.progress and video.preview, then one of video.completed / video.failed / video.cancelled, after which the stream ends.
      */
     get: operations['Videos_events'];
     put?: never;
@@ -185,26 +185,6 @@ export interface paths {
      * @description Answers `Video generated at <path>` as text, or JSON when Accept prefers application/json. Still running at the deadline: 202. Besides `prompt`, any field of CreateVideoRequest may be given as a query parameter (`size`, `width`, `height`, `num_frames`, `seconds`, `fps`, `seed`, `user`, …); they are snapped and reported as on POST /v1/videos (`t2v-adjusted`, `Prefer: handling=strict`).
      */
     get: operations['Generate_generate'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/usage': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /**
-     * Usage by caller, model and day
-     * @description Jobs that ended in [start, end), summed by `group_by`. Needs the `admin` scope (an API key entry with `scopes=admin`, or a token whose `scope` claim holds `admin`) when authentication is on.
-     */
-    get: operations['Usage_usage'];
     put?: never;
     post?: never;
     delete?: never;
@@ -321,6 +301,8 @@ export interface components {
        * @enum {string}
        */
       acceleration?: 'auto' | 'none';
+      /** @description Live previews while it renders (default true): `video.preview` events on the stream and `GET …/content?variant=preview`. false: none. */
+      preview?: boolean;
       /** @description Image-to-video: the image the video starts from. PNG, JPEG or WebP, judged by its bytes. In JSON a data:image/…;base64,… URL (or `{"image_url": "data:…"}`); in multipart/form-data a file part. Remote URLs are refused. At most T2V_MAX_IMAGE_BYTES (10 MB by default) and T2V_MAX_IMAGE_PIXELS (50 megapixels by default); an animated image gives its first frame. Fitted to the video size per `input_fit`; with no size given, the preset whose aspect ratio is closest to the image's is used. */
       input_reference?:
         | string
@@ -394,6 +376,8 @@ export interface components {
        * @enum {string}
        */
       acceleration?: 'auto' | 'none';
+      /** @description Live previews while it renders (default true): `video.preview` events on the stream and `GET …/content?variant=preview`. false: none. */
+      preview?: boolean;
       /**
        * Format: binary
        * @description Image-to-video: the image file (PNG, JPEG or WebP, judged by its bytes; at most T2V_MAX_IMAGE_BYTES). A data: URL as text is accepted too. Fitted to the video size per `input_fit`.
@@ -457,10 +441,6 @@ export interface components {
       num_frames: number;
       /** @description 1-based while queued. */
       queue_position: number | null;
-      /** @description While queued or running: when its run should start (unix seconds), from step times learned per model, size, frames and acceleration, the jobs ahead and the loaded workers. Absent while there is no data to base it on (no run of a comparable shape finished yet, a job of unknown length ahead, no worker loaded): no estimate rather than a wrong one. */
-      estimated_start_at?: number;
-      /** @description While queued or running: when it should complete (unix seconds); absent as estimated_start_at. */
-      estimated_completion_at?: number;
       /**
        * @description While queued, why it waits: `gpu_capacity` (no GPU worker has the model loaded yet: GPU pods are starting or the GPU tier is scaling up from zero, a cold start), `workers_busy` (every loaded worker runs a job ahead of it), `workers_failed` (every GPU worker failed permanently; see /readyz). null when it is about to start or not queued.
        * @enum {string|null}
@@ -492,6 +472,8 @@ export interface components {
         name: string;
         scale: number;
       }[];
+      /** @description Live previews while it runs (`video.preview` events); false when the request turned them off. */
+      preview: boolean;
       timings: {
         queue_s: number | null;
         load_s: number | null;
@@ -561,10 +543,6 @@ export interface components {
         num_frames: number;
         /** @description 1-based while queued. */
         queue_position: number | null;
-        /** @description While queued or running: when its run should start (unix seconds), from step times learned per model, size, frames and acceleration, the jobs ahead and the loaded workers. Absent while there is no data to base it on (no run of a comparable shape finished yet, a job of unknown length ahead, no worker loaded): no estimate rather than a wrong one. */
-        estimated_start_at?: number;
-        /** @description While queued or running: when it should complete (unix seconds); absent as estimated_start_at. */
-        estimated_completion_at?: number;
         /**
          * @description While queued, why it waits: `gpu_capacity` (no GPU worker has the model loaded yet: GPU pods are starting or the GPU tier is scaling up from zero, a cold start), `workers_busy` (every loaded worker runs a job ahead of it), `workers_failed` (every GPU worker failed permanently; see /readyz). null when it is about to start or not queued.
          * @enum {string|null}
@@ -596,6 +574,8 @@ export interface components {
           name: string;
           scale: number;
         }[];
+        /** @description Live previews while it runs (`video.preview` events); false when the request turned them off. */
+        preview: boolean;
         timings: {
           queue_s: number | null;
           load_s: number | null;
@@ -632,6 +612,25 @@ export interface components {
       object: 'video.deleted';
       /** @enum {boolean} */
       deleted: true;
+    };
+    /** @description VideoPreview */
+    VideoPreview: {
+      /** @enum {string} */
+      object: 'video.preview';
+      video_id: string;
+      /** @description The denoising step it shows. */
+      step: number;
+      /** @description Steps of the run. */
+      total: number;
+      /** @description Path of the picture (`GET`, the API key as for the video): the latest preview while the job runs; `step` only makes each URL name one picture for caches. */
+      url: string;
+      /** @enum {string} */
+      content_type: 'image/webp' | 'image/jpeg';
+      /** @description Pixels of the picture: a grid of up to four frames, two columns. */
+      width: number;
+      height: number;
+      /** @description Unix seconds. */
+      created_at: number;
     };
     /** @description Model */
     Model: {
@@ -814,7 +813,6 @@ export interface components {
         type:
           | 'invalid_request_error'
           | 'authentication_error'
-          | 'permission_error'
           | 'not_found_error'
           | 'conflict_error'
           | 'rate_limit_error'
@@ -838,11 +836,10 @@ export interface components {
           | 'invalid_api_key'
           | 'not_found'
           | 'video_not_ready'
+          | 'no_preview'
           | 'invalid_state'
           | 'idempotency_conflict'
           | 'rate_limited'
-          | 'caller_queue_cap'
-          | 'insufficient_scope'
           | 'queue_full'
           | 'not_ready'
           | 'shutting_down'
@@ -850,61 +847,7 @@ export interface components {
           | 'internal_error';
       };
     };
-    /** @description Usage report */
-    UsageReport: {
-      /** @enum {string} */
-      object: 'usage';
-      /** @description Range start, inclusive (ISO 8601). */
-      start: string;
-      /** @description Range end, exclusive (ISO 8601). */
-      end: string;
-      group_by: ('caller' | 'model' | 'day')[];
-      /** @description One row per group, ordered by day, caller, model. */
-      data: {
-        /** @description With group_by caller: `key:<name>`, `sub:<subject>`, `user:<user>` or `anonymous`. */
-        caller?: string;
-        /** @description With group_by model. */
-        model?: string;
-        /** @description With group_by day: the UTC date the jobs ended, YYYY-MM-DD. */
-        day?: string;
-        /** @description Jobs that ended in the range, by outcome. */
-        jobs: {
-          completed: number;
-          failed: number;
-          cancelled: number;
-          total: number;
-        };
-        /** @description Seconds of video delivered (completed jobs). */
-        output_seconds: number;
-        /** @description Frames delivered (completed jobs). */
-        frames: number;
-        /** @description Worker wall time of every run × the devices in its worker group (a CPU worker: one). */
-        gpu_seconds: number;
-      }[];
-      /** @description Everything in the range. */
-      total: {
-        /** @description With group_by caller: `key:<name>`, `sub:<subject>`, `user:<user>` or `anonymous`. */
-        caller?: string;
-        /** @description With group_by model. */
-        model?: string;
-        /** @description With group_by day: the UTC date the jobs ended, YYYY-MM-DD. */
-        day?: string;
-        /** @description Jobs that ended in the range, by outcome. */
-        jobs: {
-          completed: number;
-          failed: number;
-          cancelled: number;
-          total: number;
-        };
-        /** @description Seconds of video delivered (completed jobs). */
-        output_seconds: number;
-        /** @description Frames delivered (completed jobs). */
-        frames: number;
-        /** @description Worker wall time of every run × the devices in its worker group (a CPU worker: one). */
-        gpu_seconds: number;
-      };
-    };
-    /** @description One Server-Sent Event: `event:` names it, `data:` is the video object as JSON. Comment lines (`: ping`) keep the connection open and carry no event. */
+    /** @description One Server-Sent Event: `event:` names it, `data:` is the video object as JSON (for `video.preview`, a VideoPreview). Comment lines (`: ping`) keep the connection open and carry no event. */
     VideoStreamEvent:
       | {
           /** @enum {string} */
@@ -934,6 +877,12 @@ export interface components {
           /** @enum {string} */
           event: 'video.cancelled';
           /** @description The video object (status `cancelled`) as one line of JSON. */
+          data: string;
+        }
+      | {
+          /** @enum {string} */
+          event: 'video.preview';
+          /** @description The VideoPreview object as one line of JSON. */
           data: string;
         };
   };
@@ -1065,7 +1014,7 @@ export interface operations {
           'application/json': components['schemas']['ErrorResponse'];
         };
       };
-      /** @description Rate limited, or the API key has as many queued jobs as its max_queued allows; see Retry-After. */
+      /** @description Rate limited; see Retry-After. */
       429: {
         headers: {
           [name: string]: unknown;
@@ -1177,7 +1126,7 @@ export interface operations {
           'application/json': components['schemas']['ErrorResponse'];
         };
       };
-      /** @description Rate limited, or the API key has as many queued jobs as its max_queued allows; see Retry-After. */
+      /** @description Rate limited; see Retry-After. */
       429: {
         headers: {
           [name: string]: unknown;
@@ -1338,7 +1287,10 @@ export interface operations {
   Videos_content: {
     parameters: {
       query?: {
-        variant?: 'video' | 'thumbnail';
+        /** @description Ignored: lets each preview URL name one picture. */
+        step?: unknown;
+        /** @description video (MP4, default) and thumbnail (JPEG) once completed; preview: the latest live preview (WebP or JPEG) while the job runs, 409 `no_preview` when there is none. */
+        variant?: 'video' | 'thumbnail' | 'preview';
       };
       header?: never;
       path: {
@@ -1356,6 +1308,7 @@ export interface operations {
         content: {
           'video/mp4': string;
           'image/jpeg': string;
+          'image/webp': string;
         };
       };
       /** @description Partial content (Range). */
@@ -1373,6 +1326,7 @@ export interface operations {
         content: {
           'video/mp4': components['schemas']['ErrorResponse'];
           'image/jpeg': components['schemas']['ErrorResponse'];
+          'image/webp': components['schemas']['ErrorResponse'];
         };
       };
       /** @description Missing or invalid API key. */
@@ -1383,6 +1337,7 @@ export interface operations {
         content: {
           'video/mp4': components['schemas']['ErrorResponse'];
           'image/jpeg': components['schemas']['ErrorResponse'];
+          'image/webp': components['schemas']['ErrorResponse'];
         };
       };
       /** @description Not found. */
@@ -1393,6 +1348,7 @@ export interface operations {
         content: {
           'video/mp4': components['schemas']['ErrorResponse'];
           'image/jpeg': components['schemas']['ErrorResponse'];
+          'image/webp': components['schemas']['ErrorResponse'];
         };
       };
       /** @description Conflict with the current state (not ready, already finished, Idempotency-Key reused). */
@@ -1403,6 +1359,7 @@ export interface operations {
         content: {
           'video/mp4': components['schemas']['ErrorResponse'];
           'image/jpeg': components['schemas']['ErrorResponse'];
+          'image/webp': components['schemas']['ErrorResponse'];
         };
       };
       /** @description Range not satisfiable. */
@@ -1413,6 +1370,7 @@ export interface operations {
         content: {
           'video/mp4': components['schemas']['ErrorResponse'];
           'image/jpeg': components['schemas']['ErrorResponse'];
+          'image/webp': components['schemas']['ErrorResponse'];
         };
       };
     };
@@ -1592,59 +1550,6 @@ export interface operations {
         };
         content: {
           'text/plain': components['schemas']['ErrorResponse'];
-          'application/json': components['schemas']['ErrorResponse'];
-        };
-      };
-    };
-  };
-  Usage_usage: {
-    parameters: {
-      query?: {
-        /** @description Comma-separated: caller, model, day. Default: caller,model */
-        group_by?: string;
-        /** @description ISO 8601 or unix seconds, exclusive; default now */
-        end?: string;
-        /** @description ISO 8601 or unix seconds; default end − 30 days */
-        start?: string;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['UsageReport'];
-        };
-      };
-      /** @description Invalid request; `error.param` names the field. */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['ErrorResponse'];
-        };
-      };
-      /** @description Missing or invalid API key. */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['ErrorResponse'];
-        };
-      };
-      /** @description The key or token lacks the scope this route needs. */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
           'application/json': components['schemas']['ErrorResponse'];
         };
       };

@@ -1,13 +1,19 @@
 import type { APIClient, RequestOptions } from '../core/api-client.js';
 import { APIError, APIUserAbortError } from '../core/errors.js';
 import { sleep } from '../core/sleep.js';
-import { isTerminalStatus, type Video, type VideoEventName } from '../types.js';
+import { isTerminalStatus, type Video, type VideoEventName, type VideoPreview } from '../types.js';
 import type { Videos } from './videos.js';
 
 /** Options of `videos.wait()` and `videos.createAndWait()`. */
 export interface WaitOptions extends RequestOptions {
   /** Called with the video object whenever it changes (queue position, status, progress). */
   onProgress?: (video: Video, event?: VideoEventName) => void;
+  /**
+   * Called with each live preview of the running job (a `video.preview` event: fetch the picture
+   * with `videos.content(id, { variant: 'preview' })`). Previews come on the events stream only:
+   * none while polling.
+   */
+  onPreview?: (preview: VideoPreview) => void;
   /** Poll interval (ms) when polling and the server gives no `openai-poll-after-ms` hint. Default 1000. */
   pollIntervalMs?: number;
   /** Skip the events stream and poll from the start. */
@@ -28,7 +34,7 @@ export async function waitForVideo(
   initial: Video | undefined,
   options: WaitOptions,
 ): Promise<Video> {
-  const { onProgress, pollIntervalMs = 1000, polling = false, ...request } = options;
+  const { onProgress, onPreview, pollIntervalMs = 1000, polling = false, ...request } = options;
   let last = initial;
   const report = (video: Video, event?: VideoEventName) => {
     last = video;
@@ -41,9 +47,14 @@ export async function waitForVideo(
 
   if (!polling) {
     try {
-      for await (const { event, data } of videos.events(id, { ...request, maxRetries: 0 })) {
-        report(data, event);
-        if (isTerminalStatus(data.status)) return data;
+      const stream = videos.events(id, { ...request, maxRetries: 0, previews: onPreview !== undefined });
+      for await (const message of stream) {
+        if (message.event === 'video.preview') {
+          onPreview?.(message.data);
+          continue;
+        }
+        report(message.data, message.event);
+        if (isTerminalStatus(message.data.status)) return message.data;
       }
     } catch (error) {
       if (error instanceof APIUserAbortError) throw error;

@@ -7,7 +7,7 @@ import { T2V } from '../client.js';
 import { APIConnectionError, ConflictError, NotFoundError } from '../core/errors.js';
 import type { TransportRequest } from '../core/transport.js';
 import { errorEnvelope, fakeTransport, videoFixture, type FakeAnswer } from '../testing/fake-transport.js';
-import type { Video } from '../types.js';
+import type { Video, VideoPreview } from '../types.js';
 
 function sse(...events: Array<[string, unknown]>): string[] {
   return [': ping\n\n', ...events.map(([name, data]) => `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)];
@@ -209,6 +209,45 @@ describe('videos.events', () => {
       names.push(`${event}:${(data as Video).status}`);
     }
     expect(names).toEqual(['video.progress:queued', 'video.cancelled:cancelled']);
+  });
+
+  it('yields video.preview typed only when asked, and the waiter hands previews to onPreview', async () => {
+    const preview: VideoPreview = {
+      object: 'video.preview',
+      video_id: 'video_1',
+      step: 2,
+      total: 4,
+      url: '/v1/videos/video_1/content?variant=preview&step=2',
+      content_type: 'image/webp',
+      width: 640,
+      height: 352,
+      created_at: 1,
+    };
+    const body = () =>
+      sse(
+        ['video.in_progress', videoFixture({ status: 'in_progress', progress: 25 })],
+        ['video.preview', preview],
+        ['video.completed', videoFixture({ status: 'completed', progress: 100 })],
+      );
+    const fake = fakeTransport([{ body: body() }, { body: body() }, { body: body() }]);
+    const client = new T2V({ transport: fake.transport, env: {} });
+    const plain: string[] = [];
+    for await (const { event } of client.videos.events('video_1')) plain.push(event);
+    expect(plain).toEqual(['video.in_progress', 'video.completed']);
+    const all: Array<string | number> = [];
+    for await (const message of client.videos.events('video_1', { previews: true })) {
+      all.push(message.event === 'video.preview' ? message.data.step : message.data.status);
+    }
+    expect(all).toEqual(['in_progress', 2, 'completed']);
+    const seen: VideoPreview[] = [];
+    const statuses: string[] = [];
+    const done = await client.videos.wait('video_1', {
+      onPreview: (p) => seen.push(p),
+      onProgress: (v) => statuses.push(v.status),
+    });
+    expect(done.status).toBe('completed');
+    expect(seen).toEqual([preview]);
+    expect(statuses).toEqual(['in_progress', 'completed']);
   });
 
   it('turns malformed data into APIConnectionError', async () => {

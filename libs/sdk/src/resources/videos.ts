@@ -14,6 +14,8 @@ import type {
   VideoEvent,
   VideoEventName,
   VideoListParams,
+  VideoPreview,
+  VideoPreviewEvent,
 } from '../types.js';
 import { type WaitOptions, waitForVideo } from './video-waiter.js';
 
@@ -39,8 +41,17 @@ export interface VideoCreateOptions extends RequestOptions {
 
 /** Options of `videos.content()` and `videos.downloadTo()`. */
 export interface VideoContentOptions extends RequestOptions {
-  /** `video` (MP4, the default) or `thumbnail` (JPEG). */
+  /**
+   * `video` (MP4, the default) or `thumbnail` (JPEG) of a completed video; `preview`: the latest
+   * live preview (WebP or JPEG) while it runs.
+   */
   variant?: VideoContentVariant;
+}
+
+/** Options of `videos.events()`. */
+export interface VideoEventsOptions extends RequestOptions {
+  /** Also yield `video.preview` messages (a {@link VideoPreviewEvent} each). Default false. */
+  previews?: boolean;
 }
 
 /** Options of `videos.createAndWait()`. */
@@ -168,10 +179,29 @@ export class Videos extends APIResource {
 
   /**
    * Follows `GET /v1/videos/{id}/events`: yields each event with the full video object, and ends
-   * after the terminal one (`video.completed`, `video.failed`, `video.cancelled`). Breaking out of
-   * the loop closes the connection.
+   * after the terminal one (`video.completed`, `video.failed`, `video.cancelled`). With
+   * `previews: true` it also yields each `video.preview` (fetch the picture with
+   * `content(id, { variant: 'preview' })`). Breaking out of the loop closes the connection.
    */
-  async *events(id: string, options: RequestOptions = {}): AsyncGenerator<VideoEvent> {
+  events(
+    id: string,
+    options: VideoEventsOptions & { previews: true },
+  ): AsyncGenerator<VideoEvent | VideoPreviewEvent>;
+  events(id: string, options?: VideoEventsOptions & { previews?: false }): AsyncGenerator<VideoEvent>;
+  events(id: string, options: VideoEventsOptions): AsyncGenerator<VideoEvent | VideoPreviewEvent>;
+  async *events(
+    id: string,
+    options: VideoEventsOptions = {},
+  ): AsyncGenerator<VideoEvent | VideoPreviewEvent> {
+    const { previews = false, ...request } = options;
+    yield* this.stream(id, previews, request);
+  }
+
+  private async *stream(
+    id: string,
+    previews: boolean,
+    options: RequestOptions,
+  ): AsyncGenerator<VideoEvent | VideoPreviewEvent> {
     const controller = new AbortController();
     const onAbort = () => controller.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -190,14 +220,19 @@ export class Videos extends APIResource {
       );
       try {
         for await (const message of readEvents(response.body, options.signal)) {
-          if (!EVENT_NAMES.has(message.event)) continue;
-          let data: Video;
+          const preview = message.event === 'video.preview';
+          if (preview ? !previews : !EVENT_NAMES.has(message.event)) continue;
+          let data: Video | VideoPreview;
           try {
-            data = JSON.parse(message.data) as Video;
+            data = JSON.parse(message.data) as Video | VideoPreview;
           } catch (error) {
             throw new APIConnectionError(`Malformed event data for ${message.event}.`, { cause: error });
           }
-          yield { event: message.event as VideoEventName, data };
+          if (preview) {
+            yield { event: 'video.preview', data: data as VideoPreview };
+            continue;
+          }
+          yield { event: message.event as VideoEventName, data: data as Video };
           if (
             message.event === 'video.completed' ||
             message.event === 'video.failed' ||

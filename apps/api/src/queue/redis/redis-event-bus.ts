@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 
 import type { PublishedCard } from '../../jobs/gpu-registry';
 import type { Job } from '../../jobs/job.types';
+import type { Preview } from '../../jobs/preview-store';
 import type { JobTransport } from '../../jobs/queue-driver';
 import { appLogger } from '../../logging/logger';
 import { closeRedis, type RedisEndpoint, redisClient } from './redis-connection';
@@ -12,12 +13,16 @@ type BusMessage =
   | { o: string; t: 'job'; job: Job }
   | { o: string; t: 'cancel'; id: string }
   | { o: string; t: 'card'; card: PublishedCard }
-  | { o: string; t: 'capacity' };
+  | { o: string; t: 'capacity' }
+  | { o: string; t: 'preview'; p: WirePreview };
+
+/** A preview on the bus: its picture in base64 (a few tens of kB). */
+type WirePreview = Omit<Preview, 'data'> & { data: string };
 
 /**
  * Redis pub/sub between replicas on one channel (`{<prefix>}:events`): every job change, so SSE
  * and waits on replica B follow a job running on A, cancel requests for a running job, and model
- * cards published by GPU workers, and that some process' workers changed (readers of the GPU
+ * cards published by GPU workers, live previews of running jobs, and that some process' workers changed (readers of the GPU
  * registry read it again). Each replica ignores its own messages (it delivered them locally
  * already).
  */
@@ -30,6 +35,7 @@ export class RedisEventBus implements JobTransport {
   private readonly cancelListeners: Array<(id: string) => void> = [];
   private readonly cardListeners: Array<(card: PublishedCard) => void> = [];
   private readonly capacityListeners: Array<() => void> = [];
+  private readonly previewListeners: Array<(preview: Preview) => void> = [];
 
   /** @param keyPrefix the store's hash-tagged prefix (`{t2v}`) */
   constructor(
@@ -53,6 +59,15 @@ export class RedisEventBus implements JobTransport {
 
   onCard(listener: (card: PublishedCard) => void): void {
     this.cardListeners.push(listener);
+  }
+
+  onPreview(listener: (preview: Preview) => void): void {
+    this.previewListeners.push(listener);
+  }
+
+  /** Sends a job's latest preview to the other replicas (this one delivered it already). */
+  publishPreview(preview: Preview): void {
+    this.send({ o: this.origin, t: 'preview', p: { ...preview, data: preview.data.toString('base64') } });
   }
 
   onCapacityChange(listener: () => void): void {
@@ -108,5 +123,9 @@ export class RedisEventBus implements JobTransport {
     else if (message.t === 'cancel') for (const l of this.cancelListeners) l(message.id);
     else if (message.t === 'card') for (const l of this.cardListeners) l(message.card);
     else if (message.t === 'capacity') for (const l of this.capacityListeners) l();
+    else if (message.t === 'preview') {
+      const preview = { ...message.p, data: Buffer.from(message.p.data, 'base64') };
+      for (const l of this.previewListeners) l(preview);
+    }
   }
 }

@@ -15,6 +15,7 @@ from ..config import WorkerConfig
 from ..device import cuda_unavailable, describe_cuda, prepare_process_env
 from ..errors import SETUP_HINT, InvalidParams, ModelLoadFailed
 from ..params import EngineLimits, GenerateParams, tokens_for, validate
+from ..preview import Previewer, Projection, fit_projection, x0_estimate
 from ..profile import ModelProfile, ProfileError, load_profile, profile_path
 from .accel import Accelerator
 from .image import load_image
@@ -60,6 +61,11 @@ class Engine:
         self.profile: ModelProfile | None = None
         self._profile_read = False
         self.loaded = False
+        # Live previews: the latent→RGB map fitted at load (None: this engine gives none), and
+        # the current job's previewer, set by the server around ``generate``.
+        self.preview_projection: Projection | None = None
+        self._preview_fit_failed = False
+        self.previewer: Previewer | None = None
 
     @property
     def model_id(self) -> str:
@@ -99,6 +105,10 @@ class Engine:
 
     def load(self) -> None:
         raise NotImplementedError
+
+    def projection_for_previews(self) -> Projection | None:
+        """The latent→RGB map for live previews; None for an engine without latents."""
+        return None
 
     def generate(self, params: GenerateParams, on_step: StepCallback) -> Any:
         """Returns frames as a float array F×H×W×3 in [0, 1]."""
@@ -220,6 +230,23 @@ class WanPipelineEngine(Engine):
         self.accelerator.setup(pipe, self.device, self.largest_tokens())
         self.pipe = pipe
         self.loaded = True
+        if self.config.warmup:
+            # A warmed-up worker's first job finds its previews ready too.
+            self.projection_for_previews()
+
+    def projection_for_previews(self) -> Projection | None:
+        """The latent→RGB map of this VAE (``preview.py``), fitted on first use (at load when the
+        worker warms up); None when previews are off. A VAE the fit cannot run on leaves the
+        worker without previews, said once in the log."""
+        if self.config.preview_every_steps <= 0 or self.pipe is None:
+            return None
+        if self.preview_projection is None and not self._preview_fit_failed:
+            try:
+                self.preview_projection = fit_projection(self.torch, self.pipe.vae)
+            except Exception as exc:  # noqa: BLE001 - previews are an extra, never a load failure
+                self._preview_fit_failed = True
+                log.warning("live previews are off: the preview fit failed: %s: %s", type(exc).__name__, exc)
+        return self.preview_projection
 
     def loaded_inputs(self) -> tuple[str, ...]:
         return ("text", "image") if self.i2v_pipe is not None else ("text",)
@@ -294,7 +321,10 @@ class WanPipelineEngine(Engine):
 
         def step_end(_pipe: Any, index: int, _timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             # Clamped: a scheduler that adds a final step must not report step > total.
-            on_step(min(index + 1, total), total)
+            step = min(index + 1, total)
+            on_step(step, total)
+            if self.previewer is not None:
+                self.previewer.maybe(step, total, lambda: x0_estimate(_pipe.scheduler, kwargs["latents"]))
             return kwargs
 
         # A CPU generator gives the same noise for a seed on every device.

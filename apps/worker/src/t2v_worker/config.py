@@ -17,6 +17,7 @@ ENGINES = ("wan", "wan-tiny")
 DEVICES = ("cpu", "cuda")
 OFFLOAD_MODES = ("none", "model", "sequential")
 COMPILE_MODES = ("off", "blocks")
+TRANSFORMER_WEIGHTS = ("bf16", "fp8")
 # On a GPU with no backend configured, the first of these that loads is used (``attention.py``).
 ATTENTION_AUTO = "auto"
 
@@ -117,6 +118,13 @@ class WorkerConfig:
     parallel_timeout_s: float = 300.0
     # LoRA adapters loaded at start, chosen per job by name.
     loras: tuple[LoraSpec, ...] = ()
+    # Decode latent frame by latent frame into the encoder (docs/adr/0085).
+    stream_decode: bool = True
+    # T2V_VAE_DECODE_BUDGET_MIB: a job whose decode is estimated above it decodes in tiles;
+    # None ("auto") derives it from the device's free memory at decode time (docs/adr/0086).
+    vae_decode_budget_mib: int | None = None
+    # T2V_TRANSFORMER_WEIGHTS: bf16 (default) or fp8 (opt-in, CUDA compute capability ≥ 8.9).
+    transformer_weights: str = "bf16"
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -148,6 +156,15 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise ConfigError(f"{name}={raw!r} must be greater than 0")
     return value
+
+
+def _budget(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "auto"):
+        return None
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(f"{name}={raw!r} is not auto or a positive number of MiB")
+    return int(raw)
 
 
 def parse_shapes(raw: str) -> tuple[tuple[int, int, int], ...]:
@@ -202,4 +219,7 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
         parallel=parallel,
         parallel_timeout_s=_positive_float(env, "T2V_PARALLEL_TIMEOUT_S", 300.0),
         loras=loras,
+        stream_decode=_bool(env, "T2V_STREAM_DECODE", True),
+        vae_decode_budget_mib=_budget(env, "T2V_VAE_DECODE_BUDGET_MIB"),
+        transformer_weights=_choice(env, "T2V_TRANSFORMER_WEIGHTS", TRANSFORMER_WEIGHTS, "bf16"),
     )

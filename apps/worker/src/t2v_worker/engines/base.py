@@ -18,6 +18,7 @@ from ..profile import ModelProfile, ProfileError, load_profile, profile_path
 from .accel import Accelerator
 from .image import load_image
 from .lora import LoraSet
+from .vae_stream import DecodedVideo, choose_tiling
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +263,9 @@ class WanPipelineEngine(Engine):
 
         # A CPU generator gives the same noise for a seed on every device.
         generator = torch.Generator(device="cpu").manual_seed(params.seed)
+        # The pipeline stops at the latents; the server decodes them as it encodes (adr/0085).
+        streamed = self.output_type == "np" and self.config.stream_decode
+        tiled = choose_tiling(self.pipe.vae, self.config, self.device, params)
         try:
             with torch.inference_mode():
                 output = pipe(
@@ -274,7 +278,7 @@ class WanPipelineEngine(Engine):
                     num_inference_steps=total,
                     guidance_scale=params.guidance_scale,
                     generator=generator,
-                    output_type=self.output_type,
+                    output_type="latent" if streamed else self.output_type,
                     max_sequence_length=self.max_sequence_length,
                     callback_on_step_end=step_end,
                 )
@@ -283,6 +287,8 @@ class WanPipelineEngine(Engine):
                 # Model CPU offload keeps its hooks' bookkeeping on the text pipeline: let it put
                 # every shared module back on the CPU, as after a text job (a no-op otherwise).
                 self.pipe.maybe_free_model_hooks()
+        if streamed:
+            return DecodedVideo(self.pipe, output.frames, tiled)
         return output.frames[0]
 
     def warmup(self) -> None:

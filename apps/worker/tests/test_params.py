@@ -140,11 +140,19 @@ def test_config_defaults_and_values() -> None:
 
 def test_decode_and_weights_config() -> None:
     config = load_config({})
-    assert (config.stream_decode, config.vae_decode_budget_mib, config.transformer_weights) == (True, None, "bf16")
+    assert (config.stream_decode, config.vae_decode_budget_mib, config.transformer_weights) == (
+        True,
+        None,
+        "bf16",
+    )
     config = load_config(
         {"T2V_STREAM_DECODE": "false", "T2V_VAE_DECODE_BUDGET_MIB": "6000", "T2V_TRANSFORMER_WEIGHTS": "fp8"}
     )
-    assert (config.stream_decode, config.vae_decode_budget_mib, config.transformer_weights) == (False, 6000, "fp8")
+    assert (config.stream_decode, config.vae_decode_budget_mib, config.transformer_weights) == (
+        False,
+        6000,
+        "fp8",
+    )
     assert load_config({"T2V_VAE_DECODE_BUDGET_MIB": "auto"}).vae_decode_budget_mib is None
 
 

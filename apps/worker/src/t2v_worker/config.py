@@ -202,6 +202,12 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
             "T2V_LORAS cannot be combined with T2V_COMPILE=blocks: per-job adapter scales would "
             "recompile the blocks; run LoRA workers with T2V_COMPILE=off (docs/adr/0016)"
         )
+    weights = _choice(env, "T2V_TRANSFORMER_WEIGHTS", TRANSFORMER_WEIGHTS, "bf16")
+    if loras and weights == "fp8":
+        raise ConfigError(
+            "T2V_LORAS cannot be combined with T2V_TRANSFORMER_WEIGHTS=fp8: the adapters wrap the "
+            "linear layers that fp8 replaces; run LoRA workers with bf16 weights (docs/adr/0088)"
+        )
     return WorkerConfig(
         engine=engine,
         model_path=model_path,
@@ -221,5 +227,5 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
         loras=loras,
         stream_decode=_bool(env, "T2V_STREAM_DECODE", True),
         vae_decode_budget_mib=_budget(env, "T2V_VAE_DECODE_BUDGET_MIB"),
-        transformer_weights=_choice(env, "T2V_TRANSFORMER_WEIGHTS", TRANSFORMER_WEIGHTS, "bf16"),
+        transformer_weights=weights,
     )

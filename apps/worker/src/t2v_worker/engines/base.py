@@ -16,6 +16,7 @@ from ..errors import SETUP_HINT, InvalidParams, ModelLoadFailed
 from ..params import EngineLimits, GenerateParams, tokens_for, validate
 from ..profile import ModelProfile, ProfileError, load_profile, profile_path
 from .accel import Accelerator
+from .fp8 import check_fp8, quantize_transformer
 from .image import load_image
 from .lora import LoraSet
 from .vae_stream import DecodedVideo, choose_tiling
@@ -173,7 +174,11 @@ class WanPipelineEngine(Engine):
             log.info("CUDA: %s", describe_cuda(torch))
         else:
             self.device = "cpu"
+        if self.config.transformer_weights == "fp8":
+            check_fp8(self.device, torch)  # before any weight is read
         pipe = self.build_pipeline()
+        if self.config.transformer_weights == "fp8":
+            quantize_transformer(pipe.transformer)
         pipe.set_progress_bar_config(disable=True)
         if self.config.vae_tiling:
             # Both engines: the staging profile's tiled decode also runs in CI (wan-tiny).

@@ -86,6 +86,23 @@ for (const spec of ['cfg', 'ulysses:2']) {
     throw new Error(`${spec} on 2 ranks does not reproduce one rank: ${JSON.stringify(parallel[spec])}`);
 }
 
+// The full-size VAE on a CPU takes minutes per variant: not part of the smoke run (the worker's
+// tests/test_streaming.py checks the streamed path's output there).
+let decodeSection = '';
+if (!short) {
+  console.error('[bench] after the last step: full-size Wan2.2 VAE decode → MP4, whole vs streamed');
+  const decodeRun = spawnSync(
+    python,
+    [path.join(ROOT, 'apps/worker/scripts/decode_bench.py'), '--markdown'],
+    {
+      encoding: 'utf8',
+      timeout: 60 * 60_000,
+    },
+  );
+  if (decodeRun.status !== 0) throw new Error(`decode_bench.py failed: ${decodeRun.stderr}`);
+  decodeSection = decodeRun.stdout.trim() + '\n';
+}
+
 if (short) {
   for (const [name, v] of Object.entries({
     create: http.t2v.create.errors,
@@ -219,6 +236,7 @@ the ratio shows; on GPUs a pass of the full-size model dominates and the split d
 | \`cfg\`, 2 ranks | ${parallel.cfg.median_s} | **${parallel.cfg.overhead}×** | ${parallel.cfg.max_abs_diff} | ${parallel.cfg.passes} |
 | \`ulysses:2\`, 2 ranks | ${parallel['ulysses:2'].median_s} | **${parallel['ulysses:2'].overhead}×** | ${parallel['ulysses:2'].max_abs_diff} | ${parallel['ulysses:2'].passes} |
 
+${decodeSection}
 ${memorySection}
 ${gpuSection}`;
 fs.writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), doc);

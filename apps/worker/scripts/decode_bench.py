@@ -303,8 +303,8 @@ def write_docs(section: str) -> None:
     if start >= 0 and end > start:
         text = text[:start] + section + text[end + len(MARK_END) :]
     else:
-        gpu = text.find("<!-- gpu-bench:start -->")
-        text = text[:gpu] + section + "\n\n" + text[gpu:]
+        memory = text.find("<!-- load-memory:start -->")
+        text = text[:memory] + section + "\n\n" + text[memory:]
     path.write_text(text, encoding="utf-8")
 
 

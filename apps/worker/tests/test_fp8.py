@@ -1,4 +1,4 @@
-"""``T2V_TRANSFORMER_WEIGHTS=fp8`` (docs/adr/0088): opt-in, and refused at start where it cannot run.
+"""``T2V_TRANSFORMER_WEIGHTS=fp8`` (docs/adr/0087): opt-in, and refused at start where it cannot run.
 
 The quantisation itself needs FP8 tensor cores; its speed and frame difference are the GPU
 benchmark's ``fp8 weights (torchao) vs bf16`` case. Here: the refusals, each with the message

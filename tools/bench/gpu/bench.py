@@ -737,7 +737,7 @@ def fp8_refusal(device: str) -> str | None:
 def fp8_case(
     args: argparse.Namespace, transformer: Any, vae: Any, timed_steps: Any, baseline: dict[str, Any]
 ) -> dict[str, Any]:
-    """``T2V_TRANSFORMER_WEIGHTS=fp8`` (docs/adr/0088): the worker's own check and quantisation,
+    """``T2V_TRANSFORMER_WEIGHTS=fp8`` (docs/adr/0087): the worker's own check and quantisation,
     then seconds per CFG step against the bf16 baseline, and how far 3 steps without CFG (and their
     decoded frames) move from the same steps in bf16. Refused with the worker's message where FP8
     cannot run (a CPU, a GPU below compute capability 8.9, no torchao)."""

@@ -206,7 +206,7 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
     if loras and weights == "fp8":
         raise ConfigError(
             "T2V_LORAS cannot be combined with T2V_TRANSFORMER_WEIGHTS=fp8: the adapters wrap the "
-            "linear layers that fp8 replaces; run LoRA workers with bf16 weights (docs/adr/0088)"
+            "linear layers that fp8 replaces; run LoRA workers with bf16 weights (docs/adr/0087)"
         )
     return WorkerConfig(
         engine=engine,

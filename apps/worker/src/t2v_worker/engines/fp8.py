@@ -1,4 +1,4 @@
-"""``T2V_TRANSFORMER_WEIGHTS=fp8``: the transformer's linear layers in float8 (opt-in, docs/adr/0088).
+"""``T2V_TRANSFORMER_WEIGHTS=fp8``: the transformer's linear layers in float8 (opt-in, docs/adr/0087).
 
 torchao's float8 dynamic quantisation: each linear layer of the transformer blocks keeps its
 weight in ``float8_e4m3fn`` with one scale per output row, and quantises its input per token at

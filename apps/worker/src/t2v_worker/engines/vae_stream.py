@@ -216,7 +216,7 @@ def _torch() -> Any:
 # RSS a one-latent-frame decode of the full-size Wan2.2 VAE adds (``scripts/decode_bench.py``,
 # measured on the CPU; docs/benchmarks.md). Activations scale with the decoder's width, so a
 # narrower VAE (wan-tiny's) is scaled by its ``decoder_base_dim`` against the full one's 256.
-DECODE_BYTES_PER_PIXEL = 12_000
+DECODE_BYTES_PER_PIXEL = 27_000
 FULL_DECODER_WIDTH = 256
 # The part of the free memory a decode may plan to use: the allocator's fragmentation and the
 # encoder's chunks need the rest.

@@ -692,17 +692,19 @@ def decode_stream_case(args: argparse.Namespace, vae: Any, latents: Any) -> dict
         mp4, jpg = os.path.join(tmp, "v.mp4"), os.path.join(tmp, "v.jpg")
 
         def whole() -> None:
-            z = DecodedVideo(pipe, latents.clone(), tiled=False)._denormalised(latents)
+            z = DecodedVideo(pipe, latents.clone(), tiled=bool(vae.use_tiling))._denormalised(latents)
             frames = VideoProcessor(vae_scale_factor=16).postprocess_video(
                 vae.decode(z, return_dict=False)[0], output_type="np"
             )[0]
             write_outputs(to_uint8_frames(frames), 24, mp4, jpg, ffmpeg)
 
         def streamed() -> None:
-            write_outputs(DecodedVideo(pipe, latents.clone(), tiled=False), 24, mp4, jpg, ffmpeg)
+            write_outputs(
+                DecodedVideo(pipe, latents.clone(), tiled=bool(vae.use_tiling)), 24, mp4, jpg, ffmpeg
+            )
 
         def decode_alone() -> None:
-            for chunk in DecodedVideo(pipe, latents.clone(), tiled=False).chunks():
+            for chunk in DecodedVideo(pipe, latents.clone(), tiled=bool(vae.use_tiling)).chunks():
                 del chunk
 
         measured("whole", whole)

@@ -30,7 +30,7 @@ function freePort() {
   });
 }
 
-async function redisNode(args) {
+export async function redisNode(args) {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2v-bench-redis-'));
   const child = spawn(

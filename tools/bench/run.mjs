@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { COLD_START_JOBS, coldStartSection, runColdStartBench } from './cold-start.mjs';
 import { runHttpBench } from './http-bench.mjs';
 import { runImageFitBench } from './image-fit.mjs';
 import { durabilitySection, runRedisDurabilityBench } from './redis-durability-bench.mjs';
@@ -103,6 +104,13 @@ if (!short) {
   decodeSection = decodeRun.stdout.trim() + '\n';
 }
 
+console.error('[bench] cold start: a job created with no GPU process, until its first step');
+const coldStart = [];
+for (const [engine, body, runs] of COLD_START_JOBS) {
+  coldStart.push(await runColdStartBench({ engine, body, runs: short ? 1 : runs }));
+  console.error(JSON.stringify(coldStart.at(-1)));
+}
+
 if (short) {
   for (const [name, v] of Object.entries({
     create: http.t2v.create.errors,
@@ -111,7 +119,7 @@ if (short) {
   })) {
     if (v !== 0) throw new Error(`${name} had ${v} errors`);
   }
-  console.log('bench smoke: 5 benchmarks ran, 0 errors');
+  console.log('bench smoke: 6 benchmarks ran, 0 errors');
   process.exit(0);
 }
 
@@ -237,6 +245,7 @@ the ratio shows; on GPUs a pass of the full-size model dominates and the split d
 | \`ulysses:2\`, 2 ranks | ${parallel['ulysses:2'].median_s} | **${parallel['ulysses:2'].overhead}×** | ${parallel['ulysses:2'].max_abs_diff} | ${parallel['ulysses:2'].passes} |
 
 ${decodeSection}
+${coldStartSection(coldStart)}
 ${memorySection}
 ${gpuSection}`;
 fs.writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), doc);

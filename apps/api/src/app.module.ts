@@ -34,12 +34,14 @@ class ConfigModule {
 /**
  * The whole app for one validated configuration (read once in main.ts): the feature modules, and
  * what applies to every route (the error filter, auth, rate limits). docs/architecture/10-api.md
- * maps the modules.
+ * maps the modules. The GPU tier (`T2V_ROLE=gpu`) runs workers and serves health, readiness and
+ * metrics only: no video, model or playground route, no webhook delivery.
  */
 @Module({})
 export class AppModule {
   static forConfig(config: AppConfig): DynamicModule {
     const rateLimited = config.rateLimitPerMin > 0;
+    const serves = config.role !== 'gpu';
     return {
       module: AppModule,
       imports: [
@@ -47,14 +49,11 @@ export class AppModule {
         MetricsModule,
         QueueDriverModule.forConfig(config),
         // Routes are documented in this order (the OpenAPI spec follows it).
-        VideosModule,
-        ModelsModule,
-        CompatModule,
+        ...(serves ? [VideosModule, ModelsModule, CompatModule] : []),
         HealthModule,
         PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } }),
         JobsModule,
-        WebhooksModule,
-        WebModule.serve(),
+        ...(serves ? [WebhooksModule, WebModule.serve()] : []),
         ...(rateLimited
           ? [
               ThrottlerModule.forRootAsync({

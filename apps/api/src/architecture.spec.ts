@@ -79,3 +79,13 @@ describe('apps/api folder layering', () => {
     expect(reach.sort()).toEqual(['app.module']);
   });
 });
+
+describe('the job lifecycle', () => {
+  it('is the only code that changes a status: no other file claims or transitions a job', () => {
+    const writers = sources(SRC)
+      // A store's claim or transition; the dispatchers call the lifecycle's claim.
+      .filter((f) => /(?<!lifecycle)\.(claim|transition)\(/.test(fs.readFileSync(f, 'utf8')))
+      .map((f) => path.relative(SRC, f));
+    expect(writers).toEqual(['jobs/job-lifecycle.ts']);
+  });
+});

@@ -18,7 +18,8 @@ import { payloadTooLarge, readText } from './common/request-body';
 import type { AppConfig } from './config/app-config';
 import { METRIC } from './metrics/metrics';
 import { ModelsService } from './models/models.service';
-import { buildOpenApiDocument } from './openapi/openapi';
+import type { ModelDescriptor } from './models/model-description';
+import { documentFor, routesDocument } from './openapi/openapi';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const UNLOGGED_ROUTES = new Set(['/metrics', '/healthz', '/readyz']);
@@ -108,13 +109,30 @@ export async function createApp(config: AppConfig, log: Log = rootLogger()): Pro
       maxAge: 600,
     });
   }
-  const document = buildOpenApiDocument(app, app.get(ModelsService).model);
-  SwaggerModule.setup('docs', app, document, {
+  // The GPU tier serves health, readiness and metrics only.
+  if (config.role !== 'gpu') serveApiReference(app);
+  return app;
+}
+
+/**
+ * Swagger UI and /openapi.json. The create request is described from the model card served now:
+ * the document is rebuilt when a worker publishes another card.
+ */
+function serveApiReference(app: NestFastifyApplication): void {
+  const models = app.get(ModelsService);
+  const routes = routesDocument(app);
+  let built: { model: ModelDescriptor; document: ReturnType<typeof documentFor> } | null = null;
+  const current = () => {
+    if (built?.model !== models.model)
+      built = { model: models.model, document: documentFor(routes, models.model) };
+    return built.document;
+  };
+  SwaggerModule.setup('docs', app, current(), {
     jsonDocumentUrl: 'openapi.json',
     customSiteTitle: 't2v API',
     swaggerOptions: { persistAuthorization: true },
+    patchDocumentOnRequest: () => current(),
   });
-  return app;
 }
 
 /**

@@ -24,12 +24,19 @@ async function main(): Promise<void> {
   const log = createLogger({ level: config.logLevel, secrets: secretValues(config) });
   setRootLogger(log);
   const logger = log.child({ context: 'main' });
-  const app = await createApp(config, log);
+  let app;
+  try {
+    app = await createApp(config, log);
+  } catch (err) {
+    // A setting only the engine can judge (its model card: a bad profile, an alias of another model).
+    if (err instanceof ConfigError) bootstrapError(err.message);
+    throw err;
+  }
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info(
-    `t2v API listening on http://${config.host}:${port} (engine ${config.engine}, queue ${config.queue})`,
+    `t2v API listening on http://${config.host}:${port} (role ${config.role}, engine ${config.engine}, queue ${config.queue})`,
   );
 
   let stopping = false;

@@ -14,6 +14,9 @@ const at = (patch: Partial<Video>): Video => ({ ...base, ...patch }) as Video;
 describe('progress line', () => {
   it('describes queue position, then bar and step, then the end state', () => {
     expect(describeVideo(at({ status: 'queued', queue_position: 3 }))).toBe('video_1  queued, position 3');
+    expect(describeVideo(at({ status: 'queued', queue_position: 1, queue_reason: 'gpu_capacity' }))).toBe(
+      'video_1  queued, position 1 (waiting for a GPU to start)',
+    );
     const running = describeVideo(at({ status: 'in_progress', progress: 50 }));
     expect(running).toMatch(/^video_1  █{15}░{15}  50%  step 10\/20$/);
     expect(describeVideo(at({ status: 'completed', progress: 100 }))).toBe('video_1  completed');

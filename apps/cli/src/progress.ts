@@ -46,13 +46,24 @@ export class ProgressBar {
   }
 }
 
-/** One line describing where a video is: queue position, or progress and step. */
+/** Why a queued video waits (`queue_reason`), as the progress line says it. */
+const WAITING_FOR: Record<string, string> = {
+  gpu_capacity: 'waiting for a GPU to start',
+  workers_busy: 'workers busy',
+  workers_failed: 'no worker can run it',
+};
+
+/** One line describing where a video is: queue position and why it waits, or progress and step. */
 export function describe(video: Video): string {
   switch (video.status) {
-    case 'queued':
-      return video.queue_position === null || video.queue_position === undefined
-        ? `${video.id}  queued`
-        : `${video.id}  queued, position ${video.queue_position}`;
+    case 'queued': {
+      const line =
+        video.queue_position === null || video.queue_position === undefined
+          ? `${video.id}  queued`
+          : `${video.id}  queued, position ${video.queue_position}`;
+      const why = video.queue_reason ? WAITING_FOR[video.queue_reason] : undefined;
+      return why ? `${line} (${why})` : line;
+    }
     case 'in_progress': {
       const pct = Math.max(0, Math.min(100, Math.round(video.progress)));
       const filled = Math.round((pct / 100) * BAR_WIDTH);

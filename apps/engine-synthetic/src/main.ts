@@ -2,16 +2,30 @@
  * Entry point of the `synthetic` engine: a standalone worker process speaking the JSON-lines
  * worker protocol on stdio (requests on stdin, events on stdout, logs on stderr). It renders a
  * deterministic test pattern to a real MP4, so the API can be run and load-tested without Python.
- * It must not import NestJS or anything from the API outside this folder.
+ * It must not import NestJS or anything from the API outside this folder. `--card` prints its
+ * model card and exits.
  */
 import { createInterface } from 'node:readline';
 
-import { encodeMessage } from '@t2v/contracts';
+import { encodeMessage, WORKER_EXIT_PERMANENT } from '@t2v/contracts';
 
-import { ConfigError, loadConfig } from './synthetic.config';
+import { syntheticCard } from './synthetic-card';
+import { ConfigError, loadConfig, loraNames } from './synthetic.config';
 import { SyntheticWorker } from './synthetic-worker';
 
+/** `--card`: the model card as one JSON line, without starting the worker (nor needing ffmpeg). */
+function printCard(): void {
+  try {
+    process.stdout.write(JSON.stringify(syntheticCard({ loras: loraNames(process.env) })) + '\n');
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exitCode = WORKER_EXIT_PERMANENT;
+  }
+}
+
 function main(): void {
+  if (process.argv.slice(2).join(' ') === '--card') return printCard();
   const log = (message: string): void => {
     process.stderr.write(`[synthetic] ${message}\n`);
   };
@@ -26,7 +40,8 @@ function main(): void {
     process.stdout.write(
       encodeMessage({ type: 'error', job_id: null, code: 'MODEL_LOAD_FAILED', message: err.message }),
     );
-    process.exitCode = 1;
+    // A bad setting: no restart heals it (docs/adr/0014).
+    process.exitCode = WORKER_EXIT_PERMANENT;
     return;
   }
 

@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import {
+  modelCardProblem,
   PROTOCOL_VERSION,
+  WORKER_EXIT_PERMANENT,
   type GenerateParams,
   type GenerateRequest,
   type WorkerEvent,
@@ -16,6 +18,8 @@ import {
 
 import { firstFrame, pixelNear } from '@t2v/testing/media';
 import { WorkerHarness } from '@t2v/testing/worker-harness';
+
+import { syntheticCard } from './synthetic-card';
 
 jest.setTimeout(60000);
 
@@ -151,11 +155,9 @@ describe('synthetic engine process', () => {
       {
         type: 'ready',
         protocol: PROTOCOL_VERSION,
-        model: 't2v-synthetic',
-        engine: 'synthetic',
         device: 'cpu',
         load_s: expect.any(Number),
-        loras: [],
+        card: syntheticCard({ loras: [] }),
       },
       ...[1, 2, 3, 4, 5, 6].map((step) => ({
         type: 'progress' as const,
@@ -261,7 +263,7 @@ describe('synthetic engine process', () => {
       engine.send(generate(id, dir, loras(l)));
       expect(await engine.waitForJob(id)).toMatchObject({ type: 'done' });
     }
-    expect(engine.lifecycle[0]).toMatchObject({ type: 'ready', loras: ['style', 'motion'] });
+    expect(engine.lifecycle[0]).toMatchObject({ type: 'ready', card: { loras: ['style', 'motion'] } });
     const [plain, s08, s08b, s05] = ['plain', 's08', 's08b', 's05'].map((id) =>
       decodedHash(join(dir, `${id}.mp4`)),
     );
@@ -423,9 +425,9 @@ describe('synthetic engine process', () => {
     });
   });
 
-  it('reports MODEL_LOAD_FAILED and exits 1 when T2V_FFMPEG is not executable', async () => {
+  it('reports MODEL_LOAD_FAILED and exits 78 (permanent: no restart heals it) when T2V_FFMPEG is not executable', async () => {
     engine = startEngine({ T2V_FFMPEG: join(dir, 'no-ffmpeg') });
-    expect(await engine.exited).toEqual({ code: 1, signal: null });
+    expect(await engine.exited).toEqual({ code: WORKER_EXIT_PERMANENT, signal: null });
     expect(engine.events).toEqual([
       {
         type: 'error',
@@ -448,5 +450,20 @@ describe('synthetic engine sources', () => {
     expect(imports.length).toBeGreaterThan(0);
     for (const spec of imports)
       expect(spec).toMatch(/^(node:|@t2v\/contracts$|@ffmpeg-installer\/ffmpeg$|\.\/[\w.-]+$)/);
+  });
+});
+
+describe('--card', () => {
+  it('prints the model card as one JSON line and exits, without ffmpeg or a worker loop', () => {
+    const out = execFileSync(process.execPath, ['-r', '@swc-node/register', MAIN, '--card'], {
+      cwd: REPO_ROOT,
+      env: { PATH: '/nonexistent', T2V_LORAS: 'style=/x.safetensors' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(out.endsWith('\n') && out.split('\n').length === 2).toBe(true);
+    const card = JSON.parse(out) as unknown;
+    expect(card).toEqual(syntheticCard({ loras: ['style'] }));
+    expect(modelCardProblem(card)).toBeNull();
   });
 });

@@ -7,12 +7,10 @@ import {
 } from '@t2v/contracts';
 
 import { blendFromImage, InputImageError, readInputImage } from './input-image';
+import { syntheticCard } from './synthetic-card';
 import type { SyntheticConfig } from './synthetic.config';
 import { TestPattern } from './test-pattern';
 import { AbortedError, EncoderError, StorageError, encodeVideoAndThumbnail } from './video-encoder';
-
-export const SYNTHETIC_MODEL = 't2v-synthetic';
-export const SYNTHETIC_ENGINE = 'synthetic';
 
 export interface WorkerIo {
   emit: (event: WorkerEvent) => void;
@@ -64,12 +62,9 @@ export class SyntheticWorker {
     this.io.emit({
       type: 'ready',
       protocol: PROTOCOL_VERSION,
-      model: SYNTHETIC_MODEL,
-      engine: SYNTHETIC_ENGINE,
       device: 'cpu',
       load_s: round3(loadSeconds),
-      // No weights to adapt: the configured names are reported as loaded (see TestPattern).
-      loras: this.config.loras,
+      card: syntheticCard(this.config),
     });
     this.heartbeat = setInterval(() => this.sendHeartbeat(), this.config.heartbeatIntervalMs);
   }

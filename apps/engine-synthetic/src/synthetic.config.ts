@@ -57,14 +57,36 @@ export function resolveFfmpeg(env: NodeJS.ProcessEnv): string {
   );
 }
 
+const LORA_NAME = /^[A-Za-z0-9][\w.-]{0,63}$/;
+
+/**
+ * The adapter names of `T2V_LORAS` (`name=path,…`; no file is read: there are no weights), checked
+ * as the Python worker checks them: a malformed list is a configuration error naming the entry.
+ */
+export function loraNames(env: NodeJS.ProcessEnv): string[] {
+  const names: string[] = [];
+  for (const entry of (env['T2V_LORAS'] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const name = eq === -1 ? '' : entry.slice(0, eq).trim();
+    if (!LORA_NAME.test(name) || entry.slice(eq + 1).trim() === '') {
+      throw new ConfigError(
+        `T2V_LORAS: '${entry}' is not <name>=<path> (a name of 1-64 letters, digits, '.', '_' or '-')`,
+      );
+    }
+    if (names.includes(name)) throw new ConfigError(`T2V_LORAS: adapter name '${name}' is given twice`);
+    names.push(name);
+  }
+  return names;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): SyntheticConfig {
   return {
     stepMs: readNumber(env, 'T2V_SYNTHETIC_STEP_MS', 10, 0),
     heartbeatIntervalMs: readNumber(env, 'T2V_HEARTBEAT_INTERVAL_S', 5, 0.01) * 1000,
     ffmpegPath: resolveFfmpeg(env),
-    loras: (env['T2V_LORAS'] ?? '')
-      .split(',')
-      .map((entry) => entry.split('=')[0]!.trim())
-      .filter(Boolean),
+    loras: loraNames(env),
   };
 }

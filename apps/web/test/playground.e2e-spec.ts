@@ -356,7 +356,8 @@ describe('playground with a busy server (headless Chromium)', () => {
     await page.fill('#prompt', 'waits its turn');
     await page.click('#generate');
     await page.locator('#job[data-status="queued"]').waitFor();
-    expect(await page.textContent('#job-detail')).toBe('position 1 in the queue');
+    // The one worker runs the other job: the position and why it waits.
+    expect(await page.textContent('#job-detail')).toBe('position 1 in the queue · workers busy');
     expect(await page.textContent('#job-status')).toBe('Queued');
     const queuedId = (await page.getAttribute('#job', 'data-id'))!;
     await galleryTile(page, queuedId).locator('.badge.queued').waitFor();

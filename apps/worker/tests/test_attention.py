@@ -43,10 +43,10 @@ def test_the_wan_probe_runs_at_the_largest_presets_token_count() -> None:
     from t2v_worker.engines.wan import WanEngine
 
     engine = WanEngine(WorkerConfig(engine="wan", model_path="/nowhere"))
-    engine._load_profile()
+    engine.read_profile()
     assert engine.largest_tokens() == 27280
     shapes = WanEngine(WorkerConfig(engine="wan", model_path="/x", warmup_shapes=((832, 480, 121),)))
-    shapes._load_profile()
+    shapes.read_profile()
     assert shapes.largest_tokens() == 12090
 
 

@@ -238,7 +238,7 @@ def test_a_job_after_a_lora_job_equals_a_worker_that_never_loaded_it(
     worker = WorkerProcess({"T2V_ENGINE": "wan-tiny", "T2V_LORAS": f"style={lora_dir / 'style.safetensors'}"})
     try:
         ready = worker.next_event(timeout=180)
-        assert ready["type"] == "ready" and ready["loras"] == ["style"], ready
+        assert ready["type"] == "ready" and ready["card"]["loras"] == ["style"], ready
         out = tmp_path / "lora"
         out.mkdir()
         worker.send(generate_request("with_lora", out, loras=[{"name": "style", "scale": 0.8}]))

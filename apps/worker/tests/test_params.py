@@ -11,7 +11,7 @@ from t2v_worker.config import ConfigError, load_config
 from t2v_worker.engines.wan import WanEngine
 from t2v_worker.engines.wan_tiny import WanTinyEngine
 from t2v_worker.errors import InvalidParams
-from t2v_worker.params import GenerateParams, Preset, frames_for_seconds, seconds_for_frames, validate
+from t2v_worker.params import GenerateParams, frames_for_seconds, validate
 
 BASE = GenerateParams(
     prompt="a cat",
@@ -43,19 +43,16 @@ def test_seconds_to_frames_rejects_non_positive() -> None:
         frames_for_seconds(5, 0)
 
 
-def test_frames_to_seconds() -> None:
-    assert seconds_for_frames(121, 24) == pytest.approx(121 / 24)
-
-
 def test_presets_of_the_5b_model() -> None:
-    landscape = Preset(width=1280, height=704, fps=24, seconds=5, steps=50)
-    assert landscape.num_frames == 121
-    validate(
-        dataclasses.replace(BASE, width=1280, height=704, num_frames=121, num_inference_steps=50),
-        WanEngine.limits,
-    )
-    validate(dataclasses.replace(BASE, width=704, height=1280, num_frames=121), WanEngine.limits)
-    validate(dataclasses.replace(BASE, width=832, height=480, num_frames=121), WanEngine.limits)
+    defaults = WanEngine.default_profile
+    assert (defaults.sizes[0], defaults.num_frames, defaults.fps) == ((1280, 704), 121, 24)
+    assert frames_for_seconds(5, 24) == defaults.num_frames
+    # Every preset size at the default length is within the engine's own limits.
+    for width, height in defaults.sizes:
+        validate(
+            dataclasses.replace(BASE, width=width, height=height, num_frames=121, num_inference_steps=50),
+            WanEngine.limits,
+        )
 
 
 @pytest.mark.parametrize(
@@ -66,7 +63,8 @@ def test_presets_of_the_5b_model() -> None:
         ({"width": 1312}, "width 1312 is outside 32..1280"),
         ({"width": 1280, "height": 1280}, "exceeds 901120 pixels"),
         ({"num_frames": 16}, "num_frames 16 is not 4k+1"),
-        ({"num_frames": 245}, "num_frames 245 exceeds 241"),
+        ({"num_frames": 125}, "num_frames 125 is outside 5..121"),
+        ({"num_frames": 1}, "num_frames 1 is outside 5..121"),
         ({"num_inference_steps": 101}, "num_inference_steps 101 is outside 1..100"),
         ({"prompt": "   "}, "prompt is blank"),
         ({"flow_shift": 0.0}, "flow_shift 0.0 must be greater than 0"),
@@ -88,7 +86,7 @@ def test_tiny_limits_keep_ci_jobs_small() -> None:
     validate(dataclasses.replace(BASE, width=512, height=256, num_frames=65), WanTinyEngine.limits)
     with pytest.raises(InvalidParams, match="width 544"):
         validate(dataclasses.replace(BASE, width=544), WanTinyEngine.limits)
-    with pytest.raises(InvalidParams, match="num_frames 69 exceeds 65"):
+    with pytest.raises(InvalidParams, match="num_frames 69 is outside 5..65"):
         validate(dataclasses.replace(BASE, num_frames=69), WanTinyEngine.limits)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from t2v_worker import protocol
-from worker_support import FIXTURES
+from t2v_worker.params import GenerateParams, ImageInput, LoraChoice
+from worker_support import CARD_FIXTURES, FIXTURES
 
 
 def _lines(name: str) -> list[str]:
@@ -18,9 +20,25 @@ def _invalid(name: str) -> list[tuple[str, str]]:
     return [(row["raw"], row["why"]) for row in map(json.loads, _lines(name))]
 
 
+def _wire(request: protocol.Request) -> dict[str, object]:
+    """A typed request back in its wire form, to compare with the line it came from."""
+    if isinstance(request, protocol.GenerateRequest):
+        params = dataclasses.asdict(request.params)
+        params["loras"] = list(params["loras"])
+        return {"type": "generate", **dataclasses.asdict(request), "params": params}
+    if isinstance(request, protocol.CancelRequest):
+        return {"type": "cancel", "job_id": request.job_id}
+    return {"type": "shutdown"}
+
+
 @pytest.mark.parametrize("line", _lines("requests.valid.jsonl"))
-def test_valid_requests_parse(line: str) -> None:
-    assert protocol.parse_request(line) == json.loads(line)
+def test_valid_requests_parse_once_into_typed_requests(line: str) -> None:
+    request = protocol.parse_request(line)
+    assert _wire(request) == json.loads(line)
+    if isinstance(request, protocol.GenerateRequest):
+        assert isinstance(request.params, GenerateParams)
+        assert all(isinstance(choice, LoraChoice) for choice in request.params.loras)
+        assert request.params.image is None or isinstance(request.params.image, ImageInput)
 
 
 @pytest.mark.parametrize(("raw", "why"), _invalid("requests.invalid.jsonl"))
@@ -96,7 +114,42 @@ def _generate(**params: object) -> str:
 
 def test_integral_floats_are_integers_as_in_javascript() -> None:
     # JSON.parse("17.0") is the integer 17 in JavaScript; the two sides must agree.
-    protocol.parse_request(_generate(num_frames=17.0, width=128.0))
+    request = protocol.parse_request(_generate(num_frames=17.0, width=128.0))
+    assert isinstance(request, protocol.GenerateRequest)
+    assert (request.params.num_frames, request.params.width) == (17, 128)
+    assert isinstance(request.params.num_frames, int)
+
+
+def test_a_bad_generate_names_its_job_so_it_can_be_answered() -> None:
+    with pytest.raises(protocol.ProtocolError) as err:
+        protocol.parse_request(_generate(num_frames=16))
+    assert (str(err.value), err.value.job_id) == ('generate: invalid field "params"', "j")
+    with pytest.raises(protocol.ProtocolError) as err:
+        protocol.parse_request('{"type":"generate","job_id":"","params":{}}')
+    assert err.value.job_id is None
+    with pytest.raises(protocol.ProtocolError) as err:
+        protocol.parse_request('{"type":"cancel","job_id":3}')
+    assert err.value.job_id is None
+
+
+def _card_lines(name: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (CARD_FIXTURES / name).read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("case", _card_lines("valid.jsonl"), ids=lambda c: str(c["why"]))
+def test_valid_cards(case: dict[str, object]) -> None:
+    assert protocol.model_card_problem(case["card"]) is None
+    event = protocol.ready("cpu", 1.0, case["card"])  # type: ignore[arg-type]
+    assert protocol.parse_event(protocol.encode(event)) == event
+
+
+@pytest.mark.parametrize("case", _card_lines("invalid.jsonl"), ids=lambda c: str(c["why"]))
+def test_invalid_cards(case: dict[str, object]) -> None:
+    assert protocol.model_card_problem(case["card"]) is not None
+    with pytest.raises(protocol.ProtocolError):
+        protocol.parse_event(
+            json.dumps({"type": "ready", "protocol": 3, "device": "cpu", "load_s": 1, "card": case["card"]})
+        )
 
 
 @pytest.mark.parametrize(
@@ -126,7 +179,7 @@ def test_frame_counts_are_4k_plus_1() -> None:
 
 def test_constructed_events_are_valid() -> None:
     events = [
-        protocol.ready("wan-tiny-random", "wan-tiny", "cpu", 4.2),
+        protocol.ready("cpu", 4.2, _card_lines("valid.jsonl")[2]["card"]),  # type: ignore[arg-type]
         protocol.progress("j", 0, 4),
         protocol.progress("j", 4, 4),
         protocol.done(

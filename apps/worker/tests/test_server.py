@@ -13,12 +13,15 @@ import numpy as np
 import pytest
 
 from t2v_worker import protocol
+from t2v_worker.card import ModelInfo, Ranges
 from t2v_worker.config import WorkerConfig
 from t2v_worker.engines.base import Engine
+from t2v_worker.engines.wan import WanEngine
 from t2v_worker.output import find_ffmpeg
 from t2v_worker.params import EngineLimits, GenerateParams, validate
+from t2v_worker.profile import ModelProfile, Range
 from t2v_worker.server import EXIT_DEVICE_FAULT, Emitter, Heartbeat, Server, oom_message
-from worker_support import WorkerProcess, generate_request, write_image
+from worker_support import WorkerProcess, generate_request, job_params, write_image
 
 
 class Recorder(io.StringIO):
@@ -47,11 +50,23 @@ class FakeEngine(Engine):
     """Steps through a schedule quickly; `fail_with` raises at `fail_at` (a step number)."""
 
     name = "fake"
+    info = ModelInfo(id="fake", description="a fake engine", owned_by="t2v", created=0)
     limits = EngineLimits(max_side=256, max_pixels=256 * 256, max_frames=33, max_steps=50)
+    ranges = Ranges(fps=(1, 30), seconds=(1, 4))
+    default_profile = ModelProfile(
+        id=None,
+        description=None,
+        num_inference_steps=Range(min=1, max=50, default=4),
+        guidance_scale=Range(min=0, max=20, default=5),
+        flow_shift=None,
+        source="built-in (fake)",
+        fps=8,
+        num_frames=17,
+        sizes=((128, 128), (256, 256)),
+    )
 
     def __init__(self, step_s: float = 0.0, fail_with: BaseException | None = None, fail_at: int = 1) -> None:
         super().__init__(WorkerConfig())
-        self.model_id = "fake"
         self.step_s = step_s
         self.fail_with = fail_with
         self.fail_at = fail_at
@@ -260,7 +275,14 @@ def test_out_of_memory_fails_the_job_and_the_worker_keeps_serving(
     ],
 )
 def test_out_of_memory_message(params: dict[str, int], step: int, expected: str) -> None:
-    assert expected in oom_message(params, step, "boom")
+    job = job_params(**params)
+    assert expected in oom_message(job, step, "boom", WanEngine.default_profile.sizes)
+
+
+def test_out_of_memory_hints_come_from_the_engines_own_presets() -> None:
+    job = job_params(width=256, height=256, num_frames=17)
+    assert "128x128 at 17 frames" in oom_message(job, 1, "boom", FakeEngine.default_profile.sizes)
+    assert "832x480" not in oom_message(job, 1, "boom", FakeEngine.default_profile.sizes)
 
 
 def test_engine_failure_is_reported_and_the_worker_keeps_serving(tmp_path: Path) -> None:

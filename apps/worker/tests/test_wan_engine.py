@@ -66,7 +66,7 @@ def test_saved_layout_is_what_the_check_expects(model_dir: Path) -> None:
 def test_dtypes_and_model_id(wan_engine: Any, model_dir: Path) -> None:
     import torch
 
-    assert wan_engine.model_id == model_dir.name
+    assert wan_engine.model_id == "Wan2.2-TI2V-5B"
     assert wan_engine.pipe.vae.dtype == torch.float32
     assert wan_engine.pipe.transformer.dtype == torch.bfloat16
     assert wan_engine.pipe.text_encoder.dtype == torch.bfloat16
@@ -152,7 +152,7 @@ def test_a_profile_file_overrides_only_what_it_sets(model_dir: Path, tmp_path: P
         '{"id": "fast", "num_inference_steps": {"min": 1, "max": 8, "default": 3}, "flow_shift": 8}'
     )
     engine = WanEngine(WorkerConfig(engine="wan", model_path=str(model_dir), model_profile=str(path)))
-    engine._load_profile()
+    engine.read_profile()
     p = engine.profile
     assert (p.id, p.num_inference_steps.default, p.flow_shift, p.source) == ("fast", 3, 8.0, str(path))
     assert (p.guidance_scale.default, p.fps, p.num_frames, p.negative_prompt) == (
@@ -170,7 +170,11 @@ def test_worker_serves_the_directory(model_dir: Path, tmp_path: Path) -> None:
     try:
         ready = worker.next_event(timeout=180)
         assert ready["type"] == "ready", ready
-        assert (ready["model"], ready["engine"], ready["device"]) == (model_dir.name, "wan", "cpu")
+        assert (ready["card"]["id"], ready["card"]["engine"], ready["device"]) == (
+            "Wan2.2-TI2V-5B",
+            "wan",
+            "cpu",
+        )
         worker.send(generate_request("wan_job", tmp_path, width=160, height=96, num_frames=9, flow_shift=4.0))
         _, done = worker.until_terminal("wan_job")
         assert done["type"] == "done", done

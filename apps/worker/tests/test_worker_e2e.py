@@ -16,8 +16,15 @@ pytestmark = pytest.mark.slow
 def test_ready_describes_the_tiny_engine(tiny_worker: WorkerProcess) -> None:
     ready = tiny_worker.ready  # type: ignore[attr-defined]
     assert ready["protocol"] == protocol.PROTOCOL_VERSION
-    assert ready["loras"] == []
-    assert (ready["model"], ready["engine"], ready["device"]) == ("wan-tiny-random", "wan-tiny", "cpu")
+    assert ready["device"] == "cpu"
+    card = ready["card"]
+    assert (card["id"], card["engine"], card["loras"], card["inputs"]) == (
+        "wan-tiny-random",
+        "wan-tiny",
+        [],
+        ["text", "image"],
+    )
+    assert protocol.model_card_problem(card) is None
     assert 0 < ready["load_s"] < 120
 
 

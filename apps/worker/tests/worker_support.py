@@ -21,6 +21,7 @@ from t2v_worker.params import GenerateParams, ImageInput
 WORKER_DIR = Path(__file__).resolve().parents[1]
 REPO = WORKER_DIR.parents[1]
 FIXTURES = REPO / "libs" / "contracts" / "fixtures" / "protocol"
+CARD_FIXTURES = REPO / "libs" / "contracts" / "fixtures" / "card"
 
 
 def ffprobe(path: str | Path) -> dict[str, Any]:

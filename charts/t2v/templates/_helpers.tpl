@@ -16,6 +16,11 @@
 {{- end -}}
 {{- end -}}
 
+{{/* The GPU tier's Deployment, Service, autoscaler and PDB in topology=split. */}}
+{{- define "t2v.gpu.fullname" -}}
+{{- printf "%s-gpu" (include "t2v.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "t2v.redis.fullname" -}}
 {{- printf "%s-redis" (include "t2v.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -33,6 +38,21 @@
 app.kubernetes.io/name: {{ include "t2v.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: api
+{{- end -}}
+
+{{- define "t2v.gpu.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "t2v.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: gpu
+{{- end -}}
+
+{{- define "t2v.gpu.labels" -}}
+{{ include "t2v.gpu.selectorLabels" . }}
+{{ include "t2v.baseLabels" . }}
+{{- end -}}
+
+{{- define "t2v.split" -}}
+{{- if eq .Values.topology "split" }}true{{ end -}}
 {{- end -}}
 
 {{- define "t2v.redis.selectorLabels" -}}
@@ -70,12 +90,44 @@ annotations:
 {{- end -}}
 {{- end -}}
 
+{{/*
+The image of a pod: (dict "root" $ "tier" <tier>). The API tier of topology=split takes api.image,
+each field falling back to image (a CPU-only image serves it); every other pod takes image.
+*/}}
 {{- define "t2v.image" -}}
-{{- $img := .Values.image -}}
+{{- $root := .root | default . -}}
+{{- $img := $root.Values.image -}}
+{{- if eq (.tier | default "") "api" -}}
+{{- $own := $root.Values.api.image -}}
+{{- $img = dict "registry" ($own.registry | default $img.registry) "repository" ($own.repository | default $img.repository) "tag" ($own.tag | default $img.tag) "digest" (ternary $own.digest $img.digest (or (not (empty $own.digest)) (not (empty $own.repository)) (not (empty $own.tag)))) -}}
+{{- end -}}
 {{- if $img.digest -}}
 {{- printf "%s/%s@%s" $img.registry $img.repository $img.digest -}}
 {{- else -}}
-{{- printf "%s/%s:%s" $img.registry $img.repository (default .Chart.AppVersion $img.tag) -}}
+{{- printf "%s/%s:%s" $img.registry $img.repository (default $root.Chart.AppVersion $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+replicas of a Deployment: (dict "root" $ "tier" <tier> "name" <name>). Left to the autoscaler when
+there is one; the GPU tier with a KEDA floor of 0 starts with none and then keeps whatever KEDA set
+(an upgrade must not scale the tier up or down).
+*/}}
+{{- define "t2v.replicas" -}}
+{{- $v := .root.Values -}}
+{{- if eq .tier "api" -}}
+{{- if not $v.api.autoscaling.enabled -}}
+replicas: {{ $v.api.replicaCount }}
+{{- end -}}
+{{- else if and (eq .tier "gpu") $v.keda.enabled (eq (int $v.keda.minReplicas) 0) -}}
+{{- $live := lookup "apps/v1" "Deployment" .root.Release.Namespace .name -}}
+{{- if $live -}}
+replicas: {{ $live.spec.replicas }}
+{{- else -}}
+replicas: 0
+{{- end -}}
+{{- else if not (include "t2v.autoscaled" .root) -}}
+replicas: {{ $v.replicaCount }}
 {{- end -}}
 {{- end -}}
 
@@ -137,27 +189,43 @@ workerHostMemory overrides it.
 {{- end -}}
 {{- end -}}
 
+{{/* What the API process itself needs (MiB): requests, streams, uploads and its encoders. */}}
+{{- define "t2v.apiMemoryMi" -}}
+1024
+{{- end -}}
+
 {{/* What the API container needs (MiB): the API and its encoders, plus every worker at its peak. */}}
 {{- define "t2v.memoryNeedMi" -}}
-{{- add 1024 (mul (int (include "t2v.workerCount" .)) (int (include "t2v.workerMemoryMi" .))) -}}
+{{- add (include "t2v.apiMemoryMi" .) (mul (int (include "t2v.workerCount" .)) (int (include "t2v.workerMemoryMi" .))) -}}
 {{- end -}}
 
 {{- define "t2v.quantity" -}}
 {{- if eq (mod (int64 .) 1024) 0 }}{{ div (int64 .) 1024 }}Gi{{ else }}{{ . }}Mi{{ end -}}
 {{- end -}}
 
-{{/* The memory limit: resources.limits.memory when given, else the need (at least the request). */}}
-{{- define "t2v.memoryLimit" -}}
-{{- $limits := .Values.resources.limits | default dict -}}
+{{/* A container's memory limit: limits.memory of `resources` when given, else `needMi` (at least
+the request). Called with (dict "resources" <resources> "needMi" <MiB>). */}}
+{{- define "t2v.limitOrNeed" -}}
+{{- $limits := .resources.limits | default dict -}}
 {{- if $limits.memory -}}
 {{- $limits.memory -}}
 {{- else -}}
-{{- $need := int64 (include "t2v.memoryNeedMi" .) -}}
-{{- $requests := .Values.resources.requests | default dict -}}
+{{- $need := int64 .needMi -}}
+{{- $requests := .resources.requests | default dict -}}
 {{- $request := 0 -}}
 {{- if $requests.memory }}{{ $request = int64 (include "t2v.mebibytes" $requests.memory) }}{{ end -}}
 {{- include "t2v.quantity" (max $need $request) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The memory limit of a pod with workers (combined, or the GPU tier of topology=split). */}}
+{{- define "t2v.memoryLimit" -}}
+{{- include "t2v.limitOrNeed" (dict "resources" .Values.resources "needMi" (include "t2v.memoryNeedMi" .)) -}}
+{{- end -}}
+
+{{/* The memory limit of the API tier of topology=split: the API alone, no workers. */}}
+{{- define "t2v.apiMemoryLimit" -}}
+{{- include "t2v.limitOrNeed" (dict "resources" .Values.api.resources "needMi" (include "t2v.apiMemoryMi" .)) -}}
 {{- end -}}
 
 {{- define "t2v.claimName" -}}
@@ -220,6 +288,15 @@ T2V_API_KEYS REDIS_URL REDIS_PASSWORD REDIS_SENTINEL_PASSWORD T2V_WEBHOOK_SECRET
 {{/* Label matchers that select this release's series in Prometheus (ServiceMonitor: job = Service name) */}}
 {{- define "t2v.promSelector" -}}
 job="{{ include "t2v.fullname" . }}",namespace="{{ .Release.Namespace }}"
+{{- end -}}
+
+{{/* Every pod of the release: with topology=split the GPU tier's Service is a second job. */}}
+{{- define "t2v.promSelectorAll" -}}
+{{- if include "t2v.split" . -}}
+job=~"{{ include "t2v.fullname" . }}|{{ include "t2v.gpu.fullname" . }}",namespace="{{ .Release.Namespace }}"
+{{- else -}}
+{{- include "t2v.promSelector" . -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "t2v.autoscaled" -}}
@@ -326,6 +403,27 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- end -}}
 {{- if le (int $v.terminationGracePeriodSeconds) (add (int $v.preStopSleepSeconds) 15) -}}
 {{- $m = append $m "terminationGracePeriodSeconds must be longer than preStopSleepSeconds + 15 s, or the running job is killed before it can finish" -}}
+{{- else if and (not (kindIs "invalid" $v.config.jobTimeoutSeconds)) (gt (int $v.config.jobTimeoutSeconds) (int (include "t2v.shutdownGraceSeconds" .))) -}}
+{{- $m = append $m (printf "config.jobTimeoutSeconds (%d s) is longer than a stopping GPU pod's grace period leaves a job (terminationGracePeriodSeconds - preStopSleepSeconds - 15 s = %s s): a scale-in would cut the longest job; raise terminationGracePeriodSeconds or leave config.jobTimeoutSeconds empty" (int $v.config.jobTimeoutSeconds) (include "t2v.shutdownGraceSeconds" .)) -}}
+{{- end -}}
+{{- if eq $v.topology "split" -}}
+{{- if not $redis -}}
+{{- $m = append $m "topology=split: the API and GPU tiers share jobs through Redis; set queue.driver=redis" -}}
+{{- end -}}
+{{- if not (and $v.persistence.enabled (has "ReadWriteMany" $v.persistence.accessModes)) -}}
+{{- $m = append $m "topology=split: the API tier serves what GPU pods write; enable persistence with accessModes ReadWriteMany (NFS)" -}}
+{{- end -}}
+{{- if and (not $v.api.autoscaling.enabled) (lt (int $v.api.replicaCount) 2) -}}
+{{- $m = append $m "api.replicaCount: the API tier is always on; run at least 2 pods" -}}
+{{- end -}}
+{{- if and $v.api.autoscaling.enabled (lt (int $v.api.autoscaling.minReplicas) 2) -}}
+{{- $m = append $m "api.autoscaling.minReplicas: the API tier is always on; run at least 2 pods" -}}
+{{- end -}}
+{{- if and $v.api.autoscaling.enabled (gt (int $v.api.autoscaling.minReplicas) (int $v.api.autoscaling.maxReplicas)) -}}
+{{- $m = append $m "api.autoscaling.minReplicas must not exceed api.autoscaling.maxReplicas" -}}
+{{- end -}}
+{{- else if and $v.keda.enabled (eq (int $v.keda.minReplicas) 0) -}}
+{{- $m = append $m "keda.minReplicas=0: only topology=split scales GPU pods to zero (in combined every pod also serves the API)" -}}
 {{- end -}}
 {{- if and $v.startupProbe.enabled (lt (mul (int $v.startupProbe.periodSeconds) (int $v.startupProbe.failureThreshold)) (int $v.config.workerStartupTimeoutSeconds)) -}}
 {{- $m = append $m (printf "startupProbe: periodSeconds x failureThreshold (%d s) is shorter than config.workerStartupTimeoutSeconds (%d s); the pod would be killed while the model loads" (mul (int $v.startupProbe.periodSeconds) (int $v.startupProbe.failureThreshold)) (int $v.config.workerStartupTimeoutSeconds)) -}}
@@ -442,9 +540,23 @@ every live namespace has, is the sign of a reachable namespace.
 {{- end -}}
 
 {{/* Time the API has to finish its running job after SIGTERM: the grace period less the preStop
-sleep, less a margin for closing the server and stopping the workers. */}}
+sleep, less a margin for closing the server and stopping the workers. Called with $ (the GPU pods'
+grace) or (dict "grace" <s> "preStop" <s>). */}}
 {{- define "t2v.shutdownGraceSeconds" -}}
-{{- max 0 (sub (sub (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds)) 15) -}}
+{{- $grace := .grace | default 0 -}}
+{{- $preStop := .preStop | default 0 -}}
+{{- if .Values }}{{ $grace = .Values.terminationGracePeriodSeconds }}{{ $preStop = .Values.preStopSleepSeconds }}{{ end -}}
+{{- max 0 (sub (sub (int $grace) (int $preStop)) 15) -}}
+{{- end -}}
+
+{{/* T2V_JOB_TIMEOUT_S: config.jobTimeoutSeconds, or all of what a stopping GPU pod's grace period
+leaves its running job. */}}
+{{- define "t2v.jobTimeoutSeconds" -}}
+{{- if kindIs "invalid" .Values.config.jobTimeoutSeconds -}}
+{{- include "t2v.shutdownGraceSeconds" . -}}
+{{- else -}}
+{{- int .Values.config.jobTimeoutSeconds -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The CA bundle of an external TLS Redis is mounted (redis.external.tls.caSecret). */}}

@@ -35,6 +35,7 @@ export const API_ERROR_CODES = [
   'queue_full',
   'not_ready',
   'shutting_down',
+  'workers_failed',
   'internal_error',
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];

@@ -1,4 +1,4 @@
+export * from './card';
 export * from './errors';
 export * from './job';
-export * from './profile';
 export * from './protocol';

@@ -21,3 +21,11 @@ export const JOB_ERROR_CODES = [
   'EXPIRED',
 ] as const;
 export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
+
+/**
+ * Why a queued job waits (the video object's `queue_reason`): no GPU worker has the model loaded
+ * (`gpu_capacity`: starting, or the GPU tier scaling up from zero), every loaded one is busy
+ * (`workers_busy`), or every worker failed permanently (`workers_failed`).
+ */
+export const QUEUE_REASONS = ['gpu_capacity', 'workers_busy', 'workers_failed'] as const;
+export type QueueReason = (typeof QUEUE_REASONS)[number];

@@ -4,9 +4,27 @@
  * `wan` / `wan-tiny`) speaks exactly this. Golden fixtures in `fixtures/protocol/*.jsonl` are read
  * by the TypeScript and the Python test suites alike.
  */
+import { CARD_SHAPE, cardProblem, type ModelCard } from './card';
+import {
+  absPath,
+  arrayOf,
+  type Check,
+  checkShape,
+  isRecord,
+  nonEmpty,
+  nonNegInt,
+  nonNegNum,
+  nullable,
+  num,
+  obj,
+  oneOf,
+  posInt,
+  sha256Hex,
+  str,
+} from './checks';
 import { JOB_ERROR_CODES, type JobErrorCode } from './job';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /**
  * Exit status of a worker whose model load failed in a way no restart can heal (a missing module,
@@ -82,15 +100,14 @@ export interface ShutdownRequest {
 }
 export type WorkerRequest = GenerateRequest | CancelRequest | ShutdownRequest;
 
+/** The model is loaded (and warmed up): the worker takes jobs from now on. */
 export interface ReadyEvent {
   type: 'ready';
   protocol: number;
-  model: string;
-  engine: string;
   device: string;
   load_s: number;
-  /** Names of the LoRA adapters the worker loaded at start (from `T2V_LORAS`), in that order. */
-  loras: string[];
+  /** What the loaded model accepts and defaults to; the API serves and validates from it. */
+  card: ModelCard;
 }
 export interface ProgressEvent {
   type: 'progress';
@@ -155,47 +172,6 @@ export type WorkerEvent = ReadyEvent | ProgressEvent | DoneEvent | ErrorEvent | 
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
 
-type Check = (v: unknown) => boolean;
-const str: Check = (v) => typeof v === 'string';
-const nonEmpty: Check = (v) => typeof v === 'string' && v.length > 0;
-const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
-const nonNegNum: Check = (v) => num(v) && (v as number) >= 0;
-const posInt: Check = (v) => Number.isInteger(v) && (v as number) > 0;
-const nonNegInt: Check = (v) => Number.isInteger(v) && (v as number) >= 0;
-const nullable =
-  (c: Check): Check =>
-  (v) =>
-    v === null || c(v);
-const oneOf =
-  (values: readonly string[]): Check =>
-  (v) =>
-    typeof v === 'string' && values.includes(v);
-const obj =
-  (shape: Record<string, Check>): Check =>
-  (v) =>
-    checkShape(v, shape) === null;
-const arrayOf =
-  (c: Check): Check =>
-  (v) =>
-    Array.isArray(v) && v.every(c);
-const absPath: Check = (v) => typeof v === 'string' && v.startsWith('/');
-const sha256Hex: Check = (v) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Returns null when `v` has exactly the keys of `shape`, each passing its check; else why not. */
-function checkShape(v: unknown, shape: Record<string, Check>): string | null {
-  if (!isRecord(v)) return 'not an object';
-  for (const key of Object.keys(v)) if (!(key in shape)) return `unexpected field "${key}"`;
-  for (const [key, check] of Object.entries(shape)) {
-    if (!(key in v)) return `missing field "${key}"`;
-    if (!check(v[key])) return `invalid field "${key}"`;
-  }
-  return null;
-}
-
 const paramsShape: Record<string, Check> = {
   prompt: nonEmpty,
   negative_prompt: nullable(str),
@@ -228,11 +204,9 @@ const eventShapes: Record<WorkerEvent['type'], Record<string, Check>> = {
   ready: {
     type: str,
     protocol: posInt,
-    model: nonEmpty,
-    engine: nonEmpty,
     device: nonEmpty,
     load_s: nonNegNum,
-    loras: arrayOf(nonEmpty),
+    card: obj(CARD_SHAPE),
   },
   progress: {
     type: str,
@@ -284,6 +258,10 @@ function parseWith<T>(line: string, shapes: Record<string, Record<string, Check>
   if (!shape) return { ok: false, error: `unknown type "${value['type']}"` };
   const problem = checkShape(value, shape);
   if (problem) return { ok: false, error: `${value['type']}: ${problem}` };
+  if (value['type'] === 'ready') {
+    const problem = cardProblem(value['card'] as ModelCard);
+    if (problem) return { ok: false, error: `ready: card: ${problem}` };
+  }
   if (value['type'] === 'progress' && (value['step'] as number) > (value['total'] as number)) {
     return { ok: false, error: 'progress: step greater than total' };
   }

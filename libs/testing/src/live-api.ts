@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { childStopper } from './stop-child.js';
 import { WORKSPACE_ROOT } from './workspace-root.js';
 
 export { WORKSPACE_ROOT };
@@ -59,15 +60,10 @@ export async function startApi(env: Record<string, string> = {}, readyTimeoutMs 
   });
   child.stdout?.on('data', (chunk) => (output += chunk));
   child.stderr?.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  const stopChild = childStopper(child);
 
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killer);
-    }
+    await stopChild();
     rmSync(dataDir, { recursive: true, force: true });
   };
 

@@ -27,7 +27,10 @@ describe('the committed spec as presets', () => {
     expect(limits.sizes.every((s) => /^\d+x\d+$/.test(s))).toBe(true);
     expect(create['size']!.description).toContain(limits.sizes.join(', '));
     expect(limits.fps_range).toEqual({ min: create['fps']!.minimum, max: create['fps']!.maximum });
-    expect(limits.max_frames).toBe(create['num_frames']!.maximum);
+    expect(create['num_frames']!.description).toContain(`nearest ${limits.frame_multiple}k+1`);
+    expect(create['num_frames']!.description).toContain(
+      `${limits.min_frames}-${limits.max_frames} after snapping`,
+    );
     expect(limits.max_prompt_length).toBe(create['prompt']!.maxLength);
     expect(limits.seconds.min).toBeLessThan(limits.seconds.max);
     expect(create['size']!.description).toContain(`${limits.size_multiple}-pixel grid`);

@@ -38,7 +38,10 @@ export interface SpecLimits {
   sizes: string[];
   seconds: Bounds;
   fps_range: Bounds;
+  /** Frame counts (from the num_frames description): `frame_multiple`·k + 1, `min_frames` to `max_frames`. */
+  min_frames: number;
   max_frames: number;
+  frame_multiple: number;
   /** The size grid (from the size description): sides are multiples of this… */
   size_multiple: number;
   /** …at most this long… */
@@ -57,8 +60,9 @@ export interface PresetDefaults {
   seconds: number;
   num_inference_steps: number;
   guidance_scale: number;
-  /** Deployment settings the spec cannot state; null (the scheduler's own, no budget) unless given. */
+  /** Settings the spec cannot state; null (the scheduler's own, none, no budget) unless given. */
   flow_shift?: number | null;
+  negative_prompt?: string | null;
   max_pixel_frames?: number | null;
 }
 
@@ -69,13 +73,16 @@ export interface ModelPresets {
   fps: number;
   fps_range: Bounds;
   seconds: Bounds & { default: number };
+  min_frames: number;
   max_frames: number;
+  frame_multiple: number;
   size_multiple: number;
   max_side: number;
   max_pixels: number;
   num_inference_steps: Bounds & { default: number };
   guidance_scale: Bounds & { default: number };
   flow_shift: number | null;
+  negative_prompt: string | null;
   max_prompt_length: number;
   max_pixel_frames: number | null;
 }
@@ -145,12 +152,20 @@ export function specLimits(spec: OpenApiSpec = readSpec()): SpecLimits {
     /defaults to the loaded model \(([^)]+)\)/,
     'the loaded model',
   );
+  const frames = described(
+    field('num_frames'),
+    at('num_frames'),
+    /nearest (\d+)k\+1.*; (\d+)-(\d+) after snapping/s,
+    'the frame rule (nearest Nk+1; A-B after snapping)',
+  );
   return {
     model: model[1]!,
     sizes: sizes[1]!.split(', '),
     seconds: { min: Number(seconds[1]), max: Number(seconds[2]) },
     fps_range: bounds(field('fps'), at('fps')),
-    max_frames: number(field('num_frames').maximum, at('num_frames'), 'a maximum'),
+    min_frames: Number(frames[2]),
+    max_frames: Number(frames[3]),
+    frame_multiple: Number(frames[1]),
     size_multiple: Number(grid[1]),
     max_side: Number(grid[2]),
     max_pixels: Number(grid[3]),
@@ -180,7 +195,9 @@ export function modelPresets(defaults: PresetDefaults, spec: OpenApiSpec = readS
     fps: within(defaults.fps, limits.fps_range, 'fps'),
     fps_range: limits.fps_range,
     seconds: { ...limits.seconds, default: within(defaults.seconds, limits.seconds, 'seconds') },
+    min_frames: limits.min_frames,
     max_frames: limits.max_frames,
+    frame_multiple: limits.frame_multiple,
     size_multiple: limits.size_multiple,
     max_side: limits.max_side,
     max_pixels: limits.max_pixels,
@@ -193,6 +210,7 @@ export function modelPresets(defaults: PresetDefaults, spec: OpenApiSpec = readS
       default: within(defaults.guidance_scale, limits.guidance_scale, 'guidance_scale'),
     },
     flow_shift: defaults.flow_shift ?? null,
+    negative_prompt: defaults.negative_prompt ?? null,
     max_prompt_length: limits.max_prompt_length,
     max_pixel_frames: defaults.max_pixel_frames ?? null,
   };

@@ -211,8 +211,8 @@ def worker_job(dry: bool, settings: dict[str, str]) -> dict[str, Any]:
         for key in ("rss_bytes", "gpu_mem_bytes")
     }
     return {
-        "engine": ready["engine"],
-        "model": ready["model"],
+        "engine": ready["card"]["engine"],
+        "model": ready["card"]["id"],
         "device": ready["device"],
         "load_s": ready["load_s"],
         "inference_s": done["timings"]["inference_s"],

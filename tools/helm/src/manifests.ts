@@ -70,3 +70,8 @@ export function one<T = K8sObject>(
   }
   return found[0] as T & K8sObject;
 }
+
+/** Every object of `kind`, in render order. */
+export function kinds<T = K8sObject>(objects: readonly K8sObject[], kind: string): Array<T & K8sObject> {
+  return objects.filter((o) => o.kind === kind) as Array<T & K8sObject>;
+}

@@ -1,13 +1,14 @@
 /**
  * The API's own configuration loader (built: dist/apps/api) accepts the environment every
- * scenario gives the pod: the chart's ConfigMap plus the variables it takes from Secrets.
+ * scenario gives each of its pods (both tiers with topology=split): the chart's ConfigMap plus the
+ * variables the Deployment sets or takes from Secrets.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { one } from '../src/manifests';
+import { kinds, one } from '../src/manifests';
 import { Any, REPO_ROOT, render, scenarios } from './chart.harness';
 
 const LOADER = path.join(REPO_ROOT, 'dist/apps/api/config/config.schema.js');
@@ -37,36 +38,43 @@ function loadConfigs(envs: Record<string, string>[]): Promise<Array<string | nul
 }
 
 const ALL = scenarios();
-let results: Map<string, string | null>;
+/** Per scenario, per Deployment: null when the API accepted the pod's environment, else why not. */
+let results: Map<string, Array<[string, string | null]>>;
 
 beforeAll(async () => {
   if (!existsSync(LOADER)) throw new Error(`${LOADER} is missing: run npx nx run api:build first`);
-  const envs = await Promise.all(
+  const pods = await Promise.all(
     ALL.map(async (s) => {
       const objects = await render([s]);
-      const env: Record<string, string> = { ...(one(objects, 'ConfigMap', 't2v') as Any).data };
-      const container = (one(objects, 'Deployment') as Any).spec.template.spec.containers[0];
-      for (const e of container.env ?? []) {
-        // values Kubernetes would take from Secrets or expand; any well-formed value will do
-        if (e.name === 'T2V_API_KEYS') env[e.name] = 'key-aaaaaaaaaaaaaaaa,key-bbbbbbbbbbbbbbbb';
-        else if (e.name === 'REDIS_PASSWORD') env[e.name] = 'pw';
-        else if (e.name === 'REDIS_URL') env[e.name] = 'redis://:pw@t2v-redis:6379/0';
-        else if (e.name === 'REDIS_TLS_CA_FILE') env[e.name] = caFile();
-        else if (e.name === 'T2V_WEBHOOK_SECRET') env[e.name] = `whsec_${'A'.repeat(43)}=`;
-        else if (e.name === 'T2V_JWT_JWKS_URL') env[e.name] = 'https://idp.example.test/jwks';
-        else if (e.name === 'T2V_JWT_ISSUER') env[e.name] = 'https://idp.example.test';
-        else if (e.name === 'T2V_JWT_AUDIENCE') env[e.name] = 't2v';
-        else env[e.name] = e.value ?? 'x';
-      }
-      return env;
+      const configMap: Record<string, string> = (one(objects, 'ConfigMap', 't2v') as Any).data;
+      return kinds(objects, 'Deployment').map((d: Any) => {
+        const env: Record<string, string> = { ...configMap };
+        for (const e of d.spec.template.spec.containers[0].env ?? []) {
+          // values Kubernetes would take from Secrets or expand; any well-formed value will do
+          if (e.name === 'T2V_API_KEYS') env[e.name] = 'key-aaaaaaaaaaaaaaaa,key-bbbbbbbbbbbbbbbb';
+          else if (e.name === 'REDIS_PASSWORD') env[e.name] = 'pw';
+          else if (e.name === 'REDIS_URL') env[e.name] = 'redis://:pw@t2v-redis:6379/0';
+          else if (e.name === 'REDIS_TLS_CA_FILE') env[e.name] = caFile();
+          else if (e.name === 'T2V_WEBHOOK_SECRET') env[e.name] = `whsec_${'A'.repeat(43)}=`;
+          else if (e.name === 'T2V_JWT_JWKS_URL') env[e.name] = 'https://idp.example.test/jwks';
+          else if (e.name === 'T2V_JWT_ISSUER') env[e.name] = 'https://idp.example.test';
+          else if (e.name === 'T2V_JWT_AUDIENCE') env[e.name] = 't2v';
+          else env[e.name] = e.value ?? 'x';
+        }
+        return { scenario: s, deployment: d.metadata.name as string, env };
+      });
     }),
   );
-  const out = await loadConfigs(envs);
-  results = new Map(ALL.map((s, i) => [s, out[i]!]));
+  const flat = pods.flat();
+  const out = await loadConfigs(flat.map((p) => p.env));
+  results = new Map(ALL.map((s) => [s, []]));
+  flat.forEach((p, i) => results.get(p.scenario)!.push([p.deployment, out[i]!]));
 });
 
 describe.each(ALL)('%s', (scenario) => {
-  it('gives the API a configuration it accepts', () => {
-    expect(results.get(scenario)).toBeNull();
+  it('gives the API a configuration it accepts, in every Deployment', () => {
+    const per = results.get(scenario)!;
+    expect(per.length).toBeGreaterThan(0);
+    expect(per).toEqual(per.map(([name]) => [name, null]));
   });
 });

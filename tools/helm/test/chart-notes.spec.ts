@@ -46,6 +46,15 @@ describe('NOTES.txt', () => {
     expect(text).toContain('WARNING: no API keys are set');
   });
 
+  it('with topology=split, waits for the API tier and points at the GPU tier that follows the queue', async () => {
+    const text = await notes(['ci/split-values.yaml']);
+    expect(text).toContain('kubectl -n t2v rollout status deployment/t2v --timeout=5m');
+    expect(text).toContain('kubectl -n t2v get deployment/t2v-gpu --watch');
+    expect(text).toContain('has no pod until a job is queued');
+    expect(text).toContain('"queue_reason": "gpu_capacity"');
+    expect(text).toContain('kubectl -n t2v get scaledobject t2v-gpu');
+  });
+
   it('gives the NodePort address and the weights location for the T4 cluster', async () => {
     const text = await notes(['ci/t4-nfs-nodeport-values.yaml']);
     expect(text).toContain("get svc t2v -o jsonpath='{.spec.ports[0].nodePort}'");

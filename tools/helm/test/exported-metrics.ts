@@ -15,6 +15,7 @@ export const EXPORTED_METRICS: Record<string, 'counter' | 'gauge' | 'histogram'>
   t2v_worker_state: 'gauge',
   t2v_worker_restarts_total: 'counter',
   t2v_model_load_seconds: 'gauge',
+  t2v_gpu_ready_seconds: 'histogram',
   t2v_gpu_memory_used_bytes: 'gauge',
   t2v_gpu_memory_total_bytes: 'gauge',
   t2v_cache_hits_total: 'counter',

@@ -11,6 +11,7 @@ import {
   JobFailed,
   JobNotFound,
   OutputGone,
+  NoWorkerCanRun,
   QueueIsFull,
   ShuttingDown,
 } from '../jobs/jobs.errors';
@@ -75,6 +76,7 @@ function fromDomainError(e: unknown): ApiError | null {
   if (e instanceof OutputGone) return new ApiError(404, 'not_found_error', 'not_found', e.message, 'id');
   if (e instanceof QueueIsFull) return ApiError.unavailable('queue_full', e.message, e.retryAfterS);
   if (e instanceof ShuttingDown) return ApiError.unavailable('shutting_down', e.message, 1);
+  if (e instanceof NoWorkerCanRun) return ApiError.unavailable('workers_failed', e.message, 30);
   if (e instanceof NotDurable) {
     return ApiError.unavailable(
       'not_ready',

@@ -61,42 +61,29 @@ describe('loadConfig', () => {
     expect(loadConfig({ T2V_MAX_PIXEL_FRAMES: '58572800' }).maxPixelFrames).toBe(58572800);
   });
 
-  describe('model profile', () => {
-    const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 't2v-profile-'));
-    const distilled = {
-      id: 'FastWan2.2-TI2V-5B',
-      num_inference_steps: { min: 1, max: 8, default: 3 },
-      guidance_scale: { min: 0, max: 1, default: 1 },
-      flow_shift: 8,
-    };
+  it('passes T2V_MODEL_PROFILE on as an absolute path (the worker reads it); wan engines only', () => {
+    expect(loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_MODEL_PROFILE: 'p.json' }).modelProfile).toBe(
+      path.resolve('p.json'),
+    );
+    expect(loadConfig({ T2V_ENGINE: 'wan-tiny' }).modelProfile).toBeUndefined();
+    expect(() => loadConfig({ T2V_MODEL_PROFILE: '/p.json' })).toThrow(
+      /T2V_MODEL_PROFILE: only the wan and wan-tiny engines use a profile/,
+    );
+  });
 
-    it('is read from beside the weights', () => {
-      const model = dir();
-      fs.writeFileSync(path.join(model, 't2v-profile.json'), JSON.stringify(distilled));
-      const c = loadConfig({ T2V_ENGINE: 'wan', T2V_MODEL_PATH: model });
-      expect(c.modelProfile).toEqual({ path: path.join(model, 't2v-profile.json'), profile: distilled });
-      expect(loadConfig({ T2V_ENGINE: 'wan', T2V_MODEL_PATH: dir() }).modelProfile).toBeNull();
+  it('reads the role: both by default; the API and GPU tiers need the shared queue', () => {
+    expect(loadConfig({}).role).toBe('all');
+    const redis = { T2V_QUEUE: 'redis', REDIS_URL: 'redis://r:6379' };
+    expect(loadConfig({ ...redis, T2V_ROLE: 'api', T2V_DEVICES: '0,1' })).toMatchObject({
+      role: 'api',
+      devices: [],
     });
-
-    it('is read from T2V_MODEL_PROFILE, which must exist and be valid', () => {
-      const file = path.join(dir(), 'p.json');
-      fs.writeFileSync(file, JSON.stringify(distilled));
-      expect(loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_MODEL_PROFILE: file }).modelProfile?.profile).toEqual(
-        distilled,
-      );
-      expect(() => loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_MODEL_PROFILE: `${file}.missing` })).toThrow(
-        /model profile .*p\.json\.missing: cannot read/,
-      );
-      fs.writeFileSync(file, '{"guidance_scale":{"min":0,"max":1,"default":2}}');
-      expect(() => loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_MODEL_PROFILE: file })).toThrow(
-        /model profile .*p\.json: guidance_scale needs min <= default <= max/,
-      );
-      fs.writeFileSync(file, '{oops');
-      expect(() => loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_MODEL_PROFILE: file })).toThrow(/: not JSON/);
-      expect(() => loadConfig({ T2V_MODEL_PROFILE: file })).toThrow(
-        /T2V_MODEL_PROFILE: only the wan and wan-tiny engines use a profile/,
-      );
+    expect(loadConfig({ ...redis, T2V_ROLE: 'gpu', T2V_DEVICES: '0,1' })).toMatchObject({
+      role: 'gpu',
+      devices: ['0', '1'],
     });
+    expect(() => loadConfig({ T2V_ROLE: 'api' })).toThrow(/T2V_ROLE=api: .*set T2V_QUEUE=redis/);
+    expect(() => loadConfig({ T2V_ROLE: 'worker' })).toThrow(/T2V_ROLE="worker".*accepted: all, api, gpu/);
   });
 
   it('needs a model path for the wan engine', () => {
@@ -187,22 +174,18 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ T2V_PARAM_HANDLING: 'loose' })).toThrow(/accepted: lenient, strict/);
     expect(
       loadConfig({ T2V_MODEL_ALIASES: 'sora-2=t2v-synthetic, sora-2-pro , gpt:video.1' }).modelAliases,
-    ).toEqual(['sora-2', 'sora-2-pro', 'gpt:video.1']);
-    expect(
-      loadConfig({ T2V_ENGINE: 'wan', T2V_MODEL_PATH: '/m', T2V_MODEL_ALIASES: 'sora-2=Wan2.2-TI2V-5B' })
-        .modelAliases,
-    ).toEqual(['sora-2']);
+    ).toEqual([
+      { name: 'sora-2', target: 't2v-synthetic' },
+      { name: 'sora-2-pro', target: null },
+      { name: 'gpt:video.1', target: null },
+    ]);
   });
 
   it.each([
-    [
-      'sora-2=Wan2.2-TI2V-5B',
-      /'sora-2=Wan2.2-TI2V-5B': the loaded model is t2v-synthetic \(T2V_ENGINE=synthetic\)/,
-    ],
-    ['sora 2', /T2V_MODEL_ALIASES: 'sora 2': expected name=t2v-synthetic/],
-    ['a=b=c', /'a=b=c': expected name=/],
-    ['sora-2,sora-2', /sora-2 is already a name of the model/],
-    ['t2v-synthetic', /t2v-synthetic is already a name of the model/],
+    ['sora 2', /T2V_MODEL_ALIASES: 'sora 2': expected name or name=<model id>/],
+    ['a=b=c', /'a=b=c': expected name or name=/],
+    ['a=', /'a=': expected name or name=/],
+    ['sora-2,sora-2', /sora-2 is given twice/],
   ])('refuses T2V_MODEL_ALIASES=%s', (value, message) => {
     expect(() => loadConfig({ T2V_MODEL_ALIASES: value })).toThrow(message);
   });
@@ -249,26 +232,8 @@ describe('loadConfig', () => {
   });
 });
 
-describe('image and LoRA settings', () => {
-  it('defaults the image limits and reads the adapter names of T2V_LORAS', () => {
-    expect(loadConfig({})).toMatchObject({
-      maxImageBytes: 10 * 1024 * 1024,
-      maxImagePixels: 50_000_000,
-      loras: [],
-    });
-    expect(
-      loadConfig({ T2V_LORAS: ' style=/models/loras/style.safetensors, ink.v2=/models/loras/ink ' }).loras,
-    ).toEqual(['style', 'ink.v2']);
-  });
-
-  it.each([
-    ['style', 'expected name=/path/to/adapter.safetensors'],
-    ['=/a.safetensors', 'expected name='],
-    ['style=', 'expected name='],
-    ['a b=/x', 'expected name='],
-    ['x=/a,x=/b', 'x is given twice'],
-  ])('stops the boot on T2V_LORAS=%s', (value, message) => {
-    expect(() => loadConfig({ T2V_LORAS: value })).toThrow(ConfigError);
-    expect(() => loadConfig({ T2V_LORAS: value })).toThrow(message);
+describe('image settings', () => {
+  it('defaults the image limits', () => {
+    expect(loadConfig({})).toMatchObject({ maxImageBytes: 10 * 1024 * 1024, maxImagePixels: 50_000_000 });
   });
 });

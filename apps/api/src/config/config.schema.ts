@@ -1,15 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { MODEL_PROFILE_FILE, type ModelProfile, parseModelProfile } from '@t2v/contracts';
 import { z } from 'zod';
-
-/** The model id each engine serves (its presets are in presets/model-presets.ts). */
-export const MODEL_IDS = {
-  wan: 'Wan2.2-TI2V-5B',
-  'wan-tiny': 'wan-tiny-random',
-  synthetic: 't2v-synthetic',
-} as const;
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -22,6 +14,7 @@ const envSchema = z.object({
   PORT: int(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  T2V_ROLE: z.enum(['all', 'api', 'gpu']).default('all'),
   T2V_ENGINE: z.enum(['synthetic', 'wan-tiny', 'wan']).default('synthetic'),
   T2V_MODEL_PATH: z.string().min(1).optional(),
   T2V_DEVICES: z
@@ -125,6 +118,7 @@ const envSchema = z.object({
   T2V_DRAIN_DELAY_S: z.coerce.number().min(0).max(600).default(0),
   T2V_SHUTDOWN_GRACE_S: z.coerce.number().min(0).max(86_400).default(30),
   T2V_JOB_STALL_TIMEOUT_S: z.coerce.number().positive().max(86_400).optional(),
+  T2V_JOB_TIMEOUT_S: z.coerce.number().min(0).max(86_400).default(0),
   T2V_WEBHOOK_SECRET: z
     .string()
     .regex(/^whsec_[A-Za-z0-9+/=]{22,}$/, 'expected whsec_<base64 of at least 16 bytes>')
@@ -186,9 +180,18 @@ export interface AppConfig {
   port: number;
   host: string;
   logLevel: Env['LOG_LEVEL'];
+  /**
+   * `all`: one process is the API and runs the workers (the default); `api`: the API tier (no
+   * workers: accepts, reads, streams, delivers webhooks); `gpu`: the GPU tier (runs workers, takes
+   * jobs from the shared queue, serves health, readiness and metrics only).
+   */
+  role: Env['T2V_ROLE'];
   engine: Env['T2V_ENGINE'];
   modelPath: string | undefined;
-  /** One entry per worker: `cpu`, or the GPU indices of its group (`0` or, with T2V_PARALLEL, `0,1`). */
+  /**
+   * One entry per worker: `cpu`, or the GPU indices of its group (`0` or, with T2V_PARALLEL, `0,1`).
+   * Empty in the API tier, which runs none.
+   */
   devices: string[];
   /** T2V_PARALLEL: how one job spreads over a worker group, and the group's size (devices). */
   parallel: string;
@@ -215,8 +218,6 @@ export interface AppConfig {
   maxImageBytes: number;
   /** Largest `input_reference` image, in pixels from its header (refused before decoding). */
   maxImagePixels: number;
-  /** Names of the LoRA adapters in `T2V_LORAS` (the worker loads and checks the files). */
-  loras: string[];
   maxWaitS: number;
   syncWaitS: number;
   heartbeatIntervalS: number;
@@ -234,8 +235,8 @@ export interface AppConfig {
   cache: string;
   /** Unset: picked on a GPU (fastest that loads), diffusers' default on CPU. */
   attentionBackend: string | undefined;
-  /** The model profile in effect (file beside the weights or T2V_MODEL_PROFILE), and its path. */
-  modelProfile: { path: string; profile: ModelProfile } | null;
+  /** T2V_MODEL_PROFILE, absolute; the worker reads it (and otherwise the profile beside the weights). */
+  modelProfile: string | undefined;
   /** Refuse (400) jobs whose width × height × frames exceed this (per-GPU memory budget). */
   maxPixelFrames: number | undefined;
   expirySweepS: number;
@@ -243,6 +244,11 @@ export interface AppConfig {
   shutdownGraceS: number;
   /** A running job with no progress for this long has a hung worker: it is killed and the job retried. */
   jobStallTimeoutS: number;
+  /**
+   * The longest a job may run on a worker; a longer run is stopped (its worker restarted) and the job
+   * fails WORKER_TIMEOUT. 0: no limit. A GPU pod's termination grace period must cover it.
+   */
+  jobTimeoutS: number;
   webhookSecret: string | undefined;
   webhookAllowPrivate: boolean;
   webhookMaxAttempts: number;
@@ -260,8 +266,8 @@ export interface AppConfig {
    * `strict`: they are a 400. A request's `Prefer: handling=…` overrides it.
    */
   paramHandling: Env['T2V_PARAM_HANDLING'];
-  /** Other names requests may use for the loaded model (e.g. `sora-2`). */
-  modelAliases: string[];
+  /** Other names requests may use for the loaded model (e.g. `sora-2`), and the id each names (null: whichever model is loaded). */
+  modelAliases: ModelAlias[];
   /** Environment handed to worker processes: the API's own, less its secrets. */
   childEnv: Record<string, string>;
 }
@@ -281,7 +287,13 @@ export const SECRET_VARS = new Set([
   'T2V_JWT_AUDIENCE',
 ]);
 
-/** The credential values of a configuration, which no log line may show (common/logger.ts). */
+/** `T2V_MODEL_ALIASES` entry: `sora-2` (whatever model is loaded) or `sora-2=<model id>`. */
+export interface ModelAlias {
+  name: string;
+  target: string | null;
+}
+
+/** The credential values of a configuration, which no log line may show (logging/logger.ts). */
 export function secretValues(config: AppConfig): string[] {
   const values = config.apiKeys.filter((k) => !k.startsWith('sha256:'));
   if (config.webhookSecret) values.push(config.webhookSecret, config.webhookSecret.replace(/^whsec_/, ''));
@@ -321,7 +333,12 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       'invalid configuration:\n  T2V_JWT_JWKS_URL, T2V_JWT_ISSUER, T2V_JWT_AUDIENCE: set all three or none',
     );
   }
-  const modelAliases = parseAliases(e.T2V_MODEL_ALIASES ?? '', e.T2V_ENGINE);
+  const modelAliases = parseAliases(e.T2V_MODEL_ALIASES ?? '');
+  if (e.T2V_ROLE !== 'all' && e.T2V_QUEUE !== 'redis') {
+    throw new ConfigError(
+      `invalid configuration:\n  T2V_ROLE=${e.T2V_ROLE}: the API and GPU tiers share jobs through Redis; set T2V_QUEUE=redis (T2V_ROLE=all runs both in one process)`,
+    );
+  }
   let fileKeys: string[] = [];
   if (e.T2V_API_KEYS_FILE) {
     try {
@@ -332,7 +349,11 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       );
     }
   }
-  const modelProfile = loadModelProfile(e);
+  if (e.T2V_ENGINE === 'synthetic' && e.T2V_MODEL_PROFILE) {
+    throw new ConfigError(
+      'invalid configuration:\n  T2V_MODEL_PROFILE: only the wan and wan-tiny engines use a profile',
+    );
+  }
   const dataDir = path.resolve(e.T2V_DATA_DIR);
   const groupSize = parallelGroupSize(e.T2V_PARALLEL);
   if (groupSize > 1 && e.T2V_ENGINE === 'synthetic')
@@ -347,9 +368,10 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
+    role: e.T2V_ROLE,
     engine: e.T2V_ENGINE,
     modelPath: e.T2V_MODEL_PATH,
-    devices,
+    devices: e.T2V_ROLE === 'api' ? [] : devices,
     parallel: e.T2V_PARALLEL,
     groupSize,
     queue: e.T2V_QUEUE,
@@ -385,7 +407,6 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     maxBodyBytes: e.T2V_MAX_BODY_BYTES,
     maxImageBytes: e.T2V_MAX_IMAGE_BYTES,
     maxImagePixels: e.T2V_MAX_IMAGE_PIXELS,
-    loras: parseLoraNames(e.T2V_LORAS ?? ''),
     maxWaitS: e.T2V_MAX_WAIT_S,
     syncWaitS: e.T2V_SYNC_WAIT_S,
     heartbeatIntervalS: e.T2V_HEARTBEAT_INTERVAL_S,
@@ -400,12 +421,13 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     compile: e.T2V_COMPILE,
     cache: e.T2V_CACHE,
     attentionBackend: e.T2V_ATTENTION_BACKEND,
-    modelProfile,
+    modelProfile: e.T2V_MODEL_PROFILE ? path.resolve(e.T2V_MODEL_PROFILE) : undefined,
     maxPixelFrames: e.T2V_MAX_PIXEL_FRAMES,
     expirySweepS: e.T2V_EXPIRY_SWEEP_S,
     drainDelayS: e.T2V_DRAIN_DELAY_S,
     shutdownGraceS: e.T2V_SHUTDOWN_GRACE_S,
     jobStallTimeoutS: e.T2V_JOB_STALL_TIMEOUT_S ?? (e.T2V_ENGINE === 'wan' ? 1800 : 300),
+    jobTimeoutS: e.T2V_JOB_TIMEOUT_S,
     webhookSecret: e.T2V_WEBHOOK_SECRET,
     webhookAllowPrivate: e.T2V_WEBHOOK_ALLOW_PRIVATE,
     webhookMaxAttempts: e.T2V_WEBHOOK_MAX_ATTEMPTS,
@@ -490,96 +512,29 @@ const ALIAS = /^[A-Za-z0-9][\w.:-]{0,63}$/;
 
 /**
  * `T2V_MODEL_ALIASES`: comma-separated `name=<model id>` (or a bare `name`, meaning the loaded
- * model). A target other than the model this engine serves is a boot error, so a list written for
- * one engine is not silently applied to another.
+ * model). Checked here for form; a target other than the id of the model the workers serve is
+ * refused when the model card is known (at boot, from the configured card).
  */
-function parseAliases(value: string, engine: Env['T2V_ENGINE']): string[] {
-  const id = MODEL_IDS[engine];
-  const names: string[] = [];
+function parseAliases(value: string): ModelAlias[] {
+  const aliases: ModelAlias[] = [];
   const problems: string[] = [];
   for (const entry of value
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)) {
     const [name = '', target, ...rest] = entry.split('=').map((s) => s.trim());
-    if (!ALIAS.test(name) || rest.length > 0) {
-      problems.push(`'${entry}': expected name=${id} (a name of letters, digits, '.', '_', ':' or '-')`);
-    } else if (target !== undefined && target !== id) {
-      problems.push(`'${entry}': the loaded model is ${id} (T2V_ENGINE=${engine})`);
-    } else if (name === id || names.includes(name)) {
-      problems.push(`'${entry}': ${name} is already a name of the model`);
+    if (!ALIAS.test(name) || rest.length > 0 || target === '') {
+      problems.push(
+        `'${entry}': expected name or name=<model id> (a name of letters, digits, '.', '_', ':' or '-')`,
+      );
+    } else if (aliases.some((a) => a.name === name)) {
+      problems.push(`'${entry}': ${name} is given twice`);
     } else {
-      names.push(name);
+      aliases.push({ name, target: target ?? null });
     }
   }
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  T2V_MODEL_ALIASES: ${problems.join('; ')}`);
   }
-  return names;
-}
-
-const LORA_NAME = /^[A-Za-z0-9][\w.-]{0,63}$/;
-
-/**
- * `T2V_LORAS`: comma-separated `name=<path>` (a .safetensors file or a directory holding one). The
- * API needs the names only (to validate a request's `lora`); the worker loads the files at start
- * and stops with an error naming a file it cannot load. A malformed list is a boot error here.
- */
-export function parseLoraNames(value: string): string[] {
-  const names: string[] = [];
-  const problems: string[] = [];
-  for (const entry of value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)) {
-    const eq = entry.indexOf('=');
-    const name = eq === -1 ? '' : entry.slice(0, eq).trim();
-    const file = eq === -1 ? '' : entry.slice(eq + 1).trim();
-    if (!LORA_NAME.test(name) || file === '') {
-      problems.push(
-        `'${entry}': expected name=/path/to/adapter.safetensors (a name of letters, digits, '.', '_' or '-')`,
-      );
-    } else if (names.includes(name)) {
-      problems.push(`'${entry}': ${name} is given twice`);
-    } else {
-      names.push(name);
-    }
-  }
-  if (problems.length > 0) {
-    throw new ConfigError(`invalid configuration:\n  T2V_LORAS: ${problems.join('; ')}`);
-  }
-  return names;
-}
-
-/**
- * `T2V_MODEL_PROFILE` (must exist) or `<T2V_MODEL_PATH>/t2v-profile.json` (when present), parsed
- * and validated; a bad profile stops the boot. Only the wan engines have profiles.
- */
-function loadModelProfile(e: Env): AppConfig['modelProfile'] {
-  if (e.T2V_ENGINE === 'synthetic') {
-    if (e.T2V_MODEL_PROFILE) {
-      throw new ConfigError(
-        'invalid configuration:\n  T2V_MODEL_PROFILE: only the wan and wan-tiny engines use a profile',
-      );
-    }
-    return null;
-  }
-  let file = e.T2V_MODEL_PROFILE ? path.resolve(e.T2V_MODEL_PROFILE) : undefined;
-  if (!file && e.T2V_MODEL_PATH) {
-    const beside = path.resolve(e.T2V_MODEL_PATH, MODEL_PROFILE_FILE);
-    if (fs.existsSync(beside)) file = beside;
-  }
-  if (!file) return null;
-  const bad = (why: string) => new ConfigError(`invalid configuration:\n  model profile ${file}: ${why}`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw bad(
-      err instanceof SyntaxError ? `not JSON: ${err.message}` : `cannot read: ${(err as Error).message}`,
-    );
-  }
-  const parsed = parseModelProfile(raw);
-  if (!parsed.ok) throw bad(parsed.error);
-  return { path: file, profile: parsed.value };
+  return aliases;
 }

@@ -2,12 +2,18 @@ import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { CapacityService } from '../jobs/capacity.service';
 import { JOB_STORE, type JobStore } from '../jobs/job-store';
 import { ShutdownService } from '../jobs/shutdown.service';
 import { StorageService } from '../storage/storage.service';
 import { WorkerPoolService } from '../worker-pool/worker-pool.service';
 
-/** Liveness says the process serves HTTP; readiness says it can take and run jobs. */
+/**
+ * Liveness says the process serves HTTP; readiness says it can take (and, with workers, run) jobs.
+ * The API tier (`T2V_ROLE=api`) is ready without any GPU worker: it accepts jobs for a GPU tier
+ * that may be scaled to zero, and reports what that tier can do now.
+ */
 @ApiTags('health')
 @Controller()
 export class HealthController {
@@ -17,7 +23,9 @@ export class HealthController {
     private readonly pool: WorkerPoolService,
     private readonly storage: StorageService,
     private readonly shutdown: ShutdownService,
+    private readonly capacity: CapacityService,
     @Inject(JOB_STORE) private readonly store: JobStore,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'role'>,
   ) {}
 
   @Get('healthz')
@@ -29,10 +37,12 @@ export class HealthController {
 
   @Get(['readyz', 'ready'])
   @HealthCheck()
-  @ApiOperation({ summary: 'Readiness: a worker is loaded, storage is writable, the queue answers' })
+  @ApiOperation({
+    summary: 'Readiness: a worker is loaded (not in the API tier), storage is writable, the queue answers',
+  })
   readiness() {
     return this.health.check([
-      () => this.workers(),
+      () => (this.config.role === 'api' ? this.gpuTier() : this.workers()),
       () => this.storageWritable(),
       () => this.queue(),
       () => this.lifecycle(),
@@ -49,6 +59,12 @@ export class HealthController {
       restarts: w.restarts,
     }));
     return this.pool.hasLoadedWorker() ? session.up({ workers }) : session.down({ workers });
+  }
+
+  /** The API tier: what the GPU workers of the deployment can do (informational: never down). */
+  private async gpuTier() {
+    const { workers, idle, busy, starting, failed } = await this.capacity.now();
+    return this.indicator.check('gpu').up({ workers, idle, busy, starting, failed });
   }
 
   private async storageWritable() {

@@ -32,9 +32,10 @@ function idlePool(): WorkerPoolService {
 }
 
 /**
- * Every path that puts a running job back in the queue goes through JobLifecycle.requeue: each
- * announces exactly one change (status queued, progress 0, no start time) and counts attempts by
- * the one rule (a crash or a lost run counts; a shutdown hand-back does not).
+ * Every path that puts a running job back in the queue goes through the lifecycle (`retry`, the one
+ * retry rule, or `handBack`): each announces exactly one change (status queued, progress 0, no
+ * start time) and counts attempts by the one rule (a crash or a lost run counts; a shutdown
+ * hand-back does not).
  */
 describe('requeue paths', () => {
   let store: SqliteJobStore;
@@ -52,12 +53,13 @@ describe('requeue paths', () => {
 
   it('restart recovery: counted, announced once', async () => {
     await store.insert(sampleJob());
-    const claimed = (await store.claimNext(Date.now()))!;
+    const claimed = (await store.claim(Date.now()))!;
     const { lifecycle, published } = harness(store);
     const ctx = {
       lifecycle,
       pool: idlePool(),
       shutdown: new ShutdownService(),
+      takesJobs: true,
     } as unknown as DispatchContext;
     const dispatcher = new EmbeddedDispatcher(store, ctx);
     await dispatcher.start();
@@ -68,13 +70,14 @@ describe('requeue paths', () => {
 
   it('restart recovery of a job already retried: fails it INTERRUPTED instead', async () => {
     await store.insert(sampleJob({ attempts: 1 }));
-    const claimed = (await store.claimNext(Date.now()))!;
+    const claimed = (await store.claim(Date.now()))!;
     expect(claimed.attempts).toBe(2);
     const { lifecycle, published } = harness(store);
     const ctx = {
       lifecycle,
       pool: idlePool(),
       shutdown: new ShutdownService(),
+      takesJobs: true,
     } as unknown as DispatchContext;
     const dispatcher = new EmbeddedDispatcher(store, ctx);
     await dispatcher.start();
@@ -82,9 +85,10 @@ describe('requeue paths', () => {
     expect(published.map((j) => [j.status, j.errorCode])).toEqual([['failed', 'INTERRUPTED']]);
   });
 
-  it('worker crash: counted, announced once', async () => {
+  /** Claims a job and runs it through the JobRunner on a worker whose run ends with `outcome`. */
+  async function runEnding(outcome: RunOutcome): Promise<{ claimed: Job; published: Job[] }> {
     await store.insert(sampleJob());
-    const claimed = (await store.claimNext(Date.now()))!;
+    const claimed = (await store.claim(Date.now()))!;
     const { lifecycle, published } = harness(store);
     const storage = { pathFor: () => '/nowhere', stat: async () => null, remove: async () => {} };
     const runner = new JobRunner(
@@ -95,11 +99,13 @@ describe('requeue paths', () => {
       idlePool(),
       new ShutdownService(),
     );
-    const worker = {
-      ready: null,
-      runJob: () => Promise.resolve<RunOutcome>({ kind: 'crashed', reason: 'exit 137' }),
-    } as unknown as WorkerSupervisor;
+    const worker = { ready: null, runJob: () => Promise.resolve(outcome) } as unknown as WorkerSupervisor;
     await runner.run(worker, claimed);
+    return { claimed, published };
+  }
+
+  it('worker crash: counted, announced once', async () => {
+    const { claimed, published } = await runEnding({ kind: 'crashed', reason: 'exit 137' });
     // The run's start is announced too; the requeue is the one change to `queued`.
     expectOneRequeue(
       published.filter((j) => j.status === 'queued'),
@@ -108,12 +114,51 @@ describe('requeue paths', () => {
     );
   });
 
+  it('a run stopped by the job timeout: failed WORKER_TIMEOUT at once, never retried', async () => {
+    const { published } = await runEnding({
+      kind: 'timeout',
+      reason: 'job ran longer than 1500s (T2V_JOB_TIMEOUT_S)',
+    });
+    expect(published.filter((j) => j.status !== 'in_progress').map((j) => [j.status, j.errorCode])).toEqual([
+      ['failed', 'WORKER_TIMEOUT'],
+    ]);
+  });
+
   it('shutdown hand-back: not counted, announced once', async () => {
     await store.insert(sampleJob());
-    const claimed = (await store.claimNext(Date.now()))!;
+    const claimed = (await store.claim(Date.now()))!;
     const { lifecycle, published } = harness(store);
-    await lifecycle.requeue(claimed, { countAttempt: false, reason: 'handed back at shutdown' });
+    await lifecycle.handBack(claimed, 'handed back at shutdown');
     expectOneRequeue(published, claimed.id, 0);
+  });
+
+  it('the one retry rule: again while attempts are left, then the failure code of the path', async () => {
+    const { lifecycle, published } = harness(store);
+    await store.insert(sampleJob());
+    let job = (await lifecycle.claim())!;
+    expect(published.map((j) => [j.status, j.attempts])).toEqual([['in_progress', 1]]);
+    job = (await lifecycle.retry(job, { reason: 'worker crashed: exit 137', code: 'WORKER_CRASHED' }))!;
+    expect([job.status, job.attempts]).toEqual(['queued', 1]);
+    job = (await lifecycle.claim(job.id))!;
+    expect(job.attempts).toBe(2);
+    const failed = (await lifecycle.retry(job, {
+      reason: 'the replica running it stopped',
+      code: 'INTERRUPTED',
+    }))!;
+    expect(failed).toMatchObject({
+      status: 'failed',
+      errorCode: 'INTERRUPTED',
+      errorMessage: 'the replica running it stopped (on each of 2 attempts)',
+    });
+    // A run handed back at shutdown did not count: the job still has its retry.
+    await store.insert(sampleJob());
+    let other = (await lifecycle.claim())!;
+    other = (await lifecycle.handBack(other, 'scale-in'))!;
+    other = (await lifecycle.claim(other.id))!;
+    expect(other.attempts).toBe(1);
+    expect((await lifecycle.retry(other, { reason: 'worker crashed', code: 'WORKER_CRASHED' }))!.status).toBe(
+      'queued',
+    );
   });
 
   describe('with the redis driver', () => {
@@ -133,12 +178,13 @@ describe('requeue paths', () => {
         lifecycle,
         pool: idlePool(),
         shutdown: new ShutdownService(),
+        takesJobs: true,
       } as unknown as DispatchContext;
       const dispatcher = new RedisDispatcher({ redisLockS: 1, devices: ['cpu'] }, rstore, ctx);
       try {
         await rstore.insert(sampleJob());
         // Claimed by a replica that died before BullMQ ever saw the job: no queue entry at all.
-        const claimed = (await rstore.claimNext(Date.now() - 60_000))!;
+        const claimed = (await rstore.claim(Date.now() - 60_000))!;
         await dispatcher.start();
         await (dispatcher as unknown as { reconcile(): Promise<void> }).reconcile();
         expectOneRequeue(published, claimed.id, 1);
@@ -190,7 +236,7 @@ describe('input images of ended jobs', () => {
     storage.ensureRoot();
     const job = await store.insert(withImage());
     await storage.writeInput(job.id, Buffer.from('png'));
-    const claimed = (await store.claimNext(Date.now()))!;
+    const claimed = (await store.claim(Date.now()))!;
     expect(await end(lifecycle, claimed)).not.toBeNull();
     expect((await storage.stat(job.id, 'input')) !== null).toBe(kept);
   });

@@ -22,19 +22,22 @@ export class OutboxSignal extends EventEmitter {
   }
 }
 
-/** How a job goes back to the queue: whether the run that ended counts as one of its attempts. */
-export interface Requeue {
-  /** False only when the run was handed back unfinished on purpose (shutdown). */
-  countAttempt: boolean;
-  /** For the log: why the run ended. */
+/** A job is run at most this many times in all: a run that ended by accident is retried once. */
+export const MAX_ATTEMPTS = 2;
+
+/** Why a run ended by accident, and the code a job fails with when it has had its attempts. */
+export interface RunLost {
+  /** For the log and, on the last attempt, the job's error message. */
   reason: string;
+  /** `WORKER_CRASHED`: its worker died; `INTERRUPTED`: its process (a restart, a lost replica). */
+  code: 'WORKER_CRASHED' | 'INTERRUPTED';
 }
 
 /**
- * The one owner of every status change of a job after it is accepted. Each method makes the
- * transition in the store (with the webhook it owes, in the same commit), announces it, and
- * counts it; the dispatchers, the runner and the job service call these and nothing else.
- * See docs/architecture/10-api.md for the states and who calls what.
+ * The one owner of every status change of a job after it is accepted, the claim included. Each
+ * method makes the transition in the store (with the webhook it owes, in the same commit),
+ * announces it, and counts it; the dispatchers, the runner and the job service call these and
+ * nothing else. See docs/architecture/10-api.md for the states and who calls what.
  */
 @Injectable()
 export class JobLifecycle {
@@ -74,6 +77,17 @@ export class JobLifecycle {
     this.events.publish(job);
     if (intent) this.outbox.notify();
     return job;
+  }
+
+  /**
+   * Takes a queued job for a run on a worker this process holds: the one with `id` (the shared
+   * queue delivered it), or the oldest. It becomes in_progress with one more attempt. Null when
+   * there is none (or it is no longer queued).
+   */
+  async claim(id?: string): Promise<Job | null> {
+    const claimed = await this.store.claim(Date.now(), id);
+    if (claimed) this.events.publish(claimed);
+    return claimed;
   }
 
   /** A claimed job's run has begun on a worker (`loadS`: that worker's model load time). */
@@ -144,20 +158,38 @@ export class JobLifecycle {
   }
 
   /**
-   * A running job goes back to the queue, from the start. Every path (restart recovery, worker
-   * crash, shutdown hand-back, a lost run found by reconciliation) comes through here, so each
-   * publishes the change and counts attempts by the same rule.
+   * A run ended by accident (its worker crashed, its process restarted or was lost): the one
+   * retry rule. The job goes back to the queue with the attempt counted while it has attempts
+   * left (MAX_ATTEMPTS), else fails with `lost.code`. Every such path (worker crash, restart
+   * recovery, a replica's takeover, a lost run found by reconciliation) comes through here.
    */
-  async requeue(job: Job, how: Requeue): Promise<Job | null> {
+  async retry(job: Job, lost: RunLost): Promise<Job | null> {
+    if (job.attempts >= MAX_ATTEMPTS) {
+      return this.fail(job, lost.code, `${lost.reason} (on each of ${job.attempts} attempts)`);
+    }
+    return this.requeue(job, { attempts: job.attempts }, `${lost.reason}; attempt ${job.attempts} counted`);
+  }
+
+  /**
+   * A running job handed back unfinished on purpose (shutdown: a GPU pod scaled in or replaced):
+   * back to the queue without counting the attempt.
+   */
+  handBack(job: Job, reason: string): Promise<Job | null> {
+    return this.requeue(
+      job,
+      { attempts: Math.max(0, job.attempts - 1) },
+      `${reason}; attempt ${job.attempts} not counted`,
+    );
+  }
+
+  private async requeue(job: Job, patch: { attempts: number }, why: string): Promise<Job | null> {
     const requeued = await this.store.transition(job.id, ['in_progress'], 'queued', {
       progress: 0,
       startedAt: null,
-      ...(how.countAttempt ? {} : { attempts: Math.max(0, job.attempts - 1) }),
+      ...patch,
     });
     if (requeued) {
-      this.log(job).warn(
-        `requeued ${job.id} (${how.reason}; attempt ${how.countAttempt ? 'counted' : 'not counted'})`,
-      );
+      this.log(job).warn(`requeued ${job.id} (${why})`);
       this.events.publish(requeued);
     }
     return requeued;

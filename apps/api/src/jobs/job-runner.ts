@@ -12,9 +12,6 @@ import type { Job } from './job.types';
 import { QUEUE_DRIVER, type QueueDriver } from './queue-driver';
 import { ShutdownService } from './shutdown.service';
 
-/** A job whose worker died is run at most this many times in all. */
-export const MAX_ATTEMPTS = 2;
-
 /**
  * Runs one claimed job on one worker and records the outcome through the lifecycle. Knows
  * nothing of how the job was dispatched: both drivers' dispatchers call `run`.
@@ -125,19 +122,15 @@ export class JobRunner {
         if (outcome.code === 'CANCELLED') await this.lifecycle.cancel(current);
         else await this.lifecycle.fail(current, outcome.code, outcome.message);
         return;
+      case 'timeout':
+        // Not retried: it would run as long again.
+        await this.lifecycle.fail(current, 'WORKER_TIMEOUT', outcome.reason);
+        return;
       case 'crashed':
-        if (current.attempts < MAX_ATTEMPTS) {
-          await this.lifecycle.requeue(current, {
-            countAttempt: true,
-            reason: `worker crashed: ${outcome.reason}`,
-          });
-        } else {
-          await this.lifecycle.fail(
-            current,
-            'WORKER_CRASHED',
-            `worker crashed on every attempt: ${outcome.reason}`,
-          );
-        }
+        await this.lifecycle.retry(current, {
+          reason: `worker crashed: ${outcome.reason}`,
+          code: 'WORKER_CRASHED',
+        });
         return;
     }
   }

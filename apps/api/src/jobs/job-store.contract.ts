@@ -105,7 +105,7 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
       };
       const job = await store.insert(sampleJob({ user: 'user-42', adjusted }));
       expect(await store.get(job.id)).toMatchObject({ user: 'user-42', adjusted });
-      expect(await store.claimNext(10)).toMatchObject({ id: job.id, user: 'user-42', adjusted });
+      expect(await store.claim(10)).toMatchObject({ id: job.id, user: 'user-42', adjusted });
       await store.transition(job.id, ['in_progress'], 'completed', { progress: 100, completedAt: 11 });
       expect(await store.get(job.id)).toMatchObject({ status: 'completed', user: 'user-42', adjusted });
       const [listed] = (await store.list({ limit: 1, order: 'desc' })).data;
@@ -115,10 +115,29 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
     it('claims queued jobs in FIFO order, one at a time', async () => {
       const a = await store.insert(sampleJob());
       const b = await store.insert(sampleJob());
-      const first = await store.claimNext(1000);
+      const first = await store.claim(1000);
       expect(first).toMatchObject({ id: a.id, status: 'in_progress', attempts: 1, startedAt: 1000 });
-      expect((await store.claimNext(1001))?.id).toBe(b.id);
-      expect(await store.claimNext(1002)).toBeNull();
+      expect((await store.claim(1001))?.id).toBe(b.id);
+      expect(await store.claim(1002)).toBeNull();
+    });
+
+    it('claims a queued job by id, once; never one that is running or ended', async () => {
+      const a = await store.insert(sampleJob());
+      const b = await store.insert(sampleJob());
+      const claimed = await store.claim(2000, b.id);
+      expect(claimed).toMatchObject({
+        id: b.id,
+        status: 'in_progress',
+        attempts: 1,
+        startedAt: 2000,
+        progress: 0,
+      });
+      expect(await store.claim(2001, b.id)).toBeNull();
+      expect(await store.queuePosition(a.id)).toBe(1);
+      expect(await store.count('in_progress')).toBe(1);
+      await store.transition(a.id, ['queued'], 'cancelled');
+      expect(await store.claim(2002, a.id)).toBeNull();
+      expect(await store.claim(2003, 'video_missing')).toBeNull();
     });
 
     it('reports queue positions and counts', async () => {
@@ -126,7 +145,7 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
       const b = await store.insert(sampleJob());
       expect(await store.queuePosition(a.id)).toBe(1);
       expect(await store.queuePosition(b.id)).toBe(2);
-      await store.claimNext(1);
+      await store.claim(1);
       expect(await store.queuePosition(a.id)).toBeNull();
       expect(await store.queuePosition(b.id)).toBe(1);
       expect(await store.count('queued')).toBe(1);
@@ -170,7 +189,7 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
       await store.transition(a.id, ['queued'], 'completed');
       expect(await store.findActiveByCacheKey('c')).toBeNull();
       expect((await store.findCompletedByCacheKey('c'))?.id).toBe(a.id);
-      await store.update(a.id, { expired: true });
+      await store.markExpired(a.id);
       expect(await store.findCompletedByCacheKey('c')).toBeNull();
     });
 
@@ -178,7 +197,7 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
       const a = await store.insert(sampleJob({ status: 'completed', expiresAt: 100 }));
       await store.insert(sampleJob({ status: 'completed', expiresAt: 10_000 }));
       expect((await store.findExpired(200)).map((j) => j.id)).toEqual([a.id]);
-      await store.update(a.id, { expired: true });
+      await store.markExpired(a.id);
       expect(await store.findExpired(200)).toEqual([]);
     });
 

@@ -39,10 +39,12 @@ export interface JobStore {
    */
   insert(job: Omit<Job, 'seq'>, outbox?: OutboxIntent): Promise<Job>;
   get(id: string): Promise<Job | null>;
-  update(id: string, patch: JobPatch): Promise<Job | null>;
+  /** Marks a completed job's outputs as removed (expiry); the only change that is not a transition. */
+  markExpired(id: string): Promise<Job | null>;
   /**
    * Moves a job to `to` only if it is currently in one of `from`. Returns the job if it moved.
-   * With `outbox`, the delivery is committed in the same write, only if the job moved.
+   * With `outbox`, the delivery is committed in the same write, only if the job moved. Only the
+   * lifecycle (`jobs/job-lifecycle.ts`) calls this.
    */
   transition(
     id: string,
@@ -56,8 +58,12 @@ export interface JobStore {
   count(status: JobStatus): Promise<number>;
   /** 1-based position among queued jobs, or null if not queued. */
   queuePosition(id: string): Promise<number | null>;
-  /** Atomically takes the oldest queued job and marks it in_progress. */
-  claimNext(now: number): Promise<Job | null>;
+  /**
+   * Atomically takes a queued job for a run: the one with `id`, or without `id` the oldest. It
+   * becomes in_progress, started at `now`, with one more attempt. Null when there is no such
+   * queued job. Only the lifecycle calls this.
+   */
+  claim(now: number, id?: string): Promise<Job | null>;
   byStatus(status: JobStatus): Promise<Job[]>;
   findByIdempotencyKey(key: string): Promise<Job | null>;
   /** A completed, unexpired job with this cache key, if any. */

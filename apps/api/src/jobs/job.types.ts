@@ -52,7 +52,8 @@ export interface Job {
   expired: boolean;
 }
 
-export type JobPatch = Partial<Omit<Job, 'id' | 'seq' | 'createdAt'>>;
+/** Fields a transition sets besides the status (the status is the transition's own `to`). */
+export type JobPatch = Partial<Omit<Job, 'id' | 'seq' | 'createdAt' | 'status'>>;
 
 export interface ListQuery {
   after?: string;

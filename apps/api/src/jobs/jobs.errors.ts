@@ -28,6 +28,13 @@ export class ShuttingDown extends Error {
   }
 }
 
+/** Nothing in the deployment can run a job: every GPU worker failed permanently (`reason` says why). */
+export class NoWorkerCanRun extends Error {
+  constructor(reason: string) {
+    super(`No job can run now: ${reason}. See /readyz.`);
+  }
+}
+
 /** The Idempotency-Key was already used with a different request. */
 export class IdempotencyConflict extends Error {
   constructor() {

@@ -1,7 +1,9 @@
 import { Module } from '@nestjs/common';
 
+import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { StorageModule } from '../storage/storage.module';
 import { WorkerPoolModule } from '../worker-pool/worker-pool.module';
+import { CapacityService } from './capacity.service';
 import { DispatchService } from './dispatch.service';
 import { JobEvents } from './job-events';
 import { JobLifecycle, OutboxSignal } from './job-lifecycle';
@@ -15,8 +17,9 @@ import { WorkerPoolService } from '../worker-pool/worker-pool.service';
 
 /**
  * Jobs: semantics (JobsService), every status change (JobLifecycle), running one job
- * (JobRunner), dispatch through the configured driver, expiry, the queue gauges and the
- * shutdown state. The driver comes from the global QueueDriverModule.
+ * (JobRunner), dispatch through the configured driver, the GPU capacity of the deployment
+ * (CapacityService), expiry, the queue gauges and the shutdown state. The driver comes from the
+ * global QueueDriverModule.
  */
 @Module({
   imports: [StorageModule, WorkerPoolModule],
@@ -28,20 +31,22 @@ import { WorkerPoolService } from '../worker-pool/worker-pool.service';
     ShutdownService,
     {
       provide: JOB_DISPATCHER,
-      inject: [QUEUE_DRIVER, JobRunner, JobLifecycle, WorkerPoolService, ShutdownService],
+      inject: [APP_CONFIG, QUEUE_DRIVER, JobRunner, JobLifecycle, WorkerPoolService, ShutdownService],
       useFactory: (
+        config: AppConfig,
         driver: QueueDriver,
         runner: JobRunner,
         lifecycle: JobLifecycle,
         pool: WorkerPoolService,
         shutdown: ShutdownService,
-      ) => driver.createDispatcher({ runner, lifecycle, pool, shutdown }),
+      ) => driver.createDispatcher({ runner, lifecycle, pool, shutdown, takesJobs: config.role !== 'api' }),
     },
+    CapacityService,
     DispatchService,
     JobsService,
     OutputExpiryService,
     QueueGauges,
   ],
-  exports: [JobsService, JobEvents, OutboxSignal, ShutdownService, DispatchService],
+  exports: [JobsService, JobEvents, OutboxSignal, ShutdownService, DispatchService, CapacityService],
 })
 export class JobsModule {}

@@ -6,6 +6,7 @@ import { type GenerateParams, isTerminal } from '@t2v/contracts';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { appLogger } from '../logging/logger';
 import { StorageService } from '../storage/storage.service';
+import { CapacityService } from './capacity.service';
 import { JobEvents } from './job-events';
 import { JobLifecycle } from './job-lifecycle';
 import { newJobRecord } from './job-record';
@@ -13,7 +14,14 @@ import { JobRunner } from './job-runner';
 import { JOB_STORE, type JobStore } from './job-store';
 import { IdenticalJobActive, QueueFull, StoreUnavailable } from './job-store.errors';
 import type { FittedImage, Job, ListPage, ListQuery, NewJobRequest } from './job.types';
-import { IdempotencyConflict, InvalidJobState, JobNotFound, QueueIsFull, ShuttingDown } from './jobs.errors';
+import {
+  IdempotencyConflict,
+  InvalidJobState,
+  JobNotFound,
+  NoWorkerCanRun,
+  QueueIsFull,
+  ShuttingDown,
+} from './jobs.errors';
 import { JOB_DISPATCHER, type JobDispatcher } from './queue-driver';
 import { ShutdownService } from './shutdown.service';
 
@@ -35,6 +43,7 @@ export class JobsService {
     private readonly events: JobEvents,
     private readonly storage: StorageService,
     private readonly shutdown: ShutdownService,
+    private readonly capacity: CapacityService,
   ) {}
 
   /**
@@ -70,6 +79,10 @@ export class JobsService {
     }
     const queued = await this.store.count('queued');
     if (queued >= this.config.maxQueue) throw this.queueFull(queued);
+    // Not queued forever: when every worker has failed for good, say so instead (a cached result
+    // or a replay above still answers).
+    const refusal = await this.capacity.refusal();
+    if (refusal) throw new NoWorkerCanRun(refusal);
     const fresh = await this.withInput(record(Date.now()), image);
     let job: Job;
     try {

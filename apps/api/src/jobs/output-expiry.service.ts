@@ -12,12 +12,14 @@ export class OutputExpiryService implements OnApplicationBootstrap, OnApplicatio
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'expirySweepS'>,
+    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'expirySweepS' | 'role'>,
     @Inject(JOB_STORE) private readonly store: JobStore,
     private readonly storage: StorageService,
   ) {}
 
   onApplicationBootstrap(): void {
+    // The always-on API tier sweeps; GPU pods come and go.
+    if (this.config.role === 'gpu') return;
     this.timer = setInterval(() => void this.sweep(), this.config.expirySweepS * 1000);
     this.timer.unref();
   }
@@ -30,7 +32,7 @@ export class OutputExpiryService implements OnApplicationBootstrap, OnApplicatio
     try {
       for (const job of await this.store.findExpired(Date.now())) {
         await this.storage.remove(job.id);
-        await this.store.update(job.id, { expired: true });
+        await this.store.markExpired(job.id);
         this.logger.info({ job_id: job.id }, `outputs of ${job.id} expired and were removed`);
       }
     } catch (err) {

@@ -1,5 +1,6 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
 
+import type { GpuRegistry } from './gpu-registry';
 import type { JobRunner } from './job-runner';
 import type { JobLifecycle } from './job-lifecycle';
 import type { JobStore } from './job-store';
@@ -27,6 +28,8 @@ export interface DispatchContext {
   lifecycle: JobLifecycle;
   pool: WorkerPoolService;
   shutdown: ShutdownState;
+  /** False in the API tier (`T2V_ROLE=api`): jobs are put in line, never taken from it here. */
+  takesJobs: boolean;
 }
 
 /** Takes queued jobs in order and runs them on free local workers. */
@@ -49,6 +52,8 @@ export interface QueueDriver {
   readonly name: 'embedded' | 'redis';
   readonly store: JobStore;
   readonly transport: JobTransport;
+  /** The GPU workers of every process and the model card they serve. */
+  readonly registry: GpuRegistry;
   /** Whether other processes write into the output directory too (stray temp files may be theirs). */
   readonly sharedOutputs: boolean;
   /** Rate-limit counters shared by every replica, or undefined to count in process. */
@@ -56,9 +61,18 @@ export interface QueueDriver {
   createDispatcher(context: DispatchContext): JobDispatcher;
   /** Opens the store and the transport. */
   open(): Promise<void>;
+  /** Resolves once `open` has succeeded: the store and the registry may be used from then on. */
+  whenOpen(): Promise<void>;
   /** Closes every connection the driver holds. */
   close(): Promise<void>;
 }
 
 export const QUEUE_DRIVER = Symbol('QUEUE_DRIVER');
 export const JOB_DISPATCHER = Symbol('JOB_DISPATCHER');
+
+/** A promise and the function that resolves it (drivers use one for `whenOpen`). */
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}

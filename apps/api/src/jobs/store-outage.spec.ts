@@ -9,6 +9,7 @@ import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervi
 import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { JobEvents } from './job-events';
 import type { JobLifecycle } from './job-lifecycle';
+import type { CapacityService } from './capacity.service';
 import { JobRunner } from './job-runner';
 import { LOCAL_TRANSPORT, lifecycleHarness, sampleJob } from './job-store.contract';
 import { StoreUnavailable } from './job-store.errors';
@@ -66,7 +67,7 @@ describe('a store outage in the middle of a job', () => {
       new ShutdownService(),
     );
     await store.insert(sampleJob());
-    const job = (await store.claimNext(Date.now()))!;
+    const job = (await store.claim(Date.now()))!;
     // Progress updates fail; everything else works.
     store.down = (method, args) =>
       method === 'transition' && Object.keys(args[3] as object).join() === 'progress';
@@ -97,6 +98,7 @@ describe('a store outage in the middle of a job', () => {
       events,
       {} as StorageService,
       new ShutdownService(),
+      { refusal: async () => null } as unknown as CapacityService,
     );
     let reads = 0;
     // The first read answers; the re-read after subscribing does not.

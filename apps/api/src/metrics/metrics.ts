@@ -13,6 +13,7 @@ export const METRIC = {
   workerState: 't2v_worker_state',
   workerRestarts: 't2v_worker_restarts_total',
   modelLoad: 't2v_model_load_seconds',
+  gpuReady: 't2v_gpu_ready_seconds',
   gpuMemoryUsed: 't2v_gpu_memory_used_bytes',
   gpuMemoryTotal: 't2v_gpu_memory_total_bytes',
   cacheHits: 't2v_cache_hits_total',
@@ -133,6 +134,15 @@ export const METRIC_DEFINITIONS: MetricDefinition[] = [
     help: 'Seconds the last model load took.',
     labels: { worker: 'worker id' },
     meaning: 'Load time the worker reported when it last became ready (weights, compile and warm-up).',
+  },
+  {
+    name: METRIC.gpuReady,
+    type: 'histogram',
+    help: 'Seconds from the start of a process with workers (a GPU pod) to its first worker ready: model loaded and warmed up.',
+    labels: {},
+    buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1800],
+    meaning:
+      "Observed once per process that runs workers: from the process's start to its first worker `READY` (model loaded and warmed up). With `topology: split` this is a GPU pod's cold start after the scheduler placed it (image pull excluded, as the process starts after it); the workers dashboard's GPU cold-start panel shows its p50 and p90.",
   },
   {
     name: METRIC.gpuMemoryUsed,

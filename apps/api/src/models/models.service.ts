@@ -1,16 +1,17 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 
-import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import type { ModelObject } from '../wire/model.schema';
-import { type ModelDescriptor, modelFor } from '../presets/model-presets';
+import { ModelCardService } from './model-card.service';
+import type { ModelDescriptor } from './model-description';
 
-/** The model this deployment serves (one per deployment), its presets and its aliases. */
+/** The model this deployment serves (one per deployment), from its card, and its aliases. */
 @Injectable()
 export class ModelsService {
-  readonly model: ModelDescriptor;
+  constructor(private readonly cards: ModelCardService) {}
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.model = modelFor(config);
+  /** The model as served now: the last card a worker published (or the configured one). */
+  get model(): ModelDescriptor {
+    return this.cards.model;
   }
 
   /**
@@ -33,15 +34,22 @@ export class ModelsService {
       profile: m.profile,
       inputs: m.inputs,
       loras: m.loras,
+      card: {
+        source: m.card.source,
+        published_at: m.card.publishedAt === null ? null : Math.floor(m.card.publishedAt / 1000),
+        published_by: m.card.publishedBy,
+      },
     };
   }
 
   /** The model first, then one entry per alias. */
   list() {
-    return [this.model.id, ...this.model.aliases].map((name) => this.toObject(name));
+    const m = this.model;
+    return [m.id, ...m.aliases].map((name) => this.toObject(name));
   }
 
   has(name: string): boolean {
-    return name === this.model.id || this.model.aliases.includes(name);
+    const m = this.model;
+    return name === m.id || m.aliases.includes(name);
   }
 }

@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { z } from 'zod';
 
-import type { ModelDescriptor } from '../presets/model-presets';
+import type { ModelDescriptor } from '../models/model-description';
 import { createVideoSchema } from '../videos/create-video.schema';
 import { ref } from '../wire/openapi-refs';
 import { errorResponseSchema } from '../wire/error.schema';
@@ -17,7 +17,7 @@ import { videoDeletedSchema, videoListSchema, videoObjectSchema } from '../wire/
  * schema as `contentMediaType` + `contentSchema`. Each event name fixes the status in `data`.
  */
 const VIDEO_STREAM_EVENTS: ReadonlyArray<[names: string[], status: string, meaning: string]> = [
-  [['video.queued'], 'queued', 'waiting; sent again when `queue_position` changes'],
+  [['video.queued'], 'queued', 'waiting; sent again when `queue_position` or `queue_reason` changes'],
   [
     ['video.in_progress', 'video.progress'],
     'in_progress',
@@ -105,8 +105,17 @@ function toSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unk
   return json;
 }
 
-/** The OpenAPI document: routes from the controllers' decorators, bodies and objects from the zod schemas. */
+/**
+ * The OpenAPI document: routes from the controllers' decorators, bodies and objects from the zod
+ * schemas. The create request is described from the model's card (limits, presets, an example), so
+ * the document of a running API follows the card it serves (`documentFor`).
+ */
 export function buildOpenApiDocument(app: INestApplication, model: ModelDescriptor): OpenAPIObject {
+  return documentFor(routesDocument(app), model);
+}
+
+/** The routes and fixed schemas, scanned once from the app. */
+export function routesDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('t2v API')
     .setDescription(
@@ -121,11 +130,23 @@ export function buildOpenApiDocument(app: INestApplication, model: ModelDescript
     operationIdFactory: (controllerKey, methodKey) =>
       `${controllerKey.replace(/Controller$/, '')}_${methodKey}`,
   });
-  document.components ??= {};
-  const create = toSchema(createVideoSchema(model), 'input');
   useMultipartSchema(document);
-  document.components.schemas = {
-    ...(document.components.schemas ?? {}),
+  return document;
+}
+
+/** `routes` with the create request of `model`'s card (a new object; `routes` is not changed). */
+export function documentFor(routes: OpenAPIObject, model: ModelDescriptor): OpenAPIObject {
+  const create = toSchema(createVideoSchema(model), 'input');
+  const p = model.presets;
+  // A create that runs as is on this model: its default size, a short clip, its default steps.
+  create['example'] = {
+    prompt: 'a cat dancing in the rain',
+    size: p.default_size,
+    seconds: p.seconds.min,
+    num_inference_steps: p.num_inference_steps.default,
+  };
+  const schemas = {
+    ...(routes.components?.schemas ?? {}),
     CreateVideoRequest: create,
     CreateVideoMultipartRequest: multipartCreateSchema(create),
     Video: toSchema(videoObjectSchema, 'output'),
@@ -136,5 +157,5 @@ export function buildOpenApiDocument(app: INestApplication, model: ModelDescript
     ErrorResponse: toSchema(errorResponseSchema, 'output'),
     VideoStreamEvent: videoStreamEventSchema(),
   } as NonNullable<OpenAPIObject['components']>['schemas'];
-  return document;
+  return { ...routes, components: { ...routes.components, schemas } };
 }

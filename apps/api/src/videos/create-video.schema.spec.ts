@@ -1,10 +1,21 @@
-import { modelFor } from '../presets/model-presets';
-import { createVideoSchema, resolveCreate, zodToApiError } from './create-video.schema';
+import { goldenCard } from '@t2v/testing/cards';
 
 import { ApiError } from '../common/api-error';
-import { type Handling } from './create-video.schema';
+import type { AppConfig } from '../config/app-config';
+import { describeModel } from '../models/model-description';
+import { createVideoSchema, type Handling, resolveCreate, zodToApiError } from './create-video.schema';
 
-const wan = modelFor({ engine: 'wan', maxPromptLength: 100, modelAliases: ['sora-2'] });
+/** A model as a worker with that card would have it served, with these deployment settings. */
+function served(id: string, settings: Partial<Pick<AppConfig, 'maxPixelFrames' | 'modelAliases'>> = {}) {
+  return describeModel({ card: goldenCard(id), publishedAt: 1, publishedBy: 'test' }, 'worker', {
+    maxPromptLength: 100,
+    maxPixelFrames: undefined,
+    modelAliases: [],
+    ...settings,
+  });
+}
+
+const wan = served('Wan2.2-TI2V-5B', { modelAliases: [{ name: 'sora-2', target: null }] });
 const schema = createVideoSchema(wan);
 const resolve = (body: Record<string, unknown>, handling: Handling = 'lenient') => {
   const parsed = schema.safeParse(body);
@@ -189,21 +200,7 @@ describe('create request resolution (Wan2.2-TI2V-5B presets)', () => {
 });
 
 describe('create request resolution with a distilled-checkpoint profile', () => {
-  const fast = modelFor({
-    engine: 'wan',
-    maxPromptLength: 100,
-    cache: 'first-block:0.05',
-    compile: 'blocks',
-    modelProfile: {
-      path: '/models/fastwan/t2v-profile.json',
-      profile: {
-        id: 'FastWan2.2-TI2V-5B',
-        num_inference_steps: { min: 1, max: 8, default: 3 },
-        guidance_scale: { min: 0, max: 1, default: 1 },
-        flow_shift: 8,
-      },
-    },
-  });
+  const fast = served('FastWan2.2-TI2V-5B');
   const fastSchema = createVideoSchema(fast);
   const resolveFast = (body: Record<string, unknown>) => {
     const parsed = fastSchema.safeParse(body);
@@ -214,8 +211,8 @@ describe('create request resolution with a distilled-checkpoint profile', () => 
   it('serves the profile in the model presets', () => {
     expect(fast).toMatchObject({
       id: 'FastWan2.2-TI2V-5B',
-      profile: '/models/fastwan/t2v-profile.json',
-      acceleration: { compile: 'blocks', cache: 'first-block:0.05', attention: null },
+      profile: '/models/FastWan/t2v-profile.json',
+      acceleration: { compile: 'blocks', cache: 'first-block:0.05', attention: 'flash' },
       presets: {
         num_inference_steps: { min: 1, max: 8, default: 3 },
         guidance_scale: { min: 0, max: 1, default: 1 },
@@ -249,7 +246,7 @@ describe('create request resolution with a distilled-checkpoint profile', () => 
 
 describe('the per-GPU pixel-frame budget (T2V_MAX_PIXEL_FRAMES)', () => {
   const budget = 1280 * 704 * 65;
-  const small = modelFor({ engine: 'wan', maxPromptLength: 100, maxPixelFrames: budget });
+  const small = served('Wan2.2-TI2V-5B', { maxPixelFrames: budget });
   const smallSchema = createVideoSchema(small);
   const resolveSmall = (body: Record<string, unknown>) => {
     const parsed = smallSchema.safeParse(body);

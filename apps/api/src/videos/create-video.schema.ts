@@ -7,7 +7,7 @@ import { MAX_USER } from '../common/request-limits';
 import { INPUT_FITS, presetForImage } from '../images/input-image';
 import type { Adjustments, NewJobRequest } from '../jobs/job.types';
 import { framesForSeconds, secondsForFrames, snapFrames, snapSize } from '../presets/grid';
-import type { ModelDescriptor } from '../presets/model-presets';
+import type { ModelDescriptor } from '../models/model-description';
 
 const MAX_SEED = 2 ** 32 - 1;
 /** At most this many adapters per job, each with a scale in ±MAX_LORA_SCALE (ADR 0017). */
@@ -38,7 +38,8 @@ export function createVideoSchema(model: ModelDescriptor) {
         .optional()
         .describe(
           `Duration in seconds (${p.seconds.min}-${p.seconds.max}); string or number. seconds × fps frame ` +
-            'intervals, rounded to a multiple of 4 (4k+1 frames; ties down); `seconds` reports the result.',
+            `intervals, rounded to a multiple of ${p.frame_multiple} (${p.frame_multiple}k+1 frames; ties down); ` +
+            '`seconds` reports the result.',
         ),
       size: z
         .string()
@@ -68,8 +69,8 @@ export function createVideoSchema(model: ModelDescriptor) {
         .positive()
         .optional()
         .describe(
-          `Alternative to seconds: the frame count, snapped to the nearest 4k+1 (ties down: 80 → 81, ` +
-            `79 → 77); 5-${p.max_frames} after snapping.`,
+          `Alternative to seconds: the frame count, snapped to the nearest ${p.frame_multiple}k+1 (ties ` +
+            `down: 80 → 81, 79 → 77); ${p.min_frames}-${p.max_frames} after snapping.`,
         ),
       fps: z.number().int().min(p.fps_range.min).max(p.fps_range.max).optional(),
       negative_prompt: z
@@ -271,9 +272,10 @@ export function resolveCreate(
   const fps = body.fps ?? p.fps;
   let numFrames: number;
   let seconds: string;
-  if (body.num_frames !== undefined) numFrames = snapFrames(body.num_frames);
-  else numFrames = framesForSeconds(body.seconds ?? p.seconds.default, fps);
-  if (numFrames < MIN_FRAMES || numFrames > p.max_frames) {
+  const step = p.frame_multiple;
+  if (body.num_frames !== undefined) numFrames = snapFrames(body.num_frames, step);
+  else numFrames = framesForSeconds(body.seconds ?? p.seconds.default, fps, step);
+  if (numFrames < p.min_frames || numFrames > p.max_frames) {
     const field = body.num_frames !== undefined ? 'num_frames' : 'seconds';
     const asked =
       body.num_frames !== undefined
@@ -281,7 +283,7 @@ export function resolveCreate(
         : `${body.seconds ?? p.seconds.default} s at ${fps} fps`;
     throw ApiError.badRequest(
       field,
-      `${asked} is ${numFrames} frames; the model makes ${MIN_FRAMES} to ${p.max_frames} frames ` +
+      `${asked} is ${numFrames} frames; the model makes ${p.min_frames} to ${p.max_frames} frames ` +
         `(its maximum of ${p.max_frames} frames is ${secondsForFrames(p.max_frames, fps)} s at ${fps} fps).`,
     );
   }
@@ -290,14 +292,14 @@ export function resolveCreate(
     if (strict) {
       throw ApiError.badRequest(
         'num_frames',
-        `Invalid 'num_frames': ${body.num_frames} is not of the form 4k+1 (e.g. 17, 81, 121); ` +
+        `Invalid 'num_frames': ${body.num_frames} is not of the form ${step}k+1 (e.g. 17, 81, 121); ` +
           `the nearest is ${numFrames}. Refused under handling=strict.`,
       );
     }
     adjusted['num_frames'] = { requested: body.num_frames, used: numFrames };
   }
   if (body.seconds !== undefined) {
-    const fromSeconds = framesForSeconds(body.seconds, fps);
+    const fromSeconds = framesForSeconds(body.seconds, fps, step);
     if (body.num_frames !== undefined && fromSeconds !== numFrames) {
       throw ApiError.badRequest(
         'num_frames',
@@ -314,8 +316,8 @@ export function resolveCreate(
       if (strict) {
         throw ApiError.badRequest(
           'seconds',
-          `Invalid 'seconds': ${body.seconds} s at ${fps} fps is not a whole number of 4-frame steps ` +
-            `(frames are 4k+1); the nearest is ${seconds} s (${fromSeconds} frames). Refused under handling=strict.`,
+          `Invalid 'seconds': ${body.seconds} s at ${fps} fps is not a whole number of ${step}-frame steps ` +
+            `(frames are ${step}k+1); the nearest is ${seconds} s (${fromSeconds} frames). Refused under handling=strict.`,
         );
       }
       adjusted['seconds'] = { requested: String(body.seconds), used: seconds };
@@ -326,10 +328,10 @@ export function resolveCreate(
   const budget = p.max_pixel_frames;
   if (budget !== null && width * height * numFrames > budget) {
     const size = `${width}x${height}`;
-    // What fits at this size: the largest 4k+1 frame count within the budget.
-    const fits = Math.floor((Math.floor(budget / (width * height)) - 1) / 4) * 4 + 1;
+    // What fits at this size: the largest frame count of the model's rule within the budget.
+    const fits = Math.floor((Math.floor(budget / (width * height)) - 1) / step) * step + 1;
     const hint =
-      fits >= 5
+      fits >= p.min_frames
         ? `at ${size} up to ${fits} frames (${secondsForFrames(fits, fps)} s at ${fps} fps) fit`
         : `a smaller size is needed`;
     throw ApiError.badRequest(
@@ -348,6 +350,7 @@ export function resolveCreate(
     adjusted,
     params: {
       prompt: body.prompt,
+      // Absent or null: the worker applies the model's default (the card's negative_prompt); "" asks for none.
       negative_prompt: body.negative_prompt ?? null,
       width,
       height,
@@ -391,8 +394,6 @@ function resolveLoras(body: CreateVideoBody, model: ModelDescriptor): ResolvedCr
   }
   return chosen.map(({ name, scale }) => ({ name, scale }));
 }
-
-const MIN_FRAMES = 5;
 
 /** size or width+height → the snapped size within the model's limits (see snapSize). */
 function resolveSize(

@@ -16,7 +16,7 @@ const REFRESH_MS = 1000;
  * One Server-Sent Events stream of one job: `video.<status>` on each change of status,
  * `video.progress` while it runs, each with the full video object; ends after the terminal event
  * or when the client goes away. A queued job is re-read each second (its position moves as
- * others finish); a comment line every 15 s keeps proxies from closing an idle stream.
+ * others finish, and why it waits changes as GPU workers start); a comment line every 15 s keeps proxies from closing an idle stream.
  */
 export class JobEventStream {
   private readonly stream = new PassThrough();
@@ -60,13 +60,17 @@ export class JobEventStream {
     } catch {
       return; // the store cannot answer now (Redis restarting): the next refresh sends it
     }
-    const key = `${video.status}:${video.progress}:${video.queue_position}`;
+    const key = `${video.status}:${video.progress}:${video.queue_position}:${video.queue_reason}`;
     if (key === this.lastSent || this.closed) return;
     this.lastSent = key;
     let name = `video.${job.status}`;
+    // The first event of each run is video.in_progress (a job handed back and run again starts
+    // over), the rest of the run video.progress.
     if (job.status === 'in_progress') {
       if (this.sentInProgress) name = 'video.progress';
       this.sentInProgress = true;
+    } else {
+      this.sentInProgress = false;
     }
     this.stream.write(`event: ${name}\ndata: ${JSON.stringify(video)}\n\n`);
     if (isTerminal(job.status)) this.close();

@@ -4,21 +4,28 @@ import { isTerminal } from '@t2v/contracts';
 import type { HttpReply } from '../common/http';
 import { type CreatePreferences, preferenceApplied } from '../common/prefer';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { CapacityService } from '../jobs/capacity.service';
 import type { Job } from '../jobs/job.types';
 import { JobsService } from '../jobs/jobs.service';
 import type { Adjustments } from '../jobs/job.types';
 import { ADJUSTED_HEADER, adjustedHeader, toVideoObject, type VideoObject } from '../wire/video.schema';
 
-/** Jobs as public video objects (with the queue position while queued), and the poll hint. */
+/**
+ * Jobs as public video objects (with the queue position and why it waits while queued), and the
+ * poll hint.
+ */
 @Injectable()
 export class VideoPresenter {
   constructor(
     @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'engine'>,
     private readonly jobs: JobsService,
+    private readonly capacity: CapacityService,
   ) {}
 
   async present(job: Job): Promise<VideoObject> {
-    return toVideoObject(job, job.status === 'queued' ? await this.jobs.queuePosition(job) : null);
+    if (job.status !== 'queued') return toVideoObject(job, null);
+    const [position, reason] = await Promise.all([this.jobs.queuePosition(job), this.capacity.queueReason()]);
+    return toVideoObject(job, position, reason);
   }
 
   /**

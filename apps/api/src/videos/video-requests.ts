@@ -15,6 +15,7 @@ import {
 } from '../images/input-image';
 import { randomSeed } from '../jobs/jobs.service';
 import type { ListQuery } from '../jobs/job.types';
+import type { ModelDescriptor } from '../models/model-description';
 import { ModelsService } from '../models/models.service';
 import { StorageService } from '../storage/storage.service';
 import { WebhookPolicy } from '../webhooks/webhook-policy';
@@ -41,8 +42,12 @@ type Headers = Pick<HttpRequest, 'headers'>;
  */
 @Injectable()
 export class VideoRequests {
-  private readonly schema;
-  private readonly accepted: string[];
+  /** The create schema of the model served now (rebuilt when a worker publishes another card). */
+  private built: {
+    model: ModelDescriptor;
+    schema: ReturnType<typeof createVideoSchema>;
+    accepted: string[];
+  } | null = null;
   private readonly imageLimits: ImageLimits;
   /** Decoding holds a full bitmap (up to T2V_MAX_IMAGE_PIXELS × 4 bytes): two at a time. */
   private readonly imageGate = new ImageGate(2);
@@ -56,9 +61,16 @@ export class VideoRequests {
     private readonly models: ModelsService,
     private readonly webhooks: WebhookPolicy,
   ) {
-    this.schema = createVideoSchema(models.model);
-    this.accepted = Object.keys(this.schema.shape);
     this.imageLimits = { maxBytes: config.maxImageBytes, maxPixels: config.maxImagePixels };
+  }
+
+  private current(): NonNullable<VideoRequests['built']> {
+    const model = this.models.model;
+    if (this.built?.model !== model) {
+      const schema = createVideoSchema(model);
+      this.built = { model, schema, accepted: Object.keys(schema.shape) };
+    }
+    return this.built;
   }
 
   /**
@@ -108,9 +120,10 @@ export class VideoRequests {
    */
   private async fields(req: Headers, input: unknown, upload: Buffer | null): Promise<ResolvedCreate> {
     const prefs = this.preferences(req);
+    const { model, schema, accepted } = this.current();
     try {
-      const parsed = this.schema.safeParse(input);
-      if (!parsed.success) throw zodToApiError(parsed.error, this.accepted, input);
+      const parsed = schema.safeParse(input);
+      if (!parsed.success) throw zodToApiError(parsed.error, accepted, input);
       const body = parsed.data;
       const bytes = upload ?? this.inlineImage(body);
       if (!bytes) {
@@ -120,14 +133,14 @@ export class VideoRequests {
             'input_fit applies to an input_reference, and none is given.',
           );
         }
-        return resolveCreate(body, this.models.model, randomSeed, prefs.handling);
+        return resolveCreate(body, model, randomSeed, prefs.handling);
       }
-      if (!this.models.model.inputs.includes('image')) {
-        throw ApiError.badRequest('input_reference', `${this.models.model.id} does not take an image input.`);
+      if (!model.inputs.includes('image')) {
+        throw ApiError.badRequest('input_reference', `${model.id} does not take an image input.`);
       }
       return await this.imageGate.run(async () => {
         const probe = await probeImage(bytes, this.imageLimits);
-        const resolved = resolveCreate(body, this.models.model, randomSeed, prefs.handling, probe);
+        const resolved = resolveCreate(body, model, randomSeed, prefs.handling, probe);
         const fit: InputFit = body.input_fit ?? 'crop';
         const { width, height } = resolved.params;
         return { ...resolved, image: await fitImage(bytes, width, height, fit, this.imageLimits) };

@@ -2,14 +2,17 @@ import { z } from 'zod';
 
 const range = z.object({ min: z.number(), max: z.number(), default: z.number() });
 
-/** The public model object (GET /v1/models). Also documents the spec. */
+/**
+ * The public model object (GET /v1/models): the worker's model card as this deployment serves it.
+ * Also documents the spec.
+ */
 export const modelObjectSchema = z
   .object({
     id: z.string(),
     object: z.literal('model'),
     created: z.number().int(),
     owned_by: z.string(),
-    engine: z.enum(['synthetic', 'wan-tiny', 'wan']),
+    engine: z.string().describe('The engine that runs the model: synthetic, wan-tiny, wan.'),
     description: z.string(),
     alias_for: z.string().nullable().describe('For an alias: the id of the model it names.'),
     aliases: z.array(z.string()).describe('Other names requests may use for the model.'),
@@ -19,7 +22,12 @@ export const modelObjectSchema = z
       fps: z.number().int(),
       fps_range: z.object({ min: z.number(), max: z.number() }),
       seconds: range,
+      min_frames: z.number().int(),
       max_frames: z.number().int(),
+      frame_multiple: z
+        .number()
+        .int()
+        .describe('Frame counts are frame_multiple·k + 1 (4k+1); requests are snapped to it.'),
       size_multiple: z.number().int().describe('Width and height are snapped to multiples of this.'),
       max_side: z.number().int().describe('Largest width or height (after snapping).'),
       max_pixels: z.number().int().describe('Largest width × height (after snapping).'),
@@ -29,6 +37,7 @@ export const modelObjectSchema = z
         .number()
         .nullable()
         .describe('Used when a request gives none; null: the scheduler default.'),
+      negative_prompt: z.string().nullable().describe('Used when a request gives none.'),
       max_prompt_length: z.number().int(),
       max_pixel_frames: z
         .number()
@@ -40,7 +49,7 @@ export const modelObjectSchema = z
     }),
     acceleration: z
       .object({
-        compile: z.enum(['off', 'blocks']),
+        compile: z.string().describe('off or blocks'),
         cache: z.string().describe('off or first-block:<threshold>'),
         attention: z
           .string()
@@ -62,6 +71,19 @@ export const modelObjectSchema = z
     loras: z
       .array(z.string())
       .describe('LoRA adapters a create may choose in `lora` (T2V_LORAS); empty when none are loaded.'),
+    card: z
+      .object({
+        source: z
+          .enum(['worker', 'configured'])
+          .describe(
+            'worker: published by a worker that loaded the model; configured: no worker has published ' +
+              'yet (a GPU tier scaled to zero since install), so this is what the configured engine and ' +
+              'profile describe.',
+          ),
+        published_at: z.number().int().nullable().describe('When a worker published it (unix seconds).'),
+        published_by: z.string().nullable().describe('The process and worker that published it.'),
+      })
+      .describe('Where this description comes from: the model card of the workers.'),
   })
   .describe('Model');
 

@@ -1,4 +1,10 @@
-import { ACCELERATION_MODES, JOB_ERROR_CODES, JOB_STATUSES } from '@t2v/contracts';
+import {
+  ACCELERATION_MODES,
+  JOB_ERROR_CODES,
+  JOB_STATUSES,
+  QUEUE_REASONS,
+  type QueueReason,
+} from '@t2v/contracts';
 import { z } from 'zod';
 
 import type { Adjustments, Job } from '../jobs/job.types';
@@ -28,6 +34,15 @@ export const videoObjectSchema = z
     fps: z.number().int(),
     num_frames: z.number().int(),
     queue_position: z.number().int().nullable().describe('1-based while queued.'),
+    queue_reason: z
+      .enum(QUEUE_REASONS)
+      .nullable()
+      .describe(
+        'While queued, why it waits: `gpu_capacity` (no GPU worker has the model loaded yet: GPU pods ' +
+          'are starting or the GPU tier is scaling up from zero, a cold start), `workers_busy` (every ' +
+          'loaded worker runs a job ahead of it), `workers_failed` (every GPU worker failed ' +
+          'permanently; see /readyz). null when it is about to start or not queued.',
+      ),
     cached: z.boolean().describe('Served from the result cache.'),
     metadata: z.record(z.string(), z.string()),
     user: z.string().nullable().describe("The request's `user`, if any."),
@@ -85,7 +100,11 @@ export const videoObjectSchema = z
 
 export type VideoObject = z.infer<typeof videoObjectSchema>;
 
-export function toVideoObject(job: Job, queuePosition: number | null): VideoObject {
+export function toVideoObject(
+  job: Job,
+  queuePosition: number | null,
+  queueReason: QueueReason | null = null,
+): VideoObject {
   const p = job.params;
   return {
     id: job.id,
@@ -108,6 +127,7 @@ export function toVideoObject(job: Job, queuePosition: number | null): VideoObje
     fps: p.fps,
     num_frames: p.num_frames,
     queue_position: queuePosition,
+    queue_reason: job.status === 'queued' ? queueReason : null,
     cached: job.cached,
     metadata: job.metadata,
     user: job.user ?? null,

@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { loadConfig } from '../config/config.schema';
-import { engineLaunch } from './engine-command';
+import { cardLaunch, engineLaunch } from './engine-command';
 
 const ROOT = path.resolve(__dirname, '../../../..');
 
@@ -35,7 +35,7 @@ describe('engineLaunch', () => {
 });
 
 describe('engineLaunch: the acceleration options reach the Python worker', () => {
-  it('passes compile, cache and profile, and the preset shapes the warm-up compiles', () => {
+  it('passes compile, cache and profile; the worker warms up for its own preset sizes', () => {
     const profile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-launch-')), 'p.json');
     fs.writeFileSync(profile, JSON.stringify({ num_inference_steps: { min: 1, max: 8, default: 3 } }));
     const config = loadConfig({
@@ -51,15 +51,24 @@ describe('engineLaunch: the acceleration options reach the Python worker', () =>
       T2V_CACHE: 'first-block:0.05',
       T2V_MODEL_PROFILE: profile,
       T2V_ATTENTION_BACKEND: 'native',
-      // every wan-tiny preset size at the default 2 s × 8 fps = 17 frames
-      T2V_WARMUP_SHAPES: '128x128x17,256x128x17,128x256x17,256x256x17',
     });
+    // The API knows no preset of the model: the worker takes them from its own card.
+    expect(env['T2V_WARMUP_SHAPES']).toBeUndefined();
   });
 
-  it('leaves the warm-up shapes out without compiled blocks', () => {
+  it('leaves the profile out when none is configured', () => {
     const { env } = engineLaunch(loadConfig({ T2V_ENGINE: 'wan-tiny' }), 'cpu', '/usr/bin/ffmpeg');
     expect(env).toMatchObject({ T2V_COMPILE: 'off', T2V_CACHE: 'off' });
     expect(env['T2V_WARMUP_SHAPES']).toBeUndefined();
     expect(env['T2V_MODEL_PROFILE']).toBeUndefined();
+  });
+});
+
+describe('cardLaunch', () => {
+  it('asks the configured engine for its card, even when a test double replaces the workers', () => {
+    const config = loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_WORKER_COMMAND: '["node","fake.js"]' });
+    const launch = cardLaunch(config);
+    expect(launch.command.slice(-4)).toEqual(['-u', '-m', 't2v_worker', '--card']);
+    expect(launch.env).toMatchObject({ T2V_ENGINE: 'wan-tiny', CUDA_VISIBLE_DEVICES: '' });
   });
 });

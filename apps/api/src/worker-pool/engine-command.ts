@@ -3,8 +3,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { AppConfig } from '../config/app-config';
-import { framesForSeconds } from '../presets/grid';
-import { modelFor } from '../presets/model-presets';
 
 /** Repository (or image) root: the same four levels up from src/worker-pool and dist/apps/api/worker-pool. */
 const ROOT = path.resolve(__dirname, '../../../..');
@@ -69,20 +67,21 @@ export function engineLaunch(config: AppConfig, device: string, ffmpeg: string):
   env['T2V_CACHE'] = config.cache;
   // A group's rank 0 starts the other ranks, one per device of `device` (see T2V_PARALLEL).
   env['T2V_PARALLEL'] = config.parallel;
-  // The profile the API validated and serves in /v1/models is the one the worker loads.
-  if (config.modelProfile) env['T2V_MODEL_PROFILE'] = config.modelProfile.path;
+  if (config.modelProfile) env['T2V_MODEL_PROFILE'] = config.modelProfile;
   if (config.attentionBackend) env['T2V_ATTENTION_BACKEND'] = config.attentionBackend;
-  if (config.compile === 'blocks') env['T2V_WARMUP_SHAPES'] = warmupShapes(config);
   const venvPython = path.join(workerDir, '.venv/bin/python');
   const python = config.python ?? (fs.existsSync(venvPython) ? venvPython : 'python3');
   return { command: [python, '-u', '-m', 't2v_worker'], env, cwd: workerDir };
 }
 
-/** Every preset size at the default duration: what the warm-up compiles the blocks for. */
-export function warmupShapes(config: AppConfig): string {
-  const p = modelFor(config).presets;
-  const frames = framesForSeconds(p.seconds.default, p.fps);
-  return p.sizes.map((size) => `${size}x${frames}`).join(',');
+/**
+ * How to ask the configured engine for its model card without loading anything (`--card`): the
+ * card an API with no worker of its own serves until a worker publishes one. The engine that
+ * T2V_ENGINE names, even when T2V_WORKER_COMMAND replaces the workers (a test double).
+ */
+export function cardLaunch(config: AppConfig): EngineLaunch {
+  const launch = engineLaunch({ ...config, workerCommand: undefined }, 'cpu', config.ffmpeg ?? 'ffmpeg');
+  return { ...launch, command: [...launch.command, '--card'] };
 }
 
 /** ffmpeg for encoders: explicit config, else the system's, else the static one shipped on npm. */

@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from '../config/config.schema';
-import { modelFor } from '../presets/model-presets';
+import { configuredCard } from '../models/configured-card';
 import { engineLaunch } from './engine-command';
 import { WorkerPoolService } from './worker-pool.service';
 
@@ -47,10 +47,10 @@ describe('worker groups (T2V_PARALLEL)', () => {
     ).toEqual(['0,1']);
   });
 
-  it('shows the group layout in GET /v1/models (acceleration.parallel)', () => {
+  it('the worker states the group layout in its model card (GET /v1/models acceleration.parallel)', () => {
     const config = loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_DEVICES: '0,1', T2V_PARALLEL: 'ulysses:2' });
-    expect(modelFor(config).acceleration.parallel).toBe('ulysses:2');
-    expect(modelFor(loadConfig({ T2V_ENGINE: 'wan-tiny' })).acceleration.parallel).toBe('off');
+    expect(configuredCard(config).acceleration.parallel).toBe('ulysses:2');
+    expect(configuredCard(loadConfig({ T2V_ENGINE: 'wan-tiny' })).acceleration.parallel).toBe('off');
   });
 
   it('keeps one worker per device without T2V_PARALLEL, and CPU workers as CPU groups', () => {

@@ -39,6 +39,7 @@ export class WorkerPoolService extends EventEmitter implements OnApplicationShut
         startupTimeoutMs: this.config.workerStartupTimeoutS * 1000,
         heartbeatTimeoutMs: this.config.heartbeatTimeoutS * 1000,
         stallTimeoutMs: this.config.jobStallTimeoutS * 1000,
+        jobTimeoutMs: this.config.jobTimeoutS * 1000,
       });
       worker.on('state', (state: WorkerState) => {
         this.emit('state', worker, state);

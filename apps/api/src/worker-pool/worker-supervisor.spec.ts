@@ -203,6 +203,17 @@ describe('WorkerSupervisor', () => {
     await until(w, 'READY');
   });
 
+  it('stops a job that outlasts the job timeout: the run ends as timed out, the worker restarts', async () => {
+    const w = track(supervisor('slow', { FAKE_STEP_MS: '100' }, { jobTimeoutMs: 300 }));
+    w.start();
+    await until(w, 'READY');
+    const outcome = await w.runJob(request('long', 50), () => undefined);
+    expect(outcome).toEqual({ kind: 'timeout', reason: 'job long ran longer than 0.3s (T2V_JOB_TIMEOUT_S)' });
+    await until(w, 'READY');
+    // A job within the limit runs as usual.
+    expect((await w.runJob(request('short', 1), () => undefined)).kind).toBe('done');
+  });
+
   it('treats a malformed line as a protocol violation', async () => {
     const w = track(supervisor('malformed-line'));
     w.start();

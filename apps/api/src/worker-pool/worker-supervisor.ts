@@ -39,6 +39,8 @@ export interface WorkerSpec {
   heartbeatTimeoutMs: number;
   /** A job with no progress event for this long means a hung worker (heartbeats may still flow). */
   stallTimeoutMs?: number;
+  /** A job running longer than this is stopped (the worker is restarted); 0 or absent: no limit. */
+  jobTimeoutMs?: number;
   /** Restart backoff: base delay, doubled per consecutive failure, capped. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -47,7 +49,9 @@ export interface WorkerSpec {
 export type RunOutcome =
   | { kind: 'done'; event: DoneEvent }
   | { kind: 'error'; code: WorkerErrorCode; message: string }
-  | { kind: 'crashed'; reason: string };
+  | { kind: 'crashed'; reason: string }
+  /** The run outlasted `jobTimeoutMs`: its worker was killed (and restarts). */
+  | { kind: 'timeout'; reason: string };
 
 interface ActiveRun {
   jobId: string;
@@ -77,6 +81,9 @@ export class WorkerSupervisor extends EventEmitter {
   private silenceTimer: NodeJS.Timeout | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
   private stallTimer: NodeJS.Timeout | null = null;
+  private jobTimer: NodeJS.Timeout | null = null;
+  /** The job whose run was stopped for outlasting the job timeout, until its worker's exit. */
+  private timedOut: string | null = null;
   private killReason: string | null = null;
   private stderrTail: string[] = [];
   /** The worker's own last word on why it cannot serve (error with job_id null). */
@@ -124,6 +131,13 @@ export class WorkerSupervisor extends EventEmitter {
       this.runLog = this.logger.child({ job_id: request.job_id });
       this.setState('BUSY');
       this.armStallTimer();
+      const limit = this.spec.jobTimeoutMs;
+      if (limit) {
+        this.jobTimer = setTimeout(() => {
+          this.timedOut = request.job_id;
+          this.kill(`job ${request.job_id} ran longer than ${limit / 1000}s (T2V_JOB_TIMEOUT_S)`);
+        }, limit);
+      }
       this.send(request);
     });
   }
@@ -210,7 +224,9 @@ export class WorkerSupervisor extends EventEmitter {
         this.ready = event;
         this.lastError = null;
         this.consecutiveFailures = 0;
-        this.logger.info(`ready: ${event.model} on ${event.device} (load ${event.load_s}s)`);
+        this.logger.info(
+          `ready: ${event.card.id} (${event.card.engine}) on ${event.device} (load ${event.load_s}s)`,
+        );
         this.setState('READY');
         break;
       case 'heartbeat':
@@ -243,8 +259,8 @@ export class WorkerSupervisor extends EventEmitter {
     const run = this.run;
     this.run = null;
     this.runLog = null;
-    if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.stallTimer = null;
+    for (const t of [this.stallTimer, this.jobTimer]) if (t) clearTimeout(t);
+    this.stallTimer = this.jobTimer = null;
     if (this._state === 'BUSY') this.setState('READY');
     run.resolve(outcome);
   }
@@ -306,6 +322,10 @@ export class WorkerSupervisor extends EventEmitter {
     const log = this.runLog ?? this.logger;
     this.run = null;
     this.runLog = null;
+    const timedOut = run !== null && this.timedOut === run.jobId;
+    this.timedOut = null;
+    // The run ends as timed out; its promise ignores the crash it is also reported as below.
+    if (timedOut) run.resolve({ kind: 'timeout', reason: how });
     if (this.stopping) {
       this.setState('STOPPED');
       run?.resolve({ kind: 'crashed', reason: 'worker stopped' });
@@ -366,9 +386,9 @@ export class WorkerSupervisor extends EventEmitter {
   }
 
   private clearTimers(): void {
-    for (const t of [this.startupTimer, this.silenceTimer, this.restartTimer, this.stallTimer])
+    for (const t of [this.startupTimer, this.silenceTimer, this.restartTimer, this.stallTimer, this.jobTimer])
       if (t) clearTimeout(t);
-    this.startupTimer = this.silenceTimer = this.restartTimer = this.stallTimer = null;
+    this.startupTimer = this.silenceTimer = this.restartTimer = this.stallTimer = this.jobTimer = null;
   }
 }
 

@@ -11,7 +11,15 @@ import { ulid } from 'ulid';
 import { sampleJob } from '../../src/jobs/job-store.contract';
 import { RedisJobStore } from '../../src/queue/redis/redis-job-store';
 
-import { type ApiProcess, FAKE_WORKERS, getJson, postJson, startApi, waitFor } from '../support/api-process';
+import {
+  type ApiProcess,
+  FAKE_WORKERS,
+  getJson,
+  postJson,
+  startApi,
+  stopAll,
+  waitFor,
+} from '../support/api-process';
 import { ffprobe, firstFrame, pixelNear } from '../support/ffprobe';
 import { type RedisProcess, startRedis } from '@t2v/testing/redis';
 
@@ -45,12 +53,6 @@ async function listAll(base: string): Promise<any[]> {
     if (!page.has_more) return all;
     after = page.last_id;
   }
-}
-
-async function stopAll(...apis: Array<ApiProcess | null | undefined>): Promise<void> {
-  await Promise.all(
-    apis.map((a) => (a && a.child.exitCode === null && a.child.signalCode === null ? a.stop() : undefined)),
-  );
 }
 
 describe('redis driver: two replicas on one Redis', () => {

@@ -6,7 +6,7 @@
  */
 const readline = require('node:readline');
 
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 3;
 
 function envNumber(key, fallback) {
   const raw = process.env[key];
@@ -24,16 +24,39 @@ function log(name, message) {
   process.stderr.write(`[fake:${name}] ${message}\n`);
 }
 
-function ready(name) {
-  emit({
-    type: 'ready',
-    protocol: PROTOCOL_VERSION,
-    model: `fake-${name}`,
+/** The fake's model card: the synthetic engine's grid and ranges, under the fake's own id. */
+function card(name) {
+  const range = (min, max, dflt) => ({ min, max, default: dflt });
+  return {
+    id: `fake-${name}`,
     engine: 'fake',
-    device: 'cpu',
-    load_s: 0,
+    description: `fake worker ${name}`,
+    owned_by: 't2v',
+    created: 0,
+    inputs: ['text', 'image'],
+    size: {
+      multiple: 32,
+      max_side: 1280,
+      max_pixels: 1280 * 704,
+      presets: ['320x192', '192x320', '256x256'],
+      default: '320x192',
+    },
+    frames: { multiple: 4, min: 5, max: 241 },
+    fps: range(1, 60, 24),
+    seconds: range(1, 10, 1),
+    num_inference_steps: range(1, 100, 8),
+    guidance_scale: range(0, 20, 5),
+    flow_shift: null,
+    negative_prompt: null,
+    max_prompt_chars: 100000,
     loras: [],
-  });
+    acceleration: { compile: 'off', cache: 'off', attention: null, parallel: 'off' },
+    profile: null,
+  };
+}
+
+function ready(name) {
+  emit({ type: 'ready', protocol: PROTOCOL_VERSION, device: 'cpu', load_s: 0, card: card(name) });
 }
 
 function heartbeatEvent() {

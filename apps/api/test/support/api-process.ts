@@ -89,6 +89,13 @@ export async function startApi(
   return api;
 }
 
+/** Stops (SIGTERM, waiting for each exit) every process that is still running. */
+export async function stopAll(...apis: Array<ApiProcess | null | undefined>): Promise<void> {
+  await Promise.all(
+    apis.map((a) => (a && a.child.exitCode === null && a.child.signalCode === null ? a.stop() : undefined)),
+  );
+}
+
 /** Polls `check` every 50 ms until it returns true, or throws after `timeoutMs`. */
 export async function waitFor(
   check: () => Promise<boolean> | boolean,

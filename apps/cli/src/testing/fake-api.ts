@@ -34,10 +34,9 @@ export const FAKE_MODEL = {
   profile: null,
   inputs: ['text', 'image'],
   loras: [],
+  card: { source: 'worker', published_at: 1, published_by: 'fake-api/cpu-0' },
 };
 assertSpecKeys(SPEC, 'Model', FAKE_MODEL);
-if (!enumOf(SPEC, 'Model', 'engine').includes(FAKE_MODEL.engine))
-  throw new Error(`the spec's Model.engine has no '${FAKE_MODEL.engine}'`);
 const ERROR_TYPES = enumOf(SPEC, 'ErrorResponse', 'error', 'type');
 const ERROR_CODES = enumOf(SPEC, 'ErrorResponse', 'error', 'code');
 const SIZES = FAKE_MODEL.presets.sizes;
@@ -103,6 +102,7 @@ export function fakeApi(options: FakeApiOptions = {}) {
     fps: 8,
     num_frames: 9,
     queue_position: 2,
+    queue_reason: null,
     cached: false,
     metadata: {},
     user: null,

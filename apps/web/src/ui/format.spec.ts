@@ -28,6 +28,9 @@ describe('format', () => {
 
   it('says where a job stands', () => {
     expect(progressDetail(video({ status: 'queued', queue_position: 3 }))).toBe('position 3 in the queue');
+    expect(progressDetail(video({ status: 'queued', queue_position: 1, queue_reason: 'gpu_capacity' }))).toBe(
+      'position 1 in the queue · waiting for a GPU to start',
+    );
     expect(progressDetail(video({ status: 'in_progress', progress: 50 }))).toBe('step 10 of 20 · 50%');
     expect(
       progressDetail(video({ status: 'failed', error: { code: 'GPU_OOM', message: 'out of memory' } })),

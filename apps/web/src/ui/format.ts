@@ -33,11 +33,23 @@ export function statusLabel(status: VideoStatus): string {
   return STATUS_LABEL[status] ?? status;
 }
 
-/** One line on where a job stands: queue position, denoising step, or how it ended. */
+/** Why a queued job waits, in words (`queue_reason`). */
+const WAITING_FOR: Record<string, string> = {
+  gpu_capacity: 'waiting for a GPU to start',
+  workers_busy: 'workers busy',
+  workers_failed: 'no worker can run it (see /readyz)',
+};
+
+/** One line on where a job stands: queue position and why it waits, denoising step, or how it ended. */
 export function progressDetail(video: Video): string {
   switch (video.status) {
-    case 'queued':
-      return video.queue_position ? `position ${video.queue_position} in the queue` : 'waiting for a worker';
+    case 'queued': {
+      const where = video.queue_position
+        ? `position ${video.queue_position} in the queue`
+        : 'waiting for a worker';
+      const why = video.queue_reason ? WAITING_FOR[video.queue_reason] : undefined;
+      return why ? `${where} · ${why}` : where;
+    }
     case 'in_progress': {
       const total = video.num_inference_steps;
       const step = total ? Math.round((video.progress / 100) * total) : undefined;

@@ -136,7 +136,12 @@ export class Gallery {
 }
 
 function sameState(a: Video, b: Video): boolean {
-  return a.status === b.status && a.progress === b.progress && a.queue_position === b.queue_position;
+  return (
+    a.status === b.status &&
+    a.progress === b.progress &&
+    a.queue_position === b.queue_position &&
+    a.queue_reason === b.queue_reason
+  );
 }
 
 function placeholder(video: Video): string {

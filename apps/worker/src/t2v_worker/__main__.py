@@ -1,4 +1,4 @@
-"""Entry point: ``python -u -m t2v_worker``.
+"""Entry point: ``python -u -m t2v_worker`` (``--card``: print the model card and exit).
 
 Only protocol lines may reach stdout, so the real stdout is kept on a private descriptor and
 descriptor 1 is pointed at stderr before anything else is imported: a stray ``print`` or a C
@@ -33,7 +33,33 @@ def _setup_logging() -> None:
     )
 
 
+def print_card() -> int:
+    """``--card``: the model card of the configured engine and profile as one JSON line, without
+    loading anything (no torch import): what an API with no worker of its own serves until one
+    publishes. A bad setting exits EXIT_PERMANENT with the reason on stderr."""
+    _setup_logging()
+    from . import protocol
+    from .config import ConfigError, load_config
+    from .engines import create_engine
+    from .errors import WorkerError
+
+    try:
+        card = create_engine(load_config()).card()
+    except (ConfigError, WorkerError) as exc:
+        sys.stderr.write(f"{exc}\n")
+        return protocol.EXIT_PERMANENT
+    problem = protocol.model_card_problem(card)
+    if problem:
+        sys.stderr.write(f"invalid model card: {problem}\n")
+        return 1
+    sys.stdout.write(protocol.encode(card))
+    sys.stdout.flush()
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--card"]:
+        return print_card()
     proto_out = _claim_stdout()
     _setup_logging()
     log = logging.getLogger("t2v_worker")
@@ -100,7 +126,7 @@ def main() -> int:
         server.stop(cancel_current=True)
 
     signal.signal(signal.SIGTERM, on_term)
-    emitter.emit(protocol.ready(engine.model_id, engine.name, engine.device, load_s, engine.lora_names))
+    emitter.emit(protocol.ready(engine.device, load_s, engine.card()))
 
     reader = threading.Thread(
         target=server.read_requests, args=(sys.stdin,), name="stdin-reader", daemon=True

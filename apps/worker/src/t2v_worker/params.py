@@ -19,27 +19,15 @@ TEMPORAL_MULTIPLE = 4
 
 
 @dataclass(frozen=True)
-class Preset:
-    width: int
-    height: int
-    fps: int
-    seconds: float
-    steps: int
-
-    @property
-    def num_frames(self) -> int:
-        return frames_for_seconds(self.seconds, self.fps)
-
-
-@dataclass(frozen=True)
 class EngineLimits:
-    """What one engine accepts. Anything outside is INVALID_PARAMS."""
+    """What one engine accepts (its card's limits). Anything outside is INVALID_PARAMS."""
 
     max_side: int
     max_pixels: int
     max_frames: int
     max_steps: int
     max_prompt_chars: int = 4000
+    min_frames: int = 5
 
 
 @dataclass(frozen=True)
@@ -120,11 +108,6 @@ def tokens_for(width: int, height: int, num_frames: int) -> int:
     return latent_frames * (height // SIZE_MULTIPLE) * (width // SIZE_MULTIPLE)
 
 
-def seconds_for_frames(num_frames: int, fps: int) -> float:
-    """Duration of a clip as players report it (frames / fps)."""
-    return num_frames / fps
-
-
 def validate(params: GenerateParams, limits: EngineLimits) -> None:
     """Raises InvalidParams naming the first field the engine cannot honour."""
     problems: list[str] = []
@@ -137,8 +120,8 @@ def validate(params: GenerateParams, limits: EngineLimits) -> None:
         problems.append(f"size {params.width}x{params.height} exceeds {limits.max_pixels} pixels per frame")
     if (params.num_frames - 1) % TEMPORAL_MULTIPLE != 0 or params.num_frames < 1:
         problems.append(f"num_frames {params.num_frames} is not 4k+1")
-    elif params.num_frames > limits.max_frames:
-        problems.append(f"num_frames {params.num_frames} exceeds {limits.max_frames}")
+    elif not limits.min_frames <= params.num_frames <= limits.max_frames:
+        problems.append(f"num_frames {params.num_frames} is outside {limits.min_frames}..{limits.max_frames}")
     if not 1 <= params.num_inference_steps <= limits.max_steps:
         problems.append(f"num_inference_steps {params.num_inference_steps} is outside 1..{limits.max_steps}")
     if not params.prompt.strip():

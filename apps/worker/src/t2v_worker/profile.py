@@ -2,9 +2,9 @@
 
 A step-distilled checkpoint (FastWan2.2-TI2V-5B: 3 steps, no CFG) has the architecture of the base
 model but other defaults. The profile sits beside the weights (``<model>/t2v-profile.json``) or
-where ``T2V_MODEL_PROFILE`` points; the API reads the same file for ``/v1/models`` and request
-validation, the worker for its own checks and the scheduler's flow shift. The format is shared
-with ``libs/contracts/src/profile.ts``; both read the golden fixtures in
+where ``T2V_MODEL_PROFILE`` points. Only the worker reads it, over its engine's built-in profile
+(``WAN_TI2V_5B`` here; ``WAN_TINY`` in ``engines/wan_tiny.py``): the result is the model card's
+ranges and defaults (``card.py``), which is all the API knows of it. The golden fixtures are
 ``libs/contracts/fixtures/profile``.
 """
 
@@ -42,7 +42,8 @@ class ModelProfile:
     guidance_scale: Range | None
     flow_shift: float | None
     source: str = ""
-    # Only in an engine's built-in profile (``WAN_TI2V_5B``); a profile file cannot set these.
+    # Only in an engine's built-in profile (``WAN_TI2V_5B``, ``WAN_TINY``); a profile file cannot
+    # set these.
     fps: int | None = None
     num_frames: int | None = None
     # Preset sizes (width, height), the default first.

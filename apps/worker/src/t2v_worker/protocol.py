@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-PROTOCOL_VERSION = 2
+from .params import GenerateParams
+
+PROTOCOL_VERSION = 3
 
 EXIT_PERMANENT = 78
 """Exit status after a load failure that retrying cannot heal (sysexits' EX_CONFIG): the
@@ -36,7 +39,36 @@ Check = Callable[[Any], bool]
 
 
 class ProtocolError(ValueError):
-    """A line that is not a valid protocol message. ``str(err)`` matches the TS parser's reason."""
+    """A line that is not a valid protocol message. ``str(err)`` matches the TS parser's reason.
+
+    ``job_id`` names the job of a ``generate`` that was decoded far enough to tell (so it can be
+    answered), else None.
+    """
+
+    def __init__(self, reason: str, job_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.job_id = job_id
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    job_id: str
+    params: GenerateParams
+    out_path: str
+    thumbnail_path: str
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class ShutdownRequest:
+    pass
+
+
+Request = GenerateRequest | CancelRequest | ShutdownRequest
 
 
 def _is_number(v: Any) -> bool:
@@ -146,6 +178,117 @@ ACCELERATION_SHAPE: dict[str, Check] = {
     "planned_passes": _nullable(_non_neg_int),
 }
 
+_RANGE = _obj({"min": _num, "max": _num, "default": _num})
+MODEL_INPUTS = ("text", "image")
+
+# The model card (``card.py`` builds it; ``libs/contracts/src/card.ts`` is the twin).
+CARD_SHAPE: dict[str, Check] = {
+    "id": _non_empty,
+    "engine": _non_empty,
+    "description": _str,
+    "owned_by": _non_empty,
+    "created": _non_neg_int,
+    "inputs": _array_of(_one_of(MODEL_INPUTS)),
+    "size": _obj(
+        {
+            "multiple": _pos_int,
+            "max_side": _pos_int,
+            "max_pixels": _pos_int,
+            "presets": _array_of(_non_empty),
+            "default": _non_empty,
+        }
+    ),
+    "frames": _obj({"multiple": _pos_int, "min": _pos_int, "max": _pos_int}),
+    "fps": _RANGE,
+    "seconds": _RANGE,
+    "num_inference_steps": _RANGE,
+    "guidance_scale": _RANGE,
+    "flow_shift": _nullable(_num),
+    "negative_prompt": _nullable(_str),
+    "max_prompt_chars": _pos_int,
+    "loras": _array_of(_non_empty),
+    "acceleration": _obj(
+        {
+            "compile": _non_empty,
+            "cache": _non_empty,
+            "attention": _nullable(_non_empty),
+            "parallel": _non_empty,
+        }
+    ),
+    "profile": _nullable(_non_empty),
+}
+
+_CARD_ID = re.compile(r"[A-Za-z0-9][\w.:-]{0,127}")
+_SIZE = re.compile(r"(\d+)x(\d+)")
+
+
+def _range_problem(name: str, r: Mapping[str, Any], integer: bool, floor: float) -> str | None:
+    if integer and not all(_is_integer(r[k]) for k in ("min", "max", "default")):
+        return f"{name}: min, max and default must be integers"
+    if r["min"] < floor:
+        return f"{name}.min must be at least {floor:g}"
+    if not r["min"] <= r["default"] <= r["max"]:
+        return f"{name} needs min <= default <= max"
+    return None
+
+
+def card_problem(card: Mapping[str, Any]) -> str | None:
+    """The rules across a shape-valid card's fields (``cardProblem`` in card.ts); None when it holds."""
+    if not _CARD_ID.fullmatch(card["id"]):
+        return f"id {json.dumps(card['id'])} is not a model id"
+    if "text" not in card["inputs"]:
+        return "inputs must include text"
+    if len(set(card["inputs"])) != len(card["inputs"]):
+        return "inputs are listed twice"
+    size = card["size"]
+    multiple = size["multiple"]
+    if size["max_side"] < multiple:
+        return "size.max_side is smaller than size.multiple"
+    if size["max_pixels"] < multiple * multiple:
+        return "size.max_pixels is smaller than one grid cell"
+    if not size["presets"]:
+        return "size.presets is empty"
+    if len(set(size["presets"])) != len(size["presets"]):
+        return "size.presets lists a size twice"
+    for preset in size["presets"]:
+        m = _SIZE.fullmatch(preset)
+        if m is None:
+            return f"size preset {json.dumps(preset)} is not WIDTHxHEIGHT"
+        w, h = int(m[1]), int(m[2])
+        if w % multiple or h % multiple:
+            return f"size preset {preset} is not on the {multiple}-pixel grid"
+        if w > size["max_side"] or h > size["max_side"] or w * h > size["max_pixels"]:
+            return f"size preset {preset} exceeds the size limits"
+    if size["default"] not in size["presets"]:
+        return f"size.default {size['default']} is not one of size.presets"
+    frames = card["frames"]
+    if (frames["min"] - 1) % frames["multiple"] or (frames["max"] - 1) % frames["multiple"]:
+        return f"frames.min and frames.max must be {frames['multiple']}k+1"
+    if frames["min"] > frames["max"]:
+        return "frames.min exceeds frames.max"
+    for name, integer, floor in (
+        ("fps", True, 1),
+        ("seconds", False, 0),
+        ("num_inference_steps", True, 1),
+        ("guidance_scale", False, 0),
+    ):
+        problem = _range_problem(name, card[name], integer, floor)
+        if problem:
+            return problem
+    if card["seconds"]["min"] <= 0:
+        return "seconds.min must be greater than 0"
+    if card["flow_shift"] is not None and not card["flow_shift"] > 0:
+        return "flow_shift must be greater than 0"
+    if len(set(card["loras"])) != len(card["loras"]):
+        return "loras lists an adapter twice"
+    return None
+
+
+def model_card_problem(value: Any) -> str | None:
+    """Shape and rules of a decoded card; None when it is a valid card."""
+    return check_shape(value, CARD_SHAPE) or card_problem(value)
+
+
 REQUEST_SHAPES: dict[str, dict[str, Check]] = {
     "generate": {
         "type": _str,
@@ -162,11 +305,9 @@ EVENT_SHAPES: dict[str, dict[str, Check]] = {
     "ready": {
         "type": _str,
         "protocol": _pos_int,
-        "model": _non_empty,
-        "engine": _non_empty,
         "device": _non_empty,
         "load_s": _non_neg_num,
-        "loras": _array_of(_non_empty),
+        "card": _obj(CARD_SHAPE),
     },
     "progress": {"type": _str, "job_id": _non_empty, "step": _non_neg_int, "total": _pos_int},
     "done": {
@@ -209,24 +350,42 @@ def _parse_with(line: str, shapes: Mapping[str, Mapping[str, Check]]) -> dict[st
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         raise ProtocolError('missing "type"')
     kind = value["type"]
+    # A generate that names its job can be answered even when the rest of it is wrong.
+    job_id = value.get("job_id") if kind == "generate" else None
+    job_id = job_id if isinstance(job_id, str) and job_id else None
     shape = shapes.get(kind)
     if shape is None:
         raise ProtocolError(f'unknown type "{kind}"')
     problem = check_shape(value, shape)
     if problem:
-        raise ProtocolError(f"{kind}: {problem}")
+        raise ProtocolError(f"{kind}: {problem}", job_id)
     if kind == "progress" and value["step"] > value["total"]:
         raise ProtocolError("progress: step greater than total")
+    if kind == "ready":
+        problem = card_problem(value["card"])
+        if problem:
+            raise ProtocolError(f"ready: card: {problem}")
     if kind == "generate":
         params, image = value["params"], value["params"]["image"]
         if image is not None and (image["width"], image["height"]) != (params["width"], params["height"]):
-            raise ProtocolError("generate: image size differs from width×height")
+            raise ProtocolError("generate: image size differs from width×height", job_id)
     return value
 
 
-def parse_request(line: str) -> dict[str, Any]:
-    """Parses one line the API wrote on stdin. Raises ProtocolError."""
-    return _parse_with(line, REQUEST_SHAPES)
+def parse_request(line: str) -> Request:
+    """Parses one line the API wrote on stdin into its typed request. Raises ProtocolError."""
+    value = _parse_with(line, REQUEST_SHAPES)
+    kind = value["type"]
+    if kind == "generate":
+        return GenerateRequest(
+            job_id=value["job_id"],
+            params=GenerateParams.from_wire(value["params"]),
+            out_path=value["out_path"],
+            thumbnail_path=value["thumbnail_path"],
+        )
+    if kind == "cancel":
+        return CancelRequest(job_id=value["job_id"])
+    return ShutdownRequest()
 
 
 def parse_event(line: str) -> dict[str, Any]:
@@ -242,15 +401,13 @@ def encode(message: Mapping[str, Any]) -> str:
 # Event constructors: the only way the worker builds what it writes, so every line is valid.
 
 
-def ready(model: str, engine: str, device: str, load_s: float, loras: Sequence[str] = ()) -> dict[str, Any]:
+def ready(device: str, load_s: float, card: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "type": "ready",
         "protocol": PROTOCOL_VERSION,
-        "model": model,
-        "engine": engine,
         "device": device,
         "load_s": round(max(load_s, 0.0), 3),
-        "loras": list(loras),
+        "card": dict(card),
     }
 
 

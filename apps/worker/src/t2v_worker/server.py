@@ -9,14 +9,13 @@ Threads:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -98,7 +97,7 @@ class Heartbeat(threading.Thread):
 @dataclass
 class Job:
     job_id: str
-    params: dict[str, Any]
+    params: GenerateParams
     out_path: str
     thumbnail_path: str
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -140,43 +139,33 @@ class Server:
         try:
             request = protocol.parse_request(line)
         except protocol.ProtocolError as exc:
-            self._reject(line, str(exc))
+            self._reject(line, exc)
             return
-        kind = request["type"]
-        if kind == "generate":
+        if isinstance(request, protocol.GenerateRequest):
             self._accept(request)
-        elif kind == "cancel":
-            self.cancel(request["job_id"])
-        elif kind == "shutdown":
+        elif isinstance(request, protocol.CancelRequest):
+            self.cancel(request.job_id)
+        else:
             log.info("shutdown requested; exiting after the current job")
             self.stop(cancel_current=False)
 
-    def _reject(self, line: str, reason: str) -> None:
+    def _reject(self, line: str, exc: protocol.ProtocolError) -> None:
         # A generate we can attribute gets an answer; anything else is only logged.
-        job_id = None
-        try:
-            raw = json.loads(line)
-            if isinstance(raw, dict) and raw.get("type") == "generate":
-                candidate = raw.get("job_id")
-                if isinstance(candidate, str) and candidate:
-                    job_id = candidate
-        except ValueError:
-            pass
-        if job_id is not None and not self._is_current(job_id):
-            self.emitter.emit(protocol.error(job_id, "INVALID_PARAMS", f"invalid request: {reason}"))
+        if exc.job_id is not None and not self._is_current(exc.job_id):
+            self.emitter.emit(protocol.error(exc.job_id, "INVALID_PARAMS", f"invalid request: {exc}"))
         else:
-            log.warning("ignoring invalid request line (%s): %.200s", reason, line.strip())
+            log.warning("ignoring invalid request line (%s): %.200s", exc, line.strip())
 
     def _is_current(self, job_id: str) -> bool:
         with self._lock:
             return self._current is not None and self._current.job_id == job_id
 
-    def _accept(self, request: dict[str, Any]) -> None:
+    def _accept(self, request: protocol.GenerateRequest) -> None:
         job = Job(
-            job_id=request["job_id"],
-            params=request["params"],
-            out_path=request["out_path"],
-            thumbnail_path=request["thumbnail_path"],
+            job_id=request.job_id,
+            params=request.params,
+            out_path=request.out_path,
+            thumbnail_path=request.thumbnail_path,
         )
         with self._lock:
             current = self._current
@@ -229,7 +218,7 @@ class Server:
             event = protocol.error(job.job_id, "CANCELLED", str(exc))
         except WorkerError as exc:
             oom = isinstance(exc, GpuOutOfMemory)
-            message = oom_message(job.params, job.step, str(exc)) if oom else str(exc)
+            message = self._oom_message(job, str(exc)) if oom else str(exc)
             event = protocol.error(job.job_id, exc.code, message)
         except Exception as exc:  # noqa: BLE001 - one bad job must not take the worker down
             if is_sticky_cuda_error(exc):
@@ -237,7 +226,7 @@ class Server:
                 return
             if is_out_of_memory(exc):
                 oom = True
-                event = protocol.error(job.job_id, "GPU_OOM", oom_message(job.params, job.step, _short(exc)))
+                event = protocol.error(job.job_id, "GPU_OOM", self._oom_message(job, _short(exc)))
             else:
                 log.exception("job %s failed", job.job_id)
                 event = protocol.error(job.job_id, "ENGINE_ERROR", f"{type(exc).__name__}: {_short(exc)}")
@@ -248,6 +237,9 @@ class Server:
         with self._lock:
             self._current = None
         self.emitter.emit(event)
+
+    def _oom_message(self, job: Job, detail: str) -> str:
+        return oom_message(job.params, job.step, detail, self.engine.defaults().sizes)
 
     def _device_fault(self, job: Job, exc: BaseException) -> None:
         """A CUDA error that poisons the context (an illegal memory access, a cuDNN execution
@@ -263,7 +255,7 @@ class Server:
         self._exit(EXIT_DEVICE_FAULT)
 
     def _execute(self, job: Job) -> dict[str, Any]:
-        params = GenerateParams.from_wire(job.params)
+        params = job.params
         self.engine.validate(params)  # before progress 0: a refused job never "starts"
         total = params.num_inference_steps
         self.emitter.emit(protocol.progress(job.job_id, 0, total))
@@ -313,16 +305,20 @@ class Server:
         )
 
 
-def oom_message(params: dict[str, Any], step: int, detail: str) -> str:
-    """Names what ran out (size, frames, steps, where) and what is likely to fit instead."""
-    width, height, frames = params["width"], params["height"], params["num_frames"]
-    steps = params["num_inference_steps"]
+def oom_message(params: GenerateParams, step: int, detail: str, presets: Sequence[tuple[int, int]]) -> str:
+    """Names what ran out (size, frames, steps, where) and what is likely to fit instead: half the
+    frames, or the largest of the engine's preset sizes (same orientation) with fewer pixels."""
+    width, height, frames = params.width, params.height, params.num_frames
+    steps = params.num_inference_steps
     where = "while decoding the video" if step >= steps else f"at denoising step {step + 1} of {steps}"
     # Activation memory grows with pixels × frames; half the frames (still 4k+1) roughly halves it.
     fewer = max(1, ((frames - 1) // 2) // TEMPORAL_MULTIPLE * TEMPORAL_MULTIPLE + 1)
     hints = [f"{fewer} frames at {width}x{height}" if fewer < frames else None]
-    sizes = LANDSCAPE_SIZES if width >= height else PORTRAIT_SIZES
-    smaller = next((s for s in sizes if s[0] * s[1] < width * height), None)
+    # Same orientation; a square size fits either.
+    same_way = [s for s in presets if s[0] == s[1] or (s[0] >= s[1]) == (width >= height)]
+    smaller = max(
+        (s for s in same_way if s[0] * s[1] < width * height), key=lambda s: s[0] * s[1], default=None
+    )
     if smaller is not None:
         hints.append(f"{smaller[0]}x{smaller[1]} at {frames} frames")
     tip = " or ".join(h for h in hints if h)
@@ -339,11 +335,6 @@ def oom_message(params: dict[str, Any], step: int, detail: str) -> str:
         f"GPU out of memory generating {width}x{height}, {frames} frames, {where} ({detail}); "
         f"{advice}. The worker freed the memory and serves the next job."
     )
-
-
-# Preset sizes of the engines, largest first, by orientation (a square request is landscape).
-LANDSCAPE_SIZES = ((1280, 704), (832, 480), (256, 128), (128, 128))
-PORTRAIT_SIZES = ((704, 1280), (480, 832), (128, 256), (128, 128))
 
 
 def _short(exc: BaseException, limit: int = 500) -> str:

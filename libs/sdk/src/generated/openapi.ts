@@ -217,7 +217,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Readiness: a worker is loaded, storage is writable, the queue answers */
+    /** Readiness: a worker is loaded (not in the API tier), storage is writable, the queue answers */
     get: operations['Health_readiness[0]'];
     put?: never;
     post?: never;
@@ -234,7 +234,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Readiness: a worker is loaded, storage is writable, the queue answers */
+    /** Readiness: a worker is loaded (not in the API tier), storage is writable, the queue answers */
     get: operations['Health_readiness[1]'];
     put?: never;
     post?: never;
@@ -264,7 +264,15 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
-    /** @description CreateVideoRequest */
+    /**
+     * @description CreateVideoRequest
+     * @example {
+     *       "prompt": "a cat dancing in the rain",
+     *       "size": "320x192",
+     *       "seconds": 1,
+     *       "num_inference_steps": 8
+     *     }
+     */
     CreateVideoRequest: {
       /** @description What the video shows. */
       prompt: string;
@@ -329,7 +337,15 @@ export interface components {
       /** @description End-user identifier (up to 256 characters): stored and returned; the rate-limit identity when no API key identifies the caller. */
       user?: string;
     };
-    /** @description CreateVideoRequest as multipart/form-data (the OpenAI SDKs send this form). */
+    /**
+     * @description CreateVideoRequest as multipart/form-data (the OpenAI SDKs send this form).
+     * @example {
+     *       "prompt": "a cat dancing in the rain",
+     *       "size": "320x192",
+     *       "seconds": 1,
+     *       "num_inference_steps": 8
+     *     }
+     */
     CreateVideoMultipartRequest: {
       /** @description What the video shows. */
       prompt: string;
@@ -421,6 +437,11 @@ export interface components {
       num_frames: number;
       /** @description 1-based while queued. */
       queue_position: number | null;
+      /**
+       * @description While queued, why it waits: `gpu_capacity` (no GPU worker has the model loaded yet: GPU pods are starting or the GPU tier is scaling up from zero, a cold start), `workers_busy` (every loaded worker runs a job ahead of it), `workers_failed` (every GPU worker failed permanently; see /readyz). null when it is about to start or not queued.
+       * @enum {string|null}
+       */
+      queue_reason: 'gpu_capacity' | 'workers_busy' | 'workers_failed' | null;
       /** @description Served from the result cache. */
       cached: boolean;
       metadata: {
@@ -516,6 +537,11 @@ export interface components {
         num_frames: number;
         /** @description 1-based while queued. */
         queue_position: number | null;
+        /**
+         * @description While queued, why it waits: `gpu_capacity` (no GPU worker has the model loaded yet: GPU pods are starting or the GPU tier is scaling up from zero, a cold start), `workers_busy` (every loaded worker runs a job ahead of it), `workers_failed` (every GPU worker failed permanently; see /readyz). null when it is about to start or not queued.
+         * @enum {string|null}
+         */
+        queue_reason: 'gpu_capacity' | 'workers_busy' | 'workers_failed' | null;
         /** @description Served from the result cache. */
         cached: boolean;
         metadata: {
@@ -586,8 +612,8 @@ export interface components {
       object: 'model';
       created: number;
       owned_by: string;
-      /** @enum {string} */
-      engine: 'synthetic' | 'wan-tiny' | 'wan';
+      /** @description The engine that runs the model: synthetic, wan-tiny, wan. */
+      engine: string;
       description: string;
       /** @description For an alias: the id of the model it names. */
       alias_for: string | null;
@@ -606,7 +632,10 @@ export interface components {
           max: number;
           default: number;
         };
+        min_frames: number;
         max_frames: number;
+        /** @description Frame counts are frame_multiple·k + 1 (4k+1); requests are snapped to it. */
+        frame_multiple: number;
         /** @description Width and height are snapped to multiples of this. */
         size_multiple: number;
         /** @description Largest width or height (after snapping). */
@@ -625,14 +654,16 @@ export interface components {
         };
         /** @description Used when a request gives none; null: the scheduler default. */
         flow_shift: number | null;
+        /** @description Used when a request gives none. */
+        negative_prompt: string | null;
         max_prompt_length: number;
         /** @description Width × height × frames a job may have on this deployment (GPU memory budget); null: none. */
         max_pixel_frames: number | null;
       };
       /** @description How this deployment runs the model; a request opts out with "acceleration": "none". */
       acceleration: {
-        /** @enum {string} */
-        compile: 'off' | 'blocks';
+        /** @description off or blocks */
+        compile: string;
         /** @description off or first-block:<threshold> */
         cache: string;
         /** @description Configured attention backend; null: picked by the worker. */
@@ -646,6 +677,18 @@ export interface components {
       inputs: ('text' | 'image')[];
       /** @description LoRA adapters a create may choose in `lora` (T2V_LORAS); empty when none are loaded. */
       loras: string[];
+      /** @description Where this description comes from: the model card of the workers. */
+      card: {
+        /**
+         * @description worker: published by a worker that loaded the model; configured: no worker has published yet (a GPU tier scaled to zero since install), so this is what the configured engine and profile describe.
+         * @enum {string}
+         */
+        source: 'worker' | 'configured';
+        /** @description When a worker published it (unix seconds). */
+        published_at: number | null;
+        /** @description The process and worker that published it. */
+        published_by: string | null;
+      };
     };
     ModelList: {
       /** @enum {string} */
@@ -656,8 +699,8 @@ export interface components {
         object: 'model';
         created: number;
         owned_by: string;
-        /** @enum {string} */
-        engine: 'synthetic' | 'wan-tiny' | 'wan';
+        /** @description The engine that runs the model: synthetic, wan-tiny, wan. */
+        engine: string;
         description: string;
         /** @description For an alias: the id of the model it names. */
         alias_for: string | null;
@@ -676,7 +719,10 @@ export interface components {
             max: number;
             default: number;
           };
+          min_frames: number;
           max_frames: number;
+          /** @description Frame counts are frame_multiple·k + 1 (4k+1); requests are snapped to it. */
+          frame_multiple: number;
           /** @description Width and height are snapped to multiples of this. */
           size_multiple: number;
           /** @description Largest width or height (after snapping). */
@@ -695,14 +741,16 @@ export interface components {
           };
           /** @description Used when a request gives none; null: the scheduler default. */
           flow_shift: number | null;
+          /** @description Used when a request gives none. */
+          negative_prompt: string | null;
           max_prompt_length: number;
           /** @description Width × height × frames a job may have on this deployment (GPU memory budget); null: none. */
           max_pixel_frames: number | null;
         };
         /** @description How this deployment runs the model; a request opts out with "acceleration": "none". */
         acceleration: {
-          /** @enum {string} */
-          compile: 'off' | 'blocks';
+          /** @description off or blocks */
+          compile: string;
           /** @description off or first-block:<threshold> */
           cache: string;
           /** @description Configured attention backend; null: picked by the worker. */
@@ -716,6 +764,18 @@ export interface components {
         inputs: ('text' | 'image')[];
         /** @description LoRA adapters a create may choose in `lora` (T2V_LORAS); empty when none are loaded. */
         loras: string[];
+        /** @description Where this description comes from: the model card of the workers. */
+        card: {
+          /**
+           * @description worker: published by a worker that loaded the model; configured: no worker has published yet (a GPU tier scaled to zero since install), so this is what the configured engine and profile describe.
+           * @enum {string}
+           */
+          source: 'worker' | 'configured';
+          /** @description When a worker published it (unix seconds). */
+          published_at: number | null;
+          /** @description The process and worker that published it. */
+          published_by: string | null;
+        };
       }[];
     };
     /** @description ErrorResponse */
@@ -755,6 +815,7 @@ export interface components {
           | 'queue_full'
           | 'not_ready'
           | 'shutting_down'
+          | 'workers_failed'
           | 'internal_error';
       };
     };

@@ -63,7 +63,8 @@ export async function waitForVideo(
       !last ||
       last.status !== video.status ||
       last.progress !== video.progress ||
-      last.queue_position !== video.queue_position
+      last.queue_position !== video.queue_position ||
+      last.queue_reason !== video.queue_reason
     ) {
       report(video);
     }

@@ -281,11 +281,11 @@ def test_the_device_runner_dry_run_completes_and_writes_each_case(tmp_path: Path
     worker = results["worker"]["result"]
     assert (worker["frames"], worker["mp4_is_iso_media"], worker["exit_status"]) == (17, True, 0)
     assert 0 < worker["peak_rss_gib"] < 4
-    # The production engine's loader, on a saved tiny directory.
+    # The production engine's loader, on a saved tiny directory (its card: the wan model's id).
     wan = results["wan"]["result"]
     assert (wan["engine"], wan["model"], wan["frames"], wan["exit_status"]) == (
         "wan",
-        "Wan2.2-TI2V-tiny-Diffusers",
+        "Wan2.2-TI2V-5B",
         17,
         0,
     )

@@ -2,7 +2,9 @@
  * The chart against a real Kubernetes control plane (etcd, kube-apiserver, controller-manager,
  * scheduler; kwok plays the kubelet of fake CPU and GPU nodes): `deploy.ts` per environment for
  * real, upgrades with the GPU pool full, a failing upgrade rolled back, uninstall and reinstall,
- * autoscaling past the pool and a node drain against the PodDisruptionBudget.
+ * autoscaling past the pool, a node drain against the PodDisruptionBudget, and topology=split's
+ * GPU tier following the queue from zero to N and back (its ScaledObject's query on a real
+ * Prometheus scraping a real API, the HPA it drives; KEDA's own part played by `keda-stand-in.ts`).
  *
  * What this cannot prove: no container runs (kwok marks scheduled pods running and ready; probes,
  * the image, the model load and `helm test`'s HTTP call never execute), no real GPU (an extended
@@ -13,7 +15,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+import { startApi, type LiveApi } from '@t2v/testing/live-api';
+import { startPrometheus, type PrometheusProcess } from '@t2v/testing/prometheus';
+import { startRedis, type RedisProcess } from '@t2v/testing/redis';
+
 import { HelmDriver } from '../../src/helm.driver';
+import { KedaStandIn } from './keda-stand-in';
 import { KubeApiError, KubeClient, KubeObject, R } from './kube.client';
 import { REPO_ROOT, TestCluster, cpuNode, gpuNode, waitFor } from './cluster.harness';
 
@@ -168,7 +175,7 @@ afterEach(() => {
 
 describe('every CI scenario against the API server', () => {
   const ns = 't2v-scenarios';
-  const scenarios = ['default', 'keda', 'production', 'secrets', 't4-nfs-nodeport'];
+  const scenarios = ['default', 'keda', 'production', 'secrets', 'split', 't4-nfs-nodeport'];
 
   it.each(scenarios)(
     'ci/%s-values.yaml: every object, CRD-backed ones included, passes a server-side dry run',
@@ -354,6 +361,163 @@ async function rolledOutStatefulSet(ns: string, name: string): Promise<void> {
     return s.status?.readyReplicas === s.spec.replicas && s.status?.updatedReplicas === s.spec.replicas;
   });
 }
+
+describe('split: an API tier always on, a GPU tier that follows the queue from zero', () => {
+  const ns = 't2v-split';
+  const GPU_SELECTOR = 'app.kubernetes.io/component=gpu';
+  let redis: RedisProcess | undefined;
+  let prometheus: PrometheusProcess | undefined;
+  let apiTier: LiveApi | undefined;
+  let gpuTier: LiveApi | undefined;
+  let standIn: KedaStandIn | undefined;
+  let storageDir: string;
+  const jobIds: string[] = [];
+
+  /** The local processes the ScaledObject's query reads through Prometheus: the real API tier on Redis. */
+  const tierEnv = (role: 'api' | 'gpu') => ({
+    T2V_ROLE: role,
+    T2V_QUEUE: 'redis',
+    REDIS_URL: redis!.url,
+    T2V_STORAGE_DIR: storageDir,
+    T2V_SYNTHETIC_STEP_MS: '20',
+  });
+
+  const replicas = async (name: string): Promise<number> =>
+    (await kube.get(R.deployments, ns, name)).spec.replicas as number;
+
+  afterAll(async () => {
+    if (standIn) process.stderr.write(`stand-in polls:\n${standIn.describe()}\n`);
+    await standIn?.stop();
+    await helm.uninstall('t2v', { namespace: ns, wait: true, timeout: '60s' }).catch(() => undefined);
+    await Promise.all([gpuTier?.stop(), apiTier?.stop(), prometheus?.stop()]);
+    await redis?.stop();
+    if (storageDir) rmSync(storageDir, { recursive: true, force: true });
+  });
+
+  it('installs with a GPU floor of 0: API pods ready on CPU nodes, no GPU pod', async () => {
+    redis = await startRedis();
+    storageDir = mkdtempSync(path.join(tmpdir(), 't2v-split-videos-'));
+    apiTier = await startApi(tierEnv('api'));
+    prometheus = await startPrometheus([
+      { address: new URL(apiTier.url).host, labels: { job: 't2v', namespace: ns } },
+    ]);
+    await namespace(ns);
+    await helm.upgradeInstall('t2v', CHART_DIR, {
+      namespace: ns,
+      values: [path.join(CHART_DIR, 'ci/split-values.yaml')],
+      set: {
+        // KEDA's Prometheus is the one scraping the API tier here; quick polls, a short cooldown
+        'keda.serverAddress': prometheus.url,
+        'keda.pollingInterval': 1,
+        'keda.cooldownPeriod': 8,
+        'keda.scaleDownStabilizationWindowSeconds': 0,
+        'redis.persistence.enabled': false,
+      },
+      wait: true,
+      timeout: '90s',
+    });
+    const apiPods = await rolledOut(ns, 't2v', 2);
+    for (const p of apiPods) expect(p.spec.nodeName).toMatch(/^cpu-/);
+    expect(await replicas('t2v-gpu')).toBe(0);
+    expect(await pods(ns, GPU_SELECTOR)).toEqual([]);
+    const so = await kube.get(R.scaledObjects, ns, 't2v-gpu');
+    expect(so.spec).toMatchObject({ minReplicaCount: 0, scaleTargetRef: { name: 't2v-gpu' } });
+    // The API tier answers without any GPU.
+    expect((await fetch(`${apiTier.url}/readyz`)).status).toBe(200);
+  });
+
+  it('with jobs queued, the ScaledObject’s query on a real Prometheus wakes the GPU tier: GPU pods on GPU nodes, the HPA takes it to N', async () => {
+    standIn = await KedaStandIn.start(kube, ns, 't2v-gpu', mkdtempSync(path.join(tmpdir(), 't2v-keda-tls-')));
+    // The query runs against real scrapes of the API: nothing queued, nothing running yet.
+    await waitFor(
+      'Prometheus to scrape the API tier',
+      async () => (await prometheus!.value('t2v_queue_depth')) === 0,
+    );
+    expect(await standIn.value()).toBe(0);
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${apiTier!.url}/v1/videos`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          prompt: `cold start ${i}`,
+          size: '256x256',
+          seconds: 1,
+          num_inference_steps: 2,
+        }),
+      });
+      const video = (await res.json()) as { id: string; status: string; queue_reason: string };
+      expect(video).toMatchObject({ status: 'queued', queue_reason: 'gpu_capacity' });
+      jobIds.push(video.id);
+    }
+    await waitFor('the query to see 3 jobs', async () => (await standIn!.value()) === 3, 30_000);
+    const first = await waitFor('a GPU pod', async () => {
+      const ps = await pods(ns, GPU_SELECTOR);
+      return ps.length > 0 && ps.every((p) => p.spec.nodeName) ? ps : undefined;
+    });
+    for (const p of first) expect(GPU_NODES).toContain(p.spec.nodeName);
+    // The HPA KEDA drives reads the same query through the external metrics API: 3 jobs, 1 per pod,
+    // capped by maxReplicaCount 2 (and the two GPU nodes).
+    const gpuPods = await waitFor(
+      'the HPA to take the GPU tier to 2 pods',
+      async () => {
+        const ps = (await pods(ns, GPU_SELECTOR)).filter(isReady);
+        return ps.length === 2 ? ps : undefined;
+      },
+      90_000,
+    );
+    expect(gpuPods.map((p) => p.spec.nodeName).sort()).toEqual(GPU_NODES);
+    for (const p of gpuPods) expect(gpuLimit(p)).toBe('1');
+    const hpa = await kube.get(R.hpas, ns, standIn.hpaName);
+    expect(hpa.status.desiredReplicas).toBe(2);
+    expect(hpa.status.currentMetrics[0].external.metric.name).toBe('s0-prometheus');
+    expect(await replicas('t2v-gpu')).toBe(2);
+    // Woken from zero by the operator's activation, then taken further by the HPA alone.
+    expect(standIn.polls.filter((p) => p.to !== null).map((p) => [p.replicas, p.to])).toEqual([[0, 1]]);
+  });
+
+  it('with the queue empty past the cooldown it returns to zero while the API keeps answering', async () => {
+    // GPU work itself runs in a local GPU-tier process (kwok's pods run nothing).
+    gpuTier = await startApi(tierEnv('gpu'));
+    await waitFor(
+      'the jobs to complete',
+      async () => {
+        const all = await Promise.all(
+          jobIds.map(
+            async (id) =>
+              ((await (await fetch(`${apiTier!.url}/v1/videos/${id}`)).json()) as { status: string }).status,
+          ),
+        );
+        return all.every((s) => s === 'completed');
+      },
+      60_000,
+    );
+    await waitFor('the query to see an empty queue', async () => (await standIn!.value()) === 0, 30_000);
+    let apiAnswered = 0;
+    await waitFor(
+      'the GPU tier to return to zero',
+      async () => {
+        // The API keeps answering all the while: its pods stay ready, the API process serves.
+        expect((await pods(ns)).filter(isReady)).toHaveLength(2);
+        expect((await fetch(`${apiTier!.url}/v1/videos?limit=3`)).status).toBe(200);
+        apiAnswered += 1;
+        return (await replicas('t2v-gpu')) === 0 && (await pods(ns, GPU_SELECTOR)).length === 0;
+      },
+      90_000,
+      500,
+    );
+    // Not before the cooldown: 8 s from the last poll that saw a job queued or running.
+    const toZero = standIn!.polls.find((p) => p.to === 0)!;
+    const lastActive = standIn!.polls.filter((p) => p.active && p.at < toZero.at).at(-1)!;
+    expect(toZero.at - lastActive.at).toBeGreaterThanOrEqual(8000);
+    expect(toZero.at - lastActive.at).toBeLessThan(20_000);
+    expect(apiAnswered).toBeGreaterThan(3);
+    expect((await fetch(`${apiTier!.url}/readyz`)).status).toBe(200);
+    await standIn!.stop();
+    standIn = undefined;
+    await helm.uninstall('t2v', { namespace: ns, wait: true, timeout: '60s' });
+    await nothingTerminating(ns);
+  });
+});
 
 describe('prod (HPA over a full GPU pool, Redis, NFS, ingress, network policy)', () => {
   const ns = 't2v';

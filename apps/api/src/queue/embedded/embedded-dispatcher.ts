@@ -1,4 +1,3 @@
-import { MAX_ATTEMPTS } from '../../jobs/job-runner';
 import type { JobStore } from '../../jobs/job-store';
 import type { Job } from '../../jobs/job.types';
 import type { DispatchContext, JobDispatcher } from '../../jobs/queue-driver';
@@ -26,18 +25,10 @@ export class EmbeddedDispatcher implements JobDispatcher {
     this.kick();
   }
 
-  /** Jobs that were running when the process stopped go back to the queue once, then fail. */
+  /** Jobs that were running when the process stopped: the lifecycle's retry rule (again once, then fail). */
   private async recover(): Promise<void> {
     for (const job of await this.store.byStatus('in_progress')) {
-      if (job.attempts >= MAX_ATTEMPTS) {
-        await this.ctx.lifecycle.fail(
-          job,
-          'INTERRUPTED',
-          `interrupted by a restart on each of ${job.attempts} attempts`,
-        );
-      } else {
-        await this.ctx.lifecycle.requeue(job, { countAttempt: true, reason: 'interrupted by a restart' });
-      }
+      await this.ctx.lifecycle.retry(job, { reason: 'interrupted by a restart', code: 'INTERRUPTED' });
     }
   }
 
@@ -62,7 +53,7 @@ export class EmbeddedDispatcher implements JobDispatcher {
         while (!this.ctx.shutdown.draining) {
           const worker = this.ctx.pool.acquire();
           if (!worker) break;
-          const job = await this.store.claimNext(Date.now());
+          const job = await this.ctx.lifecycle.claim();
           if (!job) break;
           const run = this.ctx.runner
             .run(worker, job)

@@ -1,4 +1,11 @@
-import type { DispatchContext, JobDispatcher, JobTransport, QueueDriver } from '../../jobs/queue-driver';
+import { LocalGpuRegistry } from '../../jobs/gpu-registry';
+import {
+  type DispatchContext,
+  deferred,
+  type JobDispatcher,
+  type JobTransport,
+  type QueueDriver,
+} from '../../jobs/queue-driver';
 import { EmbeddedDispatcher } from './embedded-dispatcher';
 import { SqliteJobStore } from './sqlite-job-store';
 
@@ -15,6 +22,7 @@ export class EmbeddedDriver implements QueueDriver {
   readonly name = 'embedded';
   readonly store: SqliteJobStore;
   readonly transport = LOCAL_ONLY;
+  readonly registry = new LocalGpuRegistry();
   readonly sharedOutputs = false;
 
   constructor(file: string, maxQueue: number) {
@@ -29,8 +37,15 @@ export class EmbeddedDriver implements QueueDriver {
     return new EmbeddedDispatcher(this.store, context);
   }
 
-  open(): Promise<void> {
-    return this.store.open();
+  private readonly opened = deferred();
+
+  async open(): Promise<void> {
+    await this.store.open();
+    this.opened.resolve();
+  }
+
+  whenOpen(): Promise<void> {
+    return this.opened.promise;
   }
 
   close(): Promise<void> {

@@ -201,8 +201,8 @@ export class SqliteJobStore implements JobStore {
     if (this.cache.size > CACHED_RECORDS) this.cache.delete(this.cache.keys().next().value!);
   }
 
-  async update(id: string, patch: JobPatch): Promise<Job | null> {
-    return this.change(id, null, (job) => ({ ...job, ...patch }));
+  async markExpired(id: string): Promise<Job | null> {
+    return this.change(id, null, (job) => ({ ...job, expired: true }));
   }
 
   async transition(
@@ -306,11 +306,13 @@ export class SqliteJobStore implements JobStore {
     return row?.status === 'queued' ? this.queued.rank(row.seq) : null;
   }
 
-  async claimNext(now: number): Promise<Job | null> {
+  async claim(now: number, id?: string): Promise<Job | null> {
     if (this.queued.size === 0) return null;
     const claimed = this.conn.transaction(() => {
       const job = this.read(
-        this.sql(`SELECT seq, body FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1`).get(),
+        id === undefined
+          ? this.sql(`SELECT seq, body FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1`).get()
+          : this.sql(`SELECT seq, body FROM jobs WHERE status = 'queued' AND id = ?`).get(id),
       );
       if (!job) return null;
       const next: Job = {

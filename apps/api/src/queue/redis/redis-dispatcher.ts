@@ -3,7 +3,7 @@ import { type Job as BullJob, Queue, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import type { AppConfig } from '../../config/app-config';
-import { MAX_ATTEMPTS } from '../../jobs/job-runner';
+import { MAX_ATTEMPTS } from '../../jobs/job-lifecycle';
 import { StoreUnavailable } from '../../jobs/job-store.errors';
 import type { Job } from '../../jobs/job.types';
 import type { DispatchContext, JobDispatcher } from '../../jobs/queue-driver';
@@ -54,14 +54,20 @@ export class RedisDispatcher implements JobDispatcher {
 
   async start(): Promise<void> {
     const endpoint = this.store.endpoint;
-    // Producer: fails fast like the store. Worker: BullMQ's blocking reads need no retry limit.
+    // Producer: fails fast like the store.
     this.queueClient = redisClient(endpoint, 'command', { lazyConnect: false });
-    this.workerClient = redisClient(endpoint, 'blocking', { lazyConnect: false });
     // Under the store's hash tag: BullMQ's keys share the slot of the records.
     const bullPrefix = `${this.store.keyPrefix}:bull`;
     this.queue = new Queue(QUEUE, { connection: this.queueClient, prefix: bullPrefix });
     this.queue.on('error', () => undefined);
     const lockMs = this.config.redisLockS * 1000;
+    const every = Math.max(5000, lockMs);
+    this.reconcileTimer = setInterval(() => void this.reconcile(), every);
+    this.reconcileTimer.unref();
+    // The API tier puts jobs in line and repairs the queue; only processes with workers take jobs.
+    if (!this.ctx.takesJobs) return;
+    // Worker: BullMQ's blocking reads need no retry limit.
+    this.workerClient = redisClient(endpoint, 'blocking', { lazyConnect: false });
     this.worker = new Worker(QUEUE, (job, token) => this.track(this.process(job, token)), {
       connection: this.workerClient,
       prefix: bullPrefix,
@@ -78,9 +84,6 @@ export class RedisDispatcher implements JobDispatcher {
 
     this.ctx.pool.on('state', this.onPoolState);
     this.followPool();
-    const every = Math.max(5000, lockMs);
-    this.reconcileTimer = setInterval(() => void this.reconcile(), every);
-    this.reconcileTimer.unref();
   }
 
   /** Takes jobs only while a local worker has the model loaded. */
@@ -155,15 +158,12 @@ export class RedisDispatcher implements JobDispatcher {
     if (!record || isTerminal(record.status)) return 'gone';
     if (this.draining) return this.backToWait(bull, token);
     if (record.status === 'in_progress') {
-      // Its replica stopped mid-run (SIGKILL, node lost): take over, once.
-      if (record.attempts >= MAX_ATTEMPTS) {
-        await this.ctx.lifecycle.fail(
-          record,
-          'INTERRUPTED',
-          `the replica running it stopped on each of ${record.attempts} attempts`,
-        );
-        return 'interrupted';
-      }
+      // Its replica stopped mid-run (SIGKILL, node lost): the lifecycle's retry rule decides.
+      const retried = await this.ctx.lifecycle.retry(record, {
+        reason: 'the replica running it stopped',
+        code: 'INTERRUPTED',
+      });
+      if (retried?.status !== 'queued') return 'interrupted';
       this.logger.warn(
         { job_id: id },
         `taking over ${id}: attempt ${record.attempts} was on a replica that stopped`,
@@ -172,7 +172,7 @@ export class RedisDispatcher implements JobDispatcher {
     const worker = await this.reserveWorker();
     if (!worker) return this.backToWait(bull, token);
     try {
-      const job = await this.store.claim(id, Date.now());
+      const job = await this.ctx.lifecycle.claim(id);
       if (!job) return 'gone';
       let handBack!: () => void;
       const handedBack = new Promise<'handback'>((resolve) => (handBack = () => resolve('handback')));
@@ -181,7 +181,7 @@ export class RedisDispatcher implements JobDispatcher {
       const how = await Promise.race([done.then(() => 'done' as const), handedBack]);
       if (how === 'handback') {
         // Shutdown grace is over: back to the queue without counting this attempt.
-        await this.ctx.lifecycle.requeue(job, { countAttempt: false, reason: 'handed back at shutdown' });
+        await this.ctx.lifecycle.handBack(job, 'handed back at shutdown');
         worker.cancel(id);
         return this.backToWait(bull, token);
       }
@@ -257,15 +257,11 @@ export class RedisDispatcher implements JobDispatcher {
         const bull = await this.queue.getJob(record.id);
         const state = bull ? await bull.getState() : 'missing';
         if (state !== 'missing' && state !== 'failed' && state !== 'completed') continue;
-        if (record.attempts >= MAX_ATTEMPTS) {
-          await this.ctx.lifecycle.fail(
-            record,
-            'INTERRUPTED',
-            `lost while running on each of ${record.attempts} attempts`,
-          );
-        } else if (
-          await this.ctx.lifecycle.requeue(record, { countAttempt: true, reason: 'its run was lost' })
-        ) {
+        const retried = await this.ctx.lifecycle.retry(record, {
+          reason: 'its run was lost',
+          code: 'INTERRUPTED',
+        });
+        if (retried?.status === 'queued') {
           if (bull) await bull.remove();
           await this.enqueue(record);
         }

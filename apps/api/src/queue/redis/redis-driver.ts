@@ -1,13 +1,19 @@
 import type { AppConfig } from '../../config/app-config';
-import type { DispatchContext, JobDispatcher, QueueDriver } from '../../jobs/queue-driver';
+import {
+  type DispatchContext,
+  deferred,
+  type JobDispatcher,
+  type QueueDriver,
+} from '../../jobs/queue-driver';
 import { RedisDispatcher } from './redis-dispatcher';
 import { RedisEventBus } from './redis-event-bus';
+import { RedisGpuRegistry } from './redis-gpu-registry';
 import { RedisJobStore } from './redis-job-store';
 import { RedisThrottlerStorage } from './redis-throttler.storage';
 
 type RedisDriverConfig = Pick<
   AppConfig,
-  'redis' | 'redisDurability' | 'redisPrefix' | 'redisLockS' | 'devices' | 'maxQueue'
+  'redis' | 'redisDurability' | 'redisPrefix' | 'redisLockS' | 'devices' | 'maxQueue' | 'role'
 >;
 
 /**
@@ -19,6 +25,7 @@ export class RedisDriver implements QueueDriver {
   readonly name = 'redis';
   readonly store: RedisJobStore;
   readonly transport: RedisEventBus;
+  readonly registry: RedisGpuRegistry;
   /** Every replica writes into the one output volume. */
   readonly sharedOutputs = true;
   private throttler: RedisThrottlerStorage | null = null;
@@ -31,6 +38,7 @@ export class RedisDriver implements QueueDriver {
       config.redisDurability,
     );
     this.transport = new RedisEventBus(config.redis!, this.store.keyPrefix, this.store.client);
+    this.registry = new RedisGpuRegistry(this.store.client, this.store.keyPrefix, this.transport);
   }
 
   /** Rate-limit counters in Redis, so a client's limit is the same on every replica. */
@@ -43,9 +51,16 @@ export class RedisDriver implements QueueDriver {
     return new RedisDispatcher(this.config, this.store, context);
   }
 
+  private readonly opened = deferred();
+
   async open(): Promise<void> {
     await this.store.open();
     this.transport.start();
+    this.opened.resolve();
+  }
+
+  whenOpen(): Promise<void> {
+    return this.opened.promise;
   }
 
   async close(): Promise<void> {

@@ -70,19 +70,22 @@ describe('RedisJobStore across replicas', () => {
     for (let i = 0; i < 3; i++) await (i % 2 ? a : b).insert(sampleJob());
     await expect(a.insert(sampleJob())).rejects.toBeInstanceOf(QueueFull);
     await expect(b.insert(sampleJob())).rejects.toBeInstanceOf(QueueFull);
-    await a.claimNext(1);
+    await a.claim(1);
     await expect(b.insert(sampleJob())).resolves.toBeTruthy();
   });
 
-  it('claims a job once, and again only with one more attempt (takeover)', async () => {
+  it('claims a job once across replicas; a takeover goes back to the queue first, with the attempt counted', async () => {
     const job = await a.insert(sampleJob());
-    const first = await a.claim(job.id, 10);
+    const first = await a.claim(10, job.id);
     expect(first).toMatchObject({ status: 'in_progress', attempts: 1, startedAt: 10 });
-    expect(await b.claimNext(11)).toBeNull();
-    const second = await b.claim(job.id, 20);
+    expect(await b.claim(11)).toBeNull();
+    expect(await b.claim(12, job.id)).toBeNull();
+    // What the lifecycle's retry rule does for a replica that stopped: queued again, then claimed.
+    await b.transition(job.id, ['in_progress'], 'queued', { startedAt: null, progress: 0 });
+    const second = await b.claim(20, job.id);
     expect(second).toMatchObject({ status: 'in_progress', attempts: 2, startedAt: 20 });
     await b.transition(job.id, ['in_progress'], 'completed');
-    expect(await a.claim(job.id, 30)).toBeNull();
+    expect(await a.claim(30, job.id)).toBeNull();
   });
 
   it('refuses to be ready under an evicting maxmemory-policy, naming it', async () => {

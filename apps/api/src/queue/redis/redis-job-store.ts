@@ -250,8 +250,8 @@ export class RedisJobStore implements JobStore {
     return jobs;
   }
 
-  async update(id: string, patch: JobPatch): Promise<Job | null> {
-    return this.mutate(id, [], '', 0, patch);
+  async markExpired(id: string): Promise<Job | null> {
+    return this.mutate(id, [], '', 0, { expired: true });
   }
 
   async transition(
@@ -265,12 +265,18 @@ export class RedisJobStore implements JobStore {
     return this.mutate(id, from, to, 0, patch, outbox);
   }
 
-  /**
-   * Takes job `id` for a run: queued (or in_progress, when its previous holder died) becomes
-   * in_progress with one more attempt. Null if the job is gone or already terminal.
-   */
-  async claim(id: string, now: number): Promise<Job | null> {
-    return this.mutate(id, ['queued', 'in_progress'], 'in_progress', 1, { startedAt: now, progress: 0 });
+  async claim(now: number, id?: string): Promise<Job | null> {
+    if (id !== undefined) {
+      return this.mutate(id, ['queued'], 'in_progress', 1, { startedAt: now, progress: 0 });
+    }
+    const reply = await this.call(() =>
+      this.client.t2vClaimNext(
+        this.key('status', 'queued'),
+        this.keyPrefix,
+        ...encode({ startedAt: now, progress: 0 }),
+      ),
+    );
+    return reply ? decode(pairs(reply)) : null;
   }
 
   private async mutate(
@@ -342,17 +348,6 @@ export class RedisJobStore implements JobStore {
   async queuePosition(id: string): Promise<number | null> {
     const rank = await this.call(() => this.client.zrank(this.key('status', 'queued'), id));
     return rank === null ? null : rank + 1;
-  }
-
-  async claimNext(now: number): Promise<Job | null> {
-    const reply = await this.call(() =>
-      this.client.t2vClaimNext(
-        this.key('status', 'queued'),
-        this.keyPrefix,
-        ...encode({ startedAt: now, progress: 0 }),
-      ),
-    );
-    return reply ? decode(pairs(reply)) : null;
   }
 
   async byStatus(status: JobStatus): Promise<Job[]> {

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..card import ModelInfo, Ranges, model_card
 from ..config import WorkerConfig
 from ..device import cuda_unavailable, describe_cuda, prepare_process_env
 from ..errors import SETUP_HINT, InvalidParams, ModelLoadFailed
@@ -36,17 +37,67 @@ def hub_offline() -> None:
 
 
 class Engine:
-    """One loaded text-to-video pipeline. ``load`` once, then ``generate`` one job at a time."""
+    """One loaded text-to-video pipeline. ``load`` once, then ``generate`` one job at a time.
+
+    Each engine describes its model once: who it is (``info``), what it accepts (``limits``,
+    ``ranges``) and what a job that leaves a field out gets (``default_profile``). Its card
+    (``card.py``), its checks of every job and its warm-up shapes all read these.
+    """
 
     name = "engine"
-    limits = EngineLimits(max_side=1280, max_pixels=1280 * 720, max_frames=121, max_steps=100)
+    info: ModelInfo
+    limits: EngineLimits
+    ranges: Ranges
+    # The model's own defaults (profile.py: sizes, fps, length, steps, guidance, flow shift,
+    # negative prompt), written nowhere else; a profile file overrides the fields it sets.
+    default_profile: ModelProfile
+    # What a job may give besides the prompt, as far as is known before loading.
+    inputs: tuple[str, ...] = ("text", "image")
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        self.model_id = "unknown"
         self.device = "cpu"
-        # LoRA adapters loaded at start (``ready.loras``); jobs choose among them.
+        # LoRA adapters loaded at start (the card's ``loras``); jobs choose among them.
         self.lora_names: tuple[str, ...] = ()
+        self.profile: ModelProfile | None = None
+        self._profile_read = False
+        self.loaded = False
+
+    @property
+    def model_id(self) -> str:
+        return (self.profile and self.profile.id) or self.info.id
+
+    def read_profile(self) -> None:
+        """The profile in effect: the engine's built-in one, with a profile file's fields over it
+        (it narrows the ranges and sets defaults). Read once, stdlib only."""
+        if self._profile_read:
+            return
+        self._profile_read = True
+        self.profile = self.default_profile
+        path = profile_path(self.config.model_path, self.config.model_profile)
+        if path is None:
+            return
+        try:
+            self.profile = load_profile(path).over(self.default_profile)
+        except ProfileError as exc:
+            raise ModelLoadFailed(str(exc)) from exc
+        log.info("model profile %s: %s", path, self.profile)
+
+    def defaults(self) -> ModelProfile:
+        """Every default of the model as served: the profile in effect."""
+        self.read_profile()
+        assert self.profile is not None
+        return self.profile
+
+    def loaded_inputs(self) -> tuple[str, ...]:
+        return self.inputs
+
+    def card(self) -> dict[str, Any]:
+        """The model card: after ``load`` what the loaded pipeline takes; before it, what is configured."""
+        self.read_profile()
+        if self.loaded:
+            return model_card(self, self.loaded_inputs(), self.lora_names)
+        return model_card(self, self.inputs, [spec.name for spec in self.config.loras])
 
     def load(self) -> None:
         raise NotImplementedError
@@ -93,8 +144,6 @@ class WanPipelineEngine(Engine):
     max_sequence_length = 512
     # "latent" on the ranks of a worker group other than rank 0: only rank 0 decodes (parallel/).
     output_type = "np"
-    # The model's own defaults (profile.py); a profile file overrides the fields it sets.
-    default_profile: ModelProfile | None = None
 
     def __init__(self, config: WorkerConfig) -> None:
         super().__init__(config)
@@ -106,7 +155,6 @@ class WanPipelineEngine(Engine):
         self.torch: Any = None
         self._scheduler_class: Any = None
         self._scheduler_config: Any = None
-        self.profile: ModelProfile | None = None
         self.accelerator = Accelerator(config)
         # The current job's image, checked and decoded: (path, sha256, width, height) -> RGB image.
         self._image: tuple[tuple[str, str, int, int], Any] | None = None
@@ -121,28 +169,13 @@ class WanPipelineEngine(Engine):
             self._image = (key, load_image(image, params.width, params.height))
         return self._image[1]
 
-    def _load_profile(self) -> None:
-        """The profile narrows the engine's limits and sets the default flow shift and negative
-        prompt: the engine's built-in one, with a profile file's fields over it."""
-        self.profile = self.default_profile
-        path = profile_path(self.config.model_path, self.config.model_profile)
-        if path is None:
-            return
-        try:
-            self.profile = load_profile(path).over(self.default_profile)
-        except ProfileError as exc:
-            raise ModelLoadFailed(str(exc)) from exc
-        log.info("model profile %s: %s", path, self.profile)
-
     def preset_shapes(self) -> tuple[tuple[int, int, int], ...]:
         """(width, height, frames) of the preset sizes at the default length: what the warm-up
-        compiles for (``T2V_WARMUP_SHAPES`` when the API sets it, else the profile's presets)."""
+        compiles for (``T2V_WARMUP_SHAPES`` when set, else the profile's sizes at its length)."""
         if self.config.warmup_shapes:
             return self.config.warmup_shapes
-        profile = self.profile
-        if profile is None or not profile.sizes or not profile.num_frames:
-            return ()
-        return tuple((w, h, profile.num_frames) for w, h in profile.sizes)
+        defaults = self.defaults()
+        return tuple((w, h, defaults.num_frames) for w, h in defaults.sizes if defaults.num_frames)
 
     def largest_tokens(self) -> int | None:
         """Video tokens of the largest preset: the attention probe's sequence length."""
@@ -156,7 +189,7 @@ class WanPipelineEngine(Engine):
     def load(self) -> None:
         hub_offline()
         prepare_process_env()
-        self._load_profile()
+        self.read_profile()
         # Before importing torch: a wrong adapter path is reported at once.
         self.loras.check_files()
         try:
@@ -192,6 +225,10 @@ class WanPipelineEngine(Engine):
             self._scheduler_config["flow_shift"] = self.profile.flow_shift
         self.accelerator.setup(pipe, self.device, self.largest_tokens())
         self.pipe = pipe
+        self.loaded = True
+
+    def loaded_inputs(self) -> tuple[str, ...]:
+        return ("text", "image") if self.i2v_pipe is not None else ("text",)
 
     def _fresh_scheduler(self, flow_shift: float | None) -> Any:
         overrides: dict[str, Any] = {}

@@ -13,6 +13,7 @@ import logging
 import os
 from typing import Any
 
+from ..card import ModelInfo, Ranges
 from ..errors import SETUP_HINT, ModelLoadFailed
 from ..params import EngineLimits, GenerateParams
 from ..profile import WAN_TI2V_5B
@@ -93,14 +94,17 @@ def _empty_ancestor(path: str) -> str | None:
         return None
 
 
-def model_id_for(path: str) -> str:
-    return os.path.basename(os.path.normpath(path)) or "wan"
-
-
 class WanEngine(WanPipelineEngine):
     name = "wan"
-    # Presets 1280×704 / 704×1280 (5 s at 24 fps = 121 frames) and 832×480; a little headroom.
-    limits = EngineLimits(max_side=1280, max_pixels=1280 * 704, max_frames=241, max_steps=100)
+    info = ModelInfo(
+        id="Wan2.2-TI2V-5B",
+        description="Wan2.2 text/image-to-video 5B (diffusers WanPipeline), 720p at 24 fps.",
+        owned_by="wan-ai",
+        created=1753747200,
+    )
+    # Its 720p: 1280×704 either way (32-pixel sides), 5 s at 24 fps = 121 frames.
+    limits = EngineLimits(max_side=1280, max_pixels=1280 * 704, max_frames=121, max_steps=100)
+    ranges = Ranges(fps=(8, 30), seconds=(1, 5))
     max_sequence_length = 512
     # Steps, guidance, flow shift, frames, fps, sizes and negative prompt of the official
     # configuration; a t2v-profile.json beside the weights overrides what it sets.
@@ -135,7 +139,6 @@ class WanEngine(WanPipelineEngine):
             pipe.enable_model_cpu_offload(gpu_id=0)
         elif offload == "sequential":
             pipe.enable_sequential_cpu_offload(gpu_id=0)
-        self.model_id = model_id_for(path)
         log.info(
             "wan: loaded %s on %s (offload=%s, snapshot flow_shift=%s)",
             path,

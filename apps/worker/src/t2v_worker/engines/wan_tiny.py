@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..card import ModelInfo, Ranges
 from ..params import EngineLimits, GenerateParams
+from ..profile import ModelProfile, Range
 from .base import WanPipelineEngine
 
 log = logging.getLogger(__name__)
 
-MODEL_ID = "wan-tiny-random"
 TEXT_DIM = 32
 SEED = 0
 
@@ -116,10 +117,34 @@ def build_components(torch: Any) -> dict[str, Any]:
     }
 
 
+# Its defaults: 128×128 (and three more small sizes), 2 s at 8 fps = 17 frames, 4 steps.
+WAN_TINY = ModelProfile(
+    id=None,
+    description=None,
+    num_inference_steps=Range(min=1, max=50, default=4),
+    guidance_scale=Range(min=0, max=20, default=5),
+    flow_shift=None,
+    source="built-in (wan-tiny)",
+    fps=8,
+    num_frames=17,
+    sizes=((128, 128), (256, 128), (128, 256), (256, 256)),
+)
+
+
 class WanTinyEngine(WanPipelineEngine):
     name = "wan-tiny"
+    info = ModelInfo(
+        id="wan-tiny-random",
+        description=(
+            "The Wan pipeline with tiny random weights: exercises the real code path on CPU; output is noise."
+        ),
+        owned_by="t2v",
+        created=1764288000,
+    )
     # rope_max_seq_len=32 positions per axis bounds the size: 512 px = 16 tokens, 65 frames = 17.
     limits = EngineLimits(max_side=512, max_pixels=512 * 512, max_frames=65, max_steps=50)
+    ranges = Ranges(fps=(1, 30), seconds=(1, 8))
+    default_profile = WAN_TINY
     max_sequence_length = 32
 
     def build_pipeline(self) -> Any:
@@ -137,7 +162,6 @@ class WanTinyEngine(WanPipelineEngine):
             expand_timesteps=True,
         )
         pipe.to(self.device)
-        self.model_id = MODEL_ID
         log.info("wan-tiny: random-initialised components (no download); its videos are noise by design")
         return pipe
 

@@ -175,7 +175,14 @@ describe('synthetic engine process', () => {
         width: 320,
         height: 192,
         timings: { inference_s: expect.any(Number), encode_s: expect.any(Number) },
-        acceleration: { cache: 'off', compile: 'off', attention: null, passes: null, planned_passes: null },
+        acceleration: {
+          cache: 'off',
+          compile: 'off',
+          attention: null,
+          passes: null,
+          planned_passes: null,
+          weights: null,
+        },
       },
     ]);
     expect(done.type).toBe('done');

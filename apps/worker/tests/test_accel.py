@@ -87,7 +87,7 @@ def test_the_step_cache_skips_passes_and_is_reset_between_jobs(cached: Any) -> N
 def test_acceleration_none_runs_every_pass_like_an_uncached_worker(cached: Any, plain: Any) -> None:
     reference, reference_report = _run(plain, JOB_B)
     opted_out, report = _run(cached, dataclasses.replace(JOB_B, acceleration="none"))
-    assert report["cache"] == "off"
+    assert report["cache"] == "off" and report["weights"] == "bf16"
     assert report["passes"] == report["planned_passes"] == reference_report["passes"]
     np.testing.assert_array_equal(opted_out, reference)
     # The next auto job has its cache back.

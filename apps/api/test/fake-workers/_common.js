@@ -50,7 +50,7 @@ function card(name) {
     negative_prompt: null,
     max_prompt_chars: 100000,
     loras: [],
-    acceleration: { compile: 'off', cache: 'off', attention: null, parallel: 'off' },
+    acceleration: { compile: 'off', cache: 'off', attention: null, parallel: 'off', weights: null },
     profile: null,
   };
 }

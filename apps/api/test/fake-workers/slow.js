@@ -69,7 +69,14 @@ function start(request) {
       width: params.width,
       height: params.height,
       timings: { inference_s: (Date.now() - started) / 1000, encode_s: 0 },
-      acceleration: { cache: 'off', compile: 'off', attention: null, passes: null, planned_passes: null },
+      acceleration: {
+        cache: 'off',
+        compile: 'off',
+        attention: null,
+        passes: null,
+        planned_passes: null,
+        weights: null,
+      },
     });
   }, stepMs);
 }

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .parallel.spec import ParallelConfigError, ParallelSpec, group_devices, parse_parallel
+from .protocol import TRANSFORMER_WEIGHTS
 
 ENGINES = ("wan", "wan-tiny")
 DEVICES = ("cpu", "cuda")
 OFFLOAD_MODES = ("none", "model", "sequential")
 COMPILE_MODES = ("off", "blocks")
-TRANSFORMER_WEIGHTS = ("bf16", "fp8")
 # On a GPU with no backend configured, the first of these that loads is used (``attention.py``).
 ATTENTION_AUTO = "auto"
 

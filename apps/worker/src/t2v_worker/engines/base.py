@@ -127,7 +127,14 @@ class Engine:
 
     def run_report(self, params: GenerateParams) -> dict[str, Any]:
         """What produced the last job's video (``done.acceleration``). No transformer: nothing."""
-        return {"cache": "off", "compile": "off", "attention": None, "passes": None, "planned_passes": None}
+        return {
+            "cache": "off",
+            "compile": "off",
+            "attention": None,
+            "passes": None,
+            "planned_passes": None,
+            "weights": None,
+        }
 
 
 class WanPipelineEngine(Engine):
@@ -393,7 +400,8 @@ class WanPipelineEngine(Engine):
         return None
 
     def run_report(self, params: GenerateParams) -> dict[str, Any]:
-        return self.accelerator.report(params.num_inference_steps, params.guidance_scale)
+        report = self.accelerator.report(params.num_inference_steps, params.guidance_scale)
+        return {**report, "weights": self.config.transformer_weights}
 
     def free_memory(self) -> None:
         gc.collect()

@@ -140,6 +140,15 @@ export interface DoneAcceleration {
   /** The transformer's weights (`T2V_TRANSFORMER_WEIGHTS`); null for an engine without one. */
   weights: TransformerWeights | null;
 }
+/** `done.acceleration` of an engine with no transformer: nothing cached, compiled, counted or quantised. */
+export const NO_TRANSFORMER: DoneAcceleration = {
+  cache: 'off',
+  compile: 'off',
+  attention: null,
+  passes: null,
+  planned_passes: null,
+  weights: null,
+};
 export interface DoneEvent {
   type: 'done';
   job_id: string;

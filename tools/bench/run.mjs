@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { COLD_START_JOBS, coldStartSection, runColdStartBench } from './cold-start.mjs';
+import { etaSection, runEtaBench } from './eta.mjs';
 import { runHttpBench } from './http-bench.mjs';
 import { runImageFitBench } from './image-fit.mjs';
 import { durabilitySection, runRedisDurabilityBench } from './redis-durability-bench.mjs';
@@ -111,7 +112,13 @@ for (const [engine, body, runs] of COLD_START_JOBS) {
   console.error(JSON.stringify(coldStart.at(-1)));
 }
 
+console.error('[bench] ETAs: estimates at creation against what happened (synthetic, mixed workload)');
+const eta = await runEtaBench({ jobs: short ? 6 : 30 });
+console.error(JSON.stringify(eta));
+
 if (short) {
+  if (eta.with_estimate.startsWith('0/'))
+    throw new Error(`no create had an estimate: ${JSON.stringify(eta)}`);
   for (const [name, v] of Object.entries({
     create: http.t2v.create.errors,
     retrieve: http.t2v.retrieve.errors,
@@ -119,7 +126,7 @@ if (short) {
   })) {
     if (v !== 0) throw new Error(`${name} had ${v} errors`);
   }
-  console.log('bench smoke: 6 benchmarks ran, 0 errors');
+  console.log('bench smoke: 7 benchmarks ran, 0 errors');
   process.exit(0);
 }
 
@@ -246,6 +253,7 @@ the ratio shows; on GPUs a pass of the full-size model dominates and the split d
 
 ${decodeSection}
 ${coldStartSection(coldStart)}
+${etaSection(eta)}
 ${memorySection}
 ${gpuSection}`;
 fs.writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), doc);

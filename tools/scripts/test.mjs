@@ -14,6 +14,11 @@ ensureSystemTools([
   ['pgrep', 'procps'],
   ['redis-server', 'redis-server'],
   ['chromium', 'chromium'],
+  // the images: podman with runc, its pause image's init, and mmdebstrap for the Debian base
+  ['podman', 'podman'],
+  ['runc', 'runc'],
+  ['/usr/libexec/podman/catatonit', 'catatonit'],
+  ['mmdebstrap', 'mmdebstrap'],
 ]);
 ensureSystemTools([['go', 'golang-go']]);
 

@@ -14,6 +14,7 @@ import { QUEUE_DRIVER, type QueueDriver } from './jobs/queue-driver';
 import { MetricsModule } from './metrics/metrics.module';
 import { ModelsModule } from './models/models.module';
 import { QueueDriverModule } from './queue/queue-driver.module';
+import { UsageModule } from './usage/usage.module';
 import { VideosModule } from './videos/videos.module';
 import { WebModule } from './web/web.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
@@ -49,7 +50,7 @@ export class AppModule {
         MetricsModule,
         QueueDriverModule.forConfig(config),
         // Routes are documented in this order (the OpenAPI spec follows it).
-        ...(serves ? [VideosModule, ModelsModule, CompatModule] : []),
+        ...(serves ? [VideosModule, ModelsModule, CompatModule, UsageModule] : []),
         HealthModule,
         PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } }),
         JobsModule,

@@ -235,6 +235,26 @@ describe('t2v list / get / download / cancel / delete / models', () => {
     );
   });
 
+  it('prints usage as a table, as CSV, and passes the range and grouping', async () => {
+    const shown = await runCli(['usage', '--start', '2026-12-01', '--group-by', 'caller,day']);
+    expect(shown.code).toBe(ExitCode.OK);
+    const [header, first] = shown.stdout.split('\n');
+    expect(header).toMatch(
+      /^CALLER\s+DAY\s+COMPLETED\s+FAILED\s+CANCELLED\s+JOBS\s+OUTPUT_S\s+FRAMES\s+GPU_S$/,
+    );
+    expect(first).toMatch(/^key:alice\s+2026-12-06\s+2\s+1\s+0\s+3\s+10.5\s+252\s+12.25$/);
+    expect(shown.stderr).toMatch(/3 jobs, 15.25 GPU-seconds/);
+    const query = new URL(shown.api.requests.at(-1)!.url).searchParams;
+    expect(query.get('start')).toBe('2026-12-01');
+    expect(query.get('group_by')).toBe('caller,day');
+    const csv = await runCli(['usage', '--csv']);
+    expect(csv.stdout).toBe(
+      'caller,model,completed,failed,cancelled,jobs,output_s,frames,gpu_s\n' +
+        `key:alice,${FAKE_MODEL.id},2,1,0,3,10.5,252,12.25\n` +
+        `"key:b,""quoted""",${FAKE_MODEL.id},2,1,0,3,10.5,252,3\n`,
+    );
+  });
+
   it('exits 4 without a valid key, and uses T2V_API_KEY', async () => {
     const denied = await runCli(['models'], { requireKey: 'sk-1' });
     expect(denied.code).toBe(ExitCode.AUTH);

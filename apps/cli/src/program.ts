@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 
 import { cancel, download, get, list, models, remove } from './commands/inspect.js';
 import { generate, type GenerateOptions } from './commands/generate.js';
+import { usage, type UsageOptions } from './commands/usage.js';
 import { reportError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import type { CliIO, GlobalOptions } from './io.js';
@@ -153,6 +154,19 @@ function buildProgram(
     .command('models')
     .description('list the served models and their presets')
     .action((_options: unknown, cmd: Command) => act((client, global) => models(client, global, io), cmd));
+
+  program
+    .command('usage')
+    .description(
+      'what callers used: jobs, output seconds and frames, GPU-seconds (a key with the admin scope)',
+    )
+    .option('--start <when>', 'ISO 8601 date or time, or unix seconds (default: 30 days before --end)')
+    .option('--end <when>', 'exclusive; ISO 8601 date or time, or unix seconds (default: now)')
+    .option('--group-by <keys>', 'comma-separated: caller, model, day (default: caller,model)')
+    .option('--csv', 'CSV on stdout instead of a table')
+    .action((options: UsageOptions, cmd: Command) =>
+      act((client, global) => usage(client, options, global, io), cmd),
+    );
 
   for (const command of program.commands) {
     command

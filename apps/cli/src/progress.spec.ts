@@ -22,6 +22,16 @@ describe('progress line', () => {
     expect(describeVideo(at({ status: 'completed', progress: 100 }))).toBe('video_1  completed');
   });
 
+  it('adds the estimated completion when the server gives one', () => {
+    const eta = { estimated_start_at: 1_796_000_000, estimated_completion_at: 1_796_000_125 };
+    expect(describeVideo(at({ status: 'queued', queue_position: 2, ...eta }))).toBe(
+      'video_1  queued, position 2  ETA 00:55:25 UTC',
+    );
+    expect(describeVideo(at({ status: 'in_progress', progress: 50, ...eta }))).toMatch(
+      /step 10\/20  ETA 00:55:25 UTC$/,
+    );
+  });
+
   it('redraws one line on a TTY and ends it', () => {
     const tty = captureStream(true);
     const bar = new ProgressBar(tty);

@@ -1,5 +1,6 @@
 import type { Video } from '@t2v/sdk';
 
+import { formatTime } from './format.js';
 import type { OutputStream } from './io.js';
 
 const BAR_WIDTH = 30;
@@ -53,6 +54,12 @@ const WAITING_FOR: Record<string, string> = {
   workers_failed: 'no worker can run it',
 };
 
+/** The server's estimate of completion, when it has one (it gives none before it has data). */
+function eta(video: Video): string {
+  const at = video.estimated_completion_at;
+  return at === undefined ? '' : `  ETA ${formatTime(at).slice(11, 19)} UTC`;
+}
+
 /** One line describing where a video is: queue position and why it waits, or progress and step. */
 export function describe(video: Video): string {
   switch (video.status) {
@@ -62,7 +69,7 @@ export function describe(video: Video): string {
           ? `${video.id}  queued`
           : `${video.id}  queued, position ${video.queue_position}`;
       const why = video.queue_reason ? WAITING_FOR[video.queue_reason] : undefined;
-      return why ? `${line} (${why})` : line;
+      return `${why ? `${line} (${why})` : line}${eta(video)}`;
     }
     case 'in_progress': {
       const pct = Math.max(0, Math.min(100, Math.round(video.progress)));
@@ -70,7 +77,7 @@ export function describe(video: Video): string {
       const bar = '█'.repeat(filled) + '░'.repeat(BAR_WIDTH - filled);
       const steps = video.num_inference_steps;
       const step = steps ? `  step ${Math.min(steps, Math.round((pct / 100) * steps))}/${steps}` : '';
-      return `${video.id}  ${bar} ${String(pct).padStart(3)}%${step}`;
+      return `${video.id}  ${bar} ${String(pct).padStart(3)}%${step}${eta(video)}`;
     }
     default:
       return `${video.id}  ${video.status}`;

@@ -2,8 +2,9 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 
+import { launchChromium, playerDuration, watchPage } from '@t2v/testing/browser';
 import { type LiveApi, startApi, WORKSPACE_ROOT } from '@t2v/testing/live-api';
 import { solidColorImage } from '@t2v/testing/media';
 
@@ -14,24 +15,7 @@ import { solidColorImage } from '@t2v/testing/media';
  * `nx run api:build`, and the API serving the page at `/` (WebModule).
  */
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const SCREENSHOTS = join(WORKSPACE_ROOT, 'docs/img');
-
-async function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-}
 
 /** The live API, once it serves the built page at `/`. */
 async function startPlaygroundApi(env: Record<string, string>): Promise<LiveApi> {
@@ -47,23 +31,6 @@ async function startPlaygroundApi(env: Record<string, string>): Promise<LiveApi>
   return api;
 }
 
-/** Records what must not happen: requests to any other origin, and script errors. */
-function watch(page: Page, origin: string) {
-  const foreign: string[] = [];
-  const errors: string[] = [];
-  page.on('request', (request) => {
-    const url = request.url();
-    if (!url.startsWith(origin) && !url.startsWith('blob:') && !url.startsWith('data:')) foreign.push(url);
-  });
-  page.on('pageerror', (error) => errors.push(String(error)));
-  page.on('console', (message) => {
-    // Chromium logs every non-2xx fetch as "Failed to load resource"; those 4xx are the test's own doing.
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource'))
-      errors.push(message.text());
-  });
-  return { foreign, errors };
-}
-
 const galleryTile = (page: Page, id: string) => page.locator(`#gallery-list li[data-id="${id}"]`);
 
 describe('playground (headless Chromium, synthetic engine)', () => {
@@ -71,16 +38,16 @@ describe('playground (headless Chromium, synthetic engine)', () => {
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
-  let seen: ReturnType<typeof watch>;
+  let seen: ReturnType<typeof watchPage>;
 
   beforeAll(async () => {
     // 60 ms a step: slow enough to watch progress advance and to cancel, quick enough for CI.
     api = await startPlaygroundApi({ T2V_SYNTHETIC_STEP_MS: '60' });
-    browser = await launch();
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: api.url });
     page = await context.newPage();
-    seen = watch(page, api.url);
+    seen = watchPage(page, api.url);
     mkdirSync(SCREENSHOTS, { recursive: true });
   });
 
@@ -159,18 +126,9 @@ describe('playground (headless Chromium, synthetic engine)', () => {
     expect(await page.textContent('#job-elapsed')).toMatch(/took \d/);
 
     // The video element loads the MP4 over HTTP (Range) and reports its duration.
-    const duration = await page.waitForFunction(
-      () => {
-        const video = document.querySelector<HTMLVideoElement>('#player');
-        return video && !video.hidden && video.readyState >= 1 && Number.isFinite(video.duration)
-          ? video.duration
-          : 0;
-      },
-      undefined,
-      { timeout: 15_000 },
-    );
-    expect(await duration.jsonValue()).toBeGreaterThan(1.5);
-    expect(await duration.jsonValue()).toBeLessThan(2.5);
+    const duration = await playerDuration(page);
+    expect(duration).toBeGreaterThan(1.5);
+    expect(duration).toBeLessThan(2.5);
     expect(await page.getAttribute('#player', 'src')).toBe(`${api.url}/v1/videos/${completedId}/content`);
     // Seeking works: the server answered a Range request for it.
     await page.evaluate(() => {
@@ -333,7 +291,7 @@ describe('playground with a busy server (headless Chromium)', () => {
 
   beforeAll(async () => {
     api = await startPlaygroundApi({ T2V_SYNTHETIC_STEP_MS: '100', T2V_MAX_QUEUE: '1' });
-    browser = await launch();
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
@@ -349,7 +307,7 @@ describe('playground with a busy server (headless Chromium)', () => {
     });
     expect(running.status).toBe(200);
     const page = await browser.newPage();
-    const seen = watch(page, api.url);
+    const seen = watchPage(page, api.url);
     await page.goto(api.url + '/');
     await page.locator('#generate:not([disabled])').waitFor();
 
@@ -386,7 +344,7 @@ describe('playground with API keys (headless Chromium)', () => {
 
   beforeAll(async () => {
     api = await startPlaygroundApi({ T2V_SYNTHETIC_STEP_MS: '10', T2V_API_KEYS: KEY });
-    browser = await launch();
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
@@ -396,7 +354,7 @@ describe('playground with API keys (headless Chromium)', () => {
 
   it('asks for the key, keeps it in session storage only, and plays through the SDK', async () => {
     const page = await browser.newPage();
-    const seen = watch(page, api.url);
+    const seen = watchPage(page, api.url);
     const response = await page.goto(api.url + '/');
     expect(response?.status()).toBe(200);
     await page.locator('#key-panel').waitFor({ state: 'visible' });
@@ -417,17 +375,8 @@ describe('playground with API keys (headless Chromium)', () => {
     await page.fill('#prompt', 'waves at dusk');
     await page.click('#generate');
     await page.locator('#job[data-status="completed"]').waitFor({ timeout: 20_000 });
-    const duration = await page.waitForFunction(
-      () => {
-        const video = document.querySelector<HTMLVideoElement>('#player');
-        return video && !video.hidden && video.readyState >= 1 && Number.isFinite(video.duration)
-          ? video.duration
-          : 0;
-      },
-      undefined,
-      { timeout: 15_000 },
-    );
-    expect(await duration.jsonValue()).toBeGreaterThan(0.5);
+    const duration = await playerDuration(page);
+    expect(duration).toBeGreaterThan(0.5);
     // Media elements cannot send Authorization: the bytes came through the SDK as a blob.
     expect(await page.getAttribute('#player', 'src')).toMatch(/^blob:/);
     const id = (await page.getAttribute('#job', 'data-id'))!;

@@ -113,7 +113,7 @@ spec:
       containers:
         - name: api
           image: {{ include "t2v.image" (dict "root" $root "tier" $tier) }}
-          imagePullPolicy: {{ ternary ($v.api.image.pullPolicy | default $v.image.pullPolicy) $v.image.pullPolicy $api }}
+          imagePullPolicy: {{ $v.image.pullPolicy }}
           ports:
             - name: http
               containerPort: 8080

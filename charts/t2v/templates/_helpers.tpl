@@ -90,21 +90,39 @@ annotations:
 {{- end -}}
 {{- end -}}
 
-{{/*
-The image of a pod: (dict "root" $ "tier" <tier>). The API tier of topology=split takes api.image,
-each field falling back to image (a CPU-only image serves it); every other pod takes image.
-*/}}
-{{- define "t2v.image" -}}
-{{- $root := .root | default . -}}
-{{- $img := $root.Values.image -}}
-{{- if eq (.tier | default "") "api" -}}
-{{- $own := $root.Values.api.image -}}
-{{- $img = dict "registry" ($own.registry | default $img.registry) "repository" ($own.repository | default $img.repository) "tag" ($own.tag | default $img.tag) "digest" (ternary $own.digest $img.digest (or (not (empty $own.digest)) (not (empty $own.repository)) (not (empty $own.tag)))) -}}
-{{- end -}}
+{{/* The t2v image: the API and the Python GPU worker (wan, wan-tiny). Takes the root context. */}}
+{{- define "t2v.gpuImage" -}}
+{{- $img := .Values.image -}}
 {{- if $img.digest -}}
 {{- printf "%s/%s@%s" $img.registry $img.repository $img.digest -}}
 {{- else -}}
-{{- printf "%s/%s:%s" $img.registry $img.repository (default $root.Chart.AppVersion $img.tag) -}}
+{{- printf "%s/%s:%s" $img.registry $img.repository (default .Chart.AppVersion $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The t2v-api image: the API and the synthetic engine, no Python. Takes the root context. */}}
+{{- define "t2v.apiImage" -}}
+{{- $img := .Values.apiImage -}}
+{{- $registry := default .Values.image.registry $img.registry -}}
+{{- if $img.digest -}}
+{{- printf "%s/%s@%s" $registry $img.repository $img.digest -}}
+{{- else -}}
+{{- printf "%s/%s:%s" $registry $img.repository (default (default .Chart.AppVersion .Values.image.tag) $img.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The image of a pod: (dict "root" $ "tier" <tier>) or the root context. The engine decides, on
+every tier: the synthetic engine runs t2v-api, the Python engines run t2v. The API tier of
+topology=split runs no worker, but it prints the configured engine's model card at boot
+(`python -m t2v_worker --card` for the Python engines), which needs the worker's Python.
+*/}}
+{{- define "t2v.image" -}}
+{{- $root := .root | default . -}}
+{{- if eq $root.Values.config.engine "synthetic" -}}
+{{- include "t2v.apiImage" $root -}}
+{{- else -}}
+{{- include "t2v.gpuImage" $root -}}
 {{- end -}}
 {{- end -}}
 

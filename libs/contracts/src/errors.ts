@@ -5,6 +5,7 @@
 export const API_ERROR_TYPES = [
   'invalid_request_error',
   'authentication_error',
+  'permission_error',
   'not_found_error',
   'conflict_error',
   'rate_limit_error',
@@ -32,6 +33,8 @@ export const API_ERROR_CODES = [
   'invalid_state',
   'idempotency_conflict',
   'rate_limited',
+  'caller_queue_cap',
+  'insufficient_scope',
   'queue_full',
   'not_ready',
   'shutting_down',

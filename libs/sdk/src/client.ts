@@ -2,6 +2,7 @@ import { APIClient } from './core/api-client.js';
 import { createGotTransport, type GotTransportOptions } from './core/got-transport.js';
 import type { Transport } from './core/transport.js';
 import { Models } from './resources/models.js';
+import { Usage } from './resources/usage.js';
 import { Videos } from './resources/videos.js';
 import { VERSION } from './version.js';
 
@@ -49,6 +50,8 @@ export class T2V {
   readonly videos: Videos;
   /** Served models and their presets. */
   readonly models: Models;
+  /** What callers used (a key with the admin scope). */
+  readonly usage: Usage;
   /** The resolved server root, without a trailing slash. */
   readonly baseURL: string;
   /** The resolved per-request timeout (ms). */
@@ -74,6 +77,7 @@ export class T2V {
     });
     this.videos = new Videos(core);
     this.models = new Models(core);
+    this.usage = new Usage(core);
   }
 }
 

@@ -38,6 +38,7 @@ export type { HttpMethod, Transport, TransportRequest, TransportResponse } from 
 export { sniffImageType } from './core/uploads.js';
 export type { NamedUpload, Uploadable } from './core/uploads.js';
 export { Models } from './resources/models.js';
+export { Usage } from './resources/usage.js';
 export type { WaitOptions } from './resources/video-waiter.js';
 export { Videos } from './resources/videos.js';
 export type { CreateAndWaitOptions, VideoContentOptions, VideoCreateOptions } from './resources/videos.js';
@@ -45,6 +46,10 @@ export { TERMINAL_VIDEO_STATUSES, isTerminalStatus } from './types.js';
 export type {
   components,
   ErrorResponse,
+  UsageGroup,
+  UsageParams,
+  UsageReport,
+  UsageRow,
   Model,
   ModelList,
   ModelPresets,

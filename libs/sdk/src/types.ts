@@ -85,6 +85,22 @@ export type ModelList = Schemas['ModelList'];
 /** The API's error envelope `{"error":{"message","type","param","code"}}`. */
 export type ErrorResponse = Schemas['ErrorResponse'];
 
+/** `GET /v1/usage`: totals by caller, model and day. */
+export type UsageReport = Schemas['UsageReport'];
+
+/** One group of a usage report. */
+export type UsageRow = UsageReport['total'];
+
+/** How usage is grouped. */
+export type UsageGroup = UsageReport['group_by'][number];
+
+/** Parameters of `client.usage.retrieve`: the range (ISO 8601, unix seconds or a Date) and the grouping. */
+export interface UsageParams {
+  start?: string | number | Date;
+  end?: string | number | Date;
+  group_by?: UsageGroup[] | string;
+}
+
 /** Names of the messages on `GET /v1/videos/{id}/events` (from the spec's `VideoStreamEvent`). */
 export type VideoEventName = Schemas['VideoStreamEvent']['event'];
 

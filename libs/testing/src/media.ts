@@ -1,6 +1,7 @@
 /**
- * Pictures for image-to-video tests, made and read back with the ffmpeg a user has: a solid-colour
- * image to upload, and the first decoded frame of an MP4 to compare pixels against it.
+ * Media checks with the ffmpeg a user has: what a player sees in a video file (ffprobe), and
+ * pictures for image-to-video tests (a solid-colour image to upload, the first decoded frame of an
+ * MP4 to compare pixels against it).
  */
 import { execFileSync } from 'node:child_process';
 
@@ -49,4 +50,40 @@ export function pixelNear(
 ): boolean {
   const at = frame.subarray((y * width + x) * 3, (y * width + x) * 3 + 3);
   return [...at].every((v, i) => Math.abs(v - rgb[i]!) < tolerance);
+}
+
+export interface ProbeResult {
+  codec: string;
+  width: number;
+  height: number;
+  frames: number;
+  pixFmt: string;
+}
+
+/** Reads the first video stream of a file with ffprobe, counting frames by decoding. */
+export function ffprobe(file: string): ProbeResult {
+  const out = execFileSync(
+    'ffprobe',
+    [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-count_frames',
+      '-show_entries',
+      'stream=codec_name,width,height,nb_read_frames,pix_fmt',
+      '-of',
+      'json',
+      file,
+    ],
+    { encoding: 'utf8' },
+  );
+  const s = JSON.parse(out).streams[0];
+  return {
+    codec: s.codec_name,
+    width: s.width,
+    height: s.height,
+    frames: Number(s.nb_read_frames),
+    pixFmt: s.pix_fmt,
+  };
 }

@@ -237,11 +237,15 @@ export function enumOf(spec: OpenApiSpec, ...path: [string, ...string[]]): strin
   return node.enum;
 }
 
-/** Throws unless `value` has exactly the properties the spec's `name` schema lists. */
+/**
+ * Throws unless `value` has every property the spec's `name` schema requires and none it does not
+ * list (an optional property may be absent, as the API omits it).
+ */
 export function assertSpecKeys(spec: OpenApiSpec, name: string, value: object): void {
-  const wanted = Object.keys(schema(spec, name).properties ?? {});
+  const node = schema(spec, name);
+  const wanted = Object.keys(node.properties ?? {});
   const have = Object.keys(value);
-  const missing = wanted.filter((key) => !have.includes(key));
+  const missing = (node.required ?? wanted).filter((key) => !have.includes(key));
   const extra = have.filter((key) => !wanted.includes(key));
   if (missing.length || extra.length)
     throw new Error(

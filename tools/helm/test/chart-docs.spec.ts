@@ -78,6 +78,16 @@ describe('docs/deploy.md', () => {
     }
   });
 
+  it("checks the GPUs with a CUDA image of the CUDA version the t2v image's torch is built for", () => {
+    const lock = readFileSync(path.join(REPO_ROOT, 'apps/worker/requirements.lock'), 'utf8');
+    const cuda = /^nvidia-cuda-runtime==(\d+\.\d+)\./m.exec(lock)?.[1];
+    expect(cuda).toBe('13.0');
+    const images = [...deploy.matchAll(/nvidia\/cuda:(\d+\.\d+)\.\d+-base-/g)].map((m) => m[1]);
+    expect(images.length).toBeGreaterThan(0);
+    for (const version of images) expect(version).toBe(cuda);
+    expect(deploy).toMatch(/R580 driver branch or newer/);
+  });
+
   it('links only files that exist', () => {
     const missing = [...deploy.matchAll(/\]\(([^)#]+)\)/g)]
       .map((m) => m[1]!)

@@ -40,10 +40,46 @@ describe('request handling settings', () => {
   });
 });
 
+describe('images', () => {
+  const DIGEST = `sha256:${'ab'.repeat(32)}`;
+  const testPod = (objects: K8sObject[]): Any =>
+    objects.find((o) => o.kind === 'Pod' && o.metadata.annotations?.['helm.sh/hook'] === 'test');
+
+  it('runs t2v-api (no Python) for the synthetic engine and the t2v image for the Python engines', async () => {
+    expect(api(defaults).image).toBe('ghcr.io/t2v/t2v-api:0.1.0');
+    expect(api(prod).image).toBe('ghcr.io/t2v/t2v:0.1.0');
+    expect(api(await render([], { 'config.engine': 'wan-tiny' })).image).toBe('ghcr.io/t2v/t2v:0.1.0');
+    // the helm test pod uses the image the node already has
+    for (const objects of [defaults, prod])
+      expect(testPod(objects).spec.containers[0].image).toBe(api(objects).image);
+  });
+
+  it('t2v-api follows image.registry and image.tag unless it has its own; a digest wins over a tag', async () => {
+    const moved = await render([], { 'image.registry': 'registry.example:5000', 'image.tag': '1.2.3' });
+    expect(api(moved).image).toBe('registry.example:5000/t2v/t2v-api:1.2.3');
+    const own = await render([], {
+      'image.tag': '1.2.3',
+      'apiImage.registry': 'mirror.example',
+      'apiImage.repository': 'cpu/t2v-api',
+      'apiImage.tag': '1.2.4',
+    });
+    expect(api(own).image).toBe('mirror.example/cpu/t2v-api:1.2.4');
+    expect(api(await render([], { 'apiImage.tag': '1.2.4', 'apiImage.digest': DIGEST })).image).toBe(
+      `ghcr.io/t2v/t2v-api@${DIGEST}`,
+    );
+    const gpu = await render([], {
+      'config.engine': 'wan-tiny',
+      'image.tag': '1.2.3',
+      'image.digest': DIGEST,
+    });
+    expect(api(gpu).image).toBe(`ghcr.io/t2v/t2v@${DIGEST}`);
+  });
+});
+
 describe('Deployment', () => {
   it('runs the API image with its config from a ConfigMap', () => {
     const c = api(defaults);
-    expect(c.image).toBe('ghcr.io/t2v/api:0.1.0');
+    expect(c.image).toBe('ghcr.io/t2v/t2v-api:0.1.0');
     expect(c.ports).toEqual([{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
     expect(c.envFrom).toEqual([{ configMapRef: { name: NAME } }]);
     expect(config(defaults)).toMatchObject({

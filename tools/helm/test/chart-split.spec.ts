@@ -27,6 +27,14 @@ beforeAll(async () => {
 });
 
 describe('topology=split', () => {
+  it('runs t2v-api (no Python, no GPU libraries) on both tiers for the synthetic engine', async () => {
+    const synthetic = await render(['ci/split-values.yaml'], {
+      'config.engine': 'synthetic',
+      'apiImage.tag': '1.2.3',
+    });
+    for (const tier of [API, GPU]) expect(container(synthetic, tier).image).toBe('ghcr.io/t2v/t2v-api:1.2.3');
+  });
+
   it('renders an API Deployment and a GPU Deployment, the one Service and Ingress reaching API pods only', () => {
     expect(kinds(split, 'Deployment').map((d) => d.metadata.name)).toEqual([API, GPU]);
     expect(deployment(split, API).spec.selector.matchLabels).toEqual(component('api'));
@@ -39,11 +47,13 @@ describe('topology=split', () => {
     });
   });
 
-  it('runs each tier in its role, the API tier with its own image and no GPU', () => {
+  it('runs each tier in its role, the API tier with no GPU', () => {
     expect(env(split, API)['T2V_ROLE']).toBe('api');
     expect(env(split, GPU)['T2V_ROLE']).toBe('gpu');
-    expect(container(split, API).image).toBe('ghcr.io/t2v/api-cpu:0.1.0');
-    expect(container(split, GPU).image).toBe('ghcr.io/t2v/api:0.1.0');
+    // engine wan: the API tier prints the worker's model card at boot, so both tiers run t2v
+    expect(container(split, API).image).toBe('ghcr.io/t2v/t2v:0.1.0');
+    expect(container(split, GPU).image).toBe('ghcr.io/t2v/t2v:0.1.0');
+    expect(container(split, API).imagePullPolicy).toBe('IfNotPresent');
     expect(container(split, API).resources.limits).not.toHaveProperty('nvidia.com/gpu');
     expect(container(split, GPU).resources.limits['nvidia.com/gpu']).toBe(1);
     const apiPod = deployment(split, API).spec.template.spec;

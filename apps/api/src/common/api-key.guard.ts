@@ -4,6 +4,7 @@ import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/commo
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
+import { keyDigest, keyPrincipal } from '../jobs/fair-queue';
 import { ApiError } from './api-error';
 import { type HttpRequest, requestPath } from './http';
 
@@ -19,8 +20,14 @@ export const OPEN_PATHS = [
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-/** Who made the request, for rate limits and logs; set by ApiKeyGuard. */
-export type AuthenticatedRequest = HttpRequest & { principal?: string };
+/**
+ * Who made the request, for rate limits, fair turns, usage and logs, and what it may do (`admin`:
+ * read usage); set by ApiKeyGuard.
+ */
+export type AuthenticatedRequest = HttpRequest & { principal?: string; scopes?: string[] };
+
+/** The scope a key or token needs to read usage. */
+export const ADMIN_SCOPE = 'admin';
 
 /**
  * When keys are configured (`T2V_API_KEYS` and/or `T2V_API_KEYS_FILE`: plain keys or `sha256:<hex>`
@@ -34,12 +41,16 @@ export type AuthenticatedRequest = HttpRequest & { principal?: string };
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   private readonly digests: Buffer[];
+  /** What each key (by its index in `digests`) names: its principal and scopes. */
+  private readonly identities: Array<{ principal: string; scopes: string[] }>;
   private readonly jwks: JWTVerifyGetKey | null;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
-    this.digests = config.apiKeys.map((k) =>
-      k.startsWith('sha256:') ? Buffer.from(k.slice(7), 'hex') : digest(k),
-    );
+    this.digests = config.apiKeys.map(keyDigest);
+    this.identities = config.apiKeys.map((k, i) => ({
+      principal: keyPrincipal(k, config.keyPolicies[i]?.name ?? null),
+      scopes: config.keyPolicies[i]?.scopes ?? [],
+    }));
     this.jwks = config.jwt
       ? createRemoteJWKSet(new URL(config.jwt.jwksUrl), { timeoutDuration: 5000 })
       : null;
@@ -58,13 +69,14 @@ export class ApiKeyGuard implements CanActivate {
     if (!m) throw this.unauthorized('Missing API key: send Authorization: Bearer <key>.');
     const presented = m[1]!.trim();
     const presentedDigest = digest(presented);
-    let matched: Buffer | null = null;
-    for (const d of this.digests) {
+    let matched = -1;
+    this.digests.forEach((d, i) => {
       // Every digest is compared, so the time taken does not tell which one matched.
-      if (d.length === presentedDigest.length && timingSafeEqual(d, presentedDigest)) matched = d;
-    }
-    if (matched) {
-      req.principal = `key:${matched.toString('hex').slice(0, 16)}`;
+      if (d.length === presentedDigest.length && timingSafeEqual(d, presentedDigest)) matched = i;
+    });
+    if (matched >= 0) {
+      req.principal = this.identities[matched]!.principal;
+      req.scopes = this.identities[matched]!.scopes;
       return true;
     }
     if (this.jwks && presented.split('.').length === 3) return this.verifyToken(req, presented);
@@ -82,6 +94,11 @@ export class ApiKeyGuard implements CanActivate {
       if (typeof payload.sub !== 'string' || payload.sub === '')
         throw this.unauthorized('Invalid token (the "sub" claim must name the subject).');
       req.principal = `sub:${payload.sub}`;
+      // OAuth's space-separated `scope` (or `scp`, a list) may grant `admin`.
+      const scope = payload['scope'] ?? payload['scp'];
+      req.scopes = (Array.isArray(scope) ? scope : String(scope ?? '').split(' ')).filter(
+        (x) => x === ADMIN_SCOPE,
+      );
       return true;
     } catch (err) {
       if (err instanceof ApiError) throw err;

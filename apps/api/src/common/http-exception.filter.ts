@@ -13,6 +13,7 @@ import {
   OutputGone,
   NoWorkerCanRun,
   QueueIsFull,
+  CallerCapFull,
   ShuttingDown,
 } from '../jobs/jobs.errors';
 import { appLogger } from '../logging/logger';
@@ -75,6 +76,11 @@ function fromDomainError(e: unknown): ApiError | null {
   if (e instanceof JobNotFound) return ApiError.notFound('video', e.id);
   if (e instanceof OutputGone) return new ApiError(404, 'not_found_error', 'not_found', e.message, 'id');
   if (e instanceof QueueIsFull) return ApiError.unavailable('queue_full', e.message, e.retryAfterS);
+  if (e instanceof CallerCapFull) {
+    return new ApiError(429, 'rate_limit_error', 'caller_queue_cap', e.message, null, {
+      'Retry-After': String(e.retryAfterS),
+    });
+  }
   if (e instanceof ShuttingDown) return ApiError.unavailable('shutting_down', e.message, 1);
   if (e instanceof NoWorkerCanRun) return ApiError.unavailable('workers_failed', e.message, 30);
   if (e instanceof NotDurable) {

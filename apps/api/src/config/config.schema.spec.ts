@@ -273,6 +273,32 @@ describe('loadConfig', () => {
   });
 });
 
+describe('API key attributes (names, scopes, fair-queue weight and caps)', () => {
+  it('reads them after the key, from the variable and the file', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-keys-')), 'keys');
+    fs.writeFileSync(file, '# ops\nsha256:' + 'a'.repeat(64) + ' name=ops scopes=admin\n');
+    const c = loadConfig({
+      T2V_API_KEYS: 'key-one name=alice weight=3 max_queued=10 max_running=2, key-two',
+      T2V_API_KEYS_FILE: file,
+    });
+    expect(c.apiKeys).toEqual(['key-one', 'key-two', 'sha256:' + 'a'.repeat(64)]);
+    expect(c.keyPolicies).toEqual([
+      { name: 'alice', weight: 3, maxQueued: 10, maxRunning: 2, scopes: [] },
+      { name: null, weight: 1, maxQueued: null, maxRunning: null, scopes: [] },
+      { name: 'ops', weight: 1, maxQueued: null, maxRunning: null, scopes: ['admin'] },
+    ]);
+  });
+
+  it.each([
+    ['key-one colour=red', /"colour" is not an attribute/],
+    ['key-one weight=0', /weight must be a whole number/],
+    ['key-one scopes=root', /scope "root" is unknown/],
+    ['key-one name=a,key-two name=a', /two keys are named a/],
+  ])('refuses %s, naming what is wrong', (keys, message) => {
+    expect(() => loadConfig({ T2V_API_KEYS: keys })).toThrow(message);
+  });
+});
+
 describe('image settings', () => {
   it('defaults the image limits', () => {
     expect(loadConfig({})).toMatchObject({ maxImageBytes: 10 * 1024 * 1024, maxImagePixels: 50_000_000 });

@@ -217,7 +217,10 @@ export interface AppConfig {
   dataDir: string;
   storageDir: string;
   maxQueue: number;
+  /** The keys themselves (plain or `sha256:<hex>`), in the order of `keyPolicies`. */
   apiKeys: string[];
+  /** What each key of `apiKeys` says besides the key: its name, scopes, fair-queue weight and caps. */
+  keyPolicies: KeyPolicy[];
   outputTtlHours: number;
   syntheticStepMs: number;
   maxPromptLength: number;
@@ -323,6 +326,55 @@ export function secretValues(config: AppConfig): string[] {
 
 export class ConfigError extends Error {}
 
+/**
+ * An API key entry's attributes: `<key> name=<name> weight=<n> max_queued=<n> max_running=<n>
+ * scopes=admin`, each optional, separated by spaces (docs/waiting.md). A named key's jobs are
+ * queued and metered as `key:<name>`; an unnamed key's as `key:<first 16 hex of its digest>`.
+ */
+export interface KeyPolicy {
+  name: string | null;
+  weight: number;
+  maxQueued: number | null;
+  maxRunning: number | null;
+  /** `admin`: may read usage (GET /v1/usage). */
+  scopes: string[];
+}
+
+const KEY_ATTRIBUTES = ['name', 'weight', 'max_queued', 'max_running', 'scopes'] as const;
+
+/** Splits one `T2V_API_KEYS` / `T2V_API_KEYS_FILE` entry into its key and attributes. */
+export function parseKeyEntry(entry: string, source: string): { key: string; policy: KeyPolicy } {
+  const [key, ...attrs] = entry.split(/\s+/);
+  const policy: KeyPolicy = { name: null, weight: 1, maxQueued: null, maxRunning: null, scopes: [] };
+  const bad = (why: string) =>
+    new ConfigError(`invalid configuration:\n  ${source}: the entry of key ${key!.slice(0, 4)}…: ${why}`);
+  for (const attr of attrs) {
+    const m = /^([a-z_]+)=(.+)$/.exec(attr);
+    const name = m?.[1] as (typeof KEY_ATTRIBUTES)[number] | undefined;
+    if (!m || !name || !KEY_ATTRIBUTES.includes(name)) {
+      throw bad(`"${attr.split('=')[0]}" is not an attribute (accepted: ${KEY_ATTRIBUTES.join(', ')})`);
+    }
+    const value = m[2]!;
+    if (name === 'name') {
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(value)) throw bad('name must be 1-64 of A-Z a-z 0-9 . _ -');
+      policy.name = value;
+    } else if (name === 'scopes') {
+      const scopes = value.split('+');
+      const unknown = scopes.find((sc) => sc !== 'admin');
+      if (unknown) throw bad(`scope "${unknown}" is unknown (accepted: admin)`);
+      policy.scopes = scopes;
+    } else {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1 || n > 1_000_000)
+        throw bad(`${name} must be a whole number from 1 to 1000000`);
+      if (name === 'weight') policy.weight = n;
+      else if (name === 'max_queued') policy.maxQueued = n;
+      else policy.maxRunning = n;
+    }
+  }
+  return { key: key!, policy };
+}
+
 /** Validates `env` and derives the app config. Throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   const known = Object.fromEntries(
@@ -412,9 +464,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     dataDir,
     storageDir: path.resolve(e.T2V_STORAGE_DIR ?? path.join(dataDir, 'videos')),
     maxQueue: e.T2V_MAX_QUEUE,
-    apiKeys: [...(e.T2V_API_KEYS ?? '').split(','), ...fileKeys]
-      .map((k) => k.trim())
-      .filter((k) => k !== '' && !k.startsWith('#')),
+    ...keyEntries(e.T2V_API_KEYS ?? '', fileKeys),
     jwt:
       e.T2V_JWT_JWKS_URL && e.T2V_JWT_ISSUER && e.T2V_JWT_AUDIENCE
         ? {
@@ -566,4 +616,24 @@ function parseAliases(value: string): ModelAlias[] {
     throw new ConfigError(`invalid configuration:\n  T2V_MODEL_ALIASES: ${problems.join('; ')}`);
   }
   return aliases;
+}
+
+/** The configured keys and their attributes; two keys may not share a name. */
+function keyEntries(fromEnv: string, fromFile: string[]): Pick<AppConfig, 'apiKeys' | 'keyPolicies'> {
+  const entries = [
+    ...fromEnv.split(',').map((entry) => ({ entry, source: 'T2V_API_KEYS' })),
+    ...fromFile.map((entry) => ({ entry, source: 'T2V_API_KEYS_FILE' })),
+  ]
+    .map(({ entry, source }) => ({ entry: entry.trim(), source }))
+    .filter(({ entry }) => entry !== '' && !entry.startsWith('#'))
+    .map(({ entry, source }) => parseKeyEntry(entry, source));
+  const names = new Set<string>();
+  for (const { policy } of entries) {
+    if (policy.name === null) continue;
+    if (names.has(policy.name)) {
+      throw new ConfigError(`invalid configuration:\n  T2V_API_KEYS: two keys are named ${policy.name}`);
+    }
+    names.add(policy.name);
+  }
+  return { apiKeys: entries.map((e) => e.key), keyPolicies: entries.map((e) => e.policy) };
 }

@@ -1,5 +1,3 @@
-import { hostname } from 'node:os';
-
 import {
   BeforeApplicationShutdown,
   Inject,
@@ -12,7 +10,7 @@ import type { QueueReason } from '@t2v/contracts';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { WorkerSupervisor } from '../worker-pool/worker-supervisor';
-import type { ProcessReport } from './gpu-registry';
+import { type ProcessReport, THIS_PROCESS } from './gpu-registry';
 import { QUEUE_DRIVER, type QueueDriver } from './queue-driver';
 import { ShutdownService } from './shutdown.service';
 
@@ -47,7 +45,7 @@ export interface Capacity {
 export class CapacityService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('capacity');
   /** This process in the registry: host name (a pod's name) and pid. */
-  readonly process = `${hostname()}:${process.pid}`;
+  readonly process = THIS_PROCESS;
   private readonly startedAt = Date.now() - Math.round(process.uptime() * 1000);
   private timer: NodeJS.Timeout | null = null;
   private reading: { at: number; value: Promise<Capacity> } | null = null;
@@ -115,6 +113,7 @@ export class CapacityService implements OnApplicationBootstrap, BeforeApplicatio
         state: w.state,
         permanent: w.permanent,
         reason: w.lastError,
+        job: w.busyJobId,
       })),
     };
   }

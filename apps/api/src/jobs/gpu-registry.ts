@@ -1,6 +1,16 @@
+import { hostname } from 'node:os';
+
 import type { ModelCard } from '@t2v/contracts';
 
 import type { WorkerState } from '../worker-pool/worker-supervisor';
+
+/** This process in every report: host name (the pod's name) and pid. */
+export const THIS_PROCESS = `${hostname()}:${process.pid}`;
+
+/** The jobs that live reports say a worker runs now. */
+export function jobsRunning(reports: ProcessReport[]): Set<string> {
+  return new Set(reports.flatMap((r) => r.workers.flatMap((w) => (w.job ? [w.job] : []))));
+}
 
 /** Which part of the app a process runs (`T2V_ROLE`): both, the API tier or the GPU tier. */
 export type Role = 'all' | 'api' | 'gpu';
@@ -15,6 +25,8 @@ export interface WorkerReport {
   permanent: boolean;
   /** Why it is not READY, when it is not. */
   reason: string | null;
+  /** The job it runs now: another process must not take that job over while this report lives. */
+  job: string | null;
 }
 
 /** What one process with workers (a GPU pod, or a replica with both roles) says about them. */

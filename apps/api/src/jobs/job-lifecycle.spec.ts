@@ -7,13 +7,15 @@ import { type RedisProcess, startRedis } from '@t2v/testing/redis';
 import { EmbeddedDispatcher } from '../queue/embedded/embedded-dispatcher';
 import { SqliteJobStore } from '../queue/embedded/sqlite-job-store';
 import { RedisDispatcher } from '../queue/redis/redis-dispatcher';
+import type { RedisEventBus } from '../queue/redis/redis-event-bus';
+import { RedisGpuRegistry } from '../queue/redis/redis-gpu-registry';
 import { RedisJobStore } from '../queue/redis/redis-job-store';
 import type { StorageService } from '../storage/storage.service';
 import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
 import type { JobLifecycle } from './job-lifecycle';
 import { JobRunner } from './job-runner';
-import { LOCAL_TRANSPORT, lifecycleHarness, sampleJob } from './job-store.contract';
+import { LOCAL_TRANSPORT, lifecycleHarness, NO_ESTIMATES, sampleJob } from './job-store.contract';
 import type { Job } from './job.types';
 import type { DispatchContext } from './queue-driver';
 import { ShutdownService } from './shutdown.service';
@@ -98,6 +100,7 @@ describe('requeue paths', () => {
       storage as unknown as StorageService,
       idlePool(),
       new ShutdownService(),
+      NO_ESTIMATES,
     );
     const worker = { ready: null, runJob: () => Promise.resolve(outcome) } as unknown as WorkerSupervisor;
     await runner.run(worker, claimed);
@@ -170,9 +173,19 @@ describe('requeue paths', () => {
       await redis.stop();
     });
 
-    it('a run lost with its replica, found by reconciliation: counted, announced once, back in line', async () => {
-      const rstore = new RedisJobStore(redis.url, 'requeue');
+    const quietBus = { publishCapacityChange() {} } as unknown as RedisEventBus;
+    const reconcileWith = async (
+      prefix: string,
+      test: (
+        rstore: RedisJobStore,
+        registry: RedisGpuRegistry,
+        dispatcher: RedisDispatcher,
+        published: Job[],
+      ) => Promise<void>,
+    ) => {
+      const rstore = new RedisJobStore(redis.url, prefix);
       await rstore.open();
+      const registry = new RedisGpuRegistry(rstore.client, rstore.keyPrefix, quietBus);
       const { lifecycle, published } = harness(rstore);
       const ctx = {
         lifecycle,
@@ -180,21 +193,61 @@ describe('requeue paths', () => {
         shutdown: new ShutdownService(),
         takesJobs: true,
       } as unknown as DispatchContext;
-      const dispatcher = new RedisDispatcher({ redisLockS: 1, devices: ['cpu'] }, rstore, ctx);
+      const dispatcher = new RedisDispatcher({ redisLockS: 1, devices: ['cpu'] }, rstore, registry, ctx);
       try {
-        await rstore.insert(sampleJob());
-        // Claimed by a replica that died before BullMQ ever saw the job: no queue entry at all.
-        const claimed = (await rstore.claim(Date.now() - 60_000))!;
-        await dispatcher.start();
-        await (dispatcher as unknown as { reconcile(): Promise<void> }).reconcile();
-        expectOneRequeue(published, claimed.id, 1);
-        // And it is on the shared queue again, for any replica to take.
-        const queue = (dispatcher as unknown as { queue: { getJob(id: string): Promise<unknown> } }).queue;
-        expect(await queue.getJob(claimed.id)).toBeTruthy();
+        await test(rstore, registry, dispatcher, published);
       } finally {
         await dispatcher.stop();
         await rstore.close();
       }
+    };
+    const reconcile = (d: RedisDispatcher) => (d as unknown as { reconcile(): Promise<void> }).reconcile();
+
+    it('a run lost with its replica, found by reconciliation: counted, announced once, back in line', async () => {
+      await reconcileWith('requeue', async (rstore, _registry, dispatcher, published) => {
+        await rstore.insert(sampleJob());
+        // Claimed by a replica that died before BullMQ ever saw the job: no queue entry at all.
+        const claimed = (await rstore.claim(Date.now() - 60_000))!;
+        await dispatcher.start();
+        await reconcile(dispatcher);
+        expectOneRequeue(published, claimed.id, 1);
+        // And it is on the shared queue again, for any replica to take.
+        const queue = (dispatcher as unknown as { queue: { getJob(id: string): Promise<unknown> } }).queue;
+        expect(await queue.getJob(claimed.id)).toBeTruthy();
+      });
+    });
+
+    it('a run a live process still reports (its queue entry lost in a failover) is left to it; once its report expires, it is requeued', async () => {
+      await reconcileWith('alive', async (rstore, registry, dispatcher, published) => {
+        await rstore.insert(sampleJob());
+        const claimed = (await rstore.claim(Date.now() - 60_000))!;
+        const report = (seenAt: number) => ({
+          process: 'gpu-pod-b:7',
+          role: 'all' as const,
+          draining: false,
+          startedAt: seenAt - 60_000,
+          seenAt,
+          workers: [
+            {
+              id: 'cpu-0',
+              device: 'cpu',
+              state: 'BUSY' as const,
+              permanent: false,
+              reason: null,
+              job: claimed.id,
+            },
+          ],
+        });
+        await registry.report(report(Date.now()), false);
+        await dispatcher.start();
+        await reconcile(dispatcher);
+        expect(published).toEqual([]);
+        expect((await rstore.get(claimed.id))!.status).toBe('in_progress');
+        // The process stopped reporting (SIGKILL): its last report ages past the time to live.
+        await registry.report(report(Date.now() - registry.ttlMs - 1), false);
+        await reconcile(dispatcher);
+        expectOneRequeue(published, claimed.id, 1);
+      });
     });
   });
 });

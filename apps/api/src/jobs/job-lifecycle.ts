@@ -44,7 +44,8 @@ export class JobLifecycle {
   private readonly logger = appLogger('lifecycle');
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'outputTtlHours'>,
+    @Inject(APP_CONFIG)
+    private readonly config: Pick<AppConfig, 'outputTtlHours' | 'groupSize' | 'apiKeys' | 'jwt'>,
     @Inject(JOB_STORE) private readonly store: JobStore,
     private readonly events: JobEvents,
     private readonly outbox: OutboxSignal,
@@ -55,7 +56,27 @@ export class JobLifecycle {
     @InjectMetric(METRIC.queueWait) private readonly queueWait: Histogram<string>,
     @InjectMetric(METRIC.inference) private readonly inference: Histogram<string>,
     @InjectMetric(METRIC.encode) private readonly encode: Histogram<string>,
+    @InjectMetric(METRIC.gpuSeconds) private readonly gpuSeconds: Counter<string>,
   ) {}
+
+  /**
+   * The GPU-seconds of a job once its current run (if any) ends now: earlier runs' plus this one's
+   * wall time × the devices of this process's worker group (a CPU worker: one).
+   */
+  private used(job: Job, now: number): { total: number; run: number } {
+    const run =
+      job.status === 'in_progress' && job.startedAt !== null
+        ? (Math.max(0, now - job.startedAt) / 1000) * Math.max(1, this.config.groupSize)
+        : 0;
+    return { total: (job.gpuSeconds ?? 0) + run, run };
+  }
+
+  /** Counts a run's GPU-seconds (the caller label only while keys bound the set of callers). */
+  private countGpu(job: Job, seconds: number): void {
+    if (seconds <= 0) return;
+    const bounded = this.config.apiKeys.length > 0 && !this.config.jwt;
+    this.gpuSeconds.inc({ model: job.model, caller: bounded ? (job.caller ?? '') : '' }, seconds);
+  }
 
   /** A new job was inserted, queued. */
   accepted(job: Job): void {
@@ -80,12 +101,13 @@ export class JobLifecycle {
   }
 
   /**
-   * Takes a queued job for a run on a worker this process holds: the one with `id` (the shared
-   * queue delivered it), or the oldest. It becomes in_progress with one more attempt. Null when
-   * there is none (or it is no longer queued).
+   * Takes a queued job for a run on a worker this process holds: the one with `id`, or the next
+   * in fair order (jobs/fair-queue.ts), run under the shared queue's delivery `carrier` when
+   * given. It becomes in_progress with one more attempt. Null when there is none (or it is no
+   * longer queued).
    */
-  async claim(id?: string): Promise<Job | null> {
-    const claimed = await this.store.claim(Date.now(), id);
+  async claim(id?: string, carrier?: string): Promise<Job | null> {
+    const claimed = await this.store.claim(Date.now(), id, carrier);
     if (claimed) this.events.publish(claimed);
     return claimed;
   }
@@ -183,12 +205,15 @@ export class JobLifecycle {
   }
 
   private async requeue(job: Job, patch: { attempts: number }, why: string): Promise<Job | null> {
+    const used = this.used(job, Date.now());
     const requeued = await this.store.transition(job.id, ['in_progress'], 'queued', {
       progress: 0,
       startedAt: null,
+      gpuSeconds: used.total,
       ...patch,
     });
     if (requeued) {
+      this.countGpu(job, used.run);
       this.log(job).warn(`requeued ${job.id} (${why})`);
       this.events.publish(requeued);
     }
@@ -201,9 +226,18 @@ export class JobLifecycle {
     to: 'completed' | 'failed' | 'cancelled',
     patch: Partial<Job>,
   ): Promise<Job | null> {
-    const intent = this.intent(job, to, Date.now());
-    const settled = await this.store.transition(job.id, from, to, patch, intent);
+    const now = Date.now();
+    const intent = this.intent(job, to, now);
+    const used = this.used(job, now);
+    const settled = await this.store.transition(
+      job.id,
+      from,
+      to,
+      { ...patch, gpuSeconds: used.total },
+      intent,
+    );
     if (!settled) return null;
+    this.countGpu(settled, used.run);
     this.finished.inc({ model: settled.model, status: to });
     this.events.publish(settled);
     if (intent) this.outbox.notify();

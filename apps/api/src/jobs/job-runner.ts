@@ -5,6 +5,7 @@ import { appLogger } from '../logging/logger';
 import { StorageService } from '../storage/storage.service';
 import { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
+import { EstimateService } from './estimates';
 import { JobLifecycle } from './job-lifecycle';
 import { JOB_STORE, type JobStore } from './job-store';
 import { StoreUnavailable } from './job-store.errors';
@@ -27,6 +28,7 @@ export class JobRunner {
     private readonly storage: StorageService,
     private readonly pool: WorkerPoolService,
     private readonly shutdown: ShutdownService,
+    private readonly estimates: EstimateService,
   ) {
     // Another replica was asked to cancel a job this one runs.
     driver.transport.onCancel((id) => this.pool.find(id)?.cancel(id));
@@ -111,11 +113,12 @@ export class JobRunner {
           return;
         }
         const { inference_s, encode_s } = outcome.event.timings;
-        await this.lifecycle.complete(current, {
+        const done = await this.lifecycle.complete(current, {
           inference_s,
           encode_s,
           acceleration: outcome.event.acceleration ?? null,
         });
+        if (done) await this.estimates.learn(done);
         return;
       }
       case 'error':

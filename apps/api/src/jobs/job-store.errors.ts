@@ -43,3 +43,14 @@ export class NotDurable extends StoreUnavailable {
     super(`fewer than ${replicas} Redis replica(s) confirmed the write within ${timeoutMs} ms`);
   }
 }
+
+/** The caller already has as many jobs as its key's cap allows (`cap` names which). */
+export class CallerCapReached extends Error {
+  constructor(
+    readonly caller: string,
+    readonly cap: 'max_queued',
+    readonly limit: number,
+  ) {
+    super(`${caller} has ${limit} queued jobs, its ${cap}`);
+  }
+}

@@ -1,6 +1,8 @@
 import type { JobStatus } from '@t2v/contracts';
 
 import type { Job, JobPatch, ListPage, ListQuery } from './job.types';
+import type { ShapeTiming } from './estimates';
+import type { UsageRecord } from './usage';
 
 /**
  * A webhook owed to a receiver because of a status change. The lifecycle hands it to the store
@@ -34,8 +36,11 @@ export interface JobStore {
   close(): Promise<void>;
   /**
    * Inserts a new job and returns it with its sequence number (with `outbox`, the delivery is
-   * committed with it). Rejects with IdempotencyKeyTaken when its key is held by another job; a
-   * shared store may also refuse with QueueFull or IdenticalJobActive (`job-store.errors.ts`).
+   * committed with it). A queued job gets its fair turn (`turn`, jobs/fair-queue.ts) in the same
+   * step. Rejects with IdempotencyKeyTaken when its key is held by another job, CallerCapReached
+   * when its caller has as many queued jobs as its cap allows; a shared store may also refuse with
+   * QueueFull or IdenticalJobActive (`job-store.errors.ts`). A job inserted ended (a cached copy)
+   * has its usage recorded in the same commit.
    */
   insert(job: Omit<Job, 'seq'>, outbox?: OutboxIntent): Promise<Job>;
   get(id: string): Promise<Job | null>;
@@ -43,8 +48,9 @@ export interface JobStore {
   markExpired(id: string): Promise<Job | null>;
   /**
    * Moves a job to `to` only if it is currently in one of `from`. Returns the job if it moved.
-   * With `outbox`, the delivery is committed in the same write, only if the job moved. Only the
-   * lifecycle (`jobs/job-lifecycle.ts`) calls this.
+   * With `outbox`, the delivery is committed in the same write, only if the job moved. A move to
+   * an end (completed, failed, cancelled) records the job's usage (`usage.ts`) in the same write.
+   * Only the lifecycle (`jobs/job-lifecycle.ts`) calls this.
    */
   transition(
     id: string,
@@ -56,14 +62,22 @@ export interface JobStore {
   delete(id: string): Promise<boolean>;
   list(query: ListQuery): Promise<ListPage>;
   count(status: JobStatus): Promise<number>;
-  /** 1-based position among queued jobs, or null if not queued. */
+  /** 1-based position in the fair queue's order (the order claims take), or null if not queued. */
   queuePosition(id: string): Promise<number | null>;
   /**
-   * Atomically takes a queued job for a run: the one with `id`, or without `id` the oldest. It
-   * becomes in_progress, started at `now`, with one more attempt. Null when there is no such
-   * queued job. Only the lifecycle calls this.
+   * Atomically takes a queued job for a run: the one with `id`, or without `id` the next in fair
+   * order whose caller is below its running cap. It becomes in_progress, started at `now`, with
+   * one more attempt (and `carrier`, the shared queue's delivery it runs under, when given); the
+   * queue's virtual time moves to its turn. Null when there is no such queued job. Only the
+   * lifecycle calls this.
    */
-  claim(now: number, id?: string): Promise<Job | null>;
+  claim(now: number, id?: string, carrier?: string): Promise<Job | null>;
+  /** Usage records of jobs that ended in [from, to) (unix ms), oldest first. */
+  usage(from: number, to: number): Promise<UsageRecord[]>;
+  /** The learned run timings, by job shape (jobs/estimates.ts). */
+  timings(): Promise<Record<string, ShapeTiming>>;
+  /** Stores what was learned about one shape (last writer wins). */
+  saveTiming(key: string, timing: ShapeTiming): Promise<void>;
   byStatus(status: JobStatus): Promise<Job[]>;
   findByIdempotencyKey(key: string): Promise<Job | null>;
   /** A completed, unexpired job with this cache key, if any. */

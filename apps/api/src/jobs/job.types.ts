@@ -19,7 +19,7 @@ export type Adjustments = Record<string, Adjustment>;
 /** A job as the store keeps it. Times are unix milliseconds. */
 export interface Job {
   id: string;
-  /** Insertion order; the queue is FIFO on it. */
+  /** Insertion order (listing; each caller's jobs are first in, first out on it). */
   seq: number;
   status: JobStatus;
   model: string;
@@ -46,6 +46,17 @@ export interface Job {
   idempotencyKey: string | null;
   requestHash: string | null;
   timings: JobTimings;
+  /**
+   * Who the job is queued for (`key:<name>`, `sub:<subject>`, `user:<user>` or `anonymous`;
+   * jobs/fair-queue.ts). Absent on records written before fair turns: `anonymous`.
+   */
+  caller?: string;
+  /** Its place in the fair queue, set by the store at insert (absent on older records: 0). */
+  turn?: number;
+  /** The shared queue's delivery under which it runs (redis driver; the job's own id or another's). */
+  carrier?: string | null;
+  /** GPU-seconds used by runs that ended before the current one (wall time × GPUs in the group). */
+  gpuSeconds?: number;
   /** What produced the video, as its worker reported (absent until it completes). */
   acceleration?: DoneAcceleration | null;
   /** Outputs removed after expiry; the record stays. */
@@ -85,6 +96,8 @@ export interface NewJobRequest {
   webhookUrl: string | null;
   /** The request's `user`: stored, returned, the rate-limit identity when no key names the caller. */
   user: string | null;
+  /** Who the job is queued and metered for (jobs/fair-queue.ts `callerOf`). */
+  caller: string;
   /** What was changed to fit the model's grid: `{field: {requested, used}}`; empty when nothing. */
   adjusted: Adjustments;
   /**

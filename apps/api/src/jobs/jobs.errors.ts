@@ -21,6 +21,19 @@ export class QueueIsFull extends Error {
   }
 }
 
+/** The caller has as many queued jobs as its key's `max_queued` allows; retrying later may succeed. */
+export class CallerCapFull extends Error {
+  constructor(
+    readonly caller: string,
+    readonly limit: number,
+    readonly retryAfterS: number,
+  ) {
+    super(
+      `${caller} already has ${limit} queued jobs, the max_queued of its API key; retry once one of them starts.`,
+    );
+  }
+}
+
 /** This process is draining before it stops: another replica can take the request. */
 export class ShuttingDown extends Error {
   constructor() {

@@ -5,6 +5,7 @@ import { StorageModule } from '../storage/storage.module';
 import { WorkerPoolModule } from '../worker-pool/worker-pool.module';
 import { CapacityService } from './capacity.service';
 import { DispatchService } from './dispatch.service';
+import { EstimateService } from './estimates';
 import { JobEvents } from './job-events';
 import { JobLifecycle, OutboxSignal } from './job-lifecycle';
 import { JobRunner } from './job-runner';
@@ -42,11 +43,20 @@ import { WorkerPoolService } from '../worker-pool/worker-pool.service';
       ) => driver.createDispatcher({ runner, lifecycle, pool, shutdown, takesJobs: config.role !== 'api' }),
     },
     CapacityService,
+    EstimateService,
     DispatchService,
     JobsService,
     OutputExpiryService,
     QueueGauges,
   ],
-  exports: [JobsService, JobEvents, OutboxSignal, ShutdownService, DispatchService, CapacityService],
+  exports: [
+    JobsService,
+    JobEvents,
+    OutboxSignal,
+    ShutdownService,
+    DispatchService,
+    CapacityService,
+    EstimateService,
+  ],
 })
 export class JobsModule {}

@@ -12,9 +12,10 @@ import { JobLifecycle } from './job-lifecycle';
 import { newJobRecord } from './job-record';
 import { JobRunner } from './job-runner';
 import { JOB_STORE, type JobStore } from './job-store';
-import { IdenticalJobActive, QueueFull, StoreUnavailable } from './job-store.errors';
+import { CallerCapReached, IdenticalJobActive, QueueFull, StoreUnavailable } from './job-store.errors';
 import type { FittedImage, Job, ListPage, ListQuery, NewJobRequest } from './job.types';
 import {
+  CallerCapFull,
   IdempotencyConflict,
   InvalidJobState,
   JobNotFound,
@@ -24,6 +25,7 @@ import {
 } from './jobs.errors';
 import { JOB_DISPATCHER, type JobDispatcher } from './queue-driver';
 import { ShutdownService } from './shutdown.service';
+import { emptyRow, summarize, type UsageGroup, type UsageRow } from './usage';
 
 /**
  * Job semantics: accept (with idempotency, the result cache and dedupe of identical jobs in
@@ -91,6 +93,7 @@ export class JobsService {
       if (image) await this.storage.removeInput(fresh.id);
       // A shared store decides these atomically across replicas (the count above may be stale).
       if (err instanceof QueueFull) throw this.queueFull(err.queued);
+      if (err instanceof CallerCapReached) throw new CallerCapFull(err.caller, err.limit, this.retryHint());
       if (err instanceof StoreUnavailable) throw err;
       if (err instanceof IdenticalJobActive) {
         const active = await this.store.get(err.existingId);
@@ -152,8 +155,12 @@ export class JobsService {
   }
 
   /** A rough retry hint for a full queue: a fraction of the typical job time. */
+  private retryHint(): number {
+    return this.config.engine === 'wan' ? 30 : 2;
+  }
+
   private queueFull(queued: number): QueueIsFull {
-    return new QueueIsFull(queued, this.config.engine === 'wan' ? 30 : 2);
+    return new QueueIsFull(queued, this.retryHint());
   }
 
   async get(id: string): Promise<Job> {
@@ -168,6 +175,16 @@ export class JobsService {
 
   list(query: ListQuery): Promise<ListPage> {
     return this.store.list(query);
+  }
+
+  /** Usage of the jobs that ended in [from, to) (unix ms), summed by `groups`, and in all. */
+  async usage(
+    from: number,
+    to: number,
+    groups: UsageGroup[],
+  ): Promise<{ rows: UsageRow[]; total: UsageRow }> {
+    const records = await this.store.usage(from, to);
+    return { rows: summarize(records, groups), total: summarize(records, [])[0] ?? emptyRow() };
   }
 
   async cancel(id: string): Promise<Job> {

@@ -11,7 +11,7 @@ import type { JobEvents } from './job-events';
 import type { JobLifecycle } from './job-lifecycle';
 import type { CapacityService } from './capacity.service';
 import { JobRunner } from './job-runner';
-import { LOCAL_TRANSPORT, lifecycleHarness, sampleJob } from './job-store.contract';
+import { LOCAL_TRANSPORT, lifecycleHarness, NO_ESTIMATES, sampleJob } from './job-store.contract';
 import { StoreUnavailable } from './job-store.errors';
 import { JobsService } from './jobs.service';
 import { ShutdownService } from './shutdown.service';
@@ -65,6 +65,7 @@ describe('a store outage in the middle of a job', () => {
       storage as unknown as StorageService,
       {} as WorkerPoolService,
       new ShutdownService(),
+      NO_ESTIMATES,
     );
     await store.insert(sampleJob());
     const job = (await store.claim(Date.now()))!;

@@ -17,6 +17,7 @@ export const METRIC = {
   gpuMemoryUsed: 't2v_gpu_memory_used_bytes',
   gpuMemoryTotal: 't2v_gpu_memory_total_bytes',
   cacheHits: 't2v_cache_hits_total',
+  gpuSeconds: 't2v_gpu_seconds_total',
   webhookDeliveries: 't2v_webhook_deliveries_total',
 } as const;
 
@@ -165,6 +166,18 @@ export const METRIC_DEFINITIONS: MetricDefinition[] = [
     help: 'Creates served from the result cache.',
     labels: {},
     meaning: 'Seeded creates answered with a copy of an identical completed job instead of running again.',
+  },
+  {
+    name: METRIC.gpuSeconds,
+    type: 'counter',
+    help: 'Worker wall time of ended runs times the devices in the worker group, by model.',
+    labels: {
+      model: 'model id of the job',
+      caller:
+        'the API key name (`key:<name>`) when only configured keys can call the API (their set is bounded); empty otherwise',
+    },
+    meaning:
+      'GPU-seconds used, counted when a run ends (completed, failed, cancelled, or lost and retried) by the replica that records it; a CPU worker counts as one device. The durable per-caller record is `GET /v1/usage` (docs/waiting.md); this counter restarts with the process.',
   },
   {
     name: METRIC.webhookDeliveries,

@@ -8,6 +8,7 @@ import { ref } from '../wire/openapi-refs';
 import { errorResponseSchema } from '../wire/error.schema';
 import { modelListSchema, modelObjectSchema } from '../wire/model.schema';
 import { videoDeletedSchema, videoListSchema, videoObjectSchema } from '../wire/video.schema';
+import { usageReportSchema } from '../wire/usage.schema';
 
 /**
  * One message of `GET /v1/videos/{id}/events` as an SSE client parses it: `event` names it, `data` is
@@ -155,6 +156,7 @@ export function documentFor(routes: OpenAPIObject, model: ModelDescriptor): Open
     Model: toSchema(modelObjectSchema, 'output'),
     ModelList: toSchema(modelListSchema, 'output'),
     ErrorResponse: toSchema(errorResponseSchema, 'output'),
+    UsageReport: toSchema(usageReportSchema, 'output'),
     VideoStreamEvent: videoStreamEventSchema(),
   } as NonNullable<OpenAPIObject['components']>['schemas'];
   return { ...routes, components: { ...routes.components, schemas } };

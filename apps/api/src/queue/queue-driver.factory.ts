@@ -1,4 +1,5 @@
 import { type AppConfig, EMBEDDED_STORE_FILE } from '../config/app-config';
+import { fairPolicyOf } from '../jobs/fair-queue';
 import type { QueueDriver } from '../jobs/queue-driver';
 import { EmbeddedDriver } from './embedded/embedded-driver';
 import { RedisDriver } from './redis/redis-driver';
@@ -12,6 +13,10 @@ export function createQueueDriver(config: AppConfig): QueueDriver {
     case 'redis':
       return new RedisDriver(config);
     case 'embedded':
-      return new EmbeddedDriver(`${config.dataDir}/${EMBEDDED_STORE_FILE}`, config.maxQueue);
+      return new EmbeddedDriver(
+        `${config.dataDir}/${EMBEDDED_STORE_FILE}`,
+        config.maxQueue,
+        fairPolicyOf(config),
+      );
   }
 }

@@ -239,8 +239,8 @@ export function zodToApiError(error: z.ZodError, accepted: string[], input: unkn
   return ApiError.badRequest(param, `Invalid '${param}': ${issue.message}.`);
 }
 
-/** A create request with the model's presets applied: what the job service accepts. */
-export type ResolvedCreate = NewJobRequest;
+/** A create request with the model's presets applied: what the job service accepts, but for its caller. */
+export type ResolvedCreate = Omit<NewJobRequest, 'caller'>;
 
 /**
  * `lenient` snaps off-grid sizes and frame counts and reports it; `strict` makes each such

@@ -60,7 +60,14 @@ export class JobEventStream {
     } catch {
       return; // the store cannot answer now (Redis restarting): the next refresh sends it
     }
-    const key = `${video.status}:${video.progress}:${video.queue_position}:${video.queue_reason}`;
+    const key = [
+      video.status,
+      video.progress,
+      video.queue_position,
+      video.queue_reason,
+      video.estimated_start_at,
+      video.estimated_completion_at,
+    ].join(':');
     if (key === this.lastSent || this.closed) return;
     this.lastSent = key;
     let name = `video.${job.status}`;

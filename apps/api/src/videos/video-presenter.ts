@@ -5,6 +5,7 @@ import type { HttpReply } from '../common/http';
 import { type CreatePreferences, preferenceApplied } from '../common/prefer';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { CapacityService } from '../jobs/capacity.service';
+import { EstimateService } from '../jobs/estimates';
 import type { Job } from '../jobs/job.types';
 import { JobsService } from '../jobs/jobs.service';
 import type { Adjustments } from '../jobs/job.types';
@@ -20,12 +21,23 @@ export class VideoPresenter {
     @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'engine'>,
     private readonly jobs: JobsService,
     private readonly capacity: CapacityService,
+    private readonly estimates: EstimateService,
   ) {}
 
   async present(job: Job): Promise<VideoObject> {
+    if (job.status === 'in_progress') return toVideoObject(job, null, null, await this.estimateOf(job));
     if (job.status !== 'queued') return toVideoObject(job, null);
-    const [position, reason] = await Promise.all([this.jobs.queuePosition(job), this.capacity.queueReason()]);
-    return toVideoObject(job, position, reason);
+    const [position, reason, estimate] = await Promise.all([
+      this.jobs.queuePosition(job),
+      this.capacity.queueReason(),
+      this.estimateOf(job),
+    ]);
+    return toVideoObject(job, position, reason, estimate);
+  }
+
+  /** An estimate is an extra: when the store cannot answer for it now, the object goes without. */
+  private estimateOf(job: Job) {
+    return this.estimates.of(job).catch(() => null);
   }
 
   /**

@@ -13,8 +13,10 @@ import {
   type InputFit,
   probeImage,
 } from '../images/input-image';
+import type { AuthenticatedRequest } from '../common/api-key.guard';
+import { callerOf } from '../jobs/fair-queue';
 import { randomSeed } from '../jobs/jobs.service';
-import type { ListQuery } from '../jobs/job.types';
+import type { ListQuery, NewJobRequest } from '../jobs/job.types';
 import type { ModelDescriptor } from '../models/model-description';
 import { ModelsService } from '../models/models.service';
 import { StorageService } from '../storage/storage.service';
@@ -77,7 +79,7 @@ export class VideoRequests {
    * Validates a create body (JSON or multipart), checks and fits its image if it has one, applies
    * the model's presets and checks the webhook target. Field errors come first, then the image's.
    */
-  async createChecked(req: Headers, body: unknown): Promise<ResolvedCreate> {
+  async createChecked(req: Headers, body: unknown): Promise<NewJobRequest> {
     const contentType = req.headers['content-type'];
     const type = mediaType(req);
     const multipart = type === 'multipart/form-data';
@@ -99,18 +101,18 @@ export class VideoRequests {
       input = { ...input };
       delete input['input_reference'];
     }
-    return this.checkWebhook(await this.fields(req, input, upload));
+    return this.checkWebhook(req, await this.fields(req, input, upload));
   }
 
   /** The create fields given as query parameters (GET /generate), typed as in a multipart form. */
-  async fromQuery(req: Headers, query: Record<string, unknown>): Promise<ResolvedCreate> {
+  async fromQuery(req: Headers, query: Record<string, unknown>): Promise<NewJobRequest> {
     if (Object.keys(query).some((k) => k.startsWith('input_reference'))) {
       throw ApiError.badRequest(
         'input_reference',
         'input_reference cannot be given in a query string; POST it to /v1/videos (multipart or JSON).',
       );
     }
-    return this.checkWebhook(await this.fields(req, coerceMultipart(query), null));
+    return this.checkWebhook(req, await this.fields(req, coerceMultipart(query), null));
   }
 
   /**
@@ -177,12 +179,13 @@ export class VideoRequests {
     });
   }
 
-  private async checkWebhook(resolved: ResolvedCreate): Promise<ResolvedCreate> {
+  /** Checks the webhook target, and names the caller the job is queued and metered for. */
+  private async checkWebhook(req: Headers, resolved: ResolvedCreate): Promise<NewJobRequest> {
     if (resolved.webhookUrl) {
       const problem = await this.webhooks.urlProblem(resolved.webhookUrl);
       if (problem) throw ApiError.badRequest('webhook_url', `webhook_url ${problem}.`);
     }
-    return resolved;
+    return { ...resolved, caller: callerOf((req as AuthenticatedRequest).principal, resolved.user) };
   }
 
   list(query: Record<string, unknown>): ListQuery {

@@ -35,6 +35,23 @@ export const videoObjectSchema = z
     fps: z.number().int(),
     num_frames: z.number().int(),
     queue_position: z.number().int().nullable().describe('1-based while queued.'),
+    estimated_start_at: z
+      .number()
+      .int()
+      .optional()
+      .describe(
+        'While queued or running: when its run should start (unix seconds), from step times learned per model, ' +
+          'size, frames and acceleration, the jobs ahead and the loaded workers. Absent while there is no ' +
+          'data to base it on (no run of a comparable shape finished yet, a job of unknown length ahead, no ' +
+          'worker loaded): no estimate rather than a wrong one.',
+      ),
+    estimated_completion_at: z
+      .number()
+      .int()
+      .optional()
+      .describe(
+        'While queued or running: when it should complete (unix seconds); absent as estimated_start_at.',
+      ),
     queue_reason: z
       .enum(QUEUE_REASONS)
       .nullable()
@@ -111,6 +128,7 @@ export function toVideoObject(
   job: Job,
   queuePosition: number | null,
   queueReason: QueueReason | null = null,
+  estimate: { startAt: number; completionAt: number } | null = null,
 ): VideoObject {
   const p = job.params;
   return {
@@ -134,6 +152,12 @@ export function toVideoObject(
     fps: p.fps,
     num_frames: p.num_frames,
     queue_position: queuePosition,
+    ...(estimate
+      ? {
+          estimated_start_at: Math.round(estimate.startAt / 1000),
+          estimated_completion_at: Math.round(estimate.completionAt / 1000),
+        }
+      : {}),
     queue_reason: job.status === 'queued' ? queueReason : null,
     cached: job.cached,
     metadata: job.metadata,

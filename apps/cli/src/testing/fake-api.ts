@@ -136,6 +136,31 @@ export function fakeApi(options: FakeApiOptions = {}) {
     switch (key) {
       case 'GET /v1/models':
         return json(200, { object: 'list', data: [FAKE_MODEL] });
+      case 'GET /v1/usage': {
+        const groupBy = (url.searchParams.get('group_by') ?? 'caller,model').split(',');
+        const figures = (gpu: number) => ({
+          jobs: { completed: 2, failed: 1, cancelled: 0, total: 3 },
+          output_seconds: 10.5,
+          frames: 252,
+          gpu_seconds: gpu,
+        });
+        const row = (caller: string, gpu: number) => ({
+          ...(groupBy.includes('caller') ? { caller } : {}),
+          ...(groupBy.includes('model') ? { model: FAKE_MODEL.id } : {}),
+          ...(groupBy.includes('day') ? { day: '2026-12-06' } : {}),
+          ...figures(gpu),
+        });
+        const report = {
+          object: 'usage',
+          start: url.searchParams.get('start') ?? '2026-11-06T00:00:00.000Z',
+          end: url.searchParams.get('end') ?? '2026-12-06T00:00:00.000Z',
+          group_by: groupBy,
+          data: [row('key:alice', 12.25), row('key:b,"quoted"', 3)],
+          total: figures(15.25),
+        };
+        assertSpecKeys(SPEC, 'UsageReport', report);
+        return json(200, report);
+      }
       case 'POST /v1/videos': {
         const body = (await createBody(request)) as {
           prompt: string;

@@ -193,6 +193,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/usage': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Usage by caller, model and day
+     * @description Jobs that ended in [start, end), summed by `group_by`. Needs the `admin` scope (an API key entry with `scopes=admin`, or a token whose `scope` claim holds `admin`) when authentication is on.
+     */
+    get: operations['Usage_usage'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/healthz': {
     parameters: {
       query?: never;
@@ -437,6 +457,10 @@ export interface components {
       num_frames: number;
       /** @description 1-based while queued. */
       queue_position: number | null;
+      /** @description While queued or running: when its run should start (unix seconds), from step times learned per model, size, frames and acceleration, the jobs ahead and the loaded workers. Absent while there is no data to base it on (no run of a comparable shape finished yet, a job of unknown length ahead, no worker loaded): no estimate rather than a wrong one. */
+      estimated_start_at?: number;
+      /** @description While queued or running: when it should complete (unix seconds); absent as estimated_start_at. */
+      estimated_completion_at?: number;
       /**
        * @description While queued, why it waits: `gpu_capacity` (no GPU worker has the model loaded yet: GPU pods are starting or the GPU tier is scaling up from zero, a cold start), `workers_busy` (every loaded worker runs a job ahead of it), `workers_failed` (every GPU worker failed permanently; see /readyz). null when it is about to start or not queued.
        * @enum {string|null}
@@ -542,6 +566,10 @@ export interface components {
         num_frames: number;
         /** @description 1-based while queued. */
         queue_position: number | null;
+        /** @description While queued or running: when its run should start (unix seconds), from step times learned per model, size, frames and acceleration, the jobs ahead and the loaded workers. Absent while there is no data to base it on (no run of a comparable shape finished yet, a job of unknown length ahead, no worker loaded): no estimate rather than a wrong one. */
+        estimated_start_at?: number;
+        /** @description While queued or running: when it should complete (unix seconds); absent as estimated_start_at. */
+        estimated_completion_at?: number;
         /**
          * @description While queued, why it waits: `gpu_capacity` (no GPU worker has the model loaded yet: GPU pods are starting or the GPU tier is scaling up from zero, a cold start), `workers_busy` (every loaded worker runs a job ahead of it), `workers_failed` (every GPU worker failed permanently; see /readyz). null when it is about to start or not queued.
          * @enum {string|null}
@@ -806,6 +834,7 @@ export interface components {
         type:
           | 'invalid_request_error'
           | 'authentication_error'
+          | 'permission_error'
           | 'not_found_error'
           | 'conflict_error'
           | 'rate_limit_error'
@@ -832,11 +861,67 @@ export interface components {
           | 'invalid_state'
           | 'idempotency_conflict'
           | 'rate_limited'
+          | 'caller_queue_cap'
+          | 'insufficient_scope'
           | 'queue_full'
           | 'not_ready'
           | 'shutting_down'
           | 'workers_failed'
           | 'internal_error';
+      };
+    };
+    /** @description Usage report */
+    UsageReport: {
+      /** @enum {string} */
+      object: 'usage';
+      /** @description Range start, inclusive (ISO 8601). */
+      start: string;
+      /** @description Range end, exclusive (ISO 8601). */
+      end: string;
+      group_by: ('caller' | 'model' | 'day')[];
+      /** @description One row per group, ordered by day, caller, model. */
+      data: {
+        /** @description With group_by caller: `key:<name>`, `sub:<subject>`, `user:<user>` or `anonymous`. */
+        caller?: string;
+        /** @description With group_by model. */
+        model?: string;
+        /** @description With group_by day: the UTC date the jobs ended, YYYY-MM-DD. */
+        day?: string;
+        /** @description Jobs that ended in the range, by outcome. */
+        jobs: {
+          completed: number;
+          failed: number;
+          cancelled: number;
+          total: number;
+        };
+        /** @description Seconds of video delivered (completed jobs). */
+        output_seconds: number;
+        /** @description Frames delivered (completed jobs). */
+        frames: number;
+        /** @description Worker wall time of every run × the devices in its worker group (a CPU worker: one). */
+        gpu_seconds: number;
+      }[];
+      /** @description Everything in the range. */
+      total: {
+        /** @description With group_by caller: `key:<name>`, `sub:<subject>`, `user:<user>` or `anonymous`. */
+        caller?: string;
+        /** @description With group_by model. */
+        model?: string;
+        /** @description With group_by day: the UTC date the jobs ended, YYYY-MM-DD. */
+        day?: string;
+        /** @description Jobs that ended in the range, by outcome. */
+        jobs: {
+          completed: number;
+          failed: number;
+          cancelled: number;
+          total: number;
+        };
+        /** @description Seconds of video delivered (completed jobs). */
+        output_seconds: number;
+        /** @description Frames delivered (completed jobs). */
+        frames: number;
+        /** @description Worker wall time of every run × the devices in its worker group (a CPU worker: one). */
+        gpu_seconds: number;
       };
     };
     /** @description One Server-Sent Event: `event:` names it, `data:` is the video object as JSON. Comment lines (`: ping`) keep the connection open and carry no event. */
@@ -1000,7 +1085,7 @@ export interface operations {
           'application/json': components['schemas']['ErrorResponse'];
         };
       };
-      /** @description Rate limited; see Retry-After. */
+      /** @description Rate limited, or the API key has as many queued jobs as its max_queued allows; see Retry-After. */
       429: {
         headers: {
           [name: string]: unknown;
@@ -1112,7 +1197,7 @@ export interface operations {
           'application/json': components['schemas']['ErrorResponse'];
         };
       };
-      /** @description Rate limited; see Retry-After. */
+      /** @description Rate limited, or the API key has as many queued jobs as its max_queued allows; see Retry-After. */
       429: {
         headers: {
           [name: string]: unknown;
@@ -1527,6 +1612,59 @@ export interface operations {
         };
         content: {
           'text/plain': components['schemas']['ErrorResponse'];
+          'application/json': components['schemas']['ErrorResponse'];
+        };
+      };
+    };
+  };
+  Usage_usage: {
+    parameters: {
+      query?: {
+        /** @description Comma-separated: caller, model, day. Default: caller,model */
+        group_by?: string;
+        /** @description ISO 8601 or unix seconds, exclusive; default now */
+        end?: string;
+        /** @description ISO 8601 or unix seconds; default end − 30 days */
+        start?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UsageReport'];
+        };
+      };
+      /** @description Invalid request; `error.param` names the field. */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponse'];
+        };
+      };
+      /** @description Missing or invalid API key. */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorResponse'];
+        };
+      };
+      /** @description The key or token lacks the scope this route needs. */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
           'application/json': components['schemas']['ErrorResponse'];
         };
       };

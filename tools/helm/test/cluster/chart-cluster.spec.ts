@@ -557,7 +557,7 @@ describe('prod (HPA over a full GPU pool, Redis, NFS, ingress, network policy)',
     expect(r.stdout).toMatch(/deployed, revision 2/);
     const ps = await rolledOut(ns, 't2v', 2);
     for (const p of ps) {
-      expect(p.spec.containers[0].image).toBe('ghcr.io/t2v/api:0.1.1');
+      expect(p.spec.containers[0].image).toBe('ghcr.io/t2v/t2v:0.1.1');
       expect(firstPods).not.toContain(p.metadata.uid);
     }
     const cm = await kube.get(R.configmaps, ns, 't2v');
@@ -582,7 +582,7 @@ describe('prod (HPA over a full GPU pool, Redis, NFS, ingress, network policy)',
     const after = await rolledOut(ns, 't2v', 2);
     for (const p of after) {
       expect(gpuLimit(p)).toBe('1');
-      expect(p.spec.containers[0].image).toBe('ghcr.io/t2v/api:0.1.1');
+      expect(p.spec.containers[0].image).toBe('ghcr.io/t2v/t2v:0.1.1');
     }
     // maxUnavailable 1: the rollout may replace one pod before it fails; the other is untouched
     const kept = after.filter((p) => before.some((b) => b.metadata.uid === p.metadata.uid));
@@ -592,7 +592,7 @@ describe('prod (HPA over a full GPU pool, Redis, NFS, ingress, network policy)',
   it('helm rollback to the first revision rolls out with the pool full', async () => {
     await helm.rollback('t2v', 1, { namespace: ns, wait: true, timeout: '90s' });
     const ps = await rolledOut(ns, 't2v', 2);
-    for (const p of ps) expect(p.spec.containers[0].image).toBe('ghcr.io/t2v/api:0.1.0');
+    for (const p of ps) expect(p.spec.containers[0].image).toBe('ghcr.io/t2v/t2v:0.1.0');
   });
 
   it('desired replicas beyond the GPU pool leave the extra pod Pending (unschedulable, not crash-looping)', async () => {

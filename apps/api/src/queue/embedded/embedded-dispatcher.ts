@@ -4,7 +4,7 @@ import type { DispatchContext, JobDispatcher } from '../../jobs/queue-driver';
 import { appLogger } from '../../logging/logger';
 
 /**
- * The embedded driver's dispatcher: FIFO from the durable store onto free worker slots, in
+ * The embedded driver's dispatcher: the store's fair order onto free worker slots, in
  * this process. At start, jobs a previous process left running go back to the queue once.
  */
 export class EmbeddedDispatcher implements JobDispatcher {

@@ -1,3 +1,4 @@
+import type { FairPolicy } from '../../jobs/fair-queue';
 import { LocalGpuRegistry } from '../../jobs/gpu-registry';
 import {
   type DispatchContext,
@@ -25,8 +26,8 @@ export class EmbeddedDriver implements QueueDriver {
   readonly registry = new LocalGpuRegistry();
   readonly sharedOutputs = false;
 
-  constructor(file: string, maxQueue: number) {
-    this.store = new SqliteJobStore(file, maxQueue);
+  constructor(file: string, maxQueue: number, policy?: FairPolicy) {
+    this.store = new SqliteJobStore(file, maxQueue, policy);
   }
 
   throttlerStorage(): undefined {

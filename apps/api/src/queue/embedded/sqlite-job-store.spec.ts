@@ -7,7 +7,7 @@ import { SqliteJobStore } from './sqlite-job-store';
 
 const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 't2v-store-')), 'jobs.sqlite');
 
-jobStoreContract('sqlite (embedded)', async () => new SqliteJobStore(tmp()));
+jobStoreContract('sqlite (embedded)', async (policy) => new SqliteJobStore(tmp(), undefined, policy));
 
 describe('SqliteJobStore durability', () => {
   it('keeps jobs across a close and reopen of the file', async () => {

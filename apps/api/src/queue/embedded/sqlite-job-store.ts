@@ -1,13 +1,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import type { JobStatus } from '@t2v/contracts';
+import { isTerminal, type JobStatus } from '@t2v/contracts';
 import Database from 'better-sqlite3';
 
+import { ANONYMOUS, defaultFairPolicy, type FairPolicy, turnCost } from '../../jobs/fair-queue';
 import type { JobStore, OutboxDelivery, OutboxIntent } from '../../jobs/job-store';
-import { IdempotencyKeyTaken, QueueFull } from '../../jobs/job-store.errors';
+import { CallerCapReached, IdempotencyKeyTaken, QueueFull } from '../../jobs/job-store.errors';
+import type { ShapeTiming } from '../../jobs/estimates';
 import type { Job, JobPatch, ListPage, ListQuery } from '../../jobs/job.types';
-import { SortedSeqs } from './sorted-seqs';
+import { type UsageRecord, usageOf } from '../../jobs/usage';
+import { entryOf, TurnQueue } from './turn-queue';
 
 /** Records kept in memory after a read or write: this process is the file's only writer. */
 const CACHED_RECORDS = 10_000;
@@ -21,7 +24,12 @@ const CACHED_RECORDS = 10_000;
 export class SqliteJobStore implements JobStore {
   readonly driver = 'embedded';
   private db: Database.Database | null = null;
-  private readonly queued = new SortedSeqs();
+  private readonly queued = new TurnQueue();
+  /** Running jobs per caller (running caps). */
+  private readonly running = new Map<string, number>();
+  /** The fair queue's virtual time and each caller's last turn end, as committed (`fair` table). */
+  private vtime = 0;
+  private readonly finish = new Map<string, number>();
   /** Inserts waiting for the next group commit (one fsync for all creates of one event-loop turn). */
   private pending: Array<{
     job: Omit<Job, 'seq'>;
@@ -30,10 +38,14 @@ export class SqliteJobStore implements JobStore {
     reject: (err: unknown) => void;
   }> = [];
 
-  /** `maxQueued`: inserts of queued jobs beyond this many are refused with QueueFull, atomically. */
+  /**
+   * `maxQueued`: inserts of queued jobs beyond this many are refused with QueueFull, atomically.
+   * `policy`: each caller's weight and caps (jobs/fair-queue.ts).
+   */
   constructor(
     private readonly file: string,
     private readonly maxQueued = Number.POSITIVE_INFINITY,
+    private readonly policy: FairPolicy = defaultFairPolicy,
   ) {}
 
   async open(): Promise<void> {
@@ -64,18 +76,64 @@ export class SqliteJobStore implements JobStore {
         job TEXT NOT NULL
       );
       CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox(due_at);
+      CREATE TABLE IF NOT EXISTS fair (name TEXT PRIMARY KEY, value REAL NOT NULL);
+      CREATE TABLE IF NOT EXISTS usage (
+        job_id TEXT PRIMARY KEY,
+        ended_at INTEGER NOT NULL,
+        body TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS usage_ended ON usage(ended_at);
+      CREATE TABLE IF NOT EXISTS timings (key TEXT PRIMARY KEY, body TEXT NOT NULL);
     `);
     this.db = db;
     this.queued.clear();
-    for (const row of db.prepare(`SELECT seq FROM jobs WHERE status = 'queued'`).all() as { seq: number }[]) {
-      this.queued.add(row.seq);
+    this.running.clear();
+    this.finish.clear();
+    this.vtime = 0;
+    const active = db.prepare(`SELECT seq, body FROM jobs WHERE status IN ('queued', 'in_progress')`).all();
+    for (const row of active) {
+      const job = this.read(row)!;
+      this.track(job, null, job.status);
+    }
+    for (const { name, value } of db.prepare('SELECT name, value FROM fair').all() as Array<{
+      name: string;
+      value: number;
+    }>) {
+      if (name === 'vtime') this.vtime = value;
+      else this.finish.set(name.slice('finish:'.length), value);
     }
   }
 
-  /** Mirrors a committed status change into the in-memory queue index. */
-  private track(seq: number, from: JobStatus | null, to: JobStatus | null): void {
-    if (from === 'queued' && to !== 'queued') this.queued.remove(seq);
-    if (to === 'queued' && from !== 'queued') this.queued.add(seq);
+  /** Mirrors a committed status change into the in-memory queue and running counts. */
+  private track(job: Job, from: JobStatus | null, to: JobStatus | null): void {
+    if (from === 'queued' && to !== 'queued') this.queued.remove(job.id);
+    if (to === 'queued' && from !== 'queued') this.queued.add(entryOf(job));
+    const caller = job.caller ?? ANONYMOUS;
+    if (from === 'in_progress' && to !== 'in_progress') {
+      const n = (this.running.get(caller) ?? 1) - 1;
+      if (n > 0) this.running.set(caller, n);
+      else this.running.delete(caller);
+    }
+    if (to === 'in_progress' && from !== 'in_progress')
+      this.running.set(caller, (this.running.get(caller) ?? 0) + 1);
+  }
+
+  /** Commits the fair queue's state (inside the caller's transaction). */
+  private saveFair(name: string, value: number): void {
+    this.sql(
+      'INSERT INTO fair (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
+    ).run(name, value);
+  }
+
+  /** Records the usage of a job that just ended (inside the caller's transaction). */
+  private addUsage(job: Job): void {
+    const usage = usageOf(job);
+    if (!usage) return;
+    this.sql('INSERT OR IGNORE INTO usage (job_id, ended_at, body) VALUES (?, ?, ?)').run(
+      usage.jobId,
+      usage.endedAt,
+      JSON.stringify(usage),
+    );
   }
 
   async close(): Promise<void> {
@@ -121,13 +179,33 @@ export class SqliteJobStore implements JobStore {
         `INSERT INTO jobs (id, status, idempotency_key, cache_key, expires_at, expired, body)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
       );
+      // Turns given in this batch; the in-memory state follows only once it is committed.
+      const finish = new Map<string, number>();
+      const perCaller = new Map<string, number>();
       this.conn.transaction(() => {
         // The bound is checked inside the commit, so concurrent creates cannot overshoot it.
         let queued = this.queued.size;
-        for (const { job, outbox } of batch) {
+        for (const item of batch) {
+          const { outbox } = item;
+          let job = item.job;
           if (job.status === 'queued' && queued >= this.maxQueued) {
             results.push({ ok: false, error: new QueueFull(queued) });
             continue;
+          }
+          const caller = job.caller ?? ANONYMOUS;
+          if (job.status === 'queued') {
+            const policy = this.policy(caller);
+            const mine = this.queued.countOf(caller) + (perCaller.get(caller) ?? 0);
+            if (policy.maxQueued !== null && mine >= policy.maxQueued) {
+              results.push({
+                ok: false,
+                error: new CallerCapReached(caller, 'max_queued', policy.maxQueued),
+              });
+              continue;
+            }
+            const turn = Math.max(this.vtime, finish.get(caller) ?? this.finish.get(caller) ?? 0);
+            job = { ...job, caller, turn };
+            item.job = job;
           }
           try {
             const info = stmt.run(
@@ -141,8 +219,15 @@ export class SqliteJobStore implements JobStore {
             );
             const inserted = { ...job, seq: Number(info.lastInsertRowid) };
             if (outbox) this.addDelivery(outbox, inserted);
+            this.addUsage(inserted);
             results.push({ ok: true, job: inserted });
-            if (job.status === 'queued') queued += 1;
+            if (job.status === 'queued') {
+              queued += 1;
+              const end = job.turn! + turnCost(this.policy(caller).weight);
+              finish.set(caller, end);
+              this.saveFair(`finish:${caller}`, end);
+              perCaller.set(caller, (perCaller.get(caller) ?? 0) + 1);
+            }
           } catch (error) {
             // A reused Idempotency-Key fails that row only, with the error both drivers use.
             const taken =
@@ -155,6 +240,7 @@ export class SqliteJobStore implements JobStore {
           }
         }
       })();
+      for (const [caller, end] of finish) this.finish.set(caller, end);
     } catch (error) {
       for (const item of batch) item.reject(error);
       return;
@@ -162,7 +248,7 @@ export class SqliteJobStore implements JobStore {
     batch.forEach((item, i) => {
       const r = results[i]!;
       if (r.ok) {
-        this.track(r.job.seq, null, r.job.status);
+        this.track(r.job, null, r.job.status);
         this.remember(r.job);
         item.resolve(r.job);
       } else item.reject(r.error);
@@ -228,21 +314,21 @@ export class SqliteJobStore implements JobStore {
       const next = apply(job);
       this.write(next);
       if (outbox) this.addDelivery(outbox, next);
+      if (!isTerminal(job.status)) this.addUsage(next);
       return { prev: job.status, next };
     })();
     if (!change) return null;
-    this.track(change.next.seq, change.prev, change.next.status);
+    this.track(change.next, change.prev, change.next.status);
     this.remember(change.next);
     return change.next;
   }
 
   async delete(id: string): Promise<boolean> {
-    const row = this.sql('SELECT seq, status FROM jobs WHERE id = ?').get(id) as
-      { seq: number; status: JobStatus } | undefined;
+    const job = this.load(id);
     this.cache.delete(id);
-    if (!row) return false;
+    if (!job) return false;
     const deleted = this.sql('DELETE FROM jobs WHERE id = ?').run(id).changes > 0;
-    if (deleted) this.track(row.seq, row.status, null);
+    if (deleted) this.track(job, job.status, null);
     return deleted;
   }
 
@@ -297,39 +383,67 @@ export class SqliteJobStore implements JobStore {
 
   async count(status: JobStatus): Promise<number> {
     if (status === 'queued') return this.queued.size;
+    if (status === 'in_progress') return [...this.running.values()].reduce((a, b) => a + b, 0);
     return (this.sql('SELECT COUNT(*) AS n FROM jobs WHERE status = ?').get(status) as { n: number }).n;
   }
 
   async queuePosition(id: string): Promise<number | null> {
-    const row = this.sql('SELECT seq, status FROM jobs WHERE id = ?').get(id) as
-      { seq: number; status: JobStatus } | undefined;
-    return row?.status === 'queued' ? this.queued.rank(row.seq) : null;
+    return this.queued.rank(id);
   }
 
-  async claim(now: number, id?: string): Promise<Job | null> {
-    if (this.queued.size === 0) return null;
+  /** The next queued job in turn order whose caller is below its running cap. */
+  private nextInTurn(): string | null {
+    for (const e of this.queued.ordered()) {
+      const cap = this.policy(e.caller).maxRunning;
+      if (cap === null || (this.running.get(e.caller) ?? 0) < cap) return e.id;
+    }
+    return null;
+  }
+
+  async claim(now: number, id?: string, carrier?: string): Promise<Job | null> {
+    const pick = id ?? this.nextInTurn();
+    if (pick === null || this.queued.rank(pick) === null) return null;
     const claimed = this.conn.transaction(() => {
-      const job = this.read(
-        id === undefined
-          ? this.sql(`SELECT seq, body FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1`).get()
-          : this.sql(`SELECT seq, body FROM jobs WHERE status = 'queued' AND id = ?`).get(id),
-      );
-      if (!job) return null;
+      const job = this.load(pick);
+      if (!job || job.status !== 'queued') return null;
       const next: Job = {
         ...job,
         status: 'in_progress',
         startedAt: now,
         attempts: job.attempts + 1,
         progress: 0,
+        carrier: carrier ?? null,
       };
       this.write(next);
-      return next;
+      const vtime = Math.max(this.vtime, job.turn ?? 0);
+      if (vtime !== this.vtime) this.saveFair('vtime', vtime);
+      return { next, vtime };
     })();
-    if (claimed) {
-      this.track(claimed.seq, 'queued', 'in_progress');
-      this.remember(claimed);
-    }
-    return claimed;
+    if (!claimed) return null;
+    this.vtime = claimed.vtime;
+    this.track(claimed.next, 'queued', 'in_progress');
+    this.remember(claimed.next);
+    return claimed.next;
+  }
+
+  async timings(): Promise<Record<string, ShapeTiming>> {
+    const rows = this.sql('SELECT key, body FROM timings').all() as Array<{ key: string; body: string }>;
+    return Object.fromEntries(rows.map((r) => [r.key, JSON.parse(r.body) as ShapeTiming]));
+  }
+
+  async saveTiming(key: string, timing: ShapeTiming): Promise<void> {
+    this.sql(
+      'INSERT INTO timings (key, body) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET body = excluded.body',
+    ).run(key, JSON.stringify(timing));
+  }
+
+  async usage(from: number, to: number): Promise<UsageRecord[]> {
+    return (
+      this.sql('SELECT body FROM usage WHERE ended_at >= ? AND ended_at < ? ORDER BY ended_at, job_id').all(
+        from,
+        to,
+      ) as Array<{ body: string }>
+    ).map((r) => JSON.parse(r.body) as UsageRecord);
   }
 
   async byStatus(status: JobStatus): Promise<Job[]> {

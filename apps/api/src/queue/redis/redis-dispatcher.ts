@@ -1,11 +1,12 @@
 import { isTerminal } from '@t2v/contracts';
-import { type Job as BullJob, Queue, WaitingError, Worker } from 'bullmq';
+import { type Job as BullJob, DelayedError, Queue, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 import type { AppConfig } from '../../config/app-config';
 import { MAX_ATTEMPTS } from '../../jobs/job-lifecycle';
 import { StoreUnavailable } from '../../jobs/job-store.errors';
 import type { Job } from '../../jobs/job.types';
+import { type GpuRegistry, jobsRunning } from '../../jobs/gpu-registry';
 import type { DispatchContext, JobDispatcher } from '../../jobs/queue-driver';
 import { appLogger } from '../../logging/logger';
 import type { WorkerSupervisor } from '../../worker-pool/worker-supervisor';
@@ -14,8 +15,12 @@ import type { RedisJobStore } from './redis-job-store';
 
 const QUEUE = 'jobs';
 const ENQUEUE_DEADLINE_MS = 600;
+/** How soon a delivery whose job may not start yet (a running cap) is tried again. */
+const CAPPED_RETRY_MS = 500;
 
 interface LocalRun {
+  /** The job it runs (the delivery's own, or the one whose turn it was). */
+  jobId: string;
   done: Promise<void>;
   handBack: () => void;
 }
@@ -26,6 +31,12 @@ interface LocalRun {
  * slot per local GPU worker; BullMQ's lock and stalled-job check hand a dead replica's job to a
  * survivor, which runs it again unless it already had its retry (then INTERRUPTED).
  * The record, not BullMQ, is the truth about a job: BullMQ only says who runs it now.
+ *
+ * Fair turns: BullMQ hands deliveries out first in, first out, but a delivery runs whichever job's
+ * turn it is (the store's claim, docs/adr/0079-fair-queue.md), recorded as that job's `carrier`.
+ * A job run under another job's delivery follows that delivery: when it stalls (its replica
+ * died) the job is taken over like any other; the job's own delivery, arriving while the carrier
+ * runs it, ends at once.
  */
 export class RedisDispatcher implements JobDispatcher {
   private readonly logger = appLogger('redis-dispatch');
@@ -45,6 +56,7 @@ export class RedisDispatcher implements JobDispatcher {
   constructor(
     private readonly config: Pick<AppConfig, 'redisLockS' | 'devices'>,
     private readonly store: RedisJobStore,
+    private readonly registry: GpuRegistry,
     private readonly ctx: DispatchContext,
   ) {}
 
@@ -154,10 +166,19 @@ export class RedisDispatcher implements JobDispatcher {
       await mine.done;
       return 'duplicate';
     }
+    // An earlier hold of this delivery may have carried another job on a replica that stopped.
+    await this.recoverCarried(id);
     const record = await this.store.get(id);
     if (!record || isTerminal(record.status)) return 'gone';
     if (this.draining) return this.backToWait(bull, token);
     if (record.status === 'in_progress') {
+      // BullMQ hands a running job out again when its lock lapsed. That means its replica stopped
+      // only while no live process reports running it: a Sentinel failover can lose a lock
+      // renewal while the run goes on. Ask again once a report of a dead process has expired.
+      if (jobsRunning(await this.registry.reports(Date.now())).has(id)) return this.later(bull, token);
+      const carrier = record.carrier ?? id;
+      // Run under another delivery that is still held: that one follows it.
+      if (carrier !== id && (await this.deliveryAlive(carrier))) return 'carried';
       // Its replica stopped mid-run (SIGKILL, node lost): the lifecycle's retry rule decides.
       const retried = await this.ctx.lifecycle.retry(record, {
         reason: 'the replica running it stopped',
@@ -172,26 +193,67 @@ export class RedisDispatcher implements JobDispatcher {
     const worker = await this.reserveWorker();
     if (!worker) return this.backToWait(bull, token);
     try {
-      const job = await this.ctx.lifecycle.claim(id);
-      if (!job) return 'gone';
+      // Whichever job's turn it is, not necessarily this delivery's own.
+      const job = await this.ctx.lifecycle.claim(undefined, id);
+      if (!job) {
+        // Nothing may start now (its caller is at its running cap): ask again shortly.
+        if ((await this.store.get(id))?.status === 'queued') {
+          await bull.moveToDelayed(Date.now() + CAPPED_RETRY_MS, token);
+          throw new DelayedError();
+        }
+        return 'gone';
+      }
       let handBack!: () => void;
       const handedBack = new Promise<'handback'>((resolve) => (handBack = () => resolve('handback')));
       const done = this.ctx.runner.run(worker, job);
-      this.running.set(id, { done, handBack });
+      this.running.set(id, { jobId: job.id, done, handBack });
       const how = await Promise.race([done.then(() => 'done' as const), handedBack]);
       if (how === 'handback') {
         // Shutdown grace is over: back to the queue without counting this attempt.
         await this.ctx.lifecycle.handBack(job, 'handed back at shutdown');
-        worker.cancel(id);
-        return this.backToWait(bull, token);
+        worker.cancel(job.id);
       }
-      // A worker crash requeues the record (retry): give the delivery back to the queue too.
-      const after = await this.store.get(id);
-      if (after?.status === 'queued') return this.backToWait(bull, token);
+      // A job run under another's delivery and back in the queue (a hand-back, a worker crash's
+      // retry) needs a delivery of its own again: its first one ended when it found it carried.
+      const after = await this.store.get(job.id);
+      if (job.id !== id && after?.status === 'queued') await this.enqueue(after);
+      // This delivery's own job waits for its turn (or runs again after a retry).
+      const own = job.id === id ? after : await this.store.get(id);
+      if (own?.status === 'queued') return this.backToWait(bull, token);
       return 'done';
     } finally {
       this.running.delete(id);
       this.reserved.delete(worker);
+    }
+  }
+
+  private async later(bull: BullJob, token: string | undefined): Promise<never> {
+    await bull.moveToDelayed(Date.now() + Math.max(1000, Math.round(this.registry.ttlMs / 3)), token);
+    throw new DelayedError();
+  }
+
+  /** Whether a delivery is held by a live replica now (its BullMQ job active, its lock kept). */
+  private async deliveryAlive(deliveryId: string): Promise<boolean> {
+    if (this.running.has(deliveryId)) return true;
+    const bull = await this.queue!.getJob(deliveryId);
+    return (await bull?.getState()) === 'active';
+  }
+
+  /** Jobs a stopped replica ran under delivery `deliveryId` (delivered again now): the retry rule. */
+  private async recoverCarried(deliveryId: string): Promise<void> {
+    const carried = (await this.store.byStatus('in_progress')).filter(
+      (job) => job.carrier === deliveryId && job.id !== deliveryId,
+    );
+    if (carried.length === 0) return;
+    // Still reported by a live process: the delivery's lock lapsed (a failover), not its replica.
+    const live = jobsRunning(await this.registry.reports(Date.now()));
+    for (const job of carried) {
+      if (live.has(job.id)) continue;
+      const retried = await this.ctx.lifecycle.retry(job, {
+        reason: 'the replica running it stopped',
+        code: 'INTERRUPTED',
+      });
+      if (retried?.status === 'queued') await this.enqueue(retried);
     }
   }
 
@@ -252,9 +314,12 @@ export class RedisDispatcher implements JobDispatcher {
           await this.enqueue(record);
         }
       }
+      const live = jobsRunning(await this.registry.reports(now));
+      const local = new Set([...this.running.values()].map((r) => r.jobId));
       for (const record of await this.store.byStatus('in_progress')) {
-        if (this.running.has(record.id) || now - (record.startedAt ?? 0) < graceMs) continue;
-        const bull = await this.queue.getJob(record.id);
+        if (local.has(record.id) || live.has(record.id) || now - (record.startedAt ?? 0) < graceMs) continue;
+        // A job runs under its carrier's delivery: that one says whether its run is alive.
+        const bull = await this.queue.getJob(record.carrier ?? record.id);
         const state = bull ? await bull.getState() : 'missing';
         if (state !== 'missing' && state !== 'failed' && state !== 'completed') continue;
         const retried = await this.ctx.lifecycle.retry(record, {
@@ -262,7 +327,11 @@ export class RedisDispatcher implements JobDispatcher {
           code: 'INTERRUPTED',
         });
         if (retried?.status === 'queued') {
-          if (bull) await bull.remove();
+          // Its own entry, if one is left over, makes way for a fresh one.
+          const own =
+            record.carrier && record.carrier !== record.id ? await this.queue.getJob(record.id) : bull;
+          const ownState = own ? await own.getState() : 'missing';
+          if (own && (ownState === 'failed' || ownState === 'completed')) await own.remove();
           await this.enqueue(record);
         }
       }

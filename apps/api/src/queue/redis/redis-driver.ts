@@ -1,4 +1,5 @@
 import type { AppConfig } from '../../config/app-config';
+import { fairPolicyOf } from '../../jobs/fair-queue';
 import {
   type DispatchContext,
   deferred,
@@ -13,7 +14,15 @@ import { RedisThrottlerStorage } from './redis-throttler.storage';
 
 type RedisDriverConfig = Pick<
   AppConfig,
-  'redis' | 'redisDurability' | 'redisPrefix' | 'redisLockS' | 'devices' | 'maxQueue' | 'role'
+  | 'redis'
+  | 'redisDurability'
+  | 'redisPrefix'
+  | 'redisLockS'
+  | 'devices'
+  | 'maxQueue'
+  | 'role'
+  | 'apiKeys'
+  | 'keyPolicies'
 >;
 
 /**
@@ -36,6 +45,7 @@ export class RedisDriver implements QueueDriver {
       config.redisPrefix,
       config.maxQueue,
       config.redisDurability,
+      fairPolicyOf(config),
     );
     this.transport = new RedisEventBus(config.redis!, this.store.keyPrefix, this.store.client);
     this.registry = new RedisGpuRegistry(this.store.client, this.store.keyPrefix, this.transport);
@@ -48,7 +58,7 @@ export class RedisDriver implements QueueDriver {
   }
 
   createDispatcher(context: DispatchContext): JobDispatcher {
-    return new RedisDispatcher(this.config, this.store, context);
+    return new RedisDispatcher(this.config, this.store, this.registry, context);
   }
 
   private readonly opened = deferred();

@@ -19,7 +19,10 @@ afterAll(async () => {
 });
 
 // A fresh, empty store per test: its own key prefix on the shared server.
-jobStoreContract('redis', async () => new RedisJobStore(redis.url, `t2v-test-${++n}`));
+jobStoreContract(
+  'redis',
+  async (policy) => new RedisJobStore(redis.url, `t2v-test-${++n}`, 0, undefined, policy),
+);
 
 describe('RedisJobStore across replicas', () => {
   let a: RedisJobStore;
@@ -277,12 +280,12 @@ describe('RedisJobStore on a Redis Cluster whose node serves only the slot of {t
   });
 
   // Every key, script and MULTI of the store must stay in that one slot, or the node refuses it.
-  jobStoreContract('redis cluster, one slot', async () => {
+  jobStoreContract('redis cluster, one slot', async (policy) => {
     const store = new RedisJobStore(cluster.owner.url, 't2v');
     await store.open();
     await store.client.flushall();
     await store.close();
-    return new RedisJobStore(cluster.owner.url, 't2v');
+    return new RedisJobStore(cluster.owner.url, 't2v', 0, undefined, policy);
   });
 
   it('is a real refusal: a key in another slot, in a command or a script, is refused', async () => {

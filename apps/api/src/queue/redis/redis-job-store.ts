@@ -4,15 +4,19 @@ import type { Redis } from 'ioredis';
 import { isTerminal } from '@t2v/contracts';
 
 import type { RedisDurability } from '../../config/config.schema';
+import { ANONYMOUS, defaultFairPolicy, type FairPolicy, turnCost } from '../../jobs/fair-queue';
 import type { JobStore, OutboxDelivery, OutboxIntent } from '../../jobs/job-store';
 import {
+  CallerCapReached,
   IdempotencyKeyTaken,
   IdenticalJobActive,
   NotDurable,
   QueueFull,
   StoreUnavailable,
 } from '../../jobs/job-store.errors';
+import type { ShapeTiming } from '../../jobs/estimates';
 import type { Job, JobPatch, ListPage, ListQuery } from '../../jobs/job.types';
+import type { UsageRecord } from '../../jobs/usage';
 import {
   closeRedis,
   connectOrExplain,
@@ -22,15 +26,15 @@ import {
   redisClient,
 } from './redis-connection';
 import { appLogger } from '../../logging/logger';
-import { CLAIM_DELIVERIES, CLAIM_NEXT, DELETE, INSERT, MUTATE, RESCHEDULE_DELIVERY } from './redis-scripts';
+import { CLAIM, CLAIM_DELIVERIES, DELETE, INSERT, MUTATE, RESCHEDULE_DELIVERY } from './redis-scripts';
 
 /** Replies that mean "Redis cannot take this now", not "the request is wrong". */
 const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|NOREPLICAS|MISCONF)\b/;
 
 interface ScriptCommands {
-  t2vInsert(...args: Array<string | number>): Promise<[string, string | number] | [string]>;
+  t2vInsert(...args: Array<string | number>): Promise<[string, string | number, string?] | [string]>;
   t2vMutate(...args: Array<string | number>): Promise<string[] | null>;
-  t2vClaimNext(...args: Array<string | number>): Promise<string[] | null>;
+  t2vClaim(...args: Array<string | number>): Promise<string[] | null>;
   t2vDelete(...args: Array<string | number>): Promise<number>;
   t2vClaimDeliveries(...args: Array<string | number>): Promise<string[]>;
   t2vRescheduleDelivery(...args: Array<string | number>): Promise<number>;
@@ -52,12 +56,14 @@ export class RedisJobStore implements JobStore {
    * @param prefix key prefix (`T2V_REDIS_PREFIX`); keys are `{prefix}:…`
    * @param maxQueue queued jobs before `insert` refuses with QueueFull; 0 = unbounded
    * @param durability when an insert or a terminal change counts as acknowledged
+   * @param policy each caller's weight and caps (jobs/fair-queue.ts)
    */
   constructor(
     readonly endpoint: RedisEndpoint | string,
     readonly prefix: string,
     private readonly maxQueue = 0,
     readonly durability: RedisDurability = { rule: 'primary', replicas: 1, timeoutMs: 500 },
+    private readonly policy: FairPolicy = defaultFairPolicy,
   ) {
     this.keyPrefix = `{${prefix}}`;
     this.client = scripted(redisClient(endpoint, 'command', { commandTimeout: 800 }));
@@ -178,10 +184,13 @@ export class RedisJobStore implements JobStore {
     }
   }
 
-  async insert(job: Omit<Job, 'seq'>, outbox?: OutboxIntent): Promise<Job> {
+  async insert(given: Omit<Job, 'seq'>, outbox?: OutboxIntent): Promise<Job> {
     if (this.durability.rule === 'replicas' && !(await this.enoughReplicas())) {
       throw new NotDurable(this.durability.replicas, this.durability.timeoutMs);
     }
+    const caller = given.caller ?? ANONYMOUS;
+    const job = { ...given, caller };
+    const policy = this.policy(caller);
     return this.onWriter(async (client) => {
       const reply = await this.call(() =>
         client.t2vInsert(
@@ -195,6 +204,10 @@ export class RedisJobStore implements JobStore {
           job.cacheKey ?? '',
           job.status === 'queued' ? this.maxQueue : 0,
           outbox ? JSON.stringify(outbox) : '',
+          caller,
+          policy.maxQueued ?? 0,
+          policy.maxRunning ?? 0,
+          turnCost(policy.weight),
           ...encode(job),
         ),
       );
@@ -217,10 +230,14 @@ export class RedisJobStore implements JobStore {
     });
   }
 
-  private inserted(job: Omit<Job, 'seq'>, reply: [string, string | number] | [string]): Job {
+  private inserted(job: Omit<Job, 'seq'>, reply: [string, string | number, string?] | [string]): Job {
     switch (reply[0]) {
       case 'OK':
-        return { ...job, seq: Number(reply[1]) };
+        return job.status === 'queued'
+          ? { ...job, seq: Number(reply[1]), turn: Number(reply[2]) }
+          : { ...job, seq: Number(reply[1]) };
+      case 'CAP':
+        throw new CallerCapReached(job.caller ?? ANONYMOUS, 'max_queued', Number(reply[1]));
       case 'IDEM':
         throw new IdempotencyKeyTaken(String(reply[1]));
       case 'ACTIVE':
@@ -265,18 +282,31 @@ export class RedisJobStore implements JobStore {
     return this.mutate(id, from, to, 0, patch, outbox);
   }
 
-  async claim(now: number, id?: string): Promise<Job | null> {
-    if (id !== undefined) {
-      return this.mutate(id, ['queued'], 'in_progress', 1, { startedAt: now, progress: 0 });
-    }
+  async claim(now: number, id?: string, carrier?: string): Promise<Job | null> {
     const reply = await this.call(() =>
-      this.client.t2vClaimNext(
+      this.client.t2vClaim(
         this.key('status', 'queued'),
         this.keyPrefix,
+        id ?? '',
+        carrier ?? '',
         ...encode({ startedAt: now, progress: 0 }),
       ),
     );
     return reply ? decode(pairs(reply)) : null;
+  }
+
+  async timings(): Promise<Record<string, ShapeTiming>> {
+    const all = await this.call(() => this.client.hgetall(this.key('timings')));
+    return Object.fromEntries(Object.entries(all).map(([k, v]) => [k, JSON.parse(v) as ShapeTiming]));
+  }
+
+  async saveTiming(key: string, timing: ShapeTiming): Promise<void> {
+    await this.call(() => this.client.hset(this.key('timings'), key, JSON.stringify(timing)));
+  }
+
+  async usage(from: number, to: number): Promise<UsageRecord[]> {
+    const rows = await this.call(() => this.client.zrangebyscore(this.key('usage'), from, `(${to}`));
+    return rows.map((r) => JSON.parse(r) as UsageRecord);
   }
 
   private async mutate(
@@ -478,7 +508,7 @@ const DURABLE_WRITERS = 4;
 function scripted(client: Redis): Redis & ScriptCommands {
   client.defineCommand('t2vInsert', { numberOfKeys: 3, lua: INSERT });
   client.defineCommand('t2vMutate', { numberOfKeys: 1, lua: MUTATE });
-  client.defineCommand('t2vClaimNext', { numberOfKeys: 1, lua: CLAIM_NEXT });
+  client.defineCommand('t2vClaim', { numberOfKeys: 1, lua: CLAIM });
   client.defineCommand('t2vDelete', { numberOfKeys: 3, lua: DELETE });
   client.defineCommand('t2vClaimDeliveries', { numberOfKeys: 1, lua: CLAIM_DELIVERIES });
   client.defineCommand('t2vRescheduleDelivery', { numberOfKeys: 2, lua: RESCHEDULE_DELIVERY });

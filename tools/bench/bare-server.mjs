@@ -41,6 +41,7 @@ export function newVideo(body, queuePosition) {
       attention: null,
       transformer_passes: null,
       planned_passes: null,
+      weights: null,
     },
   };
 }

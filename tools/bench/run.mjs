@@ -101,6 +101,22 @@ console.error(JSON.stringify(preview));
 // The previews' budget (docs/waiting.md): at most 2 % of a step's time.
 if (!(preview.preview_share_of_step <= 0.02))
   throw new Error(`a preview costs more than 2 % of a step: ${JSON.stringify(preview)}`);
+// The full-size VAE on a CPU takes minutes per variant: not part of the smoke run (the worker's
+// tests/test_streaming.py checks the streamed path's output there).
+let decodeSection = '';
+if (!short) {
+  console.error('[bench] after the last step: full-size Wan2.2 VAE decode → MP4, whole vs streamed');
+  const decodeRun = spawnSync(
+    python,
+    [path.join(ROOT, 'apps/worker/scripts/decode_bench.py'), '--markdown'],
+    {
+      encoding: 'utf8',
+      timeout: 60 * 60_000,
+    },
+  );
+  if (decodeRun.status !== 0) throw new Error(`decode_bench.py failed: ${decodeRun.stderr}`);
+  decodeSection = decodeRun.stdout.trim() + '\n';
+}
 
 console.error('[bench] cold start: a job created with no GPU process, until its first step');
 const coldStart = [];
@@ -250,6 +266,7 @@ the ratio shows; on GPUs a pass of the full-size model dominates and the split d
 
 ${previewSection(preview)}
 
+${decodeSection}
 ${coldStartSection(coldStart)}
 ${etaSection(eta)}
 ${memorySection}

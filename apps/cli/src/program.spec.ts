@@ -195,7 +195,9 @@ describe('t2v list / get / download / cancel / delete / models', () => {
     const got = await runCli(['get', 'video_001'], { api });
     expect(got.stdout).toMatch(/^id\s+video_001$/m);
     expect(got.stdout).toMatch(/^status\s+completed$/m);
-    expect(got.stdout).toMatch(/^acceleration\s+auto: cache -, compile -, attention -, passes -$/m);
+    expect(got.stdout).toMatch(
+      /^acceleration\s+auto: cache -, compile -, attention -, weights -, passes -$/m,
+    );
     const missing = await runCli(['get', 'video_nope'], { api });
     expect(missing.code).toBe(ExitCode.NOT_FOUND);
     expect(missing.stderr.split('\n')[0]).toBe("t2v: No video with id 'video_nope'.");

@@ -38,7 +38,7 @@ export function syntheticCard(config: Pick<SyntheticConfig, 'loras'>): ModelCard
     max_prompt_chars: 100_000,
     // No weights to adapt: the configured names are reported as loaded (see TestPattern).
     loras: config.loras,
-    acceleration: { compile: 'off', cache: 'off', attention: null, parallel: 'off' },
+    acceleration: { compile: 'off', cache: 'off', attention: null, parallel: 'off', weights: null },
     profile: null,
   };
 }

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 
 import {
   modelCardProblem,
+  NO_TRANSFORMER,
   PROTOCOL_VERSION,
   WORKER_EXIT_PERMANENT,
   type GenerateParams,
@@ -176,7 +177,8 @@ describe('synthetic engine process', () => {
         width: 320,
         height: 192,
         timings: { inference_s: expect.any(Number), encode_s: expect.any(Number) },
-        acceleration: { cache: 'off', compile: 'off', attention: null, passes: null, planned_passes: null },
+        // No transformer: nothing cached, compiled, counted or quantised.
+        acceleration: NO_TRANSFORMER,
       },
     ]);
     expect(done.type).toBe('done');

@@ -1,4 +1,5 @@
 import {
+  NO_TRANSFORMER,
   PROTOCOL_VERSION,
   parseWorkerRequest,
   type GenerateRequest,
@@ -225,7 +226,7 @@ export class SyntheticWorker {
       height: params.height,
       timings: { inference_s: round3(inferenceS), encode_s: round3(encodeS) },
       // No transformer: nothing to cache, compile or count.
-      acceleration: { cache: 'off', compile: 'off', attention: null, passes: null, planned_passes: null },
+      acceleration: { ...NO_TRANSFORMER },
     });
   }
 

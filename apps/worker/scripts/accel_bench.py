@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from t2v_worker.config import CacheSpec, WorkerConfig  # noqa: E402
@@ -32,7 +34,7 @@ def measure(engine: WanTinyEngine, params: GenerateParams, jobs: int) -> dict[st
     passes = planned = 0
     for i in range(jobs + 1):
         started = time.perf_counter()
-        engine.generate(params, lambda _step, _total: None)
+        np.asarray(engine.generate(params, lambda _step, _total: None))  # decoded, as a job is
         elapsed = time.perf_counter() - started
         report = engine.run_report(params)
         if i:

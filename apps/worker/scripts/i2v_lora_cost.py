@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 sys.path.insert(0, str(SRC.parent / "tests"))
@@ -177,7 +179,7 @@ def compile_with_lora() -> list[dict[str, Any]]:
     for choice in (None, None, 1.0, 1.0, 0.5, 0.7, None):
         loras = () if choice is None else (LoraChoice("style", choice),)
         started = time.monotonic()
-        engine.generate(dataclasses.replace(job, loras=loras), lambda *_: None)
+        np.asarray(engine.generate(dataclasses.replace(job, loras=loras), lambda *_: None))
         rows.append(
             {
                 "style_scale": choice,

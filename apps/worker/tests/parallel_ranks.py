@@ -14,6 +14,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
+
 CPU_THREADS = 1
 
 
@@ -65,7 +67,7 @@ def _rank_job(
     for _ in range(repeats):
         dist.barrier()
         started = time.perf_counter()
-        frames = engine.generate(params, lambda _s, _t: None)
+        frames = np.asarray(engine.generate(params, lambda _s, _t: None))
         times.append(time.perf_counter() - started)
     report = engine.run_report(params)
     elapsed = statistics.median(times[1:] if len(times) > 1 else times)
@@ -138,7 +140,7 @@ def single_frames(
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            frames = engine.generate(params, lambda _s, _t: None)
+            frames = np.asarray(engine.generate(params, lambda _s, _t: None))
             times.append(time.perf_counter() - started)
         elapsed = statistics.median(times[1:] if len(times) > 1 else times)
         return frames, elapsed, engine.run_report(params)

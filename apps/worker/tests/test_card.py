@@ -48,6 +48,8 @@ def test_the_golden_cards_are_what_the_worker_builds() -> None:
     # The API's tests describe models from these fixtures: they must be the worker's own cards.
     assert _golden("wan as served by default") == _card({"T2V_ENGINE": "wan", "T2V_MODEL_PATH": "/m"})
     assert _golden("wan-tiny") == _card({"T2V_ENGINE": "wan-tiny"})
+    fp8 = {"T2V_ENGINE": "wan", "T2V_MODEL_PATH": "/m", "T2V_TRANSFORMER_WEIGHTS": "fp8"}
+    assert _golden("wan with fp8 transformer weights") == _card(fp8)
 
 
 def test_the_5b_card_is_its_720p_at_24_fps() -> None:
@@ -128,6 +130,7 @@ def test_the_card_says_how_the_worker_runs_the_model() -> None:
         "cache": "first-block:0.1",
         "attention": "native",
         "parallel": "off",
+        "weights": "bf16",
     }
     assert card["loras"] == ["style"]
 

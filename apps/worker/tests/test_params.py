@@ -136,6 +136,24 @@ def test_config_defaults_and_values() -> None:
     assert config.model_path == "/models/wan" and config.cpu_offload == "model"
 
 
+def test_decode_and_weights_config() -> None:
+    config = load_config({})
+    assert (config.stream_decode, config.vae_decode_budget_mib, config.transformer_weights) == (
+        True,
+        None,
+        "bf16",
+    )
+    config = load_config(
+        {"T2V_STREAM_DECODE": "false", "T2V_VAE_DECODE_BUDGET_MIB": "6000", "T2V_TRANSFORMER_WEIGHTS": "fp8"}
+    )
+    assert (config.stream_decode, config.vae_decode_budget_mib, config.transformer_weights) == (
+        False,
+        6000,
+        "fp8",
+    )
+    assert load_config({"T2V_VAE_DECODE_BUDGET_MIB": "auto"}).vae_decode_budget_mib is None
+
+
 @pytest.mark.parametrize(
     ("env", "name"),
     [
@@ -152,6 +170,10 @@ def test_config_defaults_and_values() -> None:
         ({"T2V_CACHE": "first-block:2"}, "T2V_CACHE"),
         ({"T2V_CACHE": "taylorseer:4"}, "T2V_CACHE"),
         ({"T2V_WARMUP_SHAPES": "1280x704"}, "T2V_WARMUP_SHAPES"),
+        ({"T2V_STREAM_DECODE": "sometimes"}, "T2V_STREAM_DECODE"),
+        ({"T2V_VAE_DECODE_BUDGET_MIB": "0"}, "T2V_VAE_DECODE_BUDGET_MIB"),
+        ({"T2V_VAE_DECODE_BUDGET_MIB": "8GB"}, "T2V_VAE_DECODE_BUDGET_MIB"),
+        ({"T2V_TRANSFORMER_WEIGHTS": "int4"}, "T2V_TRANSFORMER_WEIGHTS"),
     ],
 )
 def test_bad_config_names_the_variable(env: dict[str, str], name: str) -> None:

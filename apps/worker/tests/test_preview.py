@@ -7,6 +7,7 @@ import base64
 import io
 from typing import Any
 
+import numpy
 import pytest
 
 from t2v_worker import protocol
@@ -229,7 +230,8 @@ def _render(engine: Any, seed: int, steps: int = 6) -> tuple[list[Any], Any]:
         )
     finally:
         engine.previewer = None
-    return estimates, frames
+    # The engine hands back the decode to run (streamed into the encoder); here, the whole video.
+    return estimates, numpy.asarray(frames)
 
 
 def _colour_error(engine: Any, latents: Any, frames: Any) -> float:

@@ -199,6 +199,7 @@ def test_constructed_events_are_valid() -> None:
                 "attention": "native",
                 "passes": 5,
                 "planned_passes": 8,
+                "weights": "fp8",
             },
         ),
         protocol.error("j", "CANCELLED", "cancelled at step 2 of 4"),

@@ -263,7 +263,9 @@ def test_out_of_memory_fails_the_job_and_the_worker_keeps_serving(
             {"width": 704, "height": 1280, "num_frames": 121, "num_inference_steps": 50},
             50,
             "generating 704x1280, 121 frames, while decoding the video (boom); try 61 frames at 704x1280 "
-            "or 480x832 at 121 frames; decoding fits in less memory with T2V_VAE_TILING=true",
+            "or 480x832 at 121 frames; decoding in tiles needs less memory: lower T2V_VAE_DECODE_BUDGET_MIB "
+            "(a job whose decode is estimated above it is tiled automatically) or tile every job with "
+            "T2V_VAE_TILING=true",
         ),
         (
             {"width": 128, "height": 128, "num_frames": 1, "num_inference_steps": 4},

@@ -12,6 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from t2v_worker.config import WorkerConfig
@@ -101,12 +102,12 @@ def test_flow_shift_is_the_official_5_unless_the_job_sets_it(wan_engine: Any, mo
 
     assert json.loads((model_dir / "scheduler" / "scheduler_config.json").read_text())["flow_shift"] == 3.0
     steps: list[int] = []
-    default = wan_engine.generate(PARAMS, lambda step, _total: steps.append(step))
+    default = np.asarray(wan_engine.generate(PARAMS, lambda step, _total: steps.append(step)))
     assert steps == [1, 2, 3]
     assert wan_engine.pipe.scheduler.config.flow_shift == 5.0
-    shifted = wan_engine.generate(dataclasses.replace(PARAMS, flow_shift=8.0), lambda *_: None)
+    shifted = np.asarray(wan_engine.generate(dataclasses.replace(PARAMS, flow_shift=8.0), lambda *_: None))
     assert wan_engine.pipe.scheduler.config.flow_shift == 8.0
-    again = wan_engine.generate(PARAMS, lambda *_: None)
+    again = np.asarray(wan_engine.generate(PARAMS, lambda *_: None))
     assert wan_engine.pipe.scheduler.config.flow_shift == 5.0
     assert default.shape == (9, 128, 128, 3)
     assert abs(default - again).max() == 0, "same seed, same params, same frames"

@@ -21,6 +21,13 @@ import {
   str,
 } from './checks';
 
+/**
+ * The transformer's weights (`T2V_TRANSFORMER_WEIGHTS`): as the checkpoint has them (`bf16`; float32
+ * on a CPU) or torchao float8 (`fp8`, docs/adr/0087-fp8-transformer-weights.md).
+ */
+export const TRANSFORMER_WEIGHTS = ['bf16', 'fp8'] as const;
+export type TransformerWeights = (typeof TRANSFORMER_WEIGHTS)[number];
+
 export const MODEL_INPUTS = ['text', 'image'] as const;
 export type ModelInput = (typeof MODEL_INPUTS)[number];
 
@@ -69,7 +76,14 @@ export interface ModelCard {
   /** LoRA adapters the worker loaded (or, before loading, was configured with). */
   loras: string[];
   /** How the worker runs the model. */
-  acceleration: { compile: string; cache: string; attention: string | null; parallel: string };
+  acceleration: {
+    compile: string;
+    cache: string;
+    attention: string | null;
+    parallel: string;
+    /** Null for an engine without a transformer. */
+    weights: TransformerWeights | null;
+  };
   /** The model profile file in effect, or null. */
   profile: string | null;
 }
@@ -105,6 +119,7 @@ export const CARD_SHAPE: Record<string, Check> = {
     cache: nonEmpty,
     attention: nullable(nonEmpty),
     parallel: nonEmpty,
+    weights: nullable(oneOf(TRANSFORMER_WEIGHTS)),
   }),
   profile: nullable(nonEmpty),
 };

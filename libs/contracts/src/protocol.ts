@@ -4,7 +4,13 @@
  * `wan` / `wan-tiny`) speaks exactly this. Golden fixtures in `fixtures/protocol/*.jsonl` are read
  * by the TypeScript and the Python test suites alike.
  */
-import { CARD_SHAPE, cardProblem, type ModelCard } from './card';
+import {
+  CARD_SHAPE,
+  cardProblem,
+  type ModelCard,
+  TRANSFORMER_WEIGHTS,
+  type TransformerWeights,
+} from './card';
 import {
   absPath,
   bool,
@@ -155,7 +161,18 @@ export interface DoneAcceleration {
   passes: number | null;
   /** Passes a plain run computes: steps, times 2 with classifier-free guidance. */
   planned_passes: number | null;
+  /** The transformer's weights (`T2V_TRANSFORMER_WEIGHTS`); null for an engine without one. */
+  weights: TransformerWeights | null;
 }
+/** `done.acceleration` of an engine with no transformer: nothing cached, compiled, counted or quantised. */
+export const NO_TRANSFORMER: DoneAcceleration = {
+  cache: 'off',
+  compile: 'off',
+  attention: null,
+  passes: null,
+  planned_passes: null,
+  weights: null,
+};
 export interface DoneEvent {
   type: 'done';
   job_id: string;
@@ -273,6 +290,7 @@ const eventShapes: Record<WorkerEvent['type'], Record<string, Check>> = {
       attention: nullable(nonEmpty),
       passes: nullable(nonNegInt),
       planned_passes: nullable(nonNegInt),
+      weights: nullable(oneOf(TRANSFORMER_WEIGHTS)),
     }),
   },
   error: {

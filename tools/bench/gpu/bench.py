@@ -612,6 +612,24 @@ def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
                 )
             )
 
+        if vae is not None:
+            cases.append(
+                case("decode → MP4: whole vs streamed", lambda: decode_stream_case(args, vae, latents0), 120)
+            )
+        # Last: it quantises the transformer in place. Where FP8 cannot run, the worker's refusal.
+        refusal = fp8_refusal(args.device)
+        if refusal is not None:
+            cases.append({"case": FP8_CASE, "skipped": refusal})
+            stream.write(cases[-1])
+        else:
+            cases.append(
+                case(
+                    FP8_CASE,
+                    lambda: fp8_case(args, transformer, vae, timed_steps, baseline),
+                    2 * (args.steps + args.warmup) * step_guess + 60,
+                )
+            )
+
     return {
         "model": "Wan2.2-TI2V-5B (random weights)" if not args.tiny else "wan-tiny (random weights)",
         "device": device_name,
@@ -629,6 +647,128 @@ def run_matrix(args: argparse.Namespace) -> dict[str, Any]:
         "fastest_backend": best[0],
         "cases": cases,
     }
+
+
+def _worker_imports() -> None:
+    if str(WORKER_SRC) not in sys.path:
+        sys.path.insert(0, str(WORKER_SRC))
+
+
+def decode_stream_case(args: argparse.Namespace, vae: Any, latents: Any) -> dict[str, Any]:
+    """The worker's path after the last step, whole vs streamed (docs/adr/0085), at full size:
+    seconds to the MP4 on disk and peak GPU memory of each, and the streamed decode alone."""
+    import tempfile
+    from types import SimpleNamespace
+
+    import torch
+    from diffusers.video_processor import VideoProcessor
+
+    _worker_imports()
+    from t2v_worker.engines.vae_stream import DecodedVideo
+    from t2v_worker.output import find_ffmpeg, to_uint8_frames, write_outputs
+
+    ffmpeg = find_ffmpeg(os.environ.get("T2V_FFMPEG") or None)
+    on_cuda = args.device.startswith("cuda")
+    pipe = SimpleNamespace(
+        vae=vae,
+        vae_scale_factor_spatial=vae.config.scale_factor_spatial,
+        vae_scale_factor_temporal=vae.config.scale_factor_temporal,
+        maybe_free_model_hooks=lambda: None,
+    )
+    out: dict[str, Any] = {}
+
+    def measured(name: str, body: Any) -> None:
+        if on_cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        _sync(torch, args.device)
+        started = time.perf_counter()
+        body()
+        _sync(torch, args.device)
+        out[f"{name}_s"] = round(time.perf_counter() - started, 2)
+        out[f"{name}_peak_gpu_mem_bytes"] = int(torch.cuda.max_memory_allocated()) if on_cuda else None
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mp4, jpg = os.path.join(tmp, "v.mp4"), os.path.join(tmp, "v.jpg")
+
+        def whole() -> None:
+            z = DecodedVideo(pipe, latents.clone(), tiled=bool(vae.use_tiling))._denormalised(latents)
+            frames = VideoProcessor(vae_scale_factor=16).postprocess_video(
+                vae.decode(z, return_dict=False)[0], output_type="np"
+            )[0]
+            write_outputs(to_uint8_frames(frames), 24, mp4, jpg, ffmpeg)
+
+        def streamed() -> None:
+            write_outputs(
+                DecodedVideo(pipe, latents.clone(), tiled=bool(vae.use_tiling)), 24, mp4, jpg, ffmpeg
+            )
+
+        def decode_alone() -> None:
+            for chunk in DecodedVideo(pipe, latents.clone(), tiled=bool(vae.use_tiling)).chunks():
+                del chunk
+
+        measured("whole", whole)
+        measured("streamed", streamed)
+        measured("decode_alone", decode_alone)
+    out["streamed_over_decode_alone"] = round(out["streamed_s"] / out["decode_alone_s"], 3)
+    if on_cuda:
+        out["streamed_over_whole_peak_mem"] = round(
+            out["streamed_peak_gpu_mem_bytes"] / out["whole_peak_gpu_mem_bytes"], 3
+        )
+    return out
+
+
+FP8_CASE = "fp8 weights (torchao) vs bf16"
+
+
+def fp8_refusal(device: str) -> str | None:
+    """The worker's own start-up check (``engines/fp8.py``): its message where FP8 cannot run."""
+    import torch
+
+    _worker_imports()
+    from t2v_worker.engines.fp8 import check_fp8
+    from t2v_worker.errors import ModelLoadFailed
+
+    try:
+        check_fp8(device, torch)
+    except ModelLoadFailed as exc:
+        return str(exc)
+    return None
+
+
+def fp8_case(
+    args: argparse.Namespace, transformer: Any, vae: Any, timed_steps: Any, baseline: dict[str, Any]
+) -> dict[str, Any]:
+    """``T2V_TRANSFORMER_WEIGHTS=fp8`` (docs/adr/0087): the worker's own check and quantisation,
+    then seconds per CFG step against the bf16 baseline, and how far 3 steps without CFG (and their
+    decoded frames) move from the same steps in bf16. Refused with the worker's message where FP8
+    cannot run (a CPU, a GPU below compute capability 8.9, no torchao)."""
+    import torch
+
+    _worker_imports()
+    from t2v_worker.engines.fp8 import quantize_transformer
+
+    _, reference = timed_steps(3, 0, False)
+    quantize_transformer(transformer)
+    times, _ = timed_steps(args.steps, args.warmup, True)
+    _, quantised = timed_steps(3, 0, False)
+    sec = statistics.median(times)
+    out: dict[str, Any] = {
+        "sec_per_step": round(sec, 4),
+        "vs_bf16_baseline": None
+        if not baseline.get("sec_per_step")
+        else round(baseline["sec_per_step"] / sec, 3),
+        "latent_rel_diff": round(float((quantised - reference).norm() / reference.norm()), 4),
+    }
+    if vae is not None:
+        frames = [
+            (vae.decode(x.to(vae.dtype), return_dict=False)[0] / 2 + 0.5).clamp(0, 1)
+            for x in (reference, quantised)
+        ]
+        diff = (frames[0] - frames[1]).abs()
+        out["frame_mean_abs_diff"] = round(float(diff.mean()), 4)
+        out["frame_psnr_db"] = round(float(10 * torch.log10(1 / (diff**2).mean())), 2)
+    return out
 
 
 def parallel_case(
@@ -834,6 +974,19 @@ def matrix_markdown(result: dict[str, Any], command: str) -> str:
                 f"{c['ranks']} ranks (`T2V_PARALLEL={c['parallel']}`); final latents differ from one "
                 f"device's by ≤ {c['max_abs_diff_vs_one_device']:.3g} (max |latent| {c['latent_abs_max']:.3g})"
             )
+        if "streamed_over_decode_alone" in c:
+            mem = c.get("streamed_over_whole_peak_mem")
+            notes.append(
+                f"whole {c['whole_s']} s, streamed {c['streamed_s']} s = {c['streamed_over_decode_alone']}× "
+                f"the decode alone ({c['decode_alone_s']} s)"
+                + ("" if mem is None else f"; peak memory streamed / whole {mem}×")
+            )
+        if "latent_rel_diff" in c:
+            notes.append(
+                f"{_fmt(c['vs_bf16_baseline'])}× the bf16 baseline; 3 steps: latents differ by "
+                f"{c['latent_rel_diff']} (relative), frames by {_fmt(c.get('frame_mean_abs_diff'))} "
+                f"mean, PSNR {_fmt(c.get('frame_psnr_db'))} dB"
+            )
         if "total_s" in c:
             estimate = (
                 f", extrapolated from {c['measured_steps']} timed steps" if c.get("extrapolated") else ""
@@ -990,6 +1143,11 @@ def main_matrix(args: argparse.Namespace, argv: list[str]) -> int:
             or c.get("error")
             or c.get("sec_per_step")
             or c.get("total_s")
+            or (
+                f"streamed {c['streamed_s']} s, decode alone {c['decode_alone_s']} s"
+                if "streamed_s" in c
+                else None
+            )
             or f"computed {c.get('sec_per_step_computed')} s, skipped {c.get('sec_per_step_skipped')} s"
         )
         print(f"{c['case']}: {detail}", file=sys.stderr)

@@ -94,6 +94,9 @@ describe('Deployment', () => {
       T2V_OUTPUT_TTL_HOURS: '168',
       T2V_CPU_OFFLOAD: 'none',
       T2V_VAE_TILING: 'false',
+      T2V_VAE_DECODE_BUDGET_MIB: 'auto',
+      T2V_STREAM_DECODE: 'true',
+      T2V_TRANSFORMER_WEIGHTS: 'bf16',
       T2V_WARMUP: 'true',
       LOG_LEVEL: 'info',
     });
@@ -128,6 +131,29 @@ describe('Deployment', () => {
       T2V_ATTENTION_BACKEND: '_flash_3',
       T2V_MAX_PIXEL_FRAMES: '109045760',
     });
+  });
+
+  it('passes the decode budget, streamed decode and transformer weights; refuses values the API would', async () => {
+    const set = await render(['ci/default-values.yaml'], {
+      'config.vaeDecodeBudgetMib': 20000000,
+      'config.streamDecode': false,
+      'config.transformerWeights': 'fp8',
+    });
+    expect(config(set)).toMatchObject({
+      // A large budget stays an integer (not 2e+07), as the API's and the worker's settings read it.
+      T2V_VAE_DECODE_BUDGET_MIB: '20000000',
+      T2V_STREAM_DECODE: 'false',
+      T2V_TRANSFORMER_WEIGHTS: 'fp8',
+    });
+    for (const [key, value] of [
+      ['config.vaeDecodeBudgetMib', 0],
+      ['config.vaeDecodeBudgetMib', 'half'],
+      ['config.transformerWeights', 'int8'],
+    ] as const) {
+      await expect(render(['ci/default-values.yaml'], { [key]: value })).rejects.toThrow(
+        key.replace('config.', ''),
+      );
+    }
   });
 
   it('requests GPUs in limits and derives one worker per GPU', () => {

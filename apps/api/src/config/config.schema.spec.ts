@@ -47,6 +47,14 @@ describe('loadConfig', () => {
     ['T2V_CACHE', 'teacache:0.1', /T2V_CACHE="teacache:0.1"/],
     ['T2V_ATTENTION_BACKEND', 'Flash Attention', /T2V_ATTENTION_BACKEND="Flash Attention"/],
     ['T2V_MAX_PIXEL_FRAMES', '0', /T2V_MAX_PIXEL_FRAMES="0"/],
+    ['T2V_STREAM_DECODE', 'maybe', /T2V_STREAM_DECODE="maybe"/],
+    [
+      'T2V_VAE_DECODE_BUDGET_MIB',
+      '0',
+      /T2V_VAE_DECODE_BUDGET_MIB="0": must be auto or a positive number of MiB/,
+    ],
+    ['T2V_VAE_DECODE_BUDGET_MIB', '20GiB', /T2V_VAE_DECODE_BUDGET_MIB="20GiB"/],
+    ['T2V_TRANSFORMER_WEIGHTS', 'int8', /T2V_TRANSFORMER_WEIGHTS="int8".*accepted: bf16, fp8/],
   ])('rejects %s=%s naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
@@ -59,6 +67,39 @@ describe('loadConfig', () => {
     ).toMatchObject({ compile: 'blocks', cache: 'first-block:0.05', attentionBackend: '_flash_3' });
     expect(loadConfig({ T2V_CACHE: 'first-block:1' }).cache).toBe('first-block:1');
     expect(loadConfig({ T2V_MAX_PIXEL_FRAMES: '58572800' }).maxPixelFrames).toBe(58572800);
+  });
+
+  it('reads the decode and weights options; fp8 only where a worker can run it', () => {
+    expect(loadConfig({})).toMatchObject({
+      streamDecode: true,
+      vaeDecodeBudgetMib: 'auto',
+      transformerWeights: 'bf16',
+    });
+    expect(
+      loadConfig({
+        T2V_ENGINE: 'wan',
+        T2V_MODEL_PATH: '/m',
+        T2V_DEVICES: '0',
+        T2V_STREAM_DECODE: 'false',
+        T2V_VAE_DECODE_BUDGET_MIB: ' 20000 ',
+        T2V_TRANSFORMER_WEIGHTS: 'fp8',
+      }),
+    ).toMatchObject({ streamDecode: false, vaeDecodeBudgetMib: '20000', transformerWeights: 'fp8' });
+    expect(loadConfig({ T2V_VAE_DECODE_BUDGET_MIB: 'AUTO' }).vaeDecodeBudgetMib).toBe('auto');
+    expect(() => loadConfig({ T2V_TRANSFORMER_WEIGHTS: 'fp8', T2V_DEVICES: '0' })).toThrow(
+      /T2V_TRANSFORMER_WEIGHTS=fp8: applies to the wan and wan-tiny engines only/,
+    );
+    expect(() => loadConfig({ T2V_ENGINE: 'wan-tiny', T2V_TRANSFORMER_WEIGHTS: 'fp8' })).toThrow(
+      /T2V_TRANSFORMER_WEIGHTS=fp8: float8 matmuls need a CUDA GPU .* T2V_DEVICES=cpu/,
+    );
+    expect(() =>
+      loadConfig({
+        T2V_ENGINE: 'wan-tiny',
+        T2V_DEVICES: '0',
+        T2V_TRANSFORMER_WEIGHTS: 'fp8',
+        T2V_LORAS: 'a=/l/a',
+      }),
+    ).toThrow(/T2V_TRANSFORMER_WEIGHTS=fp8: cannot be combined with T2V_LORAS/);
   });
 
   it('passes T2V_MODEL_PROFILE on as an absolute path (the worker reads it); wan engines only', () => {

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { TRANSFORMER_WEIGHTS } from '@t2v/contracts';
 import { z } from 'zod';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -100,6 +101,14 @@ const envSchema = z.object({
   T2V_FFMPEG: z.string().min(1).optional(),
   T2V_CPU_OFFLOAD: z.enum(['none', 'model', 'sequential']).default('none'),
   T2V_VAE_TILING: bool.default(false),
+  T2V_STREAM_DECODE: bool.default(true),
+  T2V_VAE_DECODE_BUDGET_MIB: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^(auto|[1-9]\d{0,8})$/, 'must be auto or a positive number of MiB, e.g. 20000')
+    .default('auto'),
+  T2V_TRANSFORMER_WEIGHTS: z.enum(TRANSFORMER_WEIGHTS).default('bf16'),
   T2V_WARMUP: bool.default(false),
   T2V_COMPILE: z.enum(['off', 'blocks']).default('off'),
   T2V_CACHE: z
@@ -239,6 +248,12 @@ export interface AppConfig {
   ffmpeg: string | undefined;
   cpuOffload: Env['T2V_CPU_OFFLOAD'];
   vaeTiling: boolean;
+  /** The VAE decodes one latent frame at a time straight into ffmpeg (ADR 0085); false: whole, then encode. */
+  streamDecode: boolean;
+  /** `auto` or MiB: a job whose decode is estimated above it decodes in tiles (ADR 0086). */
+  vaeDecodeBudgetMib: string;
+  /** The transformer's weights: `bf16` (the checkpoint's own) or `fp8` (torchao float8, ADR 0087). */
+  transformerWeights: Env['T2V_TRANSFORMER_WEIGHTS'];
   warmup: boolean;
   /** `blocks`: the repeated transformer block is compiled once (torch.compile) and reused. */
   compile: Env['T2V_COMPILE'];
@@ -414,6 +429,17 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
       'invalid configuration:\n  T2V_MODEL_PROFILE: only the wan and wan-tiny engines use a profile',
     );
   }
+  if (e.T2V_TRANSFORMER_WEIGHTS === 'fp8') {
+    const why =
+      e.T2V_ENGINE === 'synthetic'
+        ? 'applies to the wan and wan-tiny engines only'
+        : e.T2V_DEVICES === 'cpu' && e.T2V_ROLE !== 'api'
+          ? 'float8 matmuls need a CUDA GPU of compute capability 8.9 or newer, and T2V_DEVICES=cpu runs on the CPU'
+          : e.T2V_LORAS
+            ? 'cannot be combined with T2V_LORAS: the adapters wrap the linear layers that fp8 replaces'
+            : null;
+    if (why) throw new ConfigError(`invalid configuration:\n  T2V_TRANSFORMER_WEIGHTS=fp8: ${why}`);
+  }
   const dataDir = path.resolve(e.T2V_DATA_DIR);
   const groupSize = parallelGroupSize(e.T2V_PARALLEL);
   if (groupSize > 1 && e.T2V_ENGINE === 'synthetic')
@@ -478,6 +504,9 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     ffmpeg: e.T2V_FFMPEG,
     cpuOffload: e.T2V_CPU_OFFLOAD,
     vaeTiling: e.T2V_VAE_TILING,
+    streamDecode: e.T2V_STREAM_DECODE,
+    vaeDecodeBudgetMib: e.T2V_VAE_DECODE_BUDGET_MIB,
+    transformerWeights: e.T2V_TRANSFORMER_WEIGHTS,
     warmup: e.T2V_WARMUP,
     compile: e.T2V_COMPILE,
     cache: e.T2V_CACHE,

@@ -1,3 +1,4 @@
+import { TRANSFORMER_WEIGHTS } from '@t2v/contracts';
 import { z } from 'zod';
 
 const range = z.object({ min: z.number(), max: z.number(), default: z.number() });
@@ -59,6 +60,12 @@ export const modelObjectSchema = z
           .string()
           .describe(
             'T2V_PARALLEL: off, cfg, ulysses:<N> or cfg+ulysses:<N>; one job runs on 1, 2, N or 2N GPUs.',
+          ),
+        weights: z
+          .enum(TRANSFORMER_WEIGHTS)
+          .nullable()
+          .describe(
+            "T2V_TRANSFORMER_WEIGHTS: bf16 (the checkpoint's own; float32 on a CPU) or fp8 (torchao float8); null: no transformer.",
           ),
       })
       .describe('How this deployment runs the model; a request opts out with "acceleration": "none".'),

@@ -4,6 +4,7 @@ import {
   JOB_STATUSES,
   PREVIEW_MIMES,
   QUEUE_REASONS,
+  TRANSFORMER_WEIGHTS,
   type QueueReason,
 } from '@t2v/contracts';
 import { z } from 'zod';
@@ -115,6 +116,12 @@ export const videoObjectSchema = z
           .int()
           .nullable()
           .describe('Passes of a plain run: steps, times 2 with classifier-free guidance.'),
+        weights: z
+          .enum(TRANSFORMER_WEIGHTS)
+          .nullable()
+          .describe(
+            "The transformer's weights: bf16 (the checkpoint's own; float32 on a CPU) or fp8 (T2V_TRANSFORMER_WEIGHTS=fp8).",
+          ),
       })
       .describe(
         'What produced the video; null fields until it completes (and for engines with no transformer).',
@@ -179,6 +186,8 @@ export function toVideoObject(
       attention: job.acceleration?.attention ?? null,
       transformer_passes: job.acceleration?.passes ?? null,
       planned_passes: job.acceleration?.planned_passes ?? null,
+      // Null for records finished before the field existed.
+      weights: job.acceleration?.weights ?? null,
     },
   };
 }

@@ -62,6 +62,27 @@ describe('engineLaunch: the acceleration options reach the Python worker', () =>
     expect(env['T2V_WARMUP_SHAPES']).toBeUndefined();
     expect(env['T2V_MODEL_PROFILE']).toBeUndefined();
   });
+
+  it('passes the decode and weights options, defaults included', () => {
+    const defaults = engineLaunch(loadConfig({ T2V_ENGINE: 'wan-tiny' }), 'cpu', '/usr/bin/ffmpeg').env;
+    expect(defaults).toMatchObject({
+      T2V_STREAM_DECODE: 'true',
+      T2V_VAE_DECODE_BUDGET_MIB: 'auto',
+      T2V_TRANSFORMER_WEIGHTS: 'bf16',
+    });
+    const config = loadConfig({
+      T2V_ENGINE: 'wan-tiny',
+      T2V_DEVICES: '0',
+      T2V_STREAM_DECODE: '0',
+      T2V_VAE_DECODE_BUDGET_MIB: '12000',
+      T2V_TRANSFORMER_WEIGHTS: 'fp8',
+    });
+    expect(engineLaunch(config, '0', '/usr/bin/ffmpeg').env).toMatchObject({
+      T2V_STREAM_DECODE: 'false',
+      T2V_VAE_DECODE_BUDGET_MIB: '12000',
+      T2V_TRANSFORMER_WEIGHTS: 'fp8',
+    });
+  });
 });
 
 describe('cardLaunch', () => {

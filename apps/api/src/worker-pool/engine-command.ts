@@ -64,6 +64,9 @@ export function engineLaunch(config: AppConfig, device: string, ffmpeg: string):
   env['PYTHONUNBUFFERED'] = '1';
   env['T2V_CPU_OFFLOAD'] = config.cpuOffload;
   env['T2V_VAE_TILING'] = String(config.vaeTiling);
+  env['T2V_STREAM_DECODE'] = String(config.streamDecode);
+  env['T2V_VAE_DECODE_BUDGET_MIB'] = config.vaeDecodeBudgetMib;
+  env['T2V_TRANSFORMER_WEIGHTS'] = config.transformerWeights;
   if (config.modelPath) env['T2V_MODEL_PATH'] = path.resolve(config.modelPath);
   env['T2V_COMPILE'] = config.compile;
   env['T2V_CACHE'] = config.cache;

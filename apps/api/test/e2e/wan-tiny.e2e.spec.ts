@@ -160,6 +160,7 @@ describe('API with T2V_ENGINE=wan-tiny (Python worker, diffusers WanPipeline)', 
         compile: 'off',
         attention: 'native',
         planned_passes: 3,
+        weights: 'bf16',
       });
       expect(cached.json.acceleration.transformer_passes).toBeGreaterThanOrEqual(1);
       expect(cached.json.acceleration.transformer_passes).toBeLessThanOrEqual(3);

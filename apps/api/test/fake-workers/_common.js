@@ -50,7 +50,7 @@ function card(name) {
     negative_prompt: null,
     max_prompt_chars: 100000,
     loras: [],
-    acceleration: { compile: 'off', cache: 'off', attention: null, parallel: 'off' },
+    acceleration: { compile: 'off', cache: 'off', attention: null, parallel: 'off', weights: null },
     profile: null,
   };
 }
@@ -108,7 +108,11 @@ function stayAlive() {
   setInterval(() => undefined, 1 << 30);
 }
 
+// done.acceleration of a worker with no transformer (the built contracts: the API's tests build them first).
+const { NO_TRANSFORMER } = require('@t2v/contracts');
+
 module.exports = {
+  NO_TRANSFORMER,
   PROTOCOL_VERSION,
   envNumber,
   emit,

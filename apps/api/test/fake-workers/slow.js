@@ -7,7 +7,7 @@
  * a generate while busy with ENGINE_ERROR, finishes the job on shutdown, exits 0 on stdin EOF.
  * It writes no files: `done` names the requested paths only.
  */
-const { emit, envNumber, log, onRequests, ready, startHeartbeat } = require('./_common');
+const { NO_TRANSFORMER, emit, envNumber, log, onRequests, ready, startHeartbeat } = require('./_common');
 
 const NAME = 'slow';
 const stepMs = envNumber('FAKE_STEP_MS', 200);
@@ -69,7 +69,7 @@ function start(request) {
       width: params.width,
       height: params.height,
       timings: { inference_s: (Date.now() - started) / 1000, encode_s: 0 },
-      acceleration: { cache: 'off', compile: 'off', attention: null, passes: null, planned_passes: null },
+      acceleration: NO_TRANSFORMER,
     });
   }, stepMs);
 }

@@ -97,7 +97,7 @@ export async function get(client: T2V, id: string, global: GlobalOptions, io: Cl
     const passes = a.transformer_passes === null ? '-' : `${a.transformer_passes}/${a.planned_passes ?? '-'}`;
     rows.push([
       'acceleration',
-      `${a.requested}: cache ${a.cache ?? '-'}, compile ${a.compile ?? '-'}, attention ${a.attention ?? '-'}, passes ${passes}`,
+      `${a.requested}: cache ${a.cache ?? '-'}, compile ${a.compile ?? '-'}, attention ${a.attention ?? '-'}, weights ${a.weights ?? '-'}, passes ${passes}`,
     ]);
   }
   const width = Math.max(...rows.map(([k]) => k.length));

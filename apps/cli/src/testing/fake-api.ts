@@ -30,7 +30,7 @@ export const FAKE_MODEL = {
     { default_size: '320x192', fps: 24, seconds: 1, num_inference_steps: 8, guidance_scale: 5 },
     SPEC,
   ),
-  acceleration: { compile: 'off', cache: 'off', attention: null, parallel: 'off' },
+  acceleration: { compile: 'off', cache: 'off', attention: null, parallel: 'off', weights: null },
   profile: null,
   inputs: ['text', 'image'],
   loras: [],
@@ -118,6 +118,7 @@ export function fakeApi(options: FakeApiOptions = {}) {
       attention: null,
       transformer_passes: null,
       planned_passes: null,
+      weights: null,
     },
   });
 

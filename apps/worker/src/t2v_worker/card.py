@@ -100,6 +100,7 @@ def model_card(engine: Engine, inputs: Sequence[str], loras: Sequence[str]) -> d
             "cache": str(config.cache),
             "attention": config.attention_backend,
             "parallel": str(config.parallel),
+            "weights": config.transformer_weights,
         },
         # The profile file in effect; null when the engine's built-in one is all there is.
         "profile": None if profile is engine.default_profile else profile.source or None,

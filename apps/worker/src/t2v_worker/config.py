@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .parallel.spec import ParallelConfigError, ParallelSpec, group_devices, parse_parallel
+from .protocol import TRANSFORMER_WEIGHTS
 
 ENGINES = ("wan", "wan-tiny")
 DEVICES = ("cpu", "cuda")
@@ -120,6 +121,13 @@ class WorkerConfig:
     # Live previews: one every this many steps (0: none), never closer than the interval.
     preview_every_steps: int = 2
     preview_min_interval_s: float = 1.0
+    # Decode latent frame by latent frame into the encoder (docs/adr/0085).
+    stream_decode: bool = True
+    # T2V_VAE_DECODE_BUDGET_MIB: a job whose decode is estimated above it decodes in tiles;
+    # None ("auto") derives it from the device's free memory at decode time (docs/adr/0086).
+    vae_decode_budget_mib: int | None = None
+    # T2V_TRANSFORMER_WEIGHTS: bf16 (default) or fp8 (opt-in, CUDA compute capability ≥ 8.9).
+    transformer_weights: str = "bf16"
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
@@ -164,6 +172,13 @@ def _non_negative(env: Mapping[str, str], name: str, default: float, integer: bo
     if value < 0 or value != value:
         raise ConfigError(f"{name}={raw!r} must be 0 or more")
     return value
+def _budget(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "auto"):
+        return None
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(f"{name}={raw!r} is not auto or a positive number of MiB")
+    return int(raw)
 
 
 def parse_shapes(raw: str) -> tuple[tuple[int, int, int], ...]:
@@ -201,6 +216,12 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
             "T2V_LORAS cannot be combined with T2V_COMPILE=blocks: per-job adapter scales would "
             "recompile the blocks; run LoRA workers with T2V_COMPILE=off (docs/adr/0016)"
         )
+    weights = _choice(env, "T2V_TRANSFORMER_WEIGHTS", TRANSFORMER_WEIGHTS, "bf16")
+    if loras and weights == "fp8":
+        raise ConfigError(
+            "T2V_LORAS cannot be combined with T2V_TRANSFORMER_WEIGHTS=fp8: the adapters wrap the "
+            "linear layers that fp8 replaces; run LoRA workers with bf16 weights (docs/adr/0087)"
+        )
     return WorkerConfig(
         engine=engine,
         model_path=model_path,
@@ -220,4 +241,7 @@ def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
         preview_every_steps=int(_non_negative(env, "T2V_PREVIEW_EVERY_STEPS", 2, integer=True)),
         preview_min_interval_s=float(_non_negative(env, "T2V_PREVIEW_MIN_INTERVAL_S", 1.0, integer=False)),
         loras=loras,
+        stream_decode=_bool(env, "T2V_STREAM_DECODE", True),
+        vae_decode_budget_mib=_budget(env, "T2V_VAE_DECODE_BUDGET_MIB"),
+        transformer_weights=weights,
     )

@@ -18,6 +18,10 @@ from typing import Any
 
 from .params import GenerateParams
 
+# T2V_TRANSFORMER_WEIGHTS: the transformer blocks' linear weights as the checkpoint has them (bf16;
+# float32 on a CPU) or torchao float8 (docs/adr/0087-fp8-transformer-weights.md).
+TRANSFORMER_WEIGHTS = ("bf16", "fp8")
+
 PROTOCOL_VERSION = 4
 
 EXIT_PERMANENT = 78
@@ -198,6 +202,8 @@ ACCELERATION_SHAPE: dict[str, Check] = {
     "attention": _nullable(_non_empty),
     "passes": _nullable(_non_neg_int),
     "planned_passes": _nullable(_non_neg_int),
+    # The transformer's weights (T2V_TRANSFORMER_WEIGHTS); null for an engine without one.
+    "weights": _nullable(_one_of(TRANSFORMER_WEIGHTS)),
 }
 
 _RANGE = _obj({"min": _num, "max": _num, "default": _num})
@@ -235,6 +241,7 @@ CARD_SHAPE: dict[str, Check] = {
             "cache": _non_empty,
             "attention": _nullable(_non_empty),
             "parallel": _non_empty,
+            "weights": _nullable(_one_of(TRANSFORMER_WEIGHTS)),
         }
     ),
     "profile": _nullable(_non_empty),

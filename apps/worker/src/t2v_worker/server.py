@@ -23,7 +23,7 @@ from . import protocol
 from .device import is_sticky_cuda_error
 from .engines.base import Engine
 from .errors import Cancelled, GpuOutOfMemory, WorkerError, is_out_of_memory
-from .output import write_outputs
+from .output import video_shape, write_outputs
 from .params import TEMPORAL_MULTIPLE, GenerateParams
 from .preview import Previewer, PreviewPolicy
 
@@ -292,11 +292,16 @@ class Server:
         finally:
             self.engine.previewer = None
         inference_s = time.monotonic() - started
-        if job.cancel.is_set():
-            raise Cancelled(f"cancelled during decode after step {total} of {total}")
-        count, height, width = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
+
+        def decoding() -> None:
+            if job.cancel.is_set():
+                raise Cancelled(f"cancelled during decode after step {total} of {total}")
+
+        decoding()
+        count, height, width = video_shape(frames)
+        # A streamed video is decoded while it is encoded: encode_s covers both (docs/adr/0085).
         started = time.monotonic()
-        write_outputs(frames, params.fps, job.out_path, job.thumbnail_path, self.ffmpeg)
+        write_outputs(frames, params.fps, job.out_path, job.thumbnail_path, self.ffmpeg, decoding)
         encode_s = time.monotonic() - started
         log.info(
             "job %s: %d frames %dx%d, inference %.2fs, encode %.2fs",
@@ -340,7 +345,11 @@ def oom_message(params: GenerateParams, step: int, detail: str, presets: Sequenc
     tip = " or ".join(h for h in hints if h)
     advice = f"try {tip}" if tip else "try a smaller request"
     if step >= steps:
-        advice += "; decoding fits in less memory with T2V_VAE_TILING=true"
+        # The decode streams one latent frame at a time: tiles, not fewer frames, shrink it.
+        advice += (
+            "; decoding in tiles needs less memory: lower T2V_VAE_DECODE_BUDGET_MIB (a job whose "
+            "decode is estimated above it is tiled automatically) or tile every job with T2V_VAE_TILING=true"
+        )
     else:
         advice += "; T2V_CPU_OFFLOAD=model trades speed for memory"
     return (

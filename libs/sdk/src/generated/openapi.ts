@@ -521,6 +521,11 @@ export interface components {
         transformer_passes: number | null;
         /** @description Passes of a plain run: steps, times 2 with classifier-free guidance. */
         planned_passes: number | null;
+        /**
+         * @description The transformer's weights: bf16 (the checkpoint's own; float32 on a CPU) or fp8 (T2V_TRANSFORMER_WEIGHTS=fp8).
+         * @enum {string|null}
+         */
+        weights: 'bf16' | 'fp8' | null;
       };
     };
     /** @description VideoList */
@@ -627,6 +632,11 @@ export interface components {
           transformer_passes: number | null;
           /** @description Passes of a plain run: steps, times 2 with classifier-free guidance. */
           planned_passes: number | null;
+          /**
+           * @description The transformer's weights: bf16 (the checkpoint's own; float32 on a CPU) or fp8 (T2V_TRANSFORMER_WEIGHTS=fp8).
+           * @enum {string|null}
+           */
+          weights: 'bf16' | 'fp8' | null;
         };
       }[];
       first_id: string | null;
@@ -725,6 +735,11 @@ export interface components {
         attention: string | null;
         /** @description T2V_PARALLEL: off, cfg, ulysses:<N> or cfg+ulysses:<N>; one job runs on 1, 2, N or 2N GPUs. */
         parallel: string;
+        /**
+         * @description T2V_TRANSFORMER_WEIGHTS: bf16 (the checkpoint's own; float32 on a CPU) or fp8 (torchao float8); null: no transformer.
+         * @enum {string|null}
+         */
+        weights: 'bf16' | 'fp8' | null;
       };
       /** @description Model profile file in effect (defaults and ranges), or null. */
       profile: string | null;
@@ -812,6 +827,11 @@ export interface components {
           attention: string | null;
           /** @description T2V_PARALLEL: off, cfg, ulysses:<N> or cfg+ulysses:<N>; one job runs on 1, 2, N or 2N GPUs. */
           parallel: string;
+          /**
+           * @description T2V_TRANSFORMER_WEIGHTS: bf16 (the checkpoint's own; float32 on a CPU) or fp8 (torchao float8); null: no transformer.
+           * @enum {string|null}
+           */
+          weights: 'bf16' | 'fp8' | null;
         };
         /** @description Model profile file in effect (defaults and ranges), or null. */
         profile: string | null;

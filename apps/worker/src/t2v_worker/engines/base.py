@@ -18,8 +18,10 @@ from ..params import EngineLimits, GenerateParams, tokens_for, validate
 from ..preview import Previewer, Projection, fit_projection, x0_estimate
 from ..profile import ModelProfile, ProfileError, load_profile, profile_path
 from .accel import Accelerator
+from .fp8 import check_fp8, quantize_transformer
 from .image import load_image
 from .lora import LoraSet
+from .vae_stream import DecodedVideo, choose_tiling
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +137,14 @@ class Engine:
 
     def run_report(self, params: GenerateParams) -> dict[str, Any]:
         """What produced the last job's video (``done.acceleration``). No transformer: nothing."""
-        return {"cache": "off", "compile": "off", "attention": None, "passes": None, "planned_passes": None}
+        return {
+            "cache": "off",
+            "compile": "off",
+            "attention": None,
+            "passes": None,
+            "planned_passes": None,
+            "weights": None,
+        }
 
 
 class WanPipelineEngine(Engine):
@@ -215,7 +224,11 @@ class WanPipelineEngine(Engine):
             log.info("CUDA: %s", describe_cuda(torch))
         else:
             self.device = "cpu"
+        if self.config.transformer_weights == "fp8":
+            check_fp8(self.device, torch)  # before any weight is read
         pipe = self.build_pipeline()
+        if self.config.transformer_weights == "fp8":
+            quantize_transformer(pipe.transformer)
         pipe.set_progress_bar_config(disable=True)
         if self.config.vae_tiling:
             # Both engines: the staging profile's tiled decode also runs in CI (wan-tiny).
@@ -329,6 +342,9 @@ class WanPipelineEngine(Engine):
 
         # A CPU generator gives the same noise for a seed on every device.
         generator = torch.Generator(device="cpu").manual_seed(params.seed)
+        # The pipeline stops at the latents; the server decodes them as it encodes (adr/0085).
+        streamed = self.output_type == "np" and self.config.stream_decode
+        tiled = choose_tiling(self.pipe.vae, self.config, self.device, params)
         try:
             with torch.inference_mode():
                 output = pipe(
@@ -341,7 +357,7 @@ class WanPipelineEngine(Engine):
                     num_inference_steps=total,
                     guidance_scale=params.guidance_scale,
                     generator=generator,
-                    output_type=self.output_type,
+                    output_type="latent" if streamed else self.output_type,
                     max_sequence_length=self.max_sequence_length,
                     callback_on_step_end=step_end,
                 )
@@ -350,6 +366,8 @@ class WanPipelineEngine(Engine):
                 # Model CPU offload keeps its hooks' bookkeeping on the text pipeline: let it put
                 # every shared module back on the CPU, as after a text job (a no-op otherwise).
                 self.pipe.maybe_free_model_hooks()
+        if streamed:
+            return DecodedVideo(self.pipe, output.frames, tiled)
         return output.frames[0]
 
     def warmup(self) -> None:
@@ -412,7 +430,8 @@ class WanPipelineEngine(Engine):
         return None
 
     def run_report(self, params: GenerateParams) -> dict[str, Any]:
-        return self.accelerator.report(params.num_inference_steps, params.guidance_scale)
+        report = self.accelerator.report(params.num_inference_steps, params.guidance_scale)
+        return {**report, "weights": self.config.transformer_weights}
 
     def free_memory(self) -> None:
         gc.collect()

@@ -23,13 +23,13 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 
-import { abortOnClose, header, type HttpReply, type HttpRequest, sendFile } from '../common/http';
+import { abortOnClose, header, type HttpReply, type HttpRequest } from '../common/http';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { JobEvents } from '../jobs/job-events';
 import type { Job } from '../jobs/job.types';
 import { InvalidJobState, JobFailed, OutputGone } from '../jobs/jobs.errors';
 import { JobsService } from '../jobs/jobs.service';
-import { StorageService } from '../storage/storage.service';
+import { OUTPUT_STORE, type OutputStore } from '../storage/output-store';
 import { errorResponses, ref } from '../wire/openapi-refs';
 import type { VideoObject } from '../wire/video.schema';
 import { CreateAndWait } from './create-and-wait';
@@ -70,7 +70,7 @@ export class VideosController {
     private readonly createAndWait: CreateAndWait,
     private readonly presenter: VideoPresenter,
     private readonly jobEvents: JobEvents,
-    private readonly storage: StorageService,
+    @Inject(OUTPUT_STORE) private readonly outputs: OutputStore,
   ) {}
 
   @Post()
@@ -247,7 +247,9 @@ export class VideosController {
   @Get(':id/content')
   @ApiOperation({
     summary: 'Download the MP4 or the thumbnail',
-    description: 'HTTP Range supported. Any Accept header is served.',
+    description:
+      'HTTP Range supported. Any Accept header is served. With outputs in a bucket this may answer 302 to a ' +
+      'presigned URL of the object (T2V_STORAGE_DOWNLOAD=redirect, the default there).',
   })
   @ApiParam({ name: 'id' })
   @ApiQuery({ name: 'variant', required: false, enum: ['video', 'thumbnail'] })
@@ -261,6 +263,13 @@ export class VideosController {
     },
   })
   @ApiResponse({ status: 206, description: 'Partial content (Range).' })
+  @ApiResponse({
+    status: 302,
+    description:
+      'With outputs in a bucket and downloads by redirect: `Location` is a short-lived presigned URL of the object ' +
+      '(Range requests go there). Clients follow it.',
+    headers: { Location: { description: 'Presigned URL of the object.', schema: { type: 'string' } } },
+  })
   @errorResponses(400, 401, 404, 409, 416)
   async content(
     @Param('id') id: string,
@@ -311,16 +320,13 @@ export class VideosController {
     req: HttpRequest,
     res: HttpReply,
   ): Promise<void> {
-    return sendFile(
-      req,
-      res,
-      this.storage.pathFor(job.id, variant),
-      {
+    return this.outputs.serve(job.id, variant, req, res, {
+      headers: {
         'content-type': variant === 'video' ? 'video/mp4' : 'image/jpeg',
         'content-disposition': `inline; filename="${job.id}.${variant === 'video' ? 'mp4' : 'jpg'}"`,
         'cache-control': 'private, max-age=3600',
       },
-      () => new OutputGone(`The ${variant} of ${job.id} is missing.`),
-    );
+      missing: () => new OutputGone(`The ${variant} of ${job.id} is missing.`),
+    });
   }
 }

@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -60,6 +61,14 @@ export async function startWeedServer({ dir, timeoutMs = 60_000 }) {
     }),
   );
   const p = await portsOf(dir);
+  // A killed server leaves its gRPC Unix sockets behind (/tmp/seaweedfs-<role>-grpc-<port>.sock);
+  // a restart on the same ports cannot bind them again.
+  for (const name of fs.readdirSync(os.tmpdir()))
+    if (
+      /^seaweedfs-.*-(\d+)\.sock$/.test(name) &&
+      Object.values(p).includes(Number(/(\d+)\.sock$/.exec(name)[1]))
+    )
+      fs.rmSync(path.join(os.tmpdir(), name), { force: true });
   const child = spawn(
     WEED,
     [
@@ -95,7 +104,9 @@ export async function startWeedServer({ dir, timeoutMs = 60_000 }) {
   // An unsigned request is refused (403) by the gateway once it has its identities from the filer.
   for (;;) {
     if (child.exitCode !== null)
-      throw new Error(`weed server exited with ${child.exitCode}:\n${output.slice(-4000)}`);
+      throw new Error(
+        `weed server exited with ${child.exitCode}: ${/^F\d{4} .*$/m.exec(output)?.[0] ?? ''}\n${output.slice(-4000)}`,
+      );
     const status = await fetch(`${endpoint}/`, { signal: AbortSignal.timeout(1000) }).then(
       (r) => r.status,
       () => 0,

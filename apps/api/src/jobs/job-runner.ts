@@ -114,7 +114,10 @@ export class JobRunner {
         } catch (err) {
           if (!(err instanceof StorageFailed)) throw err;
           await this.lifecycle.fail(current, 'STORAGE_ERROR', err.message);
-          await this.outputs.remove(job.id);
+          // Scratch goes; an object the store may still hold is left to its lifecycle rule.
+          await this.outputs.remove(job.id).catch((e: Error) => {
+            this.logger.warn({ err: e, job_id: job.id }, `outputs of ${job.id} not removed: ${e.message}`);
+          });
           return;
         }
         const { inference_s, encode_s } = outcome.event.timings;

@@ -247,8 +247,9 @@ describe('a storage server that goes away mid-upload', () => {
         prompt: 'lost',
         seconds: 1,
         size: '256x256',
-        steps: 10,
+        num_inference_steps: 20,
       });
+      expect(created.status).toBe(200);
       const id = created.json.id as string;
       await waitFor(async () => (await getJson(`${api.url}/v1/videos/${id}`)).json.status === 'in_progress');
       await own.stop();

@@ -304,10 +304,11 @@ export class S3Outputs implements OutputStore {
   }
 
   async remove(id: string): Promise<void> {
+    // Scratch first: it goes even while the bucket cannot be reached.
+    await this.local.remove(id);
     await Promise.all(
       (['video', 'thumbnail', 'input'] as const).map((f) => this.deleteObject(this.key(id, f))),
     );
-    await this.local.remove(id);
   }
 
   async serve(

@@ -11,6 +11,7 @@ import { runHttpBench } from './http-bench.mjs';
 import { runImageFitBench } from './image-fit.mjs';
 import { durabilitySection, runRedisDurabilityBench } from './redis-durability-bench.mjs';
 import { runSeedBench } from './seed-bench.mjs';
+import { runStorageDownloadBench, storageDownloadSection } from './storage-download.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const short = process.argv.includes('--short');
@@ -94,6 +95,10 @@ for (const [engine, body, runs] of COLD_START_JOBS) {
   console.error(JSON.stringify(coldStart.at(-1)));
 }
 
+console.error('[bench] downloads from a bucket: redirect vs proxy vs the bucket directly');
+const storageDownload = await runStorageDownloadBench(short ? { mib: 8, rounds: 2 } : {});
+console.error(JSON.stringify(storageDownload));
+
 if (short) {
   for (const [name, v] of Object.entries({
     create: http.t2v.create.errors,
@@ -102,7 +107,7 @@ if (short) {
   })) {
     if (v !== 0) throw new Error(`${name} had ${v} errors`);
   }
-  console.log('bench smoke: 6 benchmarks ran, 0 errors');
+  console.log('bench smoke: 7 benchmarks ran, 0 errors');
   process.exit(0);
 }
 
@@ -228,6 +233,7 @@ the ratio shows; on GPUs a pass of the full-size model dominates and the split d
 | \`ulysses:2\`, 2 ranks | ${parallel['ulysses:2'].median_s} | **${parallel['ulysses:2'].overhead}×** | ${parallel['ulysses:2'].max_abs_diff} | ${parallel['ulysses:2'].passes} |
 
 ${coldStartSection(coldStart)}
+${storageDownloadSection(storageDownload)}
 ${memorySection}
 ${gpuSection}`;
 fs.writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), doc);

@@ -5,8 +5,11 @@
 // fetched directly (what the bucket gives with no API in front). The job's MP4 object is replaced
 // by `mib` MiB of random bytes so the transfer, not the request, is what is measured.
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
 import { startBuiltApi } from '../scripts/api-process.mjs';
@@ -30,17 +33,29 @@ const median = (xs) => {
 };
 
 export async function runStorageDownloadBench({ mib = 64, rounds = 8 } = {}) {
-  const weed = await startWeedServer();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't2v-bench-seaweedfs-'));
+  const weed = await startWeedServer({ dir });
+  const client = new S3Client({
+    endpoint: weed.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: weed.accessKey, secretAccessKey: weed.secretKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
   const redis = await redisNode([]);
   const apis = [];
   try {
-    await weed.createBucket(BUCKET);
+    await client.send(new CreateBucketCommand({ Bucket: BUCKET }));
     const env = (download) => ({
-      ...weed.env(BUCKET, 'bench'),
+      T2V_STORAGE_URL: `s3://${BUCKET}/bench`,
+      T2V_S3_ENDPOINT: weed.endpoint,
+      T2V_S3_FORCE_PATH_STYLE: 'true',
+      AWS_ACCESS_KEY_ID: weed.accessKey,
+      AWS_SECRET_ACCESS_KEY: weed.secretKey,
       T2V_QUEUE: 'redis',
       REDIS_URL: `redis://127.0.0.1:${redis.port}`,
       T2V_STORAGE_DOWNLOAD: download,
-      LOG_LEVEL: 'warn',
     });
     const runner = await startBuiltApi({ ...env('redirect'), T2V_ROLE: 'all', T2V_SYNTHETIC_STEP_MS: '1' });
     apis.push(runner);
@@ -50,17 +65,17 @@ export async function runStorageDownloadBench({ mib = 64, rounds = 8 } = {}) {
       await fetch(`${runner.url}/v1/videos`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', prefer: 'wait=60' },
-        body: JSON.stringify({ prompt: 'bench', seconds: 1, size: '256x256', steps: 2 }),
+        body: JSON.stringify({ prompt: 'bench', seconds: 1, size: '256x256', num_inference_steps: 2 }),
       })
     ).json();
     if (created.status !== 'completed')
       throw new Error(`bench job did not complete: ${JSON.stringify(created)}`);
     const key = `bench/${created.id}.mp4`;
     const payload = randomBytes(mib * 2 ** 20);
-    await weed.client.send(
+    await client.send(
       new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: payload, ContentType: 'video/mp4' }),
     );
-    const presigned = await getSignedUrl(weed.client, new GetObjectCommand({ Bucket: BUCKET, Key: key }), {
+    const presigned = await getSignedUrl(client, new GetObjectCommand({ Bucket: BUCKET, Key: key }), {
       expiresIn: 3600,
     });
     const modes = {
@@ -89,7 +104,9 @@ export async function runStorageDownloadBench({ mib = 64, rounds = 8 } = {}) {
   } finally {
     for (const api of apis) api.stop();
     redis.stop();
-    await weed.dispose();
+    client.destroy();
+    await weed.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

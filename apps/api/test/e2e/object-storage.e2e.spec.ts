@@ -176,7 +176,7 @@ describe('outputs in a bucket, downloads by redirect (the default)', () => {
       await waitFor(async () => (await s3.keys(BUCKET, `expiry/${old.id}`)).length === 0, 20_000, 'expiry');
       const gone = await fetch(`${expiring.url}/v1/videos/${old.id}/content`, { redirect: 'manual' });
       expect(gone.status).toBe(404);
-      expect((await gone.json()).error.message).toMatch(/expired/);
+      expect(((await gone.json()) as { error: { message: string } }).error.message).toMatch(/expired/);
     } finally {
       await stopAll(expiring);
     }
@@ -187,7 +187,9 @@ describe('outputs in a bucket, downloads by redirect (the default)', () => {
     await s3.remove(BUCKET, `${prefix}${done.id}.mp4`);
     const res = await fetch(`${api.url}/v1/videos/${done.id}/content`, { redirect: 'manual' });
     expect(res.status).toBe(404);
-    expect((await res.json()).error.message).toBe(`The video of ${done.id} is missing.`);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe(
+      `The video of ${done.id} is missing.`,
+    );
   });
 });
 

@@ -264,7 +264,7 @@ Environment variables that hold credentials or identity-provider settings
 config.extraEnv (the ConfigMap) may not name them.
 */}}
 {{- define "t2v.secretVars" -}}
-T2V_API_KEYS REDIS_URL REDIS_PASSWORD REDIS_SENTINEL_PASSWORD T2V_WEBHOOK_SECRET T2V_JWT_JWKS_URL T2V_JWT_ISSUER T2V_JWT_AUDIENCE
+T2V_API_KEYS REDIS_URL REDIS_PASSWORD REDIS_SENTINEL_PASSWORD T2V_WEBHOOK_SECRET T2V_JWT_JWKS_URL T2V_JWT_ISSUER T2V_JWT_AUDIENCE AWS_SECRET_ACCESS_KEY
 {{- end -}}
 
 {{/* Secret and key that hold the password of the in-chart Redis */}}

@@ -311,7 +311,6 @@ export const SECRET_VARS = new Set([
   'T2V_JWT_ISSUER',
   'T2V_JWT_AUDIENCE',
   'AWS_SECRET_ACCESS_KEY',
-  'AWS_SESSION_TOKEN',
 ]);
 
 /** `T2V_MODEL_ALIASES` entry: `sora-2` (whatever model is loaded) or `sora-2=<model id>`. */

@@ -1,15 +1,23 @@
-import type { HttpReply, HttpRequest } from '../common/http';
+import type { Readable } from 'node:stream';
+
 import type { JobFile, Variant } from './storage.service';
 
 /** Injection token of the configured output store (filesystem or s3). */
 export const OUTPUT_STORE = Symbol('OUTPUT_STORE');
 
-/** What the content route answers with: the bytes (proxy) or a redirect to the bucket. */
-export interface ServeOptions {
-  headers: Record<string, string>;
-  /** The error to throw when the object is not there (410 for the route). */
-  missing: () => Error;
-}
+/**
+ * Where a completed job's file can be read from, for the content route (which owns HTTP): a local
+ * file, a presigned URL to redirect to, or a stream of any byte range of an object.
+ */
+export type Content =
+  | { kind: 'file'; path: string }
+  | { kind: 'redirect'; url: string }
+  | {
+      kind: 'stream';
+      size: number;
+      modified: Date | undefined;
+      open: (start: number, end: number) => Promise<Readable>;
+    };
 
 /**
  * Where a job's files live once it is done: the shared output directory (`filesystem`, the
@@ -45,8 +53,8 @@ export interface OutputStore {
   cloneOutputs(fromId: string, toId: string): Promise<void>;
   /** Removes every file of a job, wherever it is: outputs, input image, scratch. */
   remove(id: string): Promise<void>;
-  /** Answers a content request: streams the file (Range honoured) or redirects to a presigned URL. */
-  serve(id: string, variant: Variant, req: HttpRequest, res: HttpReply, options: ServeOptions): Promise<void>;
+  /** How to read a file of a job (null: the object is not there). */
+  content(id: string, variant: Variant): Promise<Content | null>;
   /** Where a completed job's MP4 is, for clients that print it: a path or an `s3://` URL. */
   locate(id: string): string;
 }

@@ -23,7 +23,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 
-import { abortOnClose, header, type HttpReply, type HttpRequest } from '../common/http';
+import { abortOnClose, header, type HttpReply, type HttpRequest, sendFile, sendRange } from '../common/http';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { JobEvents } from '../jobs/job-events';
 import type { Job } from '../jobs/job.types';
@@ -314,19 +314,29 @@ export class VideosController {
     await stream.open(job, res);
   }
 
-  private sendFile(
+  private async sendFile(
     job: Job,
     variant: 'video' | 'thumbnail',
     req: HttpRequest,
     res: HttpReply,
   ): Promise<void> {
-    return this.outputs.serve(job.id, variant, req, res, {
-      headers: {
-        'content-type': variant === 'video' ? 'video/mp4' : 'image/jpeg',
-        'content-disposition': `inline; filename="${job.id}.${variant === 'video' ? 'mp4' : 'jpg'}"`,
-        'cache-control': 'private, max-age=3600',
-      },
-      missing: () => new OutputGone(`The ${variant} of ${job.id} is missing.`),
-    });
+    const headers = {
+      'content-type': variant === 'video' ? 'video/mp4' : 'image/jpeg',
+      'content-disposition': `inline; filename="${job.id}.${variant === 'video' ? 'mp4' : 'jpg'}"`,
+      'cache-control': 'private, max-age=3600',
+    };
+    const missing = () => new OutputGone(`The ${variant} of ${job.id} is missing.`);
+    const content = await this.outputs.content(job.id, variant);
+    if (!content) throw missing();
+    switch (content.kind) {
+      case 'file':
+        return sendFile(req, res, content.path, headers, missing);
+      case 'redirect':
+        // The URL expires: neither the redirect nor what it points to may be cached past that.
+        await res.code(302).header('location', content.url).header('cache-control', 'no-store').send();
+        return;
+      case 'stream':
+        return sendRange(req, res, content, headers, content.open);
+    }
   }
 }

@@ -1,5 +1,4 @@
-import { type HttpReply, type HttpRequest, sendFile } from '../../common/http';
-import { type OutputStore, type ServeOptions, StorageFailed } from '../output-store';
+import { type Content, type OutputStore, StorageFailed } from '../output-store';
 import type { JobFile, StorageService, Variant } from '../storage.service';
 
 /**
@@ -56,14 +55,9 @@ export class FilesystemOutputs implements OutputStore {
     return this.local.remove(id);
   }
 
-  serve(
-    id: string,
-    variant: Variant,
-    req: HttpRequest,
-    res: HttpReply,
-    options: ServeOptions,
-  ): Promise<void> {
-    return sendFile(req, res, this.local.pathFor(id, variant), options.headers, options.missing);
+  async content(id: string, variant: Variant): Promise<Content | null> {
+    // Opened by the route, which answers a missing file itself.
+    return { kind: 'file', path: this.local.pathFor(id, variant) };
   }
 
   locate(id: string): string {

@@ -19,11 +19,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
-import { type HttpReply, type HttpRequest, sendRange } from '../../common/http';
 import { ConfigError } from '../../config/config.schema';
 import type { S3Settings } from '../../config/config.schema';
 import { appLogger } from '../../logging/logger';
-import { type OutputStore, type ServeOptions, StorageFailed } from '../output-store';
+import { type Content, type OutputStore, StorageFailed } from '../output-store';
 import type { JobFile, StorageService, Variant } from '../storage.service';
 
 const SUFFIX: Record<JobFile, string> = { video: '.mp4', thumbnail: '.jpg', input: '.input.png' };
@@ -311,32 +310,31 @@ export class S3Outputs implements OutputStore {
     );
   }
 
-  async serve(
-    id: string,
-    variant: Variant,
-    req: HttpRequest,
-    res: HttpReply,
-    options: ServeOptions,
-  ): Promise<void> {
+  async content(id: string, variant: Variant): Promise<Content | null> {
     const key = this.key(id, variant);
+    // Checked first: a missing object is the API's 404, not a redirect to the bucket's error.
     const found = await this.head(key);
-    if (!found) throw options.missing();
+    if (!found) return null;
     if (this.settings.download === 'redirect') {
       const url = await getSignedUrl(
         this.signer,
         new GetObjectCommand({ Bucket: this.settings.bucket, Key: key }),
-        { expiresIn: this.settings.urlTtlS },
+        {
+          expiresIn: this.settings.urlTtlS,
+        },
       );
-      // The URL expires: neither the redirect nor its target may be cached past that.
-      await res.code(302).header('location', url).header('cache-control', 'no-store').send();
-      return;
+      return { kind: 'redirect', url };
     }
-    await sendRange(req, res, found, options.headers, async (start, end) => {
-      const got = await this.client.send(
-        new GetObjectCommand({ Bucket: this.settings.bucket, Key: key, Range: `bytes=${start}-${end}` }),
-      );
-      return got.Body as Readable;
-    });
+    return {
+      kind: 'stream',
+      ...found,
+      open: async (start, end) => {
+        const got = await this.client.send(
+          new GetObjectCommand({ Bucket: this.settings.bucket, Key: key, Range: `bytes=${start}-${end}` }),
+        );
+        return got.Body as Readable;
+      },
+    };
   }
 
   locate(id: string): string {

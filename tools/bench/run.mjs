@@ -13,6 +13,7 @@ import { runImageFitBench } from './image-fit.mjs';
 import { durabilitySection, runRedisDurabilityBench } from './redis-durability-bench.mjs';
 import { previewSection } from './preview-cost.mjs';
 import { runSeedBench } from './seed-bench.mjs';
+import { runStorageDownloadBench, storageDownloadSection } from './storage-download.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const short = process.argv.includes('--short');
@@ -128,6 +129,9 @@ for (const [engine, body, runs] of COLD_START_JOBS) {
 console.error('[bench] ETAs: estimates at creation against what happened (synthetic, mixed workload)');
 const eta = await runEtaBench({ jobs: short ? 6 : 30 });
 console.error(JSON.stringify(eta));
+console.error('[bench] downloads from a bucket: redirect vs proxy vs the bucket directly');
+const storageDownload = await runStorageDownloadBench(short ? { mib: 8, rounds: 2 } : {});
+console.error(JSON.stringify(storageDownload));
 
 if (short) {
   if (eta.with_estimate.startsWith('0/'))
@@ -269,6 +273,7 @@ ${previewSection(preview)}
 ${decodeSection}
 ${coldStartSection(coldStart)}
 ${etaSection(eta)}
+${storageDownloadSection(storageDownload)}
 ${memorySection}
 ${gpuSection}`;
 fs.writeFileSync(path.join(ROOT, 'docs/benchmarks.md'), doc);

@@ -1,9 +1,11 @@
 // `npm test`: the whole suite on a fresh clone. Installs what the tests need (npm packages, system
 // tools when root, the Python venv and helm through their Nx setup targets), then builds, lints,
 // checks generated files for drift, and runs every project's tests.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ensureNodeModules, ensureSystemTools, log, ROOT, run } from './prereqs.mjs';
+import { ensureNodeModules, ensureSystemTools, fail, log, ROOT, run } from './prereqs.mjs';
 
 ensureNodeModules();
 ensureSystemTools([
@@ -21,6 +23,17 @@ ensureSystemTools([
   ['mmdebstrap', 'mmdebstrap'],
 ]);
 ensureSystemTools([['go', 'golang-go']]);
+
+// SeaweedFS, the S3 server of the object-storage tests, builds from its Go module (minutes when
+// cold, nothing once built: install-seaweedfs.sh is keyed by its pin). Its download and build run
+// beside the TypeScript build and checks below; the tests wait for it.
+fs.mkdirSync(path.join(ROOT, 'tmp'), { recursive: true });
+const seaweedLog = path.join(ROOT, 'tmp/install-seaweedfs.log');
+const seaweedOut = fs.openSync(seaweedLog, 'w');
+const seaweed = spawn('bash', [path.join(ROOT, 'tools/seaweedfs/install-seaweedfs.sh')], {
+  stdio: ['ignore', seaweedOut, seaweedOut],
+});
+const seaweedDone = new Promise((resolve) => seaweed.once('exit', (code) => resolve(code)));
 
 const nx = (...args) =>
   run(
@@ -44,6 +57,10 @@ run(process.execPath, [
   '--log-level=warn',
 ]);
 nx('run-many', '-t', 'typecheck', 'lint', '--parallel=2');
+log('SeaweedFS for the object-storage tests');
+const seaweedCode = await seaweedDone;
+process.stdout.write(fs.readFileSync(seaweedLog, 'utf8'));
+if (seaweedCode !== 0) fail(`tools/seaweedfs/install-seaweedfs.sh failed (exit ${seaweedCode}); see above`);
 log('tests');
 // One project at a time: several suites start real servers and time worker restarts.
 nx('run-many', '-t', 'test', '--parallel=1');

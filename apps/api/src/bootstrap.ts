@@ -89,7 +89,9 @@ export async function createApp(config: AppConfig, log: Log = rootLogger()): Pro
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forConfig(config),
     new FastifyAdapter(fastify as never),
-    { bodyParser: false, logger: new NestLogger(log) },
+    // A provider that refuses the configuration (a bucket that cannot be used) throws to main.ts, which
+    // prints it and exits 78, instead of Nest exiting 1 on its own.
+    { bodyParser: false, logger: new NestLogger(log), abortOnError: false },
   );
   metrics.duration = app.get<Histogram<string>>(getToken(METRIC.httpDuration));
 

@@ -121,7 +121,7 @@ spec:
           envFrom:
             - configMapRef:
                 name: {{ include "t2v.fullname" $root }}
-          {{- if or (include "t2v.hasApiKeys" $root) $redis (include "t2v.hasWebhookSecret" $root) (include "t2v.hasOidc" $root) $v.config.extraSecretEnv (ne $tier "combined") }}
+          {{- if or (include "t2v.hasApiKeys" $root) $redis (include "t2v.hasWebhookSecret" $root) (include "t2v.hasOidc" $root) $v.config.extraSecretEnv (ne $tier "combined") (include "t2v.s3Keys" $root) }}
           env:
             {{- if ne $tier "combined" }}
             - name: T2V_ROLE
@@ -153,6 +153,15 @@ spec:
                 secretKeyRef:
                   name: {{ include "t2v.webhookSecretName" $root }}
                   key: {{ $v.webhooks.existingSecretKey }}
+            {{- end }}
+            {{- if include "t2v.s3Keys" $root }}
+            {{- range $name, $key := dict "AWS_ACCESS_KEY_ID" $v.storage.s3.existingSecretKeys.accessKeyId "AWS_SECRET_ACCESS_KEY" $v.storage.s3.existingSecretKeys.secretAccessKey }}
+            - name: {{ $name }}
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $v.storage.s3.existingSecret }}
+                  key: {{ $key }}
+            {{- end }}
             {{- end }}
             {{- range $name, $ref := $v.config.extraSecretEnv }}
             - name: {{ $name }}
@@ -279,11 +288,16 @@ spec:
             - name: shm
               mountPath: /dev/shm
             {{- end }}
+            {{- if eq $v.storage.type "s3" }}
+            - name: scratch
+              mountPath: {{ $v.persistence.mountPath }}
+            {{- else }}
             - name: data
               mountPath: {{ $v.persistence.mountPath }}
               {{- if and $v.persistence.enabled $v.persistence.subPath }}
               subPath: {{ $v.persistence.subPath }}
               {{- end }}
+            {{- end }}
             {{- if include "t2v.mountModels" $root }}
             - name: data
               mountPath: {{ $v.persistence.models.mountPath }}
@@ -313,6 +327,13 @@ spec:
               - key: {{ $v.redis.external.tls.caSecret.key }}
                 path: {{ $v.redis.external.tls.caSecret.key }}
         {{- end }}
+        {{- if eq $v.storage.type "s3" }}
+        # Outputs go to the bucket: workers write here first (scratch), nothing is shared.
+        - name: scratch
+          emptyDir:
+            sizeLimit: {{ $v.storage.s3.scratchSizeLimit }}
+        {{- end }}
+        {{- if or (ne $v.storage.type "s3") (include "t2v.mountModels" $root) }}
         - name: data
           {{- if $v.persistence.enabled }}
           persistentVolumeClaim:
@@ -320,4 +341,5 @@ spec:
           {{- else }}
           emptyDir: {}
           {{- end }}
+        {{- end }}
 {{- end -}}

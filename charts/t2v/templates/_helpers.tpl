@@ -282,7 +282,7 @@ Environment variables that hold credentials or identity-provider settings
 config.extraEnv (the ConfigMap) may not name them.
 */}}
 {{- define "t2v.secretVars" -}}
-T2V_API_KEYS REDIS_URL REDIS_PASSWORD REDIS_SENTINEL_PASSWORD T2V_WEBHOOK_SECRET T2V_JWT_JWKS_URL T2V_JWT_ISSUER T2V_JWT_AUDIENCE
+T2V_API_KEYS REDIS_URL REDIS_PASSWORD REDIS_SENTINEL_PASSWORD T2V_WEBHOOK_SECRET T2V_JWT_JWKS_URL T2V_JWT_ISSUER T2V_JWT_AUDIENCE AWS_SECRET_ACCESS_KEY
 {{- end -}}
 
 {{/* Secret and key that hold the password of the in-chart Redis */}}
@@ -362,10 +362,10 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- if not $redis -}}
 {{- $m = append $m (printf "replicas: up to %d replicas need queue.driver=redis (the embedded driver keeps jobs in one pod)" $maxReplicas) -}}
 {{- end -}}
-{{- if and $v.persistence.enabled (not (has "ReadWriteMany" $v.persistence.accessModes)) -}}
-{{- $m = append $m (printf "persistence.accessModes: up to %d replicas share one volume and need ReadWriteMany (NFS)" $maxReplicas) -}}
+{{- if and (ne $v.storage.type "s3") $v.persistence.enabled (not (has "ReadWriteMany" $v.persistence.accessModes)) -}}
+{{- $m = append $m (printf "persistence.accessModes: up to %d replicas share one volume and need ReadWriteMany (NFS), or set storage.type=s3" $maxReplicas) -}}
 {{- end -}}
-{{- if not $v.persistence.enabled -}}
+{{- if and (ne $v.storage.type "s3") (not $v.persistence.enabled) -}}
 {{- $m = append $m (printf "persistence.enabled: up to %d replicas need one shared ReadWriteMany volume for outputs" $maxReplicas) -}}
 {{- end -}}
 {{- end -}}
@@ -394,6 +394,17 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- end -}}
 {{- if and (not $redis) (or $v.redis.enabled $extUrl $ext.sentinels) -}}
 {{- $m = append $m "redis is configured but queue.driver is embedded: set queue.driver=redis" -}}
+{{- end -}}
+{{- if eq $v.storage.type "s3" -}}
+{{- if not $v.storage.s3.bucket -}}
+{{- $m = append $m "storage.type=s3: set storage.s3.bucket" -}}
+{{- end -}}
+{{- if not $redis -}}
+{{- $m = append $m "storage.type=s3: the pods keep no volume for the embedded queue's job store; set queue.driver=redis" -}}
+{{- end -}}
+{{- end -}}
+{{- if and (eq $v.storage.type "nfs") (not $v.persistence.nfs.enabled) -}}
+{{- $m = append $m "storage.type=nfs: set persistence.nfs.enabled with persistence.nfs.server and persistence.nfs.path" -}}
 {{- end -}}
 {{- if and $v.persistence.nfs.enabled (or (not $v.persistence.nfs.server) (not $v.persistence.nfs.path)) -}}
 {{- $m = append $m "persistence.nfs.enabled: set persistence.nfs.server and persistence.nfs.path" -}}
@@ -428,8 +439,8 @@ messages are joined and the render fails before anything reaches the cluster.
 {{- if not $redis -}}
 {{- $m = append $m "topology=split: the API and GPU tiers share jobs through Redis; set queue.driver=redis" -}}
 {{- end -}}
-{{- if not (and $v.persistence.enabled (has "ReadWriteMany" $v.persistence.accessModes)) -}}
-{{- $m = append $m "topology=split: the API tier serves what GPU pods write; enable persistence with accessModes ReadWriteMany (NFS)" -}}
+{{- if and (ne $v.storage.type "s3") (not (and $v.persistence.enabled (has "ReadWriteMany" $v.persistence.accessModes))) -}}
+{{- $m = append $m "topology=split: the API tier serves what GPU pods write; enable persistence with accessModes ReadWriteMany (NFS), or set storage.type=s3" -}}
 {{- end -}}
 {{- if and (not $v.api.autoscaling.enabled) (lt (int $v.api.replicaCount) 2) -}}
 {{- $m = append $m "api.replicaCount: the API tier is always on; run at least 2 pods" -}}
@@ -580,4 +591,9 @@ leaves its running job. */}}
 {{/* The CA bundle of an external TLS Redis is mounted (redis.external.tls.caSecret). */}}
 {{- define "t2v.redisCaMounted" -}}
 {{- if and (eq .Values.queue.driver "redis") (not .Values.redis.enabled) .Values.redis.external.tls.caSecret.name -}}true{{- end -}}
+{{- end -}}
+
+{{/* AWS keys from a Secret (storage.type=s3 with storage.s3.existingSecret); otherwise the pods' own identity. */}}
+{{- define "t2v.s3Keys" -}}
+{{- if and (eq .Values.storage.type "s3") .Values.storage.s3.existingSecret }}true{{ end -}}
 {{- end -}}

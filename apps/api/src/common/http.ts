@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { createReadStream, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 
@@ -126,7 +127,22 @@ export async function sendFile(
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missing();
     throw err;
   }
-  const size = stats.size;
+  await sendRange(req, reply, { size: stats.size, modified: stats.mtime }, headers, async (start, end) =>
+    createReadStream(file, { start, end }),
+  );
+}
+
+/**
+ * Sends `size` bytes that `open(start, end)` streams (inclusive), honouring a single `Range` (206)
+ * and answering 416 for an unsatisfiable one: a local file or an object in a bucket.
+ */
+export async function sendRange(
+  req: HttpRequest,
+  reply: HttpReply,
+  { size, modified }: { size: number; modified?: Date | undefined },
+  headers: Record<string, string>,
+  open: (start: number, end: number) => Promise<Readable>,
+): Promise<void> {
   const range = parseRange(req.headers.range, size);
   if (range === 'unsatisfiable') {
     throw new ApiError(416, 'invalid_request_error', 'invalid_value', 'Range not satisfiable.', 'Range', {
@@ -137,10 +153,10 @@ export async function sendFile(
   reply.headers({
     ...headers,
     'accept-ranges': 'bytes',
-    'last-modified': stats.mtime.toUTCString(),
+    ...(modified ? { 'last-modified': modified.toUTCString() } : {}),
     'content-length': String(size === 0 ? 0 : end - start + 1),
   });
   if (range) reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
   if (req.method === 'HEAD' || size === 0) return void (await reply.send());
-  await reply.send(createReadStream(file, { start, end }));
+  await reply.send(await open(start, end));
 }

@@ -4,7 +4,7 @@ import { ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nest
 import { ApiError } from '../common/api-error';
 import { abortOnClose, type HttpReply, type HttpRequest, preferredType } from '../common/http';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
-import { StorageService } from '../storage/storage.service';
+import { OUTPUT_STORE, type OutputStore } from '../storage/output-store';
 import { CreateAndWait } from '../videos/create-and-wait';
 import { VideoPresenter } from '../videos/video-presenter';
 import { VideoRequests } from '../videos/video-requests';
@@ -21,7 +21,7 @@ export class GenerateController {
     private readonly requests: VideoRequests,
     private readonly createAndWait: CreateAndWait,
     private readonly presenter: VideoPresenter,
-    private readonly storage: StorageService,
+    @Inject(OUTPUT_STORE) private readonly outputs: Pick<OutputStore, 'locate'>,
   ) {}
 
   @Get('generate')
@@ -53,7 +53,7 @@ export class GenerateController {
     const done = await this.createAndWait.run(request, null, this.config.maxWaitS * 1000, abortOnClose(res));
     this.presenter.setCreateHeaders(res, this.requests.preferences(req), request.adjusted, null);
     const video = await this.presenter.present(done);
-    const file = this.storage.pathFor(done.id, 'video');
+    const file = this.outputs.locate(done.id);
     const json = preferredType(req.headers.accept, ['text/plain', 'application/json']) === 'application/json';
     if (done.status === 'completed') {
       if (json)

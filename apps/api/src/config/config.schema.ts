@@ -60,6 +60,28 @@ const envSchema = z.object({
   T2V_REDIS_WAIT_TIMEOUT_MS: int(10, 10_000).default(500),
   T2V_DATA_DIR: z.string().min(1).default('./data'),
   T2V_STORAGE_DIR: z.string().min(1).optional(),
+  T2V_STORAGE_URL: z
+    .string()
+    .trim()
+    .regex(
+      /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[^\s]*)?$/,
+      'expected s3://<bucket>[/<prefix>] (unset: the output directory, T2V_STORAGE_DIR)',
+    )
+    .optional(),
+  T2V_S3_ENDPOINT: z.string().url('expected the S3 endpoint URL, e.g. http://seaweedfs:8333').optional(),
+  T2V_S3_PUBLIC_ENDPOINT: z
+    .string()
+    .url('expected the endpoint clients reach, e.g. https://media.example.com')
+    .optional(),
+  T2V_S3_REGION: z.string().min(1).optional(),
+  AWS_REGION: z.string().min(1).optional(),
+  T2V_S3_FORCE_PATH_STYLE: bool.default(false),
+  T2V_STORAGE_DOWNLOAD: z.enum(['redirect', 'proxy']).default('redirect'),
+  T2V_STORAGE_URL_TTL_S: int(10, 7 * 24 * 3600).default(300),
+  T2V_STORAGE_PART_MB: int(5, 5120).default(16),
+  T2V_STORAGE_RETRIES: int(1, 20).default(5),
+  T2V_STORAGE_RETRY_MS: int(10, 60_000).default(1000),
+  T2V_S3_TIMEOUT_S: z.coerce.number().positive().max(3600).default(60),
   T2V_MAX_QUEUE: int(1, 1_000_000).default(100),
   T2V_API_KEYS: z.string().optional(),
   T2V_OUTPUT_TTL_HOURS: z.coerce
@@ -218,7 +240,10 @@ export interface AppConfig {
   /** BullMQ lock of a running job; a replica silent this long loses its job to another. */
   redisLockS: number;
   dataDir: string;
+  /** Where workers write outputs: the shared output directory, or scratch with a bucket. */
   storageDir: string;
+  /** Where outputs live once a job is done: the output directory, or a bucket (docs/adr/0070-object-storage.md). */
+  storage: StorageSettings;
   maxQueue: number;
   /** The keys themselves (plain or `sha256:<hex>`), in the order of `keyPolicies`. */
   apiKeys: string[];
@@ -311,6 +336,7 @@ export const SECRET_VARS = new Set([
   'T2V_JWT_JWKS_URL',
   'T2V_JWT_ISSUER',
   'T2V_JWT_AUDIENCE',
+  'AWS_SECRET_ACCESS_KEY',
 ]);
 
 /** `T2V_MODEL_ALIASES` entry: `sora-2` (whatever model is loaded) or `sora-2=<model id>`. */
@@ -471,6 +497,7 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
     redisLockS: e.T2V_REDIS_LOCK_S,
     dataDir,
     storageDir: path.resolve(e.T2V_STORAGE_DIR ?? path.join(dataDir, 'videos')),
+    storage: storageSettings(e),
     maxQueue: e.T2V_MAX_QUEUE,
     ...keyEntries(e.T2V_API_KEYS ?? '', fileKeys),
     jwt:
@@ -530,6 +557,65 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
         (kv): kv is [string, string] => kv[1] !== undefined && !SECRET_VARS.has(kv[0]),
       ),
     ),
+  };
+}
+
+export type StorageSettings = { kind: 'filesystem' } | S3Settings;
+
+/** `T2V_STORAGE_URL=s3://bucket/prefix` and the settings of that bucket. */
+export interface S3Settings {
+  kind: 's3';
+  bucket: string;
+  /** Key prefix, empty or ending in `/`. */
+  prefix: string;
+  /** Unset: AWS S3 itself. */
+  endpoint: string | undefined;
+  /** The endpoint presigned URLs name, when clients reach the bucket by another address. */
+  publicEndpoint: string | undefined;
+  region: string;
+  forcePathStyle: boolean;
+  /** How content is served: a 302 to a presigned URL, or streamed through the API. */
+  download: 'redirect' | 'proxy';
+  urlTtlS: number;
+  /** Largest single PUT, and the size of each part above it. */
+  partBytes: number;
+  /** Upload attempts of a finished job's files, and the first wait between them (doubling). */
+  retries: number;
+  retryMs: number;
+  timeoutS: number;
+}
+
+const S3_ONLY = ['T2V_S3_ENDPOINT', 'T2V_S3_PUBLIC_ENDPOINT', 'T2V_S3_REGION'] as const;
+
+/** Where outputs live: the output directory (T2V_STORAGE_URL unset) or an S3-compatible bucket. */
+function storageSettings(e: Env): StorageSettings {
+  const url = e.T2V_STORAGE_URL;
+  if (!url) {
+    const stray = S3_ONLY.filter((name) => e[name] !== undefined);
+    if (stray.length > 0)
+      throw new ConfigError(
+        `invalid configuration:\n  ${stray.join(', ')}: apply to a bucket only; set T2V_STORAGE_URL=s3://<bucket>[/<prefix>] too`,
+      );
+    return { kind: 'filesystem' };
+  }
+  const rest = url.slice('s3://'.length);
+  const slash = rest.indexOf('/');
+  const bucket = slash < 0 ? rest : rest.slice(0, slash);
+  const path = slash < 0 ? '' : rest.slice(slash + 1).replace(/^\/+|\/+$/g, '');
+  return {
+    kind: 's3',
+    bucket,
+    prefix: path ? `${path}/` : '',
+    endpoint: e.T2V_S3_ENDPOINT,
+    publicEndpoint: e.T2V_S3_PUBLIC_ENDPOINT,
+    region: e.T2V_S3_REGION ?? e.AWS_REGION ?? 'us-east-1',
+    forcePathStyle: e.T2V_S3_FORCE_PATH_STYLE,
+    download: e.T2V_STORAGE_DOWNLOAD,
+    urlTtlS: e.T2V_STORAGE_URL_TTL_S,
+    partBytes: e.T2V_STORAGE_PART_MB * 2 ** 20,
+    retries: e.T2V_STORAGE_RETRIES,
+    retryMs: e.T2V_STORAGE_RETRY_MS,
+    timeoutS: e.T2V_S3_TIMEOUT_S,
   };
 }
 

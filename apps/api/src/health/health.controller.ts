@@ -6,7 +6,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { CapacityService } from '../jobs/capacity.service';
 import { JOB_STORE, type JobStore } from '../jobs/job-store';
 import { ShutdownService } from '../jobs/shutdown.service';
-import { StorageService } from '../storage/storage.service';
+import { OUTPUT_STORE, type OutputStore } from '../storage/output-store';
 import { WorkerPoolService } from '../worker-pool/worker-pool.service';
 
 /**
@@ -21,7 +21,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly indicator: HealthIndicatorService,
     private readonly pool: WorkerPoolService,
-    private readonly storage: StorageService,
+    @Inject(OUTPUT_STORE) private readonly outputs: OutputStore,
     private readonly shutdown: ShutdownService,
     private readonly capacity: CapacityService,
     @Inject(JOB_STORE) private readonly store: JobStore,
@@ -70,10 +70,10 @@ export class HealthController {
   private async storageWritable() {
     const session = this.indicator.check('storage');
     try {
-      await this.storage.checkWritable();
-      return session.up({ path: this.storage.root });
+      await this.outputs.check();
+      return session.up({ path: this.outputs.location });
     } catch (err) {
-      return session.down({ path: this.storage.root, reason: (err as Error).message });
+      return session.down({ path: this.outputs.location, reason: (err as Error).message });
     }
   }
 

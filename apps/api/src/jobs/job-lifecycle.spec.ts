@@ -10,7 +10,7 @@ import { RedisDispatcher } from '../queue/redis/redis-dispatcher';
 import type { RedisEventBus } from '../queue/redis/redis-event-bus';
 import { RedisGpuRegistry } from '../queue/redis/redis-gpu-registry';
 import { RedisJobStore } from '../queue/redis/redis-job-store';
-import type { StorageService } from '../storage/storage.service';
+import { type OutputStore, StorageFailed } from '../storage/output-store';
 import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
 import type { JobLifecycle } from './job-lifecycle';
@@ -93,12 +93,18 @@ describe('requeue paths', () => {
     await store.insert(sampleJob());
     const claimed = (await store.claim(Date.now()))!;
     const { lifecycle, published } = harness(store);
-    const storage = { pathFor: () => '/nowhere', stat: async () => null, remove: async () => {} };
+    const storage = {
+      pathFor: () => '/nowhere',
+      publish: async () => {
+        throw new StorageFailed('the worker reported done but the MP4 is not in place');
+      },
+      remove: async () => {},
+    };
     const runner = new JobRunner(
       store,
       { transport },
       lifecycle,
-      storage as unknown as StorageService,
+      storage as unknown as OutputStore,
       idlePool(),
       new ShutdownService(),
       NO_ESTIMATES,

@@ -9,7 +9,7 @@ import { ulid } from 'ulid';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { appLogger, type Log } from '../logging/logger';
 import { METRIC } from '../metrics/metrics';
-import { StorageService } from '../storage/storage.service';
+import { OUTPUT_STORE, type OutputStore } from '../storage/output-store';
 import { JobEvents } from './job-events';
 import { JOB_STORE, type JobStore, type OutboxIntent } from './job-store';
 import type { Job, JobTimings } from './job.types';
@@ -49,7 +49,7 @@ export class JobLifecycle {
     @Inject(JOB_STORE) private readonly store: JobStore,
     private readonly events: JobEvents,
     private readonly outbox: OutboxSignal,
-    private readonly storage: StorageService,
+    @Inject(OUTPUT_STORE) private readonly storage: Pick<OutputStore, 'removeInput'>,
     @InjectMetric(METRIC.jobsSubmitted) private readonly submitted: Counter<string>,
     @InjectMetric(METRIC.jobsFinished) private readonly finished: Counter<string>,
     @InjectMetric(METRIC.cacheHits) private readonly cacheHits: Counter<string>,

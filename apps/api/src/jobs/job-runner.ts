@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { GenerateRequest } from '@t2v/contracts';
 
 import { appLogger } from '../logging/logger';
-import { StorageService } from '../storage/storage.service';
+import { OUTPUT_STORE, type OutputStore, StorageFailed } from '../storage/output-store';
 import { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
 import { EstimateService } from './estimates';
@@ -26,7 +26,7 @@ export class JobRunner {
     @Inject(JOB_STORE) private readonly store: JobStore,
     @Inject(QUEUE_DRIVER) private readonly driver: Pick<QueueDriver, 'transport'>,
     private readonly lifecycle: JobLifecycle,
-    private readonly storage: StorageService,
+    @Inject(OUTPUT_STORE) private readonly outputs: OutputStore,
     private readonly pool: WorkerPoolService,
     private readonly shutdown: ShutdownService,
     private readonly estimates: EstimateService,
@@ -53,12 +53,12 @@ export class JobRunner {
         ...job.params,
         acceleration: job.params.acceleration ?? 'auto',
         // The record has the image's content; its file is where this replica sees the job's files.
-        image: image && { ...image, path: this.storage.pathFor(job.id, 'input') },
+        image: image && { ...image, path: this.outputs.pathFor(job.id, 'input') },
         loras: job.params.loras ?? [],
         preview: job.params.preview ?? true,
       },
-      out_path: this.storage.pathFor(job.id, 'video'),
-      thumbnail_path: this.storage.pathFor(job.id, 'thumbnail'),
+      out_path: this.outputs.pathFor(job.id, 'video'),
+      thumbnail_path: this.outputs.pathFor(job.id, 'thumbnail'),
     };
     // Every line about this run carries the job's id (the worker's own output too: the supervisor).
     const log = this.logger.child({ job_id: job.id, worker: worker.spec?.id });
@@ -85,6 +85,8 @@ export class JobRunner {
           createdAt: Math.floor(Date.now() / 1000),
           data: Buffer.from(preview.data, 'base64'),
         }),
+      // With a bucket, the input image is fetched into scratch while the worker is held for the job.
+      image ? () => this.outputs.stageInput(job.id) : undefined,
     );
     try {
       await this.lifecycle.started(job, worker.ready?.load_s ?? null);
@@ -116,17 +118,22 @@ export class JobRunner {
       // state belongs to another run of this job (taken over, handed back, already completed:
       // the same output path), which this outcome must not touch.
       if (outcome.kind === 'done' && (!current || current.status === 'cancelled'))
-        await this.storage.remove(job.id);
+        await this.outputs.remove(job.id);
       return;
     }
     switch (outcome.kind) {
       case 'done': {
-        if (!(await this.storage.stat(job.id, 'video'))) {
-          await this.lifecycle.fail(
-            current,
-            'STORAGE_ERROR',
-            'the worker reported done but the MP4 is not in place',
-          );
+        // Completed only once the outputs are where every replica reads them (a bucket: uploaded,
+        // retried with backoff, confirmed); a job is never completed without its file.
+        try {
+          await this.outputs.publish(job.id);
+        } catch (err) {
+          if (!(err instanceof StorageFailed)) throw err;
+          await this.lifecycle.fail(current, 'STORAGE_ERROR', err.message);
+          // Scratch goes; an object the store may still hold is left to its lifecycle rule.
+          await this.outputs.remove(job.id).catch((e: Error) => {
+            this.logger.warn({ err: e, job_id: job.id }, `outputs of ${job.id} not removed: ${e.message}`);
+          });
           return;
         }
         const { inference_s, encode_s } = outcome.event.timings;

@@ -5,7 +5,7 @@ import { type GenerateParams, isTerminal } from '@t2v/contracts';
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { appLogger } from '../logging/logger';
-import { StorageService } from '../storage/storage.service';
+import { OUTPUT_STORE, type OutputStore } from '../storage/output-store';
 import { CapacityService } from './capacity.service';
 import { JobEvents } from './job-events';
 import { JobLifecycle } from './job-lifecycle';
@@ -43,7 +43,7 @@ export class JobsService {
     private readonly lifecycle: JobLifecycle,
     private readonly runner: JobRunner,
     private readonly events: JobEvents,
-    private readonly storage: StorageService,
+    @Inject(OUTPUT_STORE) private readonly storage: OutputStore,
     private readonly shutdown: ShutdownService,
     private readonly capacity: CapacityService,
   ) {}
@@ -134,7 +134,7 @@ export class JobsService {
 
   private async fromCache(cacheKey: string, record: (now: number) => Omit<Job, 'seq'>): Promise<Job | null> {
     const done = await this.store.findCompletedByCacheKey(cacheKey);
-    if (done && (await this.storage.stat(done.id, 'video'))) {
+    if (done && (await this.storage.has(done.id, 'video'))) {
       const now = Date.now();
       const copy = record(now);
       try {

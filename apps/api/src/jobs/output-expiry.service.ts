@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { appLogger } from '../logging/logger';
-import { StorageService } from '../storage/storage.service';
+import { OUTPUT_STORE, type OutputStore } from '../storage/output-store';
 import { JOB_STORE, type JobStore } from './job-store';
 
 /** Deletes the outputs of completed jobs once they expire; the record stays, marked expired. */
@@ -14,7 +14,7 @@ export class OutputExpiryService implements OnApplicationBootstrap, OnApplicatio
   constructor(
     @Inject(APP_CONFIG) private readonly config: Pick<AppConfig, 'expirySweepS' | 'role'>,
     @Inject(JOB_STORE) private readonly store: JobStore,
-    private readonly storage: StorageService,
+    @Inject(OUTPUT_STORE) private readonly storage: Pick<OutputStore, 'remove'>,
   ) {}
 
   onApplicationBootstrap(): void {

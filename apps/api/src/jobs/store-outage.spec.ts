@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 import type { AppConfig } from '../config/app-config';
 import { SqliteJobStore } from '../queue/embedded/sqlite-job-store';
-import type { StorageService } from '../storage/storage.service';
+import type { OutputStore } from '../storage/output-store';
 import type { RunOutcome, WorkerSupervisor } from '../worker-pool/worker-supervisor';
 import type { WorkerPoolService } from '../worker-pool/worker-pool.service';
 import type { JobLifecycle } from './job-lifecycle';
@@ -57,12 +57,12 @@ describe('a store outage in the middle of a job', () => {
   const settle = () => new Promise((r) => setTimeout(r, 50));
 
   it('loses a progress update, not the process, and still records the outcome', async () => {
-    const storage = { pathFor: () => '/nowhere', stat: async () => true, remove: async () => {} };
+    const storage = { pathFor: () => '/nowhere', publish: async () => {}, remove: async () => {} };
     const runner = new JobRunner(
       store,
       { transport },
       lifecycle,
-      storage as unknown as StorageService,
+      storage as unknown as OutputStore,
       {} as WorkerPoolService,
       new ShutdownService(),
       NO_ESTIMATES,
@@ -98,7 +98,7 @@ describe('a store outage in the middle of a job', () => {
       lifecycle,
       {} as JobRunner,
       events,
-      {} as StorageService,
+      {} as OutputStore,
       new ShutdownService(),
       { refusal: async () => null } as unknown as CapacityService,
     );

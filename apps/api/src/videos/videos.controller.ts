@@ -24,13 +24,13 @@ import {
 } from '@nestjs/swagger';
 
 import { ApiError } from '../common/api-error';
-import { abortOnClose, header, type HttpReply, type HttpRequest, sendFile } from '../common/http';
+import { abortOnClose, header, type HttpReply, type HttpRequest, sendFile, sendRange } from '../common/http';
 import { APP_CONFIG, type AppConfig } from '../config/app-config';
 import { JobEvents } from '../jobs/job-events';
 import type { Job } from '../jobs/job.types';
 import { InvalidJobState, JobFailed, OutputGone } from '../jobs/jobs.errors';
 import { JobsService } from '../jobs/jobs.service';
-import { StorageService } from '../storage/storage.service';
+import { OUTPUT_STORE, type OutputStore } from '../storage/output-store';
 import { errorResponses, ref } from '../wire/openapi-refs';
 import type { VideoObject } from '../wire/video.schema';
 import { CreateAndWait } from './create-and-wait';
@@ -71,7 +71,7 @@ export class VideosController {
     private readonly createAndWait: CreateAndWait,
     private readonly presenter: VideoPresenter,
     private readonly jobEvents: JobEvents,
-    private readonly storage: StorageService,
+    @Inject(OUTPUT_STORE) private readonly outputs: OutputStore,
   ) {}
 
   @Post()
@@ -248,7 +248,9 @@ export class VideosController {
   @Get(':id/content')
   @ApiOperation({
     summary: 'Download the MP4 or the thumbnail',
-    description: 'HTTP Range supported. Any Accept header is served.',
+    description:
+      'HTTP Range supported. Any Accept header is served. With outputs in a bucket this may answer 302 to a ' +
+      'presigned URL of the object (T2V_STORAGE_DOWNLOAD=redirect, the default there).',
   })
   @ApiParam({ name: 'id' })
   @ApiQuery({
@@ -275,6 +277,13 @@ export class VideosController {
     },
   })
   @ApiResponse({ status: 206, description: 'Partial content (Range).' })
+  @ApiResponse({
+    status: 302,
+    description:
+      'With outputs in a bucket and downloads by redirect: `Location` is a short-lived presigned URL of the object ' +
+      '(Range requests go there). Clients follow it.',
+    headers: { Location: { description: 'Presigned URL of the object.', schema: { type: 'string' } } },
+  })
   @errorResponses(400, 401, 404, 409, 416)
   async content(
     @Param('id') id: string,
@@ -342,22 +351,29 @@ export class VideosController {
       .send(preview.data);
   }
 
-  private sendFile(
+  private async sendFile(
     job: Job,
     variant: 'video' | 'thumbnail',
     req: HttpRequest,
     res: HttpReply,
   ): Promise<void> {
-    return sendFile(
-      req,
-      res,
-      this.storage.pathFor(job.id, variant),
-      {
-        'content-type': variant === 'video' ? 'video/mp4' : 'image/jpeg',
-        'content-disposition': `inline; filename="${job.id}.${variant === 'video' ? 'mp4' : 'jpg'}"`,
-        'cache-control': 'private, max-age=3600',
-      },
-      () => new OutputGone(`The ${variant} of ${job.id} is missing.`),
-    );
+    const headers = {
+      'content-type': variant === 'video' ? 'video/mp4' : 'image/jpeg',
+      'content-disposition': `inline; filename="${job.id}.${variant === 'video' ? 'mp4' : 'jpg'}"`,
+      'cache-control': 'private, max-age=3600',
+    };
+    const missing = () => new OutputGone(`The ${variant} of ${job.id} is missing.`);
+    const content = await this.outputs.content(job.id, variant);
+    if (!content) throw missing();
+    switch (content.kind) {
+      case 'file':
+        return sendFile(req, res, content.path, headers, missing);
+      case 'redirect':
+        // The URL expires: neither the redirect nor what it points to may be cached past that.
+        await res.code(302).header('location', content.url).header('cache-control', 'no-store').send();
+        return;
+      case 'stream':
+        return sendRange(req, res, content, headers, content.open);
+    }
   }
 }

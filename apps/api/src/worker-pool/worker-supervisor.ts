@@ -123,11 +123,16 @@ export class WorkerSupervisor extends EventEmitter {
     this.spawnChild();
   }
 
-  /** Sends the job to the worker. Resolves once with the outcome; never rejects. */
+  /**
+   * Sends the job to the worker. Resolves once with the outcome; never rejects. The worker is
+   * BUSY from this call on; `prepare` (staging the job's input) runs before the job is sent, and
+   * its failure is the job's STORAGE_ERROR.
+   */
   runJob(
     request: GenerateRequest,
     onProgress: (step: number, total: number) => void,
     onPreview?: (event: PreviewEvent) => void,
+    prepare?: () => Promise<void>,
   ): Promise<RunOutcome> {
     if (this._state !== 'READY' || !this.child) {
       return Promise.resolve({ kind: 'crashed', reason: `worker ${this.spec.id} is ${this._state}` });
@@ -136,15 +141,27 @@ export class WorkerSupervisor extends EventEmitter {
       this.run = { jobId: request.job_id, onProgress, onPreview, resolve };
       this.runLog = this.logger.child({ job_id: request.job_id });
       this.setState('BUSY');
-      this.armStallTimer();
-      const limit = this.spec.jobTimeoutMs;
-      if (limit) {
-        this.jobTimer = setTimeout(() => {
-          this.timedOut = request.job_id;
-          this.kill(`job ${request.job_id} ran longer than ${limit / 1000}s (T2V_JOB_TIMEOUT_S)`);
-        }, limit);
-      }
-      this.send(request);
+      const go = () => {
+        // Ended while preparing (the worker died, the pool stopped): nothing to send.
+        if (this.run?.jobId !== request.job_id) return;
+        this.armStallTimer();
+        const limit = this.spec.jobTimeoutMs;
+        if (limit) {
+          this.jobTimer = setTimeout(() => {
+            this.timedOut = request.job_id;
+            this.kill(`job ${request.job_id} ran longer than ${limit / 1000}s (T2V_JOB_TIMEOUT_S)`);
+          }, limit);
+        }
+        this.send(request);
+      };
+      if (!prepare) return go();
+      prepare().then(go, (err: Error) =>
+        this.finishRun(request.job_id, {
+          kind: 'error',
+          code: 'STORAGE_ERROR',
+          message: `the input image could not be fetched: ${err.message}`,
+        }),
+      );
     });
   }
 

@@ -102,7 +102,7 @@ export interface paths {
     };
     /**
      * Download the MP4 or the thumbnail
-     * @description HTTP Range supported. Any Accept header is served.
+     * @description HTTP Range supported. Any Accept header is served. With outputs in a bucket this may answer 302 to a presigned URL of the object (T2V_STORAGE_DOWNLOAD=redirect, the default there).
      */
     get: operations['Videos_content'];
     put?: never;
@@ -1419,6 +1419,15 @@ export interface operations {
       /** @description Partial content (Range). */
       206: {
         headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description With outputs in a bucket and downloads by redirect: `Location` is a short-lived presigned URL of the object (Range requests go there). Clients follow it. */
+      302: {
+        headers: {
+          /** @description Presigned URL of the object. */
+          Location?: string;
           [name: string]: unknown;
         };
         content?: never;

@@ -172,6 +172,8 @@ def _non_negative(env: Mapping[str, str], name: str, default: float, integer: bo
     if value < 0 or value != value:
         raise ConfigError(f"{name}={raw!r} must be 0 or more")
     return value
+
+
 def _budget(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name, "").strip().lower()
     if raw in ("", "auto"):

@@ -147,18 +147,19 @@ if (short) {
   process.exit(0);
 }
 
-// The GPU section is written by tools/bench/gpu/bench.py --write-docs on a GPU machine: keep it.
+// Sections measured by other commands are kept as they are, between their markers: the GPU
+// matrix (tools/bench/gpu/bench.py --write-docs on a GPU machine), host memory while loading
+// (apps/worker/scripts/load_memory.py --write-docs: a 34 GB checkpoint), logging (the API before
+// and after, ADR 0081) and the images (podman builds, ADR 0012).
 const previous = fs.readFileSync(path.join(ROOT, 'docs/benchmarks.md'), 'utf8');
-const gpuStart = previous.indexOf('<!-- gpu-bench:start -->');
-const gpuEnd = previous.indexOf('<!-- gpu-bench:end -->');
-if (gpuStart < 0 || gpuEnd < gpuStart) throw new Error('docs/benchmarks.md lost its GPU section markers');
-const gpuSection = previous.slice(gpuStart, gpuEnd + '<!-- gpu-bench:end -->'.length) + '\n';
-// So is the host-memory section (apps/worker/scripts/load_memory.py --write-docs: a 34 GB checkpoint).
-const memStart = previous.indexOf('<!-- load-memory:start -->');
-const memEnd = previous.indexOf('<!-- load-memory:end -->');
-if (memStart < 0 || memEnd < memStart)
-  throw new Error('docs/benchmarks.md lost its host-memory section markers');
-const memorySection = previous.slice(memStart, memEnd + '<!-- load-memory:end -->'.length) + '\n';
+const kept = (name) => {
+  const start = previous.indexOf(`<!-- ${name}:start -->`);
+  const end = previous.indexOf(`<!-- ${name}:end -->`);
+  if (start < 0 || end < start) throw new Error(`docs/benchmarks.md lost its ${name} section markers`);
+  return previous.slice(start, end + `<!-- ${name}:end -->`.length) + '\n';
+};
+const gpuSection = kept('gpu-bench');
+const memorySection = kept('load-memory');
 
 const row = (name, r) => `| ${name} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} |`;
 const doc = `# Benchmarks
@@ -197,6 +198,7 @@ ${row('t2v, retrieve', http.t2v.retrieve)}
 Why the API runs on Fastify and how far these are from the goals (0.5× create, 0.6× retrieve):
 [ADR 0024](adr/0024-fastify-adapter.md).
 
+${kept('logging')}
 ${durabilitySection(durability)}
 
 ## Result cache: identical seeded request
@@ -268,9 +270,10 @@ the ratio shows; on GPUs a pass of the full-size model dominates and the split d
 | \`cfg\`, 2 ranks | ${parallel.cfg.median_s} | **${parallel.cfg.overhead}×** | ${parallel.cfg.max_abs_diff} | ${parallel.cfg.passes} |
 | \`ulysses:2\`, 2 ranks | ${parallel['ulysses:2'].median_s} | **${parallel['ulysses:2'].overhead}×** | ${parallel['ulysses:2'].max_abs_diff} | ${parallel['ulysses:2'].passes} |
 
+${decodeSection}
+${kept('images')}
 ${previewSection(preview)}
 
-${decodeSection}
 ${coldStartSection(coldStart)}
 ${etaSection(eta)}
 ${storageDownloadSection(storageDownload)}

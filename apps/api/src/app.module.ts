@@ -16,7 +16,8 @@ import { ModelsModule } from './models/models.module';
 import { QueueDriverModule } from './queue/queue-driver.module';
 import { UsageModule } from './usage/usage.module';
 import { VideosModule } from './videos/videos.module';
-import { WebModule } from './web/web.module';
+import { StorageModule } from './storage/storage.module';
+import { DEFAULT_WEB_ROOT, WebModule } from './web/web.module';
 import { WebhooksModule } from './webhooks/webhooks.module';
 
 /** The configuration, to every module. */
@@ -54,7 +55,7 @@ export class AppModule {
         HealthModule,
         PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } }),
         JobsModule,
-        ...(serves ? [WebhooksModule, WebModule.serve()] : []),
+        ...(serves ? [WebhooksModule, WebModule.serve(DEFAULT_WEB_ROOT, [StorageModule])] : []),
         ...(rateLimited
           ? [
               ThrottlerModule.forRootAsync({

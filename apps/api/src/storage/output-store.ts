@@ -53,6 +53,11 @@ export interface OutputStore {
   cloneOutputs(fromId: string, toId: string): Promise<void>;
   /** Removes every file of a job, wherever it is: outputs, input image, scratch. */
   remove(id: string): Promise<void>;
+  /**
+   * The origin downloads are redirected to (a bucket's, for the playground's content policy), or
+   * null when the API serves every file itself.
+   */
+  downloadOrigin(): Promise<string | null>;
   /** How to read a file of a job (null: the object is not there). */
   content(id: string, variant: Variant): Promise<Content | null>;
   /** Where a completed job's MP4 is, for clients that print it: a path or an `s3://` URL. */

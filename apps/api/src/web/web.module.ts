@@ -2,11 +2,12 @@ import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
 
-import { type DynamicModule, Inject, Logger, Module, type OnModuleInit } from '@nestjs/common';
+import { type DynamicModule, Inject, Logger, Module, type OnModuleInit, Optional } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 
 import { requestPath } from '../common/http';
+import { OUTPUT_STORE, type OutputStore } from '../storage/output-store';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -31,21 +32,28 @@ const WEB_ROOT = Symbol('WEB_ROOT');
 
 /**
  * The page's own policy: everything from this origin, media and thumbnails also from `blob:` (how
- * the page plays videos when the server needs an API key). Nothing external can load, which is
- * also what keeps the page working in an offline cluster.
+ * the page plays videos when the server needs an API key) and from the bucket downloads are
+ * redirected to, when there is one (`downloads`: its origin). Nothing else external can load,
+ * which is also what keeps the page working in an offline cluster.
  */
-export const PLAYGROUND_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' blob: data:",
-  "media-src 'self' blob:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'self'",
-  "form-action 'self'",
-  "frame-ancestors 'self'",
-].join('; ');
+export function playgroundCsp(downloads: string | null = null): string {
+  const bucket = downloads ? ` ${downloads}` : '';
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    `img-src 'self' blob: data:${bucket}`,
+    `media-src 'self' blob:${bucket}`,
+    `connect-src 'self'${bucket}`,
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'self'",
+  ].join('; ');
+}
+
+/** The policy with every file served by the API itself. */
+export const PLAYGROUND_CSP = playgroundCsp();
 
 /**
  * Serves the playground's static build: `GET /` is its index.html, `/assets/*` its hashed
@@ -56,7 +64,7 @@ export const PLAYGROUND_CSP = [
  * the user has typed an API key; every call it makes then goes through the API's guard like any
  * other client's.
  */
-function createWebHook(root: string, logger?: Pick<Logger, 'warn'>): onRequestHookHandler {
+function createWebHook(root: string, csp: string, logger?: Pick<Logger, 'warn'>): onRequestHookHandler {
   const index = join(root, 'index.html');
   if (!existsSync(index)) {
     logger?.warn(`playground not built (${index} is missing): run \`npx nx run web:build\``);
@@ -76,7 +84,7 @@ function createWebHook(root: string, logger?: Pick<Logger, 'warn'>): onRequestHo
     readdirSync(root).filter((name) => name !== 'index.html' && statSync(join(root, name)).isFile()),
   );
   const pageHeaders = {
-    'content-security-policy': PLAYGROUND_CSP,
+    'content-security-policy': csp,
     'cache-control': 'no-cache',
     'referrer-policy': 'same-origin',
   };
@@ -134,14 +142,17 @@ export class WebModule implements OnModuleInit {
   constructor(
     @Inject(WEB_ROOT) private readonly root: string,
     private readonly adapterHost: HttpAdapterHost,
+    @Optional() @Inject(OUTPUT_STORE) private readonly outputs?: OutputStore,
   ) {}
 
-  static serve(root: string = DEFAULT_WEB_ROOT): DynamicModule {
-    return { module: WebModule, providers: [{ provide: WEB_ROOT, useValue: root }] };
+  /** `imports`: where the output store comes from (StorageModule in the app; none in tests). */
+  static serve(root: string = DEFAULT_WEB_ROOT, imports: DynamicModule['imports'] = []): DynamicModule {
+    return { module: WebModule, imports, providers: [{ provide: WEB_ROOT, useValue: root }] };
   }
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    fastify.addHook('onRequest', createWebHook(this.root, new Logger('WebModule')));
+    const csp = playgroundCsp((await this.outputs?.downloadOrigin()) ?? null);
+    fastify.addHook('onRequest', createWebHook(this.root, csp, new Logger('WebModule')));
   }
 }

@@ -8,6 +8,10 @@ import type { JobFile, StorageService, Variant } from '../storage.service';
 export class FilesystemOutputs implements OutputStore {
   readonly kind = 'filesystem';
 
+  async downloadOrigin(): Promise<string | null> {
+    return null;
+  }
+
   constructor(private readonly local: StorageService) {}
 
   get location(): string {

@@ -310,6 +310,17 @@ export class S3Outputs implements OutputStore {
     );
   }
 
+  async downloadOrigin(): Promise<string | null> {
+    if (this.settings.download !== 'redirect') return null;
+    // Signing is local: the origin of any presigned URL is where every download goes.
+    const url = await getSignedUrl(
+      this.signer,
+      new GetObjectCommand({ Bucket: this.settings.bucket, Key: `${this.settings.prefix}.t2v-origin` }),
+      { expiresIn: 60 },
+    );
+    return new URL(url).origin;
+  }
+
   async content(id: string, variant: Variant): Promise<Content | null> {
     const key = this.key(id, variant);
     // Checked first: a missing object is the API's 404, not a redirect to the bucket's error.

@@ -27,6 +27,11 @@ const ALPHA = 0.3;
 const RELOAD_MS = 5000;
 /** How long one schedule is reused for the jobs it covers. */
 const SCHEDULE_MS = 500;
+/**
+ * The least time between two schedules: a plan reads every queued job, so a burst of creates
+ * (each new job is missing from the last schedule) shares one plan instead of one each.
+ */
+const REPLAN_MS = 100;
 
 /** What decides a run's time: model, size, frames and acceleration (steps multiply a step's time). */
 export function shapeKey(job: Pick<Job, 'model' | 'params'>): string {
@@ -92,6 +97,8 @@ export class EstimateService {
   private readonly logger = appLogger('estimates');
   private timings: { at: number; value: Promise<Map<string, ShapeTiming>> } | null = null;
   private schedule: { at: number; value: Promise<Map<string, Estimate>> } | null = null;
+  /** The next schedule, while it waits for REPLAN_MS to pass since the last one. */
+  private next: Promise<Map<string, Estimate>> | null = null;
 
   constructor(
     @Inject(JOB_STORE) private readonly store: JobStore,
@@ -134,15 +141,32 @@ export class EstimateService {
   async of(job: Job): Promise<Estimate | null> {
     if (job.status !== 'queued' && job.status !== 'in_progress') return null;
     const now = Date.now();
-    let cached = this.schedule && now - this.schedule.at <= SCHEDULE_MS ? this.schedule : null;
+    // Nothing learned for this model yet: no estimate for it (the plan would give none), no plan.
+    const timings = await this.known(now);
+    if (![...timings.keys()].some((key) => key.startsWith(`${job.model}|`))) return null;
+    const cached = this.schedule && now - this.schedule.at <= SCHEDULE_MS ? this.schedule : null;
+    const known = cached ? await cached.value : null;
     // A job newer than the schedule (just created, just claimed) gets a fresh one.
-    if (cached && !(await cached.value).has(job.id)) cached = null;
-    if (!cached) {
-      cached = { at: now, value: this.plan(now) };
-      this.schedule = cached;
-      cached.value.catch(() => (this.schedule = null));
-    }
-    return (await cached.value).get(job.id) ?? null;
+    const plan = known?.has(job.id) ? known : await this.replan();
+    return plan.get(job.id) ?? null;
+  }
+
+  /** A fresh schedule, at most one per REPLAN_MS: callers in between share the next one. */
+  private replan(): Promise<Map<string, Estimate>> {
+    if (this.next) return this.next;
+    const since = this.schedule ? Date.now() - this.schedule.at : Infinity;
+    const wait = Math.max(0, REPLAN_MS - since);
+    const next = new Promise<void>((resolve) => setTimeout(resolve, wait)).then(() => {
+      // From here on a new caller waits for the one after: this plan may not see its job.
+      this.next = null;
+      const at = Date.now();
+      const value = this.plan(at);
+      this.schedule = { at, value };
+      value.catch(() => (this.schedule = null));
+      return value;
+    });
+    this.next = next;
+    return next;
   }
 
   /**

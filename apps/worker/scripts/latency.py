@@ -42,6 +42,8 @@ def request(job_id: str, out_dir: str, args: argparse.Namespace) -> str:
                 "acceleration": "auto",
                 "image": None,
                 "loras": [],
+                # Measured without live previews: a warm job's latency is the engine's own.
+                "preview": False,
             },
             "out_path": os.path.join(out_dir, f"{job_id}.mp4"),
             "thumbnail_path": os.path.join(out_dir, f"{job_id}.jpg"),

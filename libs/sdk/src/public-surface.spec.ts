@@ -1,5 +1,5 @@
 /**
- * Guards the public surface: every symbol `index.ts` exports has a doc comment (STYLE.md §9),
+ * Guards the public surface: every symbol `index.ts` exports has a doc comment (ADR 0032),
  * and the list of exports changes only on purpose (update the snapshot below with it).
  */
 import { fileURLToPath } from 'node:url';

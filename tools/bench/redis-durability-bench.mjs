@@ -8,27 +8,16 @@
 // Ratios are against `primary` measured in the same run. Loopback only, bounded in time.
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import autocannon from 'autocannon';
 
 import { startBuiltApi } from '../scripts/api-process.mjs';
+import { freePort } from '../scripts/free-port.mjs';
 
 const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 const REDIS_CLI = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export async function redisNode(args) {
   const port = await freePort();

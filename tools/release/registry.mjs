@@ -3,22 +3,14 @@
 // registry the npm client is configured with. One user is created; its token is in `npmrc`.
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../scripts/free-port.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const VERDACCIO = path.join(ROOT, '.tools/verdaccio/node_modules/verdaccio/bin/verdaccio');
-
-async function freePort() {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** Starts Verdaccio; resolves once it answers, with a user's token written to an npmrc file. */
 export async function startRegistry() {

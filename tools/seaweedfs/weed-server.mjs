@@ -8,26 +8,15 @@
 // server and exits. The same <dir> again restarts it on the same ports and data.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../scripts/free-port.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const WEED = process.env.WEED ?? path.join(ROOT, '.tools/bin/weed');
 export const ACCESS_KEY = 't2vtestaccess';
 export const SECRET_KEY = 't2vtestsecret0123456789';
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Ports of a server directory: chosen once, kept in it so a restart finds the same endpoint. */
 async function portsOf(dir) {

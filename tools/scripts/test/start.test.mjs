@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { after, describe, it } from 'node:test';
 
 import { ROOT } from '../prereqs.mjs';
+import { freePort } from '../free-port.mjs';
 
 const START = path.join(ROOT, 'tools/scripts/start.mjs');
 const running = new Set();
@@ -19,14 +19,6 @@ const running = new Set();
 after(async () => {
   await Promise.all([...running].map((s) => s.stop()));
 });
-
-async function freePort() {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** `npm start` (the script it runs) with a fresh data directory on a free port; its output by line. */
 async function npmStart(env = {}) {

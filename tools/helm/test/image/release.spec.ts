@@ -7,7 +7,6 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -16,6 +15,7 @@ import { gitRevision } from '../../src/image/build';
 import { Podman, REPO_ROOT } from '../../src/image/podman';
 import { pinByDigest, release, ReleasedImage } from '../../src/image/release';
 import { Any, render } from '../chart.harness';
+import { freePort } from '@t2v/testing/redis';
 
 const REGISTRY = path.join(REPO_ROOT, '.tools/bin/registry');
 const VERSION = '9.8.7-release-test';
@@ -37,15 +37,6 @@ async function manifestDigest(repository: string, tag: string): Promise<string |
     },
   });
   return r.headers.get('docker-content-digest');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 beforeAll(async () => {

@@ -4,8 +4,9 @@ wan-tiny runs the real WanPipeline and the real ``AutoencoderKLWan``; with ``T2V
 the pipeline stops at the latents and ``DecodedVideo`` drives the VAE's decoder one latent frame
 at a time into ffmpeg. The frames (float and uint8), the thumbnail and the MP4's bytes are
 compared with the pipeline's own decode (``output_type="np"``) written the same way, untiled and
-tiled (``tiled_decode`` per frame, tile caches kept across frames). A cancel between chunks
-kills ffmpeg and leaves no MP4, no thumbnail and no temp file.
+tiled (``tiled_decode``'s tile-by-tile order, one tile's cache alive at a time). A cancel between
+chunks, or between a tiled decode's tiles, kills ffmpeg and leaves no MP4, no thumbnail and no
+temp file.
 """
 
 from __future__ import annotations
@@ -78,18 +79,46 @@ def test_streamed_mp4_and_thumbnail_are_byte_identical(
 
 def test_streamed_tiled_decode_is_diffusers_tiled_decode() -> None:
     whole, streamed = _engine(False, tiling=True), _engine(True, tiling=True)
-    calls = {"n": 0}
+    firsts: list[bool] = []
     forward = streamed.pipe.vae.decoder.forward
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        firsts.append(kwargs["first_chunk"])
         return forward(*args, **kwargs)
 
-    streamed.pipe.vae.decoder.forward = counting
+    streamed.pipe.vae.decoder.forward = recording
     reference = whole.generate(TILED_JOB, lambda *_: None)
     frames = np.asarray(streamed.generate(TILED_JOB, lambda *_: None))
-    assert calls["n"] == 2 * 6  # 2 latent frames × 6 tiles
+    # 6 tiles × 2 latent frames, tile by tile: each tile's frames one after the other with its
+    # own cache (frame by frame across tiles would keep all 6 caches alive at once).
+    assert firsts == [True, False] * 6
     np.testing.assert_array_equal(frames, reference)
+
+
+def test_a_cancel_during_a_tiled_decode_stops_it_between_tiles(tmp_path: Path, ffmpeg: str) -> None:
+    engine = _engine(True, tiling=True)
+    forward = engine.pipe.vae.decoder.forward
+    calls = {"decoder": 0, "check": 0}
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls["decoder"] += 1
+        return forward(*args, **kwargs)
+
+    def check() -> None:
+        calls["check"] += 1
+        if calls["check"] == 3:
+            raise Cancelled("cancelled during the tiled decode")
+
+    engine.pipe.vae.decoder.forward = counting
+    video = engine.generate(TILED_JOB, lambda *_: None)
+    with pytest.raises(Cancelled):
+        output.write_outputs(
+            video, TILED_JOB.fps, str(tmp_path / "v.mp4"), str(tmp_path / "v.jpg"), ffmpeg, check
+        )
+    # The third check came before the third decoder call: no frame was handed out, 10 tiles'
+    # frames were never decoded, and nothing was written.
+    assert calls["decoder"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_automatic_tiling_follows_the_budget() -> None:

@@ -272,11 +272,12 @@ class _Encoder:
         )
 
 
-def frame_chunks(video: Any) -> Iterator[Any]:
-    """uint8 chunks F×H×W×3 of a video: a streamed one's (``chunks()``), or an array's, whole."""
+def frame_chunks(video: Any, check: Callable[[], None] | None = None) -> Iterator[Any]:
+    """uint8 chunks F×H×W×3 of a video: a streamed one's (``chunks()``, given ``check`` to run
+    between its own steps), or an array's, whole."""
     chunks = getattr(video, "chunks", None)
     if chunks is not None:
-        yield from chunks()
+        yield from (chunks() if check is None else chunks(check))
     else:
         yield to_uint8_frames(video)
 
@@ -313,7 +314,7 @@ def encode_mp4(
     with atomic_target(out_path, ".mp4") as tmp:
         encoder = _Encoder(ffmpeg, width, height, fps, tmp, out_path)
         try:
-            for chunk in frame_chunks(video):
+            for chunk in frame_chunks(video, check):
                 if check is not None:
                     check()
                 if not thumbnail:

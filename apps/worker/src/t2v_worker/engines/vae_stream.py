@@ -4,10 +4,12 @@ diffusers' ``AutoencoderKLWan`` decodes causally: ``_decode`` runs its decoder o
 frame with a feature cache (the last frames each causal convolution saw) and concatenates the
 outputs, and ``tiled_decode`` does the same per spatial tile, then blends the tiles. Both keep
 the whole float video until the end. ``DecodedVideo`` drives the same modules in the same order
-with the same cache (the VAE's own ``clear_cache`` list, one per tile when tiled) and hands each
-latent frame's pixels out as soon as they exist, so the encoder can start on them and nothing
-holds the whole video as floats. The values are those of ``vae.decode`` followed by the
-pipeline's ``postprocess_video``: every operation involved is per frame (``tests/test_streaming.py``
+with the same cache (the VAE's own ``clear_cache`` list) and hands each latent frame's pixels out
+as soon as they exist, so the encoder can start on them and nothing holds the whole video as
+floats. A tiled decode keeps diffusers' tile-by-tile order, so that one tile's cache is alive at
+a time: its frames wait on the host until the last tile is decoded, then are blended and handed
+out a latent frame at a time. The values are those of ``vae.decode`` followed by the pipeline's
+``postprocess_video``: every operation involved is per frame (``tests/test_streaming.py``
 compares both, bit for bit, untiled and tiled).
 
 A VAE without that loop (not an ``AutoencoderKLWan``) is decoded whole with ``vae.decode`` and
@@ -17,7 +19,7 @@ cut into chunks afterwards: the encoder still gets uint8 chunks, only the overla
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ def _has_causal_loop(vae: Any) -> bool:
 class DecodedVideo:
     """The video of one job, decoded on demand. ``shape`` is (frames, height, width, 3) without
     decoding anything; ``chunks()`` yields contiguous uint8 arrays F×H×W×3 (converted on the
-    VAE's device, copied to the host once); ``numpy.asarray`` gives the float video in [0, 1]
+    VAE's device and copied to the host once; a tiled decode's, on the host where its tiles
+    wait); ``numpy.asarray`` gives the float video in [0, 1]
     that ``output_type="np"`` would have returned (tests and the non-streaming callers)."""
 
     def __init__(self, pipe: Any, latents: Any, tiled: bool) -> None:
@@ -49,10 +52,12 @@ class DecodedVideo:
 
     # ---- what callers use --------------------------------------------------------------------
 
-    def chunks(self) -> Iterator[Any]:
-        """uint8 numpy chunks in frame order; the video can be streamed once."""
+    def chunks(self, check: Callable[[], None] | None = None) -> Iterator[Any]:
+        """uint8 numpy chunks in frame order; the video can be streamed once. ``check`` (a
+        cancel) also runs before each decoder call of a tiled decode, which hands out its first
+        frame only when every tile is decoded."""
         torch = _torch()
-        for pixels in self._frames():
+        for pixels in self._frames(check):
             # (1, C, F, H, W) in [-1, 1] → F×H×W×3 uint8, exactly as postprocess_video + to_uint8.
             images = (pixels[0] / 2 + 0.5).clamp(0, 1).permute(1, 2, 3, 0).float()
             array = (images * 255.0).round().to(torch.uint8).contiguous().cpu().numpy()
@@ -73,7 +78,7 @@ class DecodedVideo:
 
     # ---- the decode --------------------------------------------------------------------------
 
-    def _frames(self) -> Iterator[Any]:
+    def _frames(self, check: Callable[[], None] | None = None) -> Iterator[Any]:
         if self._consumed:
             raise RuntimeError("a decoded video can be read once")
         self._consumed = True
@@ -88,7 +93,7 @@ class DecodedVideo:
             self._wake()
             try:
                 if self.tiled and self._needs_tiles(z):
-                    yield from self._tiled(z)
+                    yield from self._tiled(z, check)
                 else:
                     yield from self._untiled(z)
             finally:
@@ -144,9 +149,15 @@ class DecodedVideo:
             or z.shape[-2] > vae.tile_sample_min_height // ratio
         )
 
-    def _tiled(self, z: Any) -> Iterator[Any]:
-        """``AutoencoderKLWan.tiled_decode``, one latent frame at a time: each tile keeps its own
-        feature cache between frames; a frame's tiles are blended as diffusers blends them."""
+    def _tiled(self, z: Any, check: Callable[[], None] | None) -> Iterator[Any]:
+        """``AutoencoderKLWan.tiled_decode`` in its own order, then handed out a latent frame at a
+        time. Tile by tile, every latent frame of the tile is decoded with that tile's feature
+        cache, so one cache is alive at a time (a 256-pixel tile's is 446 MiB for the full-size
+        VAE in float32, and 1280×704 has 28 tiles: keeping every tile's cache to go frame by
+        frame would hold 12 GiB). Each tile's decoded frames go to the host as they come, so the
+        device holds one tile's work whatever the frame count. Then, frame by frame, the tiles
+        are blended as diffusers blends them (in place, the tile above and the tile to the left
+        already blended) and the frame is handed out."""
         torch = _torch()
         vae = self._vae
         _, _, frames, height, width = z.shape
@@ -164,23 +175,29 @@ class DecodedVideo:
         else:
             blend_h = vae.tile_sample_min_height - stride_h
             blend_w = vae.tile_sample_min_width - stride_w
-        origins = [(i, j) for i in range(0, height, step_h) for j in range(0, width, step_w)]
-        caches: dict[tuple[int, int], list[Any]] = {}
-        for origin in origins:
-            vae.clear_cache()
-            caches[origin] = vae._feat_map
-        rows_at = sorted({i for i, _ in origins})
-        cols_at = sorted({j for _, j in origins})
-        for k in range(frames):
-            rows = []
-            for i in rows_at:
-                row = []
-                for j in cols_at:
+        host = torch.device("cpu")
+        # decoded[r][c][k]: tile (r, c)'s pixels of latent frame k, on the host.
+        decoded: list[list[list[Any]]] = []
+        for i in range(0, height, step_h):
+            row = []
+            for j in range(0, width, step_w):
+                vae.clear_cache()
+                frames_of_tile = []
+                for k in range(frames):
+                    if check is not None:
+                        check()
                     tile = vae.post_quant_conv(z[:, :, k : k + 1, i : i + min_h, j : j + min_w])
-                    row.append(
-                        vae.decoder(tile, feat_cache=caches[(i, j)], feat_idx=[0], first_chunk=(k == 0))
-                    )
-                rows.append(row)
+                    out = vae.decoder(tile, feat_cache=vae._feat_map, feat_idx=[0], first_chunk=(k == 0))
+                    frames_of_tile.append(out.to(host))
+                    del tile, out
+                row.append(frames_of_tile)
+            decoded.append(row)
+        vae.clear_cache()
+        for k in range(frames):
+            rows = [[frames_of_tile[k] for frames_of_tile in row] for row in decoded]
+            for row in decoded:
+                for frames_of_tile in row:
+                    frames_of_tile[k] = None
             result_rows = []
             for r, row in enumerate(rows):
                 result_row = []

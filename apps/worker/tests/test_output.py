@@ -117,3 +117,20 @@ def test_find_ffmpeg_falls_back_to_imageio(monkeypatch: pytest.MonkeyPatch) -> N
     pytest.importorskip("imageio_ffmpeg")
     monkeypatch.setattr(output.shutil, "which", lambda _name: None)
     assert os.path.isfile(output.find_ffmpeg(None))
+
+
+def test_the_encoder_runs_below_the_decoder_priority(tmp_path: Path, ffmpeg: str) -> None:
+    """ffmpeg's threads yield to the decode (docs/adr/0085): the process, and the threads it
+    starts once frames arrive, run ENCODER_NICENESS below the worker."""
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    encoder = output._Encoder(ffmpeg, 96, 64, 8, str(tmp_path / "v.mp4"), str(tmp_path / "v.mp4"))
+    try:
+        encoder.write(_frames(4).astype(np.uint8))
+        pid = encoder._proc.pid
+        threads = os.listdir(f"/proc/{pid}/task")
+        nice = {
+            int(Path(f"/proc/{pid}/task/{t}/stat").read_text().rsplit(")", 1)[1].split()[16]) for t in threads
+        }
+    finally:
+        encoder.abort()
+    assert nice == {min(19, mine + output.ENCODER_NICENESS)}

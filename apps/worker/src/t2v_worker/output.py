@@ -172,6 +172,25 @@ def _ffmpeg_command(ffmpeg: str, width: int, height: int, fps: int, target: str)
     ]
 
 
+# How much lower than the worker's the encoder's CPU priority is. The decode is the critical
+# path and the encoder has a whole latent frame's decode to catch up: on a CPU worker, ffmpeg's
+# threads at the same priority preempt the decoder's OpenMP threads, and each preemption stalls
+# all of them at the next barrier (docs/adr/0085 has the measurement). Where cores are idle, as
+# beside a GPU decode, niceness changes nothing.
+ENCODER_NICENESS = 10
+
+
+def _yield_cpu(pid: int) -> None:
+    """Lowers ffmpeg's priority by ``ENCODER_NICENESS`` (at most to 19). Its threads are made
+    after this, from its main thread, and inherit it. A failure (the process already gone) only
+    costs the hint: the encode itself reports its own errors."""
+    try:
+        target = min(19, os.getpriority(os.PRIO_PROCESS, 0) + ENCODER_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, pid, target)
+    except OSError as exc:
+        log.debug("ffmpeg %d keeps the worker's CPU priority: %s", pid, exc)
+
+
 class _Encoder:
     """One ffmpeg process fed rgb24 frames on stdin by a writer thread.
 
@@ -197,6 +216,7 @@ class _Encoder:
             )
         except OSError as exc:
             raise WorkerError(f"cannot run ffmpeg ({ffmpeg}): {exc}", "ENGINE_ERROR") from exc
+        _yield_cpu(self._proc.pid)
         self._chunks: queue.Queue[Any] = queue.Queue(maxsize=self._QUEUE)
         self._stderr = bytearray()
         self._write_error: BaseException | None = None

@@ -104,6 +104,27 @@ def _build(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     return torch, pipe, latents
 
 
+def tile_cache(args: argparse.Namespace) -> dict[str, Any]:
+    """The feature cache one 256-pixel tile keeps between latent frames: the bytes a tiled decode
+    would hold per tile if it went frame by frame across tiles (docs/adr/0085)."""
+    args.width = args.height = 256
+    args.frames = 5  # two latent frames: the cache holds two frames per convolution from then on
+    torch, pipe, latents = _build(args)
+    vae = pipe.vae
+    with torch.inference_mode():
+        vae.clear_cache()
+        x = vae.post_quant_conv(latents)
+        for i in range(x.shape[2]):
+            vae.decoder(x[:, :, i : i + 1], feat_cache=vae._feat_map, feat_idx=[0], first_chunk=(i == 0))
+    cache = sum(t.numel() * t.element_size() for t in vae._feat_map if isinstance(t, torch.Tensor))
+    return {
+        "tile": "256x256",
+        "latent_frames": int(x.shape[2]),
+        "cache_bytes": cache,
+        "cache_mib": _mib(cache),
+    }
+
+
 def _legacy_write(frames: Any, fps: int, out: str, thumb: str, ffmpeg: str) -> None:
     """The output path before streaming, kept here as the baseline: uint8 twice, one bytes copy."""
     from PIL import Image
@@ -407,6 +428,7 @@ def main() -> None:
         default=None,
         help="how much lower ffmpeg's CPU priority is than the decoder's (default: the worker's own)",
     )
+    p.add_argument("--tile-cache", action="store_true", help="print one 256-pixel tile's feature-cache size")
     p.add_argument("--frames-file", default="", help="(internal) decoded frames for the encode variant")
     p.add_argument("--markdown", action="store_true", help="print the docs section instead of JSON")
     p.add_argument("--write-docs", action="store_true", help="replace the section in docs/benchmarks.md")
@@ -414,6 +436,9 @@ def main() -> None:
     args.width, args.height = (int(n) for n in args.size.split("x"))
     if args.variant:
         print(json.dumps(run_variant(args)))
+        return
+    if args.tile_cache:
+        print(json.dumps(tile_cache(args)))
         return
     real = run_all(args)
 

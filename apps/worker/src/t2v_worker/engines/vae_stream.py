@@ -153,8 +153,8 @@ class DecodedVideo:
         """``AutoencoderKLWan.tiled_decode`` in its own order, then handed out a latent frame at a
         time. Tile by tile, every latent frame of the tile is decoded with that tile's feature
         cache, so one cache is alive at a time (a 256-pixel tile's is 446 MiB for the full-size
-        VAE in float32, and 1280×704 has 28 tiles: keeping every tile's cache to go frame by
-        frame would hold 12 GiB). Each tile's decoded frames go to the host as they come, so the
+        VAE in float32, ``scripts/decode_bench.py --tile-cache``, and 1280×704 has 28 tiles:
+        keeping every tile's cache to go frame by frame would hold 12 GiB). Each tile's decoded frames go to the host as they come, so the
         device holds one tile's work whatever the frame count. Then, frame by frame, the tiles
         are blended as diffusers blends them (in place, the tile above and the tile to the left
         already blended) and the frame is handed out."""

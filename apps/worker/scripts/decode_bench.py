@@ -109,17 +109,17 @@ def tile_cache(args: argparse.Namespace) -> dict[str, Any]:
     would hold per tile if it went frame by frame across tiles (docs/adr/0085)."""
     args.width = args.height = 256
     args.frames = 5  # two latent frames: the cache holds two frames per convolution from then on
+    from t2v_worker.engines.vae_stream import DecodedVideo
+
     torch, pipe, latents = _build(args)
-    vae = pipe.vae
+    video = DecodedVideo(pipe, latents, tiled=False)
     with torch.inference_mode():
-        vae.clear_cache()
-        x = vae.post_quant_conv(latents)
-        for i in range(x.shape[2]):
-            vae.decoder(x[:, :, i : i + 1], feat_cache=vae._feat_map, feat_idx=[0], first_chunk=(i == 0))
-    cache = sum(t.numel() * t.element_size() for t in vae._feat_map if isinstance(t, torch.Tensor))
+        for _ in video._untiled(video._denormalised(latents)):
+            pass  # the worker's own untiled loop; its cache stays filled after the last frame
+    cache = sum(t.numel() * t.element_size() for t in pipe.vae._feat_map if isinstance(t, torch.Tensor))
     return {
         "tile": "256x256",
-        "latent_frames": int(x.shape[2]),
+        "latent_frames": int(latents.shape[2]),
         "cache_bytes": cache,
         "cache_mib": _mib(cache),
     }
@@ -164,7 +164,7 @@ def run_variant(args: argparse.Namespace) -> dict[str, Any]:
         tiled = choose_tiling(
             pipe.vae, defaults, "cpu", SimpleNamespace(width=args.width, height=args.height)
         )
-    result["tiled"] = tiled if args.variant != "whole" else args.tiling == "on"
+    result["tiled"] = tiled
     with tempfile.TemporaryDirectory() as tmp:
         out, thumb = os.path.join(tmp, "v.mp4"), os.path.join(tmp, "v.jpg")
         base = _reset_peak()

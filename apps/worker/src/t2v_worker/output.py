@@ -297,7 +297,7 @@ def frame_chunks(video: Any, check: Callable[[], None] | None = None) -> Iterato
     between its own steps), or an array's, whole."""
     chunks = getattr(video, "chunks", None)
     if chunks is not None:
-        yield from (chunks() if check is None else chunks(check))
+        yield from chunks(check)
     else:
         yield to_uint8_frames(video)
 
